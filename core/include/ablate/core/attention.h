@@ -1,0 +1,160 @@
+// The attention module: one module computes every variant of DESIGN.md section 4 from its head
+// layout (layout.h). Input and output are [B, S, dim].
+//
+// Projections: q_proj d -> n_q * d_h, k_proj and v_proj d -> n_kv * d_h (wgqa: H * d_h, folded
+// into G heads every forward), o_proj d -> d. qk_norm applies RMSNorm with one gain of size d_h
+// to queries and keys per head, before RoPE and before any sharing.
+//
+// Faithful and robust modes. `faithful: true` reproduces the authors' public code; the default is
+// a robust variant that differs where the original is fragile or leaks the future in a causal
+// model (the papers used non-causal ViT encoders, where the leak is harmless):
+//
+// kdgqa  faithful: each forward (train and eval) allocates queries from the current keys:
+//          n_j = ||K_j||_F summed over the batch, min-max scaled without eps, a_j = round(n_j /
+//          sum(n) * H) half to even, total fixed by decrementing the largest / incrementing the
+//          smallest. A head can get 0 queries; with G = 2 the smaller head always gets 0, so the
+//          layer is MQA on the larger-norm head; equal norms give 0/0 (here: the uniform
+//          allocation and a count in degenerate_steps(), where the original stops).
+//        robust: eps in the min-max scaling, at least min_per_group queries per head, and the
+//          allocation used at training step t comes from the keys of step t - 1 (detached, a
+//          one-step lag); eval uses the last training allocation, frozen. Causal-safe.
+// dgqa   faithful: allocations start uniform; a training forward whose step (0-based count of
+//          training forwards) is a multiple of ema_window recomputes them from avg = beta *
+//          current + (1 - beta) * cache (mode ema, beta 0.9) or |cache - current| (mode diff),
+//          no min-max scaling, total fixed at random indices as the original does, then sets
+//          cache = (cache + current) / ema_window. Every eval forward recomputes from the eval
+//          batch and overwrites the cache with its norms, so eval depends on batch order.
+//        robust: cache is a true EMA of the norms (weight ema_beta on the newest, default
+//          2 / (ema_window + 1)), updated after each training step; at each window boundary the
+//          allocation is recomputed from statistics of earlier steps only (mode ema: the cache;
+//          mode diff: |cache - cache at the previous boundary|), with at least min_per_group per
+//          head; eval uses the training allocation, frozen. Causal-safe.
+// pgqa   faithful: per group of m = H/G heads, a uniform draw shaped (m, S * d_h) with a zero
+//          diagonal is standardised per row and given each row's mean and std of the attention
+//          output (after softmax and after multiplying by V); noise_scale times it is subtracted
+//          from the output, in training and eval. Row statistics span all positions: a leak.
+//        robust: noise kind / target / noise_at_eval are chosen (default gaussian, output, train
+//          only); statistics are per query position (output: over d_h at that position; scores:
+//          over the keys that position can see); in scores mode masked
+//          entries are never touched. Causal-safe.
+//
+// All allocations, caches and step counters are registered buffers, so checkpoints keep them.
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+
+#include "ablate/core/dynamic.h"
+#include "ablate/core/layout.h"
+#include "ablate/core/ops.h"
+
+namespace ablate::core {
+
+enum class DgqaMode { kEma, kDiff };
+enum class NoiseTarget { kOutput, kScores };
+enum class WeightForm { kScalar, kRow, kCol };
+enum class WeightInit { kMean, kRandom };
+
+struct AttentionOptions {
+  AttentionOptions(int64_t dim, int64_t heads) : dim_(dim), heads_(heads) {}
+
+  TORCH_ARG(int64_t, dim);                          // model width d; d_h = d / heads
+  TORCH_ARG(int64_t, heads);                        // H, output heads
+  TORCH_ARG(Variant, variant) = Variant::kMha;      // see layout.h
+  TORCH_ARG(int64_t, kv_heads) = 0;                 // G (gqa, kdgqa, dgqa, pgqa, wgqa); 0 means H
+  TORCH_ARG(int64_t, q_heads) = 0;                  // g for gkva (required there)
+  TORCH_ARG(int64_t, q_groups) = 0;                 // gq for gqkva (required there)
+  TORCH_ARG(int64_t, kv_groups) = 0;                // gkv for gqkva (required there)
+  TORCH_ARG(bool, bias) = false;                    // biases on q, k, v and output projections
+  TORCH_ARG(bool, qk_norm) = false;                 // RMSNorm on queries and keys per head
+  TORCH_ARG(double, norm_eps) = 1e-6;               // epsilon of that RMSNorm
+  TORCH_ARG(bool, rope) = false;                    // rotary position embedding (language model)
+  TORCH_ARG(double, rope_theta) = 10000.0;          // RoPE base
+  TORCH_ARG(bool, causal) = false;                  // mask future keys (language model)
+  TORCH_ARG(bool, faithful) = false;                // authors' exact behaviour (see above)
+  TORCH_ARG(int64_t, min_per_group) = 1;            // robust kdgqa/dgqa: least queries per kv head
+  TORCH_ARG(double, eps) = 1e-6;                    // robust kdgqa: min-max scaling epsilon
+  TORCH_ARG(int64_t, ema_window) = 100;             // dgqa: training steps between reallocations
+  TORCH_ARG(double, ema_beta) = -1.0;               // dgqa: weight of newest norms; < 0 = default
+  TORCH_ARG(DgqaMode, dgqa_mode) = DgqaMode::kEma;  // dgqa: allocate by EMA or by its change
+  TORCH_ARG(NoiseKind, noise) = NoiseKind::kGaussian;           // robust pgqa: noise distribution
+  TORCH_ARG(double, noise_scale) = 1.0;                         // pgqa: multiplier on the noise
+  TORCH_ARG(NoiseTarget, noise_target) = NoiseTarget::kOutput;  // robust pgqa: what is perturbed
+  TORCH_ARG(bool, noise_at_eval) = false;  // robust pgqa: perturb in eval mode too
+  TORCH_ARG(WeightForm, weight_form) = WeightForm::kScalar;  // wgqa: shape of each weight
+  TORCH_ARG(WeightInit, weight_init) = WeightInit::kMean;    // wgqa: G/H everywhere or N(0, 1)
+  TORCH_ARG(AttentionPath, path) = AttentionPath::kAuto;     // attention implementation
+};
+
+// Throws std::invalid_argument naming the option and the valid values; returns the layout.
+HeadLayout validate(const AttentionOptions& options);
+
+// The dgqa EMA weight actually used (resolves ema_beta < 0).
+double resolved_ema_beta(const AttentionOptions& options);
+
+class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
+ public:
+  explicit AttentionImpl(const AttentionOptions& options);
+  AttentionImpl(int64_t dim, int64_t heads) : AttentionImpl(AttentionOptions(dim, heads)) {}
+
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+
+  // LibTorch's Module::to(dtype) casts every buffer; here parameters take the dtype while the
+  // allocation state (int64) and statistics (fp32) only move device, so model->to(kBFloat16)
+  // cannot corrupt a step counter or an index.
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, bool non_blocking = false) override;
+
+  // x: [B, S, dim] -> [B, S, dim].
+  torch::Tensor forward(const torch::Tensor& x);
+
+  // Queries per key/value head used by the most recent forward (static variants: the layout's),
+  // [n_kv] int64. For diagnostics and tests.
+  torch::Tensor allocation() const;
+  // kdgqa / dgqa: forwards whose shares were degenerate (0/0) and fell back to uniform.
+  int64_t degenerate_steps() const;
+  // The attention path forward takes (tests and benchmarks check it).
+  AttentionPath path() const;
+
+  const HeadLayout& layout() const { return layout_; }
+  int64_t head_dim() const { return options.dim() / options.heads(); }
+
+  AttentionOptions options;
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  torch::Tensor q_norm, k_norm;      // qk_norm gains [d_h]
+  torch::Tensor k_weight, v_weight;  // wgqa weights: [G, m] scalar, [G, m, d] row, [G, m, d_h] col
+
+  // Dynamic state (buffers, saved in checkpoints).
+  torch::Tensor counts;          // [G] int64: current queries per key/value head
+  torch::Tensor cache;           // [G] float: dgqa cache of key-head norms
+  torch::Tensor boundary_cache;  // [G] float: robust dgqa diff mode, cache at last boundary
+  torch::Tensor step;            // 0-dim int64: dgqa training forwards so far
+  torch::Tensor degenerate;      // 0-dim int64: degenerate allocations seen
+  torch::Tensor noise_norm;      // 0-dim float: pgqa, norm of the last noise applied (diagnostic)
+
+  // wgqa: the folded key/value projection of G heads, (weight [G*d_h, d], bias or undefined).
+  std::pair<torch::Tensor, torch::Tensor> folded_kv(bool key) const;
+
+ private:
+  void cast(const c10::optional<torch::Device>& device, const c10::optional<torch::Dtype>& dtype,
+            bool non_blocking);
+  torch::Tensor kv_index_for(const torch::Tensor& k);  // [H] or undefined (contiguous static)
+  torch::Tensor perturb_output(const torch::Tensor& out);
+
+  HeadLayout layout_;
+  torch::Tensor q_index_;      // [H] int64 buffer, when n_q != H: the query each head reads
+  torch::Tensor last_counts_;  // counts the last forward used (robust kdgqa lags `counts`)
+  RopeTables rope_;            // cached RoPE tables, rebuilt when too short or moved
+};
+TORCH_MODULE(Attention);
+
+// Number of parameters of one attention layer per DESIGN.md section 4: d * d_h * (n_q + 2 n_kv)
+// + d * d, plus biases, qk_norm gains and wgqa weights.
+int64_t expected_parameter_count(const AttentionOptions& options);
+
+}  // namespace ablate::core

@@ -1,0 +1,66 @@
+// Building blocks of the data-dependent variants, as pure functions over tensors:
+//  - query allocation for kdgqa and dgqa (how many of the H query heads each key/value head
+//    serves), computed on the device with a fixed number of small kernels and no host
+//    synchronisation, so a layer never waits for the GPU;
+//  - the noise of pgqa.
+// The module (attention.h) decides when to call them and which state feeds them.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace ablate::core {
+
+// Frobenius norm of each key head over (tokens, head size), summed over the batch: k [B, G, S, d]
+// -> [G], fp32, detached. This is n_j of the kdgqa / dgqa papers.
+torch::Tensor key_head_norms(const torch::Tensor& k);
+
+// How a rounded allocation whose total is off by a few is brought back to H.
+enum class FixRule {
+  kLargestSmallest,  // decrement the largest, increment the smallest (first index on ties)
+  kRandom,           // decrement a random non-empty head, increment a random head (dgqa code)
+};
+
+struct AllocateOptions {
+  int64_t heads = 0;                        // H: the allocation sums to this
+  int64_t min_per_group = 0;                // every key/value head gets at least this many
+  FixRule fix = FixRule::kLargestSmallest;  // how the rounding error is removed
+};
+
+struct Allocation {
+  torch::Tensor counts;      // [G] int64: queries per key/value head, sums to H
+  torch::Tensor degenerate;  // 0-dim bool: shares were not finite, the uniform allocation was used
+};
+
+// shares: [G] non-negative weights (any scale). counts_j = min + round_half_even(w_j / sum(w) *
+// (H - G * min)), then the rounding error is removed with `fix`. When the shares are not finite
+// (0/0 from equal norms in the authors' kdgqa) or sum to zero, the uniform allocation is used and
+// `degenerate` is set; the authors' code would stop with an error there.
+Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& options);
+
+// Contiguous blocks: the first counts_0 query heads read key/value 0, the next counts_1 read
+// key/value 1, and so on. A head with 0 queries is skipped. [G] -> [H] int64, on the device.
+torch::Tensor kv_index_from_counts(const torch::Tensor& counts, int64_t heads);
+
+// The kdgqa shares: min-max scaled norms, (n - min) / (max - min + eps). eps = 0 is the authors'
+// formula (0/0 on equal norms).
+torch::Tensor minmax_scale(const torch::Tensor& norms, double eps);
+
+enum class NoiseKind { kUniform, kGaussian };
+
+struct NoiseDraw {
+  torch::Tensor raw;    // the random draw, zero on the diagonal of each [R, C] matrix
+  torch::Tensor noise;  // raw standardised per row, rescaled to the target row's mean and std
+};
+
+// target: [..., R, C], one row per R. Gradients flow through the target's statistics, so autograd
+// differentiates exactly the function computed. The raw draw (uniform [0, 1) or standard normal,
+// from the global generator) has zeros on each matrix's diagonal (entries (i, i), i < min(R, C));
+// it is standardised per row, then given the target row's mean and (unbiased) std. `visible` ([R,
+// C] bool, broadcast) restricts the statistics to visible entries and zeroes the noise elsewhere;
+// undefined means all entries. A row with fewer than two visible entries gets std 0.
+NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind,
+                     const torch::Tensor& visible = {});
+
+}  // namespace ablate::core

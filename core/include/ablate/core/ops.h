@@ -1,0 +1,68 @@
+// Pure tensor functions the attention module is built from: RMSNorm, RoPE and the grouped
+// attention itself (fused and reference paths). Free functions over tensors, no module state, so
+// tests and benchmarks can call each one alone.
+//
+// Precision rules (DESIGN.md section 4): softmax, RMSNorm and RoPE tables are computed in fp32
+// (fp64 stays fp64); masked scores are -inf, never a large finite bias.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace ablate::core {
+
+// Which implementation computes softmax(q k^T / sqrt(d_h)) v.
+enum class AttentionPath {
+  kAuto,       // the fastest correct path for the inputs (see resolve_path)
+  kReference,  // explicit matmul, fp32 softmax, matmul: the reference and the fallback
+  kFused,      // at::scaled_dot_product_attention (LibTorch >= 2.0)
+};
+
+// True when this LibTorch has the public fused kernel (>= 2.0) / its GQA flag (>= 2.5).
+bool fused_attention_available();
+bool fused_gqa_available();
+
+// RMSNorm over the last dimension with a learnable gain of that size; computed in fp32 (fp64 for
+// fp64 inputs) and returned in the input's dtype.
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain, double eps);
+
+// Rotary position embedding, rotate-half convention (as Qwen / Llama): for positions
+// 0..seq-1 and an even head size d, frequencies theta^(-2i/d).
+struct RopeTables {
+  torch::Tensor cos;  // [seq, d/2], fp32 (fp64 when asked)
+  torch::Tensor sin;  // [seq, d/2]
+};
+RopeTables rope_tables(int64_t seq, int64_t head_dim, double theta, const torch::Device& device,
+                       torch::ScalarType dtype = torch::kFloat);
+// x: [B, S, n, d]; returns x rotated, in x's dtype.
+torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables);
+
+// Noise perturbing the pre-softmax scores (pgqa with noise_target: scores). Given the scaled
+// scores [B, H, S, S] and which entries are visible (mask, or undefined for all), returns the
+// noise to subtract; it must be zero on entries that are not visible.
+struct ScoreNoise {
+  virtual ~ScoreNoise() = default;
+  virtual torch::Tensor operator()(const torch::Tensor& scores,
+                                   const torch::Tensor& visible) const = 0;
+};
+
+struct AttendOptions {
+  // [H] int64 on q's device: key/value head read by each query head. Undefined means the
+  // contiguous layout, head h -> h / (H / G), which needs no gather.
+  torch::Tensor kv_index;
+  bool causal = false;                        // mask keys after the query position
+  AttentionPath path = AttentionPath::kAuto;  // which implementation
+  const ScoreNoise* score_noise = nullptr;    // forces the reference path when set
+};
+
+// q: [B, H, S, d], k and v: [B, G, S, d]; returns [B, H, S, d]. G must divide H when kv_index is
+// undefined. Scale 1/sqrt(d).
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const AttendOptions& options);
+
+// The path `attend` takes for these inputs: kFused when a fused kernel exists and applies (no
+// score noise), else kReference. An explicit kFused without a fused kernel throws.
+AttentionPath resolve_path(const AttendOptions& options);
+
+}  // namespace ablate::core

@@ -1,0 +1,1 @@
+// Benchmarks come later in this file.

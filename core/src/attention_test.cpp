@@ -1,0 +1,191 @@
+#include "ablate/core/attention.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "test_support.h"
+
+namespace ablate::core {
+namespace {
+
+using testing::copy_parameters;
+using testing::max_abs_diff;
+using testing::random_input;
+using testing::randomize;
+
+AttentionOptions opts(Variant v, int64_t dim = 32, int64_t heads = 4) {
+  return AttentionOptions(dim, heads).variant(v);
+}
+
+int64_t count_parameters(torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+std::string error_of(const AttentionOptions& o) {
+  try {
+    Attention m(o);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Every static variant, with every option that changes the computation, against the naive
+// per-head implementation.
+TEST(Attention, StaticVariantsMatchNaivePerHeadAttention) {
+  std::vector<AttentionOptions> cases = {
+      opts(Variant::kMha),
+      opts(Variant::kGqa).kv_heads(2),
+      opts(Variant::kMqa),
+      opts(Variant::kMkva),
+      opts(Variant::kGkva, 48, 6).q_heads(3),
+      opts(Variant::kGqkva, 48, 6).q_groups(2).kv_groups(3),
+      opts(Variant::kGqkva, 48, 6).q_groups(3).kv_groups(2),
+  };
+  for (auto o : cases) {
+    for (bool extras : {false, true}) {
+      o.bias(extras).qk_norm(extras).rope(extras).causal(extras);
+      Attention m(o);
+      randomize(*m, 11);
+      m->to(torch::kDouble);
+      auto x = random_input(2, 6, o.dim(), 12, torch::kDouble);
+      auto diff = max_abs_diff(m->forward(x), testing::naive_attention(*m, x));
+      EXPECT_LT(diff, 1e-10) << *m << " extras=" << extras;
+    }
+  }
+}
+
+TEST(Attention, GqaWithAllKvHeadsEqualsMha) {
+  Attention mha(opts(Variant::kMha).qk_norm(true).rope(true).causal(true));
+  Attention gqa(opts(Variant::kGqa).kv_heads(4).qk_norm(true).rope(true).causal(true));
+  randomize(*mha, 1);
+  copy_parameters(*mha, *gqa);
+  auto x = random_input(2, 9, 32, 2);
+  EXPECT_TRUE(torch::equal(mha->forward(x), gqa->forward(x)));
+}
+
+TEST(Attention, GqaWithOneKvHeadEqualsMqa) {
+  Attention mqa(opts(Variant::kMqa).bias(true).causal(true));
+  Attention gqa(opts(Variant::kGqa).kv_heads(1).bias(true).causal(true));
+  randomize(*mqa, 3);
+  copy_parameters(*mqa, *gqa);
+  auto x = random_input(2, 9, 32, 4);
+  EXPECT_TRUE(torch::equal(mqa->forward(x), gqa->forward(x)));
+}
+
+TEST(Attention, GqkvaWithAllQueriesAndOneKvEqualsMqa) {
+  Attention mqa(opts(Variant::kMqa).rope(true));
+  Attention gqkva(opts(Variant::kGqkva).q_groups(4).kv_groups(1).rope(true));
+  randomize(*mqa, 5);
+  copy_parameters(*mqa, *gqkva);
+  auto x = random_input(2, 9, 32, 6);
+  EXPECT_TRUE(torch::equal(mqa->forward(x), gqkva->forward(x)));
+}
+
+// ViT-S widths: d = 384, H = 6, d_h = 64. Expected counts worked out by hand from
+// d * d_h * (n_q + 2 n_kv) + d * d.
+TEST(Attention, ParameterCountsFollowTheFormula) {
+  struct Case {
+    AttentionOptions o;
+    int64_t expected;
+  };
+  const int64_t d = 384, H = 6;
+  std::vector<Case> cases = {
+      {opts(Variant::kMha, d, H), 589824},                             // 24576 * 18 + 147456
+      {opts(Variant::kGkva, d, H).q_heads(3), 516096},                 // 24576 * 15 + ...
+      {opts(Variant::kMkva, d, H), 466944},                            // 24576 * 13 + ...
+      {opts(Variant::kMqa, d, H), 344064},                             // 24576 * 8 + ...
+      {opts(Variant::kGqkva, d, H).q_groups(2).kv_groups(3), 344064},  // 24576 * 8 + ...
+      {opts(Variant::kGqkva, d, H).q_groups(3).kv_groups(2), 319488},  // 24576 * 7 + ...
+      {opts(Variant::kGqa, d, H).kv_heads(2), 393216},                 // 24576 * 10 + ...
+      {opts(Variant::kKdgqa, d, H).kv_heads(3), 442368},               // 24576 * 12 + ...
+      {opts(Variant::kDgqa, d, H).kv_heads(3), 442368},
+      {opts(Variant::kPgqa, d, H).kv_heads(3), 442368},
+      // wgqa trains the 6 original kv heads plus 6 scalar weights each for k and v.
+      {opts(Variant::kWgqa, d, H).kv_heads(3), 589824 + 12},
+      {opts(Variant::kWgqa, d, H).kv_heads(3).weight_form(WeightForm::kCol), 589824 + 12 * 64},
+      // Biases: (6 + 12) * 64 + 384; qk_norm: 2 * 64.
+      {opts(Variant::kMha, d, H).bias(true).qk_norm(true), 589824 + 1536 + 128},
+  };
+  for (auto& c : cases) {
+    Attention m(c.o);
+    EXPECT_EQ(count_parameters(*m), c.expected) << *m;
+    EXPECT_EQ(expected_parameter_count(c.o), c.expected) << *m;
+  }
+}
+
+TEST(Attention, BadOptionsNameTheOptionAndChoices) {
+  auto msg = error_of(opts(Variant::kGqa, 48, 6).kv_heads(4));
+  EXPECT_NE(msg.find("attention.kv_heads = 4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("valid: 1, 2, 3, 6"), std::string::npos) << msg;
+  msg = error_of(AttentionOptions(32, 0));
+  EXPECT_NE(msg.find("attention.heads = 0"), std::string::npos) << msg;
+  msg = error_of(AttentionOptions(30, 4));
+  EXPECT_NE(msg.find("model.dim = 30"), std::string::npos) << msg;
+  msg = error_of(opts(Variant::kKdgqa, 32, 4).kv_heads(2).min_per_group(3));
+  EXPECT_NE(msg.find("attention.min_per_group = 3"), std::string::npos) << msg;
+  msg = error_of(AttentionOptions(12, 2).rope(true).variant(Variant::kMha).dim(6));
+  EXPECT_NE(msg.find("even head size"), std::string::npos) << msg;
+  if (!fused_attention_available()) {
+    msg = error_of(opts(Variant::kGqa).kv_heads(2).path(AttentionPath::kFused));
+    EXPECT_NE(msg.find("attention.path = fused"), std::string::npos) << msg;
+  }
+}
+
+TEST(Attention, WrongInputShapeIsAnError) {
+  Attention m(opts(Variant::kMha));
+  EXPECT_THROW(m->forward(torch::randn({2, 5, 16})), std::invalid_argument);
+  EXPECT_THROW(m->forward(torch::randn({5, 32})), std::invalid_argument);
+}
+
+TEST(Attention, PathIsReferenceOnlyWithoutFusedKernel) {
+  Attention gqa(opts(Variant::kGqa).kv_heads(2));
+  EXPECT_EQ(gqa->path(),
+            fused_attention_available() ? AttentionPath::kFused : AttentionPath::kReference);
+  Attention scores(opts(Variant::kPgqa).kv_heads(2).noise_target(NoiseTarget::kScores));
+  EXPECT_EQ(scores->path(), AttentionPath::kReference);
+}
+
+TEST(Attention, ForcedPathsAgreeOnEveryVariant) {
+  if (!fused_attention_available()) GTEST_SKIP() << "no fused kernel in LibTorch " TORCH_VERSION;
+  for (auto v : {Variant::kMha, Variant::kGqa, Variant::kMqa, Variant::kKdgqa, Variant::kDgqa,
+                 Variant::kWgqa}) {
+    auto o = opts(v).kv_heads(v == Variant::kMha || v == Variant::kMqa ? 0 : 2).causal(true);
+    Attention ref(AttentionOptions(o).path(AttentionPath::kReference));
+    Attention fused(AttentionOptions(o).path(AttentionPath::kFused));
+    randomize(*ref, 7);
+    copy_parameters(*ref, *fused);
+    ref->eval();
+    fused->eval();
+    auto x = random_input(2, 17, 32, 8);
+    EXPECT_LT(max_abs_diff(ref->forward(x), fused->forward(x)), 1e-5) << *ref;
+  }
+}
+
+TEST(Attention, CastingKeepsIntegerStateAndFp32Statistics) {
+  for (auto dtype : {torch::kDouble, torch::kBFloat16}) {
+    Attention m(AttentionOptions(32, 4).variant(Variant::kDgqa).kv_heads(2));
+    m->to(dtype);
+    EXPECT_EQ(m->q_proj->weight.scalar_type(), dtype);
+    EXPECT_EQ(m->counts.scalar_type(), torch::kLong);
+    EXPECT_EQ(m->step.scalar_type(), torch::kLong);
+    EXPECT_EQ(m->cache.scalar_type(), torch::kFloat);
+    auto y = m->forward(random_input(2, 5, 32, 9).to(dtype));
+    EXPECT_EQ(y.scalar_type(), dtype);
+    EXPECT_EQ(m->step.item<int64_t>(), 1);
+  }
+}
+
+TEST(Attention, PrettyPrintNamesTheVariant) {
+  std::ostringstream out;
+  out << *Attention(opts(Variant::kGqa).kv_heads(2).causal(true));
+  EXPECT_NE(out.str().find("variant=gqa"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("n_kv=2"), std::string::npos) << out.str();
+}
+
+}  // namespace
+}  // namespace ablate::core

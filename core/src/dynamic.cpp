@@ -1,0 +1,107 @@
+#include "ablate/core/dynamic.h"
+
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+namespace ablate::core {
+namespace {
+
+torch::Tensor one_hot_at(const torch::Tensor& index, int64_t size) {
+  return (torch::arange(size, index.options()) == index).to(torch::kLong);
+}
+
+// Statistics over the last dimension restricted to `mask` (float 0/1, broadcast to x).
+struct RowStats {
+  torch::Tensor mean, std, count;
+};
+RowStats masked_row_stats(const torch::Tensor& x, const torch::Tensor& mask) {
+  auto count = mask.sum(-1, /*keepdim=*/true);
+  auto mean = (x * mask).sum(-1, true) / count.clamp_min(1);
+  auto var = ((x - mean).pow(2) * mask).sum(-1, true) / (count - 1).clamp_min(1);
+  // sqrt only where defined: sqrt(0) behind a where() would still send NaN into the gradient.
+  auto enough = count >= 2;
+  auto std = torch::where(enough, var, torch::ones_like(var)).sqrt() * enough.to(var.scalar_type());
+  return {mean, std, count};
+}
+
+}  // namespace
+
+torch::Tensor key_head_norms(const torch::Tensor& k) {
+  torch::NoGradGuard no_grad;
+  return k.detach().to(torch::kFloat).pow(2).sum({2, 3}).sqrt().sum(0);
+}
+
+torch::Tensor minmax_scale(const torch::Tensor& norms, double eps) {
+  auto lo = norms.min(), hi = norms.max();
+  return (norms - lo) / (hi - lo + eps);
+}
+
+Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& options) {
+  torch::NoGradGuard no_grad;
+  const int64_t G = shares.size(0), H = options.heads, lo = options.min_per_group;
+  if (G <= 0 || H < G * lo) {
+    throw std::invalid_argument("allocate_queries: " + std::to_string(G) + " key/value heads x " +
+                                std::to_string(lo) + " minimum exceed " + std::to_string(H) +
+                                " query heads");
+  }
+  auto w = shares.to(torch::kFloat);
+  auto total = w.sum();
+  auto fraction = w / total;
+  auto degenerate = fraction.isfinite().all().logical_not().logical_or(total <= 0);
+  auto uniform = torch::full({G}, H / G, w.options().dtype(torch::kLong));
+  // Spread the H % G remainder of a non-divisible uniform start over the first heads.
+  uniform = uniform + (torch::arange(G, uniform.options()) < H % G).to(torch::kLong);
+  // torch::round rounds half to even, as the authors' Python does.
+  auto rounded =
+      torch::round(torch::nan_to_num(fraction, 0.0, 0.0, 0.0) * static_cast<double>(H - G * lo))
+          .to(torch::kLong) +
+      lo;
+  auto counts = torch::where(degenerate, uniform, rounded);
+
+  // Each share rounds by at most 1/2, so the total is off by at most G/2: that many fixed
+  // iterations remove the error without asking the device whether to go on.
+  const int64_t iterations = G / 2 + 1;
+  for (int64_t it = 0; it < iterations; ++it) {
+    auto excess = counts.sum() - H;
+    auto dec = (excess > 0).to(torch::kLong), inc = (excess < 0).to(torch::kLong);
+    torch::Tensor take, give;
+    if (options.fix == FixRule::kLargestSmallest) {
+      take = counts.argmax();
+      give = counts.argmin();
+    } else {
+      // The authors' loop draws indices until one is non-empty: a uniform draw among them.
+      auto above = (counts > lo).to(torch::kFloat);
+      auto weights = torch::where(above.sum() > 0, above, torch::ones_like(above));
+      take = torch::multinomial(weights, 1).squeeze(0);
+      give = torch::randint(G, {}, counts.options());
+    }
+    counts = counts - one_hot_at(take, G) * dec + one_hot_at(give, G) * inc;
+  }
+  return {counts, degenerate};
+}
+
+torch::Tensor kv_index_from_counts(const torch::Tensor& counts, int64_t heads) {
+  auto ends = counts.cumsum(0);                                  // [G]
+  auto h = torch::arange(heads, counts.options()).unsqueeze(1);  // [H, 1]
+  return (h >= ends.unsqueeze(0)).sum(1);                        // blocks ended at or before h
+}
+
+NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind, const torch::Tensor& visible) {
+  const int64_t R = target.size(-2), C = target.size(-1);
+  const auto dtype = target.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto t = target.to(dtype);
+  auto opts = t.options().requires_grad(false);
+  auto raw =
+      kind == NoiseKind::kUniform ? torch::rand(t.sizes(), opts) : torch::randn(t.sizes(), opts);
+  raw = raw * (1 - torch::eye(R, C, opts));
+  auto mask = visible.defined() ? visible.to(dtype) : torch::ones({R, C}, opts);
+  mask = mask.expand_as(t);
+  auto r = masked_row_stats(raw, mask);
+  auto z = torch::where(r.std > 0, (raw - r.mean) / r.std.clamp_min(1e-30), torch::zeros_like(raw));
+  auto s = masked_row_stats(t, mask);
+  auto noise = (z * s.std + s.mean) * mask;
+  return {raw, noise.to(target.scalar_type())};
+}
+
+}  // namespace ablate::core

@@ -1,0 +1,166 @@
+#include "ablate/core/ops.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+namespace ablate::core {
+namespace {
+
+// Softmax, norms and RoPE run in fp32, or fp64 when the inputs are fp64 (gradient checks).
+torch::ScalarType compute_dtype(torch::ScalarType t) {
+  return t == torch::kDouble ? torch::kDouble : torch::kFloat;
+}
+
+void check_shapes(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                  const AttendOptions& options) {
+  auto fail = [&](const std::string& what) {
+    std::ostringstream out;
+    out << "attend: " << what << " (q " << q.sizes() << ", k " << k.sizes() << ", v " << v.sizes()
+        << ")";
+    throw std::invalid_argument(out.str());
+  };
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) fail("q, k, v must be [B, heads, S, d]");
+  if (k.sizes() != v.sizes()) fail("k and v must have the same shape");
+  if (q.size(0) != k.size(0) || q.size(3) != k.size(3)) fail("batch and head size must match");
+  const int64_t H = q.size(1), G = k.size(1);
+  if (options.kv_index.defined()) {
+    if (options.kv_index.dim() != 1 || options.kv_index.size(0) != H) fail("kv_index must be [H]");
+  } else if (G == 0 || H % G != 0) {
+    fail("key/value heads must divide query heads");
+  }
+  if (options.causal && q.size(2) != k.size(2))
+    fail("causal attention needs as many keys as queries");
+}
+
+torch::Tensor reference_attention(const torch::Tensor& q, torch::Tensor k, torch::Tensor v,
+                                  const AttendOptions& options) {
+  const int64_t B = q.size(0), H = q.size(1), S = q.size(2), d = q.size(3), Sk = k.size(2);
+  if (options.kv_index.defined()) {
+    k = k.index_select(1, options.kv_index);
+    v = v.index_select(1, options.kv_index);
+  }
+  const int64_t G = k.size(1), m = H / G;
+  // The m query heads of a group are consecutive, so one batched matmul per group serves them
+  // all against the group's single key/value head: no copy of K or V.
+  auto scores = torch::matmul(q.reshape({B, G, m * S, d}), k.transpose(-2, -1))
+                    .mul(1.0 / std::sqrt(static_cast<double>(d)))
+                    .view({B, H, S, Sk});
+  torch::Tensor visible;
+  if (options.causal) {
+    visible =
+        torch::ones({S, Sk}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril();
+  }
+  if (options.score_noise != nullptr) scores = scores - (*options.score_noise)(scores, visible);
+  auto logits = scores.to(compute_dtype(q.scalar_type()));
+  if (options.causal) {
+    logits = logits.masked_fill(visible.logical_not(), -std::numeric_limits<double>::infinity());
+  }
+  auto probs = torch::softmax(logits, -1).to(q.scalar_type());
+  return torch::matmul(probs.view({B, G, m * S, Sk}), v).view({B, H, S, d});
+}
+
+torch::Tensor fused_attention(const torch::Tensor& q, torch::Tensor k, torch::Tensor v,
+                              const AttendOptions& options) {
+#if TORCH_VERSION_MAJOR >= 2
+  const int64_t H = q.size(1);
+  if (options.kv_index.defined()) {
+    k = k.index_select(1, options.kv_index);
+    v = v.index_select(1, options.kv_index);
+  } else if (k.size(1) != H) {
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
+    return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                            options.causal, /*scale=*/c10::nullopt,
+                                            /*enable_gqa=*/true);
+#else
+    k = k.repeat_interleave(H / k.size(1), 1);
+    v = v.repeat_interleave(H / v.size(1), 1);
+#endif
+  }
+  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                          options.causal);
+#else
+  (void)q;
+  (void)k;
+  (void)v;
+  (void)options;
+  throw std::logic_error("fused attention needs LibTorch >= 2.0");
+#endif
+}
+
+}  // namespace
+
+bool fused_attention_available() { return TORCH_VERSION_MAJOR >= 2; }
+
+bool fused_gqa_available() {
+  return TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5);
+}
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain, double eps) {
+  const auto dtype = compute_dtype(x.scalar_type());
+  auto xf = x.to(dtype);
+  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return (y * gain.to(dtype)).to(x.scalar_type());
+}
+
+RopeTables rope_tables(int64_t seq, int64_t head_dim, double theta, const torch::Device& device,
+                       torch::ScalarType dtype) {
+  if (head_dim % 2 != 0) {
+    throw std::invalid_argument("RoPE needs an even head size, got " + std::to_string(head_dim));
+  }
+  const int64_t half = head_dim / 2;
+  // Angles in fp64 on the host, then cast: the tables are exact to the target precision.
+  auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  auto inv_freq = torch::pow(theta, torch::arange(half, f64) * (-2.0 / head_dim));
+  auto angles = torch::outer(torch::arange(seq, f64), inv_freq);
+  auto to = torch::TensorOptions().dtype(dtype).device(device);
+  return {angles.cos().to(to), angles.sin().to(to)};
+}
+
+torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables) {
+  const int64_t S = x.size(1), half = x.size(3) / 2;
+  if (tables.cos.size(0) < S || tables.cos.size(1) != half) {
+    throw std::invalid_argument("apply_rope: tables do not cover the input");
+  }
+  auto xf = x.to(tables.cos.scalar_type());
+  auto c = tables.cos.narrow(0, 0, S).view({1, S, 1, half});
+  auto s = tables.sin.narrow(0, 0, S).view({1, S, 1, half});
+  auto x1 = xf.narrow(-1, 0, half), x2 = xf.narrow(-1, half, half);
+  return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1).to(x.scalar_type());
+}
+
+AttentionPath resolve_path(const AttendOptions& options) {
+  switch (options.path) {
+    case AttentionPath::kReference:
+      return AttentionPath::kReference;
+    case AttentionPath::kFused:
+      if (!fused_attention_available()) {
+        throw std::invalid_argument(
+            "attention.path = fused needs LibTorch >= 2.0 (this build has " TORCH_VERSION
+            "); valid here: auto, reference");
+      }
+      if (options.score_noise != nullptr) {
+        throw std::invalid_argument(
+            "attention.path = fused cannot perturb the scores (noise_target: scores); use auto or "
+            "reference");
+      }
+      return AttentionPath::kFused;
+    case AttentionPath::kAuto:
+      break;
+  }
+  return fused_attention_available() && options.score_noise == nullptr ? AttentionPath::kFused
+                                                                       : AttentionPath::kReference;
+}
+
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const AttendOptions& options) {
+  check_shapes(q, k, v, options);
+  if (resolve_path(options) == AttentionPath::kFused) return fused_attention(q, k, v, options);
+  return reference_attention(q, k, v, options);
+}
+
+}  // namespace ablate::core

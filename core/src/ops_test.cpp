@@ -1,0 +1,156 @@
+#include "ablate/core/ops.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "test_support.h"
+
+namespace ablate::core {
+namespace {
+
+using testing::max_abs_diff;
+
+// Loops over heads and positions in double: the definition of grouped attention.
+torch::Tensor loop_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const std::vector<int64_t>& kv_of_head, bool causal) {
+  auto qd = q.to(torch::kDouble), kd = k.to(torch::kDouble), vd = v.to(torch::kDouble);
+  const int64_t B = q.size(0), H = q.size(1), S = q.size(2), d = q.size(3);
+  auto out = torch::zeros({B, H, S, d}, torch::kDouble);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < S; ++i) {
+        const int64_t last = causal ? i : S - 1;
+        auto kk = kd[b][kv_of_head[h]].narrow(0, 0, last + 1);
+        auto w = torch::softmax(torch::mv(kk, qd[b][h][i]) / std::sqrt(double(d)), 0);
+        out[b][h][i] = torch::mv(vd[b][kv_of_head[h]].narrow(0, 0, last + 1).t(), w);
+      }
+  return out;
+}
+
+struct Qkv {
+  torch::Tensor q, k, v;
+};
+Qkv random_qkv(int64_t B, int64_t H, int64_t G, int64_t S, int64_t d, uint64_t seed) {
+  torch::manual_seed(seed);
+  return {torch::randn({B, H, S, d}), torch::randn({B, G, S, d}), torch::randn({B, G, S, d})};
+}
+
+TEST(Attend, ReferenceMatchesLoopsForGroupedHeads) {
+  for (bool causal : {false, true}) {
+    auto t = random_qkv(2, 6, 2, 7, 8, 1);
+    AttendOptions o;
+    o.causal = causal;
+    o.path = AttentionPath::kReference;
+    auto out = attend(t.q, t.k, t.v, o);
+    EXPECT_LT(max_abs_diff(out, loop_attention(t.q, t.k, t.v, {0, 0, 0, 1, 1, 1}, causal)), 1e-5)
+        << "causal=" << causal;
+  }
+}
+
+TEST(Attend, ExplicitKvIndexGathersTheNamedHeads) {
+  auto t = random_qkv(2, 4, 3, 5, 8, 2);
+  AttendOptions o;
+  o.causal = true;
+  o.path = AttentionPath::kReference;
+  o.kv_index = torch::tensor({2, 2, 0, 1}, torch::kLong);  // uneven, non-monotone on purpose
+  EXPECT_LT(
+      max_abs_diff(attend(t.q, t.k, t.v, o), loop_attention(t.q, t.k, t.v, {2, 2, 0, 1}, true)),
+      1e-5);
+}
+
+TEST(Attend, FirstCausalPositionSeesOnlyItself) {
+  auto t = random_qkv(1, 2, 1, 4, 8, 3);
+  AttendOptions o;
+  o.causal = true;
+  o.path = AttentionPath::kReference;
+  auto out = attend(t.q, t.k, t.v, o);
+  for (int h = 0; h < 2; ++h) EXPECT_TRUE(torch::allclose(out[0][h][0], t.v[0][0][0]));
+}
+
+TEST(Attend, ShapeErrorsAreClear) {
+  auto t = random_qkv(1, 4, 3, 5, 8, 4);
+  try {
+    attend(t.q, t.k, t.v, {});
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("must divide"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Attend, AutoPicksFusedExactlyWhenAvailable) {
+  AttendOptions o;
+  EXPECT_EQ(resolve_path(o) == AttentionPath::kFused, fused_attention_available());
+  struct Zero : ScoreNoise {
+    torch::Tensor operator()(const torch::Tensor& s, const torch::Tensor&) const override {
+      return torch::zeros_like(s);
+    }
+  } zero;
+  o.score_noise = &zero;
+  EXPECT_EQ(resolve_path(o), AttentionPath::kReference);  // score noise needs explicit scores
+  o.path = AttentionPath::kFused;
+  EXPECT_THROW(resolve_path(o), std::invalid_argument);
+  if (!fused_attention_available()) {
+    AttendOptions fused;
+    fused.path = AttentionPath::kFused;
+    EXPECT_THROW(resolve_path(fused), std::invalid_argument);
+  }
+}
+
+TEST(Attend, FusedAgreesWithReference) {
+  if (!fused_attention_available())
+    GTEST_SKIP() << "LibTorch " TORCH_VERSION " has no public fused kernel";
+  std::vector<torch::Device> devices = {torch::kCPU};
+  if (torch::cuda::is_available()) devices.push_back(torch::Device(torch::kCUDA, 0));
+  for (const auto& device : devices) {
+    for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+      for (bool causal : {false, true}) {
+        for (int64_t G : {1, 2, 8}) {
+          auto t = random_qkv(2, 8, G, 33, 64, 5);
+          auto cast = [&](const torch::Tensor& x) { return x.to(device, dtype); };
+          AttendOptions ref, fused;
+          ref.causal = fused.causal = causal;
+          ref.path = AttentionPath::kReference;
+          fused.path = AttentionPath::kFused;
+          auto a = attend(cast(t.q), cast(t.k), cast(t.v), ref);
+          auto b = attend(cast(t.q), cast(t.k), cast(t.v), fused);
+          const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+          EXPECT_LT(max_abs_diff(a, b), tol)
+              << device << " " << dtype << " causal=" << causal << " G=" << G;
+          fused.kv_index = torch::arange(8, torch::kLong).div(8 / G, "floor").to(device);
+          EXPECT_LT(max_abs_diff(a, attend(cast(t.q), cast(t.k), cast(t.v), fused)), tol);
+        }
+      }
+    }
+  }
+}
+
+TEST(RmsNorm, MatchesDefinition) {
+  torch::manual_seed(6);
+  auto x = torch::randn({3, 5, 8}), g = torch::randn({8});
+  auto expect = x / torch::sqrt(x.pow(2).mean(-1, true) + 1e-6) * g;
+  EXPECT_LT(max_abs_diff(rms_norm(x, g, 1e-6), expect), 1e-5);
+  EXPECT_EQ(rms_norm(x.to(torch::kBFloat16), g, 1e-6).scalar_type(), torch::kBFloat16);
+}
+
+TEST(Rope, RotatesAndDependsOnlyOnRelativePosition) {
+  const int64_t S = 12, d = 8;
+  auto tables = rope_tables(S, d, 10000.0, torch::kCPU, torch::kDouble);
+  torch::manual_seed(7);
+  auto q = torch::randn({1, 1, 1, d}, torch::kDouble).expand({1, S, 1, d}).contiguous();
+  auto k = torch::randn({1, 1, 1, d}, torch::kDouble).expand({1, S, 1, d}).contiguous();
+  auto rq = apply_rope(q, tables), rk = apply_rope(k, tables);
+  // Norms are preserved, position 0 is untouched, and <q_i, k_j> depends on i - j only.
+  EXPECT_LT(max_abs_diff(rq.norm(2, -1), q.norm(2, -1)), 1e-12);
+  EXPECT_LT(max_abs_diff(rq[0][0], q[0][0]), 1e-15);
+  auto dot = [&](int i, int j) { return (rq[0][i][0] * rk[0][j][0]).sum().item<double>(); };
+  EXPECT_NEAR(dot(5, 2), dot(9, 6), 1e-12);
+  EXPECT_NEAR(dot(3, 3), dot(11, 11), 1e-12);
+  EXPECT_GT(std::abs(dot(5, 2) - dot(5, 3)), 1e-6);
+  EXPECT_LT(max_abs_diff(rq[0].select(1, 0), testing::naive_rope(q[0].select(1, 0), 10000.0)),
+            1e-12);
+}
+
+}  // namespace
+}  // namespace ablate::core
