@@ -141,14 +141,14 @@ void AttentionImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocki
   cast(device, dtype, non_blocking);
 }
 void AttentionImpl::to(torch::Dtype dtype, bool non_blocking) {
-  cast(c10::nullopt, dtype, non_blocking);
+  cast(std::nullopt, dtype, non_blocking);
 }
 void AttentionImpl::to(torch::Device device, bool non_blocking) {
-  cast(device, c10::nullopt, non_blocking);
+  cast(device, std::nullopt, non_blocking);
 }
 
-void AttentionImpl::cast(const c10::optional<torch::Device>& device,
-                         const c10::optional<torch::Dtype>& dtype, bool non_blocking) {
+void AttentionImpl::cast(const std::optional<torch::Device>& device,
+                         const std::optional<torch::Dtype>& dtype, bool non_blocking) {
   for (auto& child : children()) {
     if (device && dtype)
       child->to(*device, *dtype, non_blocking);

@@ -74,7 +74,7 @@ torch::Tensor fused_attention(const torch::Tensor& q, torch::Tensor k, torch::Te
   } else if (k.size(1) != H) {
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
     return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                            options.causal, /*scale=*/c10::nullopt,
+                                            options.causal, /*scale=*/std::nullopt,
                                             /*enable_gqa=*/true);
 #else
     k = k.repeat_interleave(H / k.size(1), 1);

@@ -46,6 +46,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "ablate/core/dynamic.h"
 #include "ablate/core/layout.h"
@@ -141,7 +142,7 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   std::pair<torch::Tensor, torch::Tensor> folded_kv(bool key) const;
 
  private:
-  void cast(const c10::optional<torch::Device>& device, const c10::optional<torch::Dtype>& dtype,
+  void cast(const std::optional<torch::Device>& device, const std::optional<torch::Dtype>& dtype,
             bool non_blocking);
   torch::Tensor kv_index_for(const torch::Tensor& k);  // [H] or undefined (contiguous static)
   torch::Tensor perturb_output(const torch::Tensor& out);
