@@ -73,15 +73,14 @@ void register_attend(const Shape& s, const torch::Device& device, torch::Dtype d
   for (bool backward : {false, true}) {
     const std::string pass = backward ? "fwd_bwd" : "fwd";
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
-    benchmark::RegisterBenchmark(
-        (prefix + "Sdpa/enable_gqa/" + pass + "/" + s.name()).c_str(),
-        [=](benchmark::State& state) {
-          auto t = make_qkv(s, o, backward);
-          run(state, device, s.attention_flops(backward), backward, [&] {
-            return at::scaled_dot_product_attention(t.q, t.k, t.v, {}, 0.0, s.causal, std::nullopt,
-                                                    true);
-          });
-        })
+    benchmark::RegisterBenchmark((prefix + "Sdpa/enable_gqa/" + pass + "/" + s.name()).c_str(),
+                                 [=](benchmark::State& state) {
+                                   auto t = make_qkv(s, o, backward);
+                                   run(state, device, s.attention_flops(backward), backward, [&] {
+                                     return at::scaled_dot_product_attention(
+                                         t.q, t.k, t.v, {}, 0.0, s.causal, std::nullopt, true);
+                                   });
+                                 })
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
 #endif
@@ -117,7 +116,8 @@ void register_modules(const Shape& s, const torch::Device& device, torch::Dtype 
       {"gqa", AttentionOptions(d, s.H).variant(Variant::kGqa).kv_heads(s.G)},
       {"mqa", AttentionOptions(d, s.H).variant(Variant::kMqa)},
       {"gkva", AttentionOptions(d, s.H).variant(Variant::kGkva).q_heads(s.G)},
-      {"gqkva", AttentionOptions(d, s.H).variant(Variant::kGqkva).q_groups(s.H / s.G).kv_groups(s.G)},
+      {"gqkva",
+       AttentionOptions(d, s.H).variant(Variant::kGqkva).q_groups(s.H / s.G).kv_groups(s.G)},
       {"kdgqa", AttentionOptions(d, s.H).variant(Variant::kKdgqa).kv_heads(s.G)},
       {"dgqa", AttentionOptions(d, s.H).variant(Variant::kDgqa).kv_heads(s.G).ema_window(1)},
       {"pgqa", AttentionOptions(d, s.H).variant(Variant::kPgqa).kv_heads(s.G)},
