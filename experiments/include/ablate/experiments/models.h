@@ -1,0 +1,129 @@
+#pragma once
+// The two task models over the attention core (DESIGN.md section 5): a Qwen-style decoder for the
+// lm task and a Vision Transformer classifier for the vit task. Built from typed configs only.
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "ablate/core/attention.h"
+#include "ablate/runner/config.h"
+
+namespace ablate::experiments {
+
+// The core's options for one attention layer of width `dim` with `heads` heads.
+core::AttentionOptions attention_options(const runner::AttentionConfig& config, int64_t dim,
+                                         int64_t heads, double norm_eps, bool causal);
+
+// MLP hidden width: model.mlp_hidden, or the task default (lm: 8/3 d rounded up to a multiple
+// of 64, the SwiGLU width that keeps parameters equal to a 4 d GELU MLP; vit: 4 d).
+int64_t mlp_hidden(const runner::ModelConfig& model, bool swiglu);
+
+struct LmOptions {
+  int64_t vocab = 256;                       // token ids in [0, vocab)
+  int64_t dim = 128;                         // model width
+  int64_t depth = 4;                         // blocks
+  int64_t hidden = 384;                      // SwiGLU hidden width
+  double norm_eps = 1e-6;                    // RMSNorm epsilon
+  core::AttentionOptions attention{128, 4};  // every block's attention (causal)
+};
+
+// Pre-norm decoder block: x + attn(rmsnorm(x)), then x + swiglu(rmsnorm(x)).
+class LmBlockImpl : public torch::nn::Cloneable<LmBlockImpl> {
+ public:
+  explicit LmBlockImpl(const LmOptions& options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+  LmOptions options;
+  torch::Tensor norm1, norm2;  // RMSNorm gains [dim]
+  core::Attention attention{nullptr};
+  torch::nn::Linear gate{nullptr}, up{nullptr}, down{nullptr};
+};
+TORCH_MODULE(LmBlock);
+
+// Decoder-only language model: tied token embedding, blocks, final RMSNorm, logits by the
+// embedding matrix. tokens [B, S] int64 -> logits [B, S, vocab].
+class LmImpl : public torch::nn::Cloneable<LmImpl> {
+ public:
+  explicit LmImpl(const LmOptions& options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& tokens);
+
+  LmOptions options;
+  torch::nn::Embedding embed{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  torch::Tensor final_norm;
+};
+TORCH_MODULE(Lm);
+
+struct VitOptions {
+  int64_t channels = 1;                      // image channels
+  int64_t image = 28;                        // image side in pixels
+  int64_t patch = 4;                         // patch side; divides image
+  int64_t classes = 10;                      // output classes
+  int64_t dim = 128;                         // model width
+  int64_t depth = 4;                         // blocks
+  int64_t hidden = 512;                      // GELU MLP hidden width
+  double norm_eps = 1e-6;                    // LayerNorm epsilon
+  core::AttentionOptions attention{128, 4};  // every block's attention (not causal)
+};
+
+// Pre-norm encoder block: x + attn(layernorm(x)), then x + mlp(layernorm(x)).
+class VitBlockImpl : public torch::nn::Cloneable<VitBlockImpl> {
+ public:
+  explicit VitBlockImpl(const VitOptions& options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+  VitOptions options;
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  core::Attention attention{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(VitBlock);
+
+// ViT classifier: patch embedding (a strided convolution), learned position embedding, blocks,
+// final LayerNorm, mean over patches, linear head. images [B, C, H, W] float -> logits [B,
+// classes].
+class VitImpl : public torch::nn::Cloneable<VitImpl> {
+ public:
+  explicit VitImpl(const VitOptions& options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& images);
+
+  VitOptions options;
+  torch::nn::Conv2d patch_embed{nullptr};
+  torch::Tensor position;  // [1, patches, dim]
+  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(Vit);
+
+// Every attention layer of a model, in block order.
+std::vector<core::Attention> attention_layers(torch::nn::Module& model);
+
+// Re-initialises matrices and embeddings from generators seeded by (seed, parameter name), so two
+// arms that differ only in their attention start from the same MLP, embedding and query/output
+// weights: common random numbers across arms (DESIGN.md section 2). Linear and convolution weights:
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)); embeddings and position tables: N(0, 0.02); other
+// parameters (norm gains, biases, wgqa weights) keep their deterministic construction values.
+void init_parameters(torch::nn::Module& model, int64_t seed);
+
+// The language-model causality check: tokens after position t of a random batch are replaced
+// (three trials) and the logits at positions <= t must stay bit-identical. Each forward runs on a
+// fresh copy of `model` in training mode, so dynamic state starts equal for both runs and `model`
+// is unchanged. Returns the largest change seen at positions <= t; 0 when causal.
+double causality_leak(const Lm& model, int64_t seq_len, int64_t seed);
+
+// Parameters of the model (for summaries and cost axes).
+int64_t parameter_count(const torch::nn::Module& model);
+
+}  // namespace ablate::experiments

@@ -1,0 +1,55 @@
+#pragma once
+// One training run (DESIGN.md sections 2 and 5): builds the dataset and the model from a resolved
+// config, trains, and writes the run directory:
+//   config.yaml    the resolved config (canonical form; its hash is the job id)
+//   events.jsonl   one JSON object per line, appended and flushed as training goes
+//   summary.json   status, final and best metrics, wall time, parameters, throughput, memory
+//   checkpoint/    model.pt, optimizer.pt, state.json; replaced atomically
+//   log.txt        human-readable log
+// Running again on the same run dir resumes from the checkpoint and gives the same final
+// metrics as an uninterrupted run (bit-identical on CPU): every random draw of step t comes from
+// a generator seeded by (seed, t), and the checkpoint holds the model, optimiser and dynamic
+// attention state.
+// Torch-free header: the command line includes it without LibTorch.
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "ablate/runner/config.h"
+
+namespace ablate::experiments {
+
+// Bad input found when the run starts (a run dir holding another config, a causality check
+// that fails, a parent checkpoint that does not fit): exit status 2, nothing trained.
+struct RunError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct TrainOptions {
+  std::string run_dir;     // the run directory (created when absent)
+  bool progress = true;    // a progress line on stderr when it is a terminal
+  int64_t stop_after = 0;  // stop (as a kill would) after this many steps of this call; 0 = no
+  bool quiet = false;      // no log lines on stderr (tests)
+};
+
+struct TrainResult {
+  std::string status;                   // done | diverged | stopped
+  int64_t step = 0;                     // last completed optimiser step
+  int64_t resumed_from = 0;             // checkpoint step this call started from (0 = fresh)
+  int64_t diverged_step = -1;           // step whose loss was NaN or inf
+  std::map<std::string, double> final;  // metrics of the last evaluation
+  std::map<std::string, double> best;   // best value of each evaluation metric
+  int64_t parameters = 0;               // model parameters
+};
+
+// Trains `config` in options.run_dir. Throws runner::ConfigError / DataError / RunError on bad
+// input before anything is written.
+TrainResult train(const runner::Config& config, const TrainOptions& options);
+
+// The language-model causality check run before training: perturbs tokens after position t of a
+// random batch and requires the logits at positions <= t to stay bit-identical, on fresh copies
+// of the model in training mode. Returns the largest change seen (0 when causal).
+double lm_causality_leak(const runner::Config& config);
+
+}  // namespace ablate::experiments

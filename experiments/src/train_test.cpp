@@ -1,0 +1,312 @@
+#include "ablate/experiments/train.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "ablate/experiments/models.h"
+#include "ablate/runner/config.h"
+
+namespace ablate::experiments {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// A temporary folder removed with its contents at the end of the test.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path =
+        fs::temp_directory_path() / ("ablate_train_test_" + std::to_string(std::random_device{}()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// A small text with structure a model can learn quickly: words from a short list.
+void write_corpus(const fs::path& file) {
+  const char* words[] = {"the ", "cat ", "sat ", "on ", "a ", "mat ", "and ", "dog ", "ran.\n"};
+  std::mt19937 rng(1);
+  std::ofstream out(file);
+  for (int i = 0; i < 6000; ++i) out << words[rng() % 9];
+}
+
+runner::Config lm_config(const fs::path& corpus, const std::string& variant) {
+  runner::Config c;
+  c.task = "lm";
+  c.data.dataset = "text";
+  c.data.path = corpus.string();
+  c.data.seq_len = 16;
+  c.model.dim = 32;
+  c.model.depth = 1;
+  c.model.heads = 4;
+  c.attention.variant = variant;
+  if (variant != "mha" && variant != "mqa") c.attention.kv_heads = 2;
+  c.attention.ema_window = 2;
+  c.train.steps = 12;
+  c.train.batch_size = 4;
+  c.train.lr = 3e-3;
+  c.train.warmup = 2;
+  c.train.eval_every = 6;
+  c.train.eval_batches = 2;
+  c.train.checkpoint_every = 4;
+  c.train.log_every = 2;
+  c.train.device = "cpu";
+  return c;
+}
+
+TrainResult run(const runner::Config& c, const fs::path& dir, int64_t stop_after = 0) {
+  TrainOptions o;
+  o.run_dir = dir.string();
+  o.progress = false;
+  o.quiet = true;
+  o.stop_after = stop_after;
+  return train(c, o);
+}
+
+std::vector<json> read_events(const fs::path& dir) {
+  std::ifstream in(dir / "events.jsonl");
+  std::vector<json> events;
+  std::string line;
+  while (std::getline(in, line)) events.push_back(json::parse(line));
+  return events;
+}
+
+json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  return json::parse(in);
+}
+
+// The deterministic content of an event (timings and memory vary from run to run).
+json stable(json e) {
+  for (const char* k : {"step_time_s", "throughput", "peak_memory_bytes"}) e.erase(k);
+  return e;
+}
+
+TEST(Train, ResumeAfterAStopGivesBitIdenticalMetricsAndEvents) {
+  TempDir tmp;
+  write_corpus(tmp.path / "corpus.txt");
+  for (const char* variant : {"dgqa", "pgqa", "kdgqa", "wgqa"}) {
+    auto c = lm_config(tmp.path / "corpus.txt", variant);
+    const fs::path whole = tmp.path / (std::string(variant) + "_whole");
+    const fs::path split = tmp.path / (std::string(variant) + "_split");
+    auto a = run(c, whole);
+    ASSERT_EQ(a.status, "done");
+    auto stopped = run(c, split, /*stop_after=*/6);  // checkpoint at 4, killed at 6
+    ASSERT_EQ(stopped.status, "stopped");
+    auto b = run(c, split);
+    EXPECT_EQ(b.resumed_from, 4) << variant;
+    EXPECT_EQ(b.status, "done");
+    EXPECT_EQ(a.final, b.final) << variant;  // exact equality of doubles
+    EXPECT_EQ(a.best, b.best) << variant;
+    auto ea = read_events(whole), eb = read_events(split);
+    ASSERT_EQ(ea.size(), eb.size()) << variant;
+    for (size_t i = 0; i < ea.size(); ++i) EXPECT_EQ(stable(ea[i]), stable(eb[i])) << variant;
+    EXPECT_EQ(read_json(split / "summary.json")["status"], "done");
+  }
+}
+
+TEST(Train, RunDirHasTheDocumentedFiles) {
+  TempDir tmp;
+  write_corpus(tmp.path / "corpus.txt");
+  auto c = lm_config(tmp.path / "corpus.txt", "dgqa");
+  auto r = run(c, tmp.path / "run");
+  for (const char* f :
+       {"config.yaml", "events.jsonl", "summary.json", "log.txt", "checkpoint/model.pt",
+        "checkpoint/optimizer.pt", "checkpoint/state.json"}) {
+    EXPECT_TRUE(fs::exists(tmp.path / "run" / f)) << f;
+  }
+  auto s = read_json(tmp.path / "run" / "summary.json");
+  EXPECT_EQ(s["status"], "done");
+  EXPECT_EQ(s["step"], 12);
+  EXPECT_EQ(s["parameters"], r.parameters);
+  EXPECT_GT(s["throughput"].get<double>(), 0.0);
+  EXPECT_GT(s["peak_memory_bytes"].get<int64_t>(), 0);
+  EXPECT_EQ(s["causality"], "causal");
+  // Bits per byte is the loss in bits: loss / ln 2.
+  EXPECT_NEAR(s["final"]["val_bpb"].get<double>(),
+              s["final"]["val_loss"].get<double>() / std::log(2.0), 1e-12);
+  int train_events = 0, eval_events = 0, attention_events = 0;
+  for (const auto& e : read_events(tmp.path / "run")) {
+    ASSERT_TRUE(e.contains("step") && e.contains("kind"));
+    const std::string kind = e["kind"];
+    if (kind == "train") {
+      ++train_events;
+      EXPECT_EQ(e["step"].get<int64_t>() % 2, 0);
+      EXPECT_TRUE(e.contains("loss") && e.contains("lr") && e.contains("grad_norm"));
+    } else if (kind == "eval") {
+      ++eval_events;
+    } else if (kind == "attention") {
+      ++attention_events;
+      int64_t total = 0;
+      for (auto q : e["alloc"]) total += q.get<int64_t>();
+      EXPECT_EQ(total, 4);  // queries per kv head sum to H
+      EXPECT_GE(e["alloc_entropy"].get<double>(), 0.0);
+    }
+  }
+  EXPECT_EQ(train_events, 6);
+  EXPECT_EQ(eval_events, 2);       // steps 6 and 12
+  EXPECT_EQ(attention_events, 2);  // one layer, at each evaluation
+  // Running a finished run again does nothing and reports the stored result.
+  auto again = run(c, tmp.path / "run");
+  EXPECT_EQ(again.status, "done");
+  EXPECT_EQ(again.final, r.final);
+  EXPECT_EQ(read_events(tmp.path / "run").size(), 10u);
+}
+
+TEST(Train, DivergenceEndsTheRunWithItsStep) {
+  TempDir tmp;
+  write_corpus(tmp.path / "corpus.txt");
+  auto c = lm_config(tmp.path / "corpus.txt", "gqa");
+  const fs::path dir = tmp.path / "run";
+  ASSERT_EQ(run(c, dir, /*stop_after=*/4).status, "stopped");  // checkpoint at step 4
+  {
+    // A NaN in the final norm's gain, as an overflow would leave it: every logit becomes NaN.
+    LmOptions o;
+    o.vocab = 256;
+    o.dim = 32;
+    o.depth = 1;
+    o.hidden = mlp_hidden(c.model, /*swiglu=*/true);
+    o.attention = attention_options(c.attention, 32, 4, c.model.norm_eps, /*causal=*/true);
+    Lm lm(o);
+    torch::serialize::InputArchive in;
+    in.load_from((dir / "checkpoint" / "model.pt").string());
+    lm->load(in);
+    torch::NoGradGuard no_grad;
+    lm->final_norm[0] = std::nan("");
+    torch::serialize::OutputArchive out;
+    lm->save(out);
+    out.save_to((dir / "checkpoint" / "model.pt").string());
+  }
+  auto r = run(c, dir);
+  EXPECT_EQ(r.status, "diverged");
+  EXPECT_EQ(r.diverged_step, 5);
+  auto s = read_json(dir / "summary.json");
+  EXPECT_EQ(s["status"], "diverged");
+  EXPECT_EQ(s["diverged_step"], 5);
+  EXPECT_EQ(run(c, dir).status, "diverged");  // final, not retried
+}
+
+TEST(Train, RefusesANonCausalVariantUnlessAllowed) {
+  TempDir tmp;
+  write_corpus(tmp.path / "corpus.txt");
+  for (const char* variant : {"kdgqa", "dgqa", "pgqa"}) {
+    auto c = lm_config(tmp.path / "corpus.txt", variant);
+    c.attention.faithful = true;
+    try {
+      run(c, tmp.path / "refused");
+      ADD_FAILURE() << "faithful " << variant << " trained as a language model";
+    } catch (const RunError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(std::string("attention.variant = ") + variant), std::string::npos);
+      EXPECT_NE(what.find("faithful"), std::string::npos);
+      EXPECT_NE(what.find("allow_noncausal"), std::string::npos);
+    }
+    EXPECT_FALSE(fs::exists(tmp.path / "refused"));  // nothing written
+  }
+  auto c = lm_config(tmp.path / "corpus.txt", "kdgqa");
+  c.attention.faithful = true;
+  c.attention.allow_noncausal = true;
+  c.train.steps = 2;
+  c.train.warmup = 1;
+  EXPECT_EQ(run(c, tmp.path / "allowed").status, "done");
+  auto s = read_json(tmp.path / "allowed" / "summary.json");
+  EXPECT_EQ(s["allow_noncausal"], true);
+  EXPECT_NE(s["causality"].get<std::string>().find("leaks"), std::string::npos);
+}
+
+TEST(Train, RunDirWithAnotherConfigIsRefused) {
+  TempDir tmp;
+  write_corpus(tmp.path / "corpus.txt");
+  auto c = lm_config(tmp.path / "corpus.txt", "gqa");
+  c.train.steps = 2;
+  c.train.warmup = 1;
+  run(c, tmp.path / "run");
+  c.attention.kv_heads = 1;
+  EXPECT_THROW(run(c, tmp.path / "run"), RunError);
+}
+
+TEST(Train, ConvertedStageLogsItsStepZeroLoss) {
+  TempDir tmp;
+  write_corpus(tmp.path / "corpus.txt");
+  auto parent = lm_config(tmp.path / "corpus.txt", "mha");
+  parent.train.steps = 40;
+  parent.train.eval_every = 40;
+  auto p = run(parent, tmp.path / "parent");
+  ASSERT_EQ(p.status, "done");
+  auto child = lm_config(tmp.path / "corpus.txt", "gqa");
+  child.init.from = (tmp.path / "parent").string();
+  child.init.convert = "mean_pool";
+  child.train.steps = 2;
+  child.train.warmup = 1;
+  run(child, tmp.path / "child");
+  auto events = read_events(tmp.path / "child");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0]["kind"], "eval");
+  EXPECT_EQ(events[0]["step"], 0);
+  const double converted = events[0]["val_loss"], trained = p.final.at("val_loss");
+  // The converted model keeps most of what the parent learned: far below an untrained model's
+  // log(256) nats and near the parent's loss.
+  EXPECT_LT(converted, std::log(256.0) - 1.0);
+  EXPECT_LT(converted, trained + 1.0);
+}
+
+// IDX files (big-endian header) for a tiny image task: class k is an 8x8 image of brightness k.
+void write_idx(const fs::path& dir, const std::string& prefix, int n) {
+  auto be = [](std::ofstream& out, uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) out.put(static_cast<char>((v >> s) & 0xff));
+  };
+  std::ofstream images(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary);
+  std::ofstream labels(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
+  be(images, 0x803);
+  be(images, n);
+  be(images, 8);
+  be(images, 8);
+  be(labels, 0x801);
+  be(labels, n);
+  for (int i = 0; i < n; ++i) {
+    const int label = i % 10;
+    for (int p = 0; p < 64; ++p) images.put(static_cast<char>(label * 25 + (p % 3)));
+    labels.put(static_cast<char>(label));
+  }
+}
+
+TEST(Train, VitTrainsOnIdxImagesAndReportsAccuracy) {
+  TempDir tmp;
+  write_idx(tmp.path, "train", 200);
+  write_idx(tmp.path, "t10k", 50);
+  runner::Config c;
+  c.task = "vit";
+  c.data.dataset = "idx";
+  c.data.path = tmp.path.string();
+  c.model.dim = 32;
+  c.model.depth = 1;
+  c.model.heads = 4;
+  c.model.patch = 4;
+  c.attention.variant = "gqa";
+  c.attention.kv_heads = 2;
+  c.train.steps = 30;
+  c.train.batch_size = 20;
+  c.train.lr = 3e-3;
+  c.train.warmup = 3;
+  c.train.eval_every = 30;
+  c.train.device = "cpu";
+  auto r = run(c, tmp.path / "run");
+  ASSERT_EQ(r.status, "done");
+  // Brightness alone separates the classes: a working pipeline learns it in 30 steps.
+  EXPECT_GT(r.final.at("test_acc"), 0.5);
+  EXPECT_LE(r.final.at("test_acc"), 1.0);
+  EXPECT_TRUE(std::isfinite(r.final.at("test_loss")));
+}
+
+}  // namespace
+}  // namespace ablate::experiments

@@ -1,0 +1,81 @@
+#pragma once
+// The schema: one table row per field of Config (config.h) with its dotted key, type, doc,
+// allowed values, whether it is part of the job id and which task it applies to. Parsing,
+// validation, `ablate schema`, canonical form and hashing all iterate over this table, so a new
+// field is added in config.h and here, nowhere else. Torch-free and YAML-free.
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "ablate/runner/config.h"
+
+namespace ablate::runner {
+
+// Order matches the alternatives of FieldRef, so FieldRef::index() is the type.
+enum class FieldType { kInt, kFloat, kBool, kString };
+
+// Which task a field applies to; setting a field of the other task is an error.
+enum class TaskScope { kBoth, kLm, kVit };
+
+// Accessors of one field (captureless lambdas), so nothing needs a per-field switch.
+using IntRef = int64_t& (*)(Config&);
+using FloatRef = double& (*)(Config&);
+using BoolRef = bool& (*)(Config&);
+using StringRef = std::string& (*)(Config&);
+using FieldRef = std::variant<IntRef, FloatRef, BoolRef, StringRef>;
+
+struct FieldInfo {
+  std::string key;  // dotted: "seed", "attention.kv_heads"
+  FieldRef ref;     // reads and writes the field of a Config
+  std::string doc;  // one line
+  // Strings: the allowed values (empty = any). A choice ending in ":N" ("cuda:N") stands for
+  // its prefix followed by one or more digits.
+  std::vector<std::string> choices;
+  double min = 0.0;  // numbers: inclusive range; max may be infinity
+  double max = 0.0;
+  bool semantic = true;  // part of the job id (paths, devices and logging cadence are not)
+  TaskScope task = TaskScope::kBoth;
+
+  FieldType type() const { return static_cast<FieldType>(ref.index()); }
+  // "data" for "data.path"; "" for the top-level keys task and seed.
+  std::string section() const;
+  // "path" for "data.path"; the key itself at top level.
+  std::string name() const;
+  bool applies_to(const std::string& task_name) const;
+  // The range ("[1, 4096]", ">= 0") or the choices ("mha|mqa|..."); "" when anything goes.
+  std::string allowed_text() const;
+};
+
+// Every field of Config, once, in the order of config.h.
+const std::vector<FieldInfo>& schema();
+
+// The row of a dotted key, or nullptr.
+const FieldInfo* find_field(const std::string& key);
+
+// Section names in schema order: data, model, attention, train, init.
+const std::vector<std::string>& schema_sections();
+bool is_section(const std::string& name);
+
+// "int", "float", "bool", "string".
+const char* type_name(FieldType type);
+// "both", "lm", "vit".
+const char* scope_name(TaskScope scope);
+
+// Checks the current value of `field` in `config` against its range or choices. Returns "" when
+// it is allowed, else the message for a ConfigError ("-1 is out of range; expected >= 0").
+std::string value_error(const FieldInfo& field, const Config& config);
+
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate nearest to `word` by edit distance, or "" when none is close enough to be a
+// plausible typo.
+std::string nearest_word(const std::string& word, const std::vector<std::string>& candidates);
+// nearest_word over every dotted key and section name.
+std::string nearest_key(const std::string& key);
+
+// What `ablate schema [--task lm|vit]` prints: every key (of that task; "" = all) with type,
+// default, range or choices and doc, aligned, grouped by section.
+std::string schema_text(const std::string& task = "");
+
+}  // namespace ablate::runner

@@ -1,0 +1,36 @@
+#pragma once
+// Runner-internal: applying YAML nodes to a Config with locations. Shared by parse.cpp and the
+// sweep parser (`base:` is a config mapping; a `grid:` block's dotted keys are set one value at a
+// time). Not for core or experiments: no YAML::Node leaves runner.
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+#include <string>
+
+#include "ablate/runner/config.h"
+#include "ablate/runner/parse.h"
+
+namespace ablate::runner {
+
+// The 1-based location of a yaml-cpp mark in `file` (line 0 for a null mark).
+Location location_of(const YAML::Mark& mark, const std::string& file);
+
+// YAML::Load that turns a syntax error into a ConfigError at yaml-cpp's position.
+YAML::Node load_yaml(const std::string& text, const std::string& file);
+
+// Applies every entry of the mapping `node` to `config`; its keys are relative to `prefix` (""
+// at top level, "attention" inside `attention:`) and may be dotted. A null node is an empty
+// mapping. Each key is recorded in `locations`; a key given twice within `node` is an error.
+// Validates single values (type, range, choices), not cross-field constraints: call validate()
+// when everything is applied.
+void apply_yaml_mapping(Config& config, Locations& locations, const YAML::Node& node,
+                        const std::string& file, const std::string& prefix = "");
+
+// Applies one entry: `key` is a full dotted key (a field, whose value must be a scalar, or a
+// section, whose value must be a mapping) written at `key_at`. `seen` collects the fields set so
+// far by this mapping to catch duplicates (nullptr: no check).
+void apply_yaml_entry(Config& config, Locations& locations, const std::string& key,
+                      const YAML::Node& value, const Location& key_at,
+                      std::set<std::string>* seen = nullptr);
+
+}  // namespace ablate::runner

@@ -1,0 +1,153 @@
+#include "ablate/runner/canonical.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+#include "ablate/runner/schema.h"
+
+namespace ablate::runner {
+namespace {
+
+// Plain scalars that a YAML reader would not take as a string: null and the booleans of YAML
+// 1.1 and 1.2 (quoted so that any reader agrees).
+bool is_reserved_word(const std::string& s) {
+  static const char* const kWords[] = {
+      "~",  "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "y",
+      "Y",  "yes",  "Yes",  "YES",  "n",    "N",    "no",   "No",    "NO",    "on",    "On",
+      "ON", "off",  "Off",  "OFF",  ".inf", ".Inf", ".INF", ".nan",  ".NaN",  ".NAN"};
+  for (const char* w : kWords) {
+    if (s == w) return true;
+  }
+  return false;
+}
+
+// Starts like a number (digit, or sign or '.' then digit): quoted so it stays a string.
+bool looks_numeric(const std::string& s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  if (i < s.size() && s[i] == '.') ++i;
+  return i < s.size() && s[i] >= '0' && s[i] <= '9';
+}
+
+void emit(std::string& out, const Config& config, bool semantic_only) {
+  std::vector<const FieldInfo*> fields;
+  for (const auto& f : schema()) {
+    if (f.applies_to(config.task) && (f.semantic || !semantic_only)) fields.push_back(&f);
+  }
+  // Sorted by the top-level name, then by the key: the order of a nested, sorted mapping.
+  auto top = [](const FieldInfo* f) { return f->section().empty() ? f->key : f->section(); };
+  std::sort(fields.begin(), fields.end(), [&](const FieldInfo* a, const FieldInfo* b) {
+    return std::make_pair(top(a), a->key) < std::make_pair(top(b), b->key);
+  });
+  std::string section;
+  for (const FieldInfo* f : fields) {
+    if (f->section() != section) {
+      section = f->section();
+      if (!section.empty()) out += section + ":\n";
+    }
+    out += (section.empty() ? "" : "  ") + f->name() + ": " + format_value(*f, config) + "\n";
+  }
+}
+
+}  // namespace
+
+std::string format_float(double value) {
+  if (std::isnan(value)) return ".nan";
+  if (std::isinf(value)) return value > 0 ? ".inf" : "-.inf";
+  char buf[64];
+  const auto result = std::to_chars(buf, buf + sizeof(buf), value);
+  const std::string s(buf, result.ptr);
+  // Written as YAML 1.1 readers (PyYAML) also take for a float: a '.' in the mantissa and a
+  // signed exponent ("1.0e-6", "1.0e+12"); leading zeros of the exponent dropped.
+  const size_t e = s.find('e');
+  std::string mantissa = s.substr(0, e);
+  if (mantissa.find('.') == std::string::npos) mantissa += ".0";
+  if (e == std::string::npos) return mantissa;
+  const char sign = s[e + 1] == '-' ? '-' : '+';
+  size_t digits = s.find_first_not_of("+-0", e + 1);
+  if (digits == std::string::npos) digits = s.size() - 1;  // an exponent of 0 (not emitted)
+  return mantissa + "e" + sign + s.substr(digits);
+}
+
+std::string yaml_quote(const std::string& text) {
+  // Plain only for a conservative alphabet that cannot start an indicator, a comment, a mapping
+  // (": ") or a number, and that no reader resolves to null or a boolean.
+  auto plain_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == '/' || c == '+' || c == ':';
+  };
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), plain_char) &&
+                     text[0] != '-' && text[0] != ':' && text.back() != ':' &&
+                     !is_reserved_word(text) && !looks_numeric(text);
+  if (plain) return text;
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          char esc[8];
+          std::snprintf(esc, sizeof(esc), "\\x%02x", static_cast<unsigned char>(c));
+          out += esc;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string format_value(const FieldInfo& field, const Config& config) {
+  Config& c = const_cast<Config&>(config);  // the accessors only read here
+  switch (field.type()) {
+    case FieldType::kInt:
+      return std::to_string(std::get<IntRef>(field.ref)(c));
+    case FieldType::kFloat:
+      return format_float(std::get<FloatRef>(field.ref)(c));
+    case FieldType::kBool:
+      return std::get<BoolRef>(field.ref)(c) ? "true" : "false";
+    case FieldType::kString:
+      break;
+  }
+  return yaml_quote(std::get<StringRef>(field.ref)(c));
+}
+
+std::string to_yaml(const Config& config) {
+  std::string out;
+  emit(out, config, false);
+  return out;
+}
+
+std::string canonical_semantic_text(const Config& config) {
+  std::string out;
+  emit(out, config, true);
+  return out;
+}
+
+std::string config_hash(const Config& config) {
+  const std::string text = canonical_semantic_text(config);
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx",
+                static_cast<unsigned long long>(XXH64(text.data(), text.size(), 0)));
+  return hex;
+}
+
+bool operator==(const Config& a, const Config& b) { return to_yaml(a) == to_yaml(b); }
+bool operator!=(const Config& a, const Config& b) { return !(a == b); }
+
+}  // namespace ablate::runner

@@ -1,0 +1,413 @@
+#include "ablate/runner/parse.h"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ablate/runner/canonical.h"
+#include "ablate/runner/schema.h"
+#include "ablate/runner/yaml_config.h"
+
+namespace ablate::runner {
+namespace {
+
+const char* const kCommandLine = "command line";
+
+std::string format_what(const std::string& file, int line, int column, const std::string& key,
+                        const std::string& message) {
+  std::string out = file;
+  if (line > 0) {
+    out += (out.empty() ? "" : ":") + std::to_string(line);
+    if (column > 0) out += ":" + std::to_string(column);
+  }
+  if (!out.empty()) out += ": ";
+  if (!key.empty()) out += key + ": ";
+  return out + message;
+}
+
+[[noreturn]] void fail(const Location& at, const std::string& key, const std::string& message) {
+  throw ConfigError(at.file, at.line, at.column, key, message);
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a sequence";
+    case YAML::NodeType::Scalar:
+      return node.Tag() == "!" ? "the string \"" + node.Scalar() + "\"" : node.Scalar();
+    default:
+      return "nothing";
+  }
+}
+
+const char* expected(FieldType type) {
+  switch (type) {
+    case FieldType::kInt:
+      return "an integer";
+    case FieldType::kFloat:
+      return "a number";
+    case FieldType::kBool:
+      return "true or false";
+    case FieldType::kString:
+      break;
+  }
+  return "a string";
+}
+
+bool all_digits(const std::string& s, size_t from, size_t to) {
+  return from < to &&
+         std::all_of(s.begin() + from, s.begin() + to, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// YAML 1.2 core schema decimal integer: [-+]?[0-9]+.
+bool is_int_text(const std::string& s) {
+  const size_t sign = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  return all_digits(s, sign, s.size());
+}
+
+// YAML 1.2 core schema float without .inf/.nan: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_float_text(const std::string& s) {
+  size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  size_t e = s.find_first_of("eE");
+  if (e == std::string::npos) e = s.size();
+  const size_t dot = s.find('.', i);
+  bool mantissa_ok;
+  if (dot == std::string::npos || dot > e) {
+    mantissa_ok = all_digits(s, i, e);
+  } else {
+    const bool int_part = all_digits(s, i, dot);
+    const bool frac_part = all_digits(s, dot + 1, e);
+    mantissa_ok = (int_part || frac_part) && (dot == i || int_part) && (dot + 1 == e || frac_part);
+  }
+  if (!mantissa_ok) return false;
+  if (e == s.size()) return true;
+  size_t j = e + 1;
+  if (j < s.size() && (s[j] == '-' || s[j] == '+')) ++j;
+  return all_digits(s, j, s.size());
+}
+
+// from_chars accepts no leading '+'.
+const char* skip_plus(const std::string& s) { return s.data() + (!s.empty() && s[0] == '+'); }
+
+// Sets `field` from a scalar node with the type, range and choice checks.
+void set_value(Config& config, const FieldInfo& field, const YAML::Node& node,
+               const Location& value_at) {
+  const std::string type_message = std::string("expected ") + expected(field.type()) + ", got ";
+  if (!node.IsScalar()) {
+    std::string msg = type_message + describe(node);
+    if (node.IsNull() && field.type() == FieldType::kString) msg += " (write \"\" for empty)";
+    fail(value_at, field.key, msg);
+  }
+  const std::string& s = node.Scalar();
+  const bool quoted = node.Tag() == "!";  // a quoted scalar is a string, whatever it reads
+  const char* const end = s.data() + s.size();
+  switch (field.type()) {
+    case FieldType::kInt: {
+      if (quoted || !is_int_text(s)) fail(value_at, field.key, type_message + describe(node));
+      int64_t v = 0;
+      if (std::from_chars(skip_plus(s), end, v).ec != std::errc()) {
+        fail(value_at, field.key, s + " does not fit a 64-bit integer");
+      }
+      std::get<IntRef>(field.ref)(config) = v;
+      break;
+    }
+    case FieldType::kFloat: {
+      if (quoted || !is_float_text(s)) fail(value_at, field.key, type_message + describe(node));
+      double v = 0.0;
+      if (std::from_chars(skip_plus(s), end, v).ec != std::errc()) {
+        fail(value_at, field.key, s + " does not fit a double");
+      }
+      std::get<FloatRef>(field.ref)(config) = v;
+      break;
+    }
+    case FieldType::kBool: {
+      // Only the YAML 1.2 spellings: yes/no/on/off are YAML 1.1 and often a mistake.
+      const bool is_true = s == "true" || s == "True" || s == "TRUE";
+      const bool is_false = s == "false" || s == "False" || s == "FALSE";
+      if (quoted || !(is_true || is_false)) {
+        fail(value_at, field.key, type_message + describe(node));
+      }
+      std::get<BoolRef>(field.ref)(config) = is_true;
+      break;
+    }
+    case FieldType::kString:
+      std::get<StringRef>(field.ref)(config) = s;
+      break;
+  }
+  const std::string range_message = value_error(field, config);
+  if (!range_message.empty()) fail(value_at, field.key, range_message);
+}
+
+std::string first_given(const Location& first) {
+  if (first.line == 0) return "";
+  return "; first given at line " + std::to_string(first.line) + ", column " +
+         std::to_string(first.column);
+}
+
+// Applies the entries of a mapping whose keys are relative to `prefix`. `use_marks`: the nodes'
+// marks are positions in `file` (not so for a value given on the command line).
+void walk(Config& config, Locations& locations, const YAML::Node& node, const std::string& file,
+          const std::string& prefix, bool use_marks, std::set<std::string>* seen) {
+  std::map<std::string, Location> names;  // raw keys of this mapping, for duplicates
+  for (const auto& entry : node) {
+    const YAML::Node& k = entry.first;
+    const Location key_at = use_marks ? location_of(k.Mark(), file) : Location{file, 0, 0};
+    if (!k.IsScalar()) fail(key_at, prefix, "expected a key name, got " + describe(k));
+    const std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
+    const auto [it, inserted] = names.emplace(k.Scalar(), key_at);
+    if (!inserted) {
+      fail(key_at, key, "duplicate key" + first_given(it->second));
+    }
+    apply_yaml_entry(config, locations, key, entry.second, key_at, seen);
+  }
+}
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> out;
+  for (int64_t d = 1; d <= n; ++d) {
+    if (n % d == 0) out.push_back(d);
+  }
+  return out;
+}
+
+std::string join_ints(const std::vector<int64_t>& values) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + std::to_string(values[i]);
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail({path, 0, 0}, "", "no such config file");
+  if (fs::is_directory(path, ec)) fail({path, 0, 0}, "", "is a directory, not a config file");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) fail({path, 0, 0}, "", "cannot read the config file");
+  return text.str();
+}
+
+// apply_override without the final validation.
+void apply_override_at(Config& config, Locations& locations, const std::string& text) {
+  const Location at{kCommandLine, 0, 0};
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) fail(at, "", "expected KEY=VALUE, got '" + text + "'");
+  const std::string key = text.substr(0, eq);
+  const std::string value = text.substr(eq + 1);
+  YAML::Node node;
+  try {
+    node = YAML::Load(value.empty() ? "\"\"" : value);  // KEY= is the empty string
+  } catch (const YAML::Exception& e) {
+    fail(at, key, "cannot read the value '" + value + "': " + e.msg);
+  }
+  apply_yaml_entry(config, locations, key, node, at);
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string file, int line, int column, std::string key,
+                         std::string message)
+    : std::runtime_error(format_what(file, line, column, key, message)),
+      file_(std::move(file)),
+      line_(line),
+      column_(column),
+      key_(std::move(key)),
+      message_(std::move(message)) {}
+
+void Locations::set(const std::string& key, const Location& where) {
+  keys_[key] = Entry{where, next_order_++};
+}
+
+Location Locations::at(const std::string& key) const {
+  const auto it = keys_.find(key);
+  return it == keys_.end() ? Location{source_, 0, 0} : it->second.where;
+}
+
+std::string Locations::latest(const std::vector<std::string>& keys) const {
+  std::string best = keys.empty() ? "" : keys.front();
+  int64_t best_order = -1;
+  for (const auto& k : keys) {
+    const auto it = keys_.find(k);
+    if (it != keys_.end() && it->second.order > best_order) {
+      best_order = it->second.order;
+      best = k;
+    }
+  }
+  return best;
+}
+
+std::vector<std::string> Locations::keys() const {
+  std::vector<std::string> out;
+  for (const auto& [k, e] : keys_) out.push_back(k);
+  return out;
+}
+
+Location location_of(const YAML::Mark& mark, const std::string& file) {
+  if (mark.is_null()) return {file, 0, 0};
+  return {file, mark.line + 1, mark.column + 1};
+}
+
+YAML::Node load_yaml(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(location_of(e.mark, file), "", "YAML syntax error: " + e.msg);
+  }
+}
+
+void apply_yaml_mapping(Config& config, Locations& locations, const YAML::Node& node,
+                        const std::string& file, const std::string& prefix) {
+  if (node.IsNull()) return;
+  if (!node.IsMap()) {
+    fail(location_of(node.Mark(), file), prefix,
+         "expected a mapping of config keys, got " + describe(node));
+  }
+  std::set<std::string> seen;
+  walk(config, locations, node, file, prefix, true, &seen);
+}
+
+void apply_yaml_entry(Config& config, Locations& locations, const std::string& key,
+                      const YAML::Node& value, const Location& key_at,
+                      std::set<std::string>* seen) {
+  const bool use_marks = key_at.line > 0;
+  if (const FieldInfo* field = find_field(key)) {
+    if (seen != nullptr && !seen->insert(key).second) {
+      fail(key_at, key, "duplicate key" + first_given(locations.at(key)));
+    }
+    // A null value has no useful mark of its own (yaml-cpp puts it at the next token).
+    const Location value_at = use_marks && !value.IsNull() && !value.Mark().is_null()
+                                  ? location_of(value.Mark(), key_at.file)
+                                  : key_at;
+    set_value(config, *field, value, value_at);
+    locations.set(key, key_at);
+    return;
+  }
+  if (is_section(key)) {
+    if (value.IsNull()) return;  // `attention:` with every key commented out
+    if (!value.IsMap()) {
+      const Location value_at = use_marks ? location_of(value.Mark(), key_at.file) : key_at;
+      fail(value_at, key, "is a section; expected a mapping of its keys, got " + describe(value));
+    }
+    walk(config, locations, value, key_at.file, key, use_marks, seen);
+    return;
+  }
+  const std::string near = nearest_key(key);
+  fail(key_at, key,
+       near.empty() ? "unknown key; `ablate schema` lists the keys"
+                    : "unknown key; did you mean " + near + "?");
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_config(read_file(path), path, overrides);
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& source_name,
+                    const std::vector<std::string>& overrides) {
+  Config config;
+  Locations locations(source_name);
+  apply_yaml_mapping(config, locations, load_yaml(yaml_text, source_name), source_name);
+  for (const auto& o : overrides) apply_override_at(config, locations, o);
+  validate(config, locations);
+  return config;
+}
+
+void apply_override(Config& config, const std::string& key_equals_value) {
+  Locations locations;
+  apply_override_at(config, locations, key_equals_value);
+  validate(config, locations);
+}
+
+void validate(const Config& c, const Locations& locations) {
+  // The error goes to the key of `keys` that was set last, or the first when all are defaults.
+  auto fail_at = [&](const std::vector<std::string>& keys, const std::string& message) {
+    const std::string key = locations.latest(keys);
+    fail(locations.at(key), key, message);
+  };
+
+  for (const auto& f : schema()) {
+    const std::string message = value_error(f, c);
+    if (!message.empty()) fail_at({f.key}, message);
+  }
+  for (const auto& key : locations.keys()) {
+    const FieldInfo* f = find_field(key);
+    if (f != nullptr && !f->applies_to(c.task)) {
+      fail_at({key},
+              std::string("applies to ") + scope_name(f->task) + " only; the task is " + c.task);
+    }
+  }
+
+  const auto& m = c.model;
+  const auto& a = c.attention;
+  if (m.dim % m.heads != 0) {
+    fail_at({"model.dim", "model.heads"}, "model.dim " + std::to_string(m.dim) +
+                                              " is not divisible by model.heads " +
+                                              std::to_string(m.heads));
+  }
+  const int64_t head_size = m.dim / m.heads;
+  if (a.rope && head_size % 2 != 0) {
+    fail_at({"attention.rope", "model.dim", "model.heads"},
+            "attention.rope needs an even head size; model.dim / model.heads = " +
+                std::to_string(m.dim) + " / " + std::to_string(m.heads) + " = " +
+                std::to_string(head_size));
+  }
+  const std::string& v = a.variant;
+  if (v == "gqa" || v == "kdgqa" || v == "dgqa" || v == "pgqa" || v == "wgqa") {
+    const int64_t groups = a.kv_heads == 0 ? m.heads : a.kv_heads;
+    if (m.heads % groups != 0) {
+      fail_at({"attention.kv_heads", "model.heads", "attention.variant"},
+              "attention.kv_heads " + std::to_string(a.kv_heads) + " must divide model.heads " +
+                  std::to_string(m.heads) + " for " + v +
+                  "; valid values: " + join_ints(divisors(m.heads)) + " (0 = heads)");
+    }
+  }
+  if (v == "gkva" && (a.q_heads == 0 || m.heads % a.q_heads != 0)) {
+    fail_at({"attention.q_heads", "model.heads", "attention.variant"},
+            "gkva needs attention.q_heads > 0 dividing model.heads " + std::to_string(m.heads) +
+                ", got " + std::to_string(a.q_heads) +
+                "; valid values: " + join_ints(divisors(m.heads)));
+  }
+  if (v == "gqkva" && a.q_groups * a.kv_groups != m.heads) {
+    std::string pairs;
+    for (const int64_t d : divisors(m.heads)) {
+      pairs += (pairs.empty() ? "" : ", ") + std::to_string(d) + "x" + std::to_string(m.heads / d);
+    }
+    fail_at({"attention.q_groups", "attention.kv_groups", "model.heads", "attention.variant"},
+            "gqkva needs attention.q_groups * attention.kv_groups = model.heads " +
+                std::to_string(m.heads) + ", got " + std::to_string(a.q_groups) + " * " +
+                std::to_string(a.kv_groups) + "; valid q_groups x kv_groups: " + pairs);
+  }
+
+  const std::string& dataset = c.data.dataset;
+  const bool lm_dataset = dataset == "fortunes" || dataset == "text" || dataset == "bin";
+  if (lm_dataset != (c.task == "lm")) {
+    fail_at({"data.dataset", "task"},
+            "data.dataset " + dataset + " is not a dataset of task " + c.task + "; " + c.task +
+                " datasets: " +
+                (c.task == "lm" ? "fortunes, text, bin"
+                                : "fashion-mnist, mnist, idx, cifar10, cifar100"));
+  }
+  if (dataset != "fortunes" && dataset != "fashion-mnist" && c.data.path.empty()) {
+    fail_at({"data.dataset", "data.path"},
+            "data.dataset " + dataset + " needs data.path (the file or folder to read)");
+  }
+  if (c.init.convert != "none" && c.init.from.empty()) {
+    fail_at({"init.convert", "init.from"},
+            "init.convert " + c.init.convert + " needs init.from (the parent run dir)");
+  }
+  if (c.train.warmup > c.train.steps) {
+    fail_at({"train.warmup", "train.steps"}, "train.warmup " + std::to_string(c.train.warmup) +
+                                                 " exceeds train.steps " +
+                                                 std::to_string(c.train.steps));
+  }
+  if (c.train.min_lr > c.train.lr) {
+    fail_at({"train.min_lr", "train.lr"}, "train.min_lr " + format_float(c.train.min_lr) +
+                                              " exceeds train.lr " + format_float(c.train.lr));
+  }
+}
+
+}  // namespace ablate::runner
