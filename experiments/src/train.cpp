@@ -101,9 +101,16 @@ class TaskData {
 
 class LmData : public TaskData {
  public:
-  LmData(const runner::Config& c, torch::Tensor train, torch::Tensor val, bool bytes)
+  LmData(const runner::Config& c, torch::Tensor train, torch::Tensor val, bool bytes, int64_t vocab)
       : config_(c), train_(std::move(train)), val_(std::move(val)), bytes_(bytes) {
     const int64_t s = c.data.seq_len;
+    for (const auto* split : {&train_, &val_}) {
+      const int64_t top = split->numel() > 0 ? split->max().item<int64_t>() : 0;
+      if (top >= vocab) {
+        throw DataError("data: token id " + std::to_string(top) + " in " + c.data.path +
+                        " does not fit model.vocab = " + std::to_string(vocab));
+      }
+    }
     if (train_.numel() < s + 2) {
       throw DataError("data: the training split has " + std::to_string(train_.numel()) +
                       " tokens, fewer than data.seq_len + 2 = " + std::to_string(s + 2));
@@ -249,13 +256,18 @@ torch::Tensor tokens_tensor(const std::vector<uint16_t>& tokens) {
   return torch::tensor(wide, torch::kInt32);
 }
 
+// Vocabulary of the lm: model.vocab, or 256 for bytes and GPT-2's padded 50304 for token shards.
+int64_t lm_vocab(const runner::Config& c) {
+  return c.model.vocab > 0 ? c.model.vocab : (c.data.dataset == "bin" ? 50304 : 256);
+}
+
 std::unique_ptr<TaskData> load_data(const runner::Config& c) {
   const auto& d = c.data;
   if (c.task == "lm") {
     if (d.dataset == "bin") {
       auto split = load_token_shards(d.path, d.val_path, d.val_fraction);
       return std::make_unique<LmData>(c, tokens_tensor(split.train), tokens_tensor(split.val),
-                                      /*bytes=*/false);
+                                      /*bytes=*/false, lm_vocab(c));
     }
     TextOptions options;
     options.fortune_format = d.dataset == "fortunes";
@@ -263,7 +275,7 @@ std::unique_ptr<TaskData> load_data(const runner::Config& c) {
     options.val_fraction = d.val_fraction;
     auto split = load_text(options);
     return std::make_unique<LmData>(c, tokens_tensor(split.train), tokens_tensor(split.val),
-                                    /*bytes=*/true);
+                                    /*bytes=*/true, lm_vocab(c));
   }
   if (d.dataset == "cifar10" || d.dataset == "cifar100") {
     return std::make_unique<VitData>(c, load_cifar(d.path, d.dataset == "cifar10" ? 10 : 100));
@@ -284,7 +296,7 @@ struct Model {
 
 LmOptions lm_options(const runner::Config& c) {
   LmOptions o;
-  o.vocab = c.model.vocab > 0 ? c.model.vocab : (c.data.dataset == "bin" ? 50304 : 256);
+  o.vocab = lm_vocab(c);
   o.dim = c.model.dim;
   o.depth = c.model.depth;
   o.hidden = mlp_hidden(c.model, /*swiglu=*/true);

@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "ablate/experiments/data_error.h"
 #include "ablate/experiments/models.h"
 #include "ablate/runner/config.h"
 
@@ -258,6 +259,39 @@ TEST(Train, ConvertedStageLogsItsStepZeroLoss) {
   // log(256) nats and near the parent's loss.
   EXPECT_LT(converted, std::log(256.0) - 1.0);
   EXPECT_LT(converted, trained + 1.0);
+}
+
+// An llm.c / modded-nanogpt shard: 256 little-endian int32 header words, then uint16 tokens.
+void write_shard(const fs::path& file, int64_t tokens) {
+  std::vector<int32_t> header(256, 0);
+  header[0] = 20240520;
+  header[1] = 1;
+  header[2] = static_cast<int32_t>(tokens);
+  std::ofstream out(file, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(header.data()), 1024);
+  for (int64_t i = 0; i < tokens; ++i) {
+    const uint16_t t = static_cast<uint16_t>((i * 7) % 500);  // a predictable sequence
+    out.write(reinterpret_cast<const char*>(&t), 2);
+  }
+}
+
+TEST(Train, LmTrainsOnTokenShardsWithoutBitsPerByte) {
+  TempDir tmp;
+  write_shard(tmp.path / "train_000.bin", 4000);
+  auto c = lm_config(tmp.path / "train_000.bin", "gqa");
+  c.data.dataset = "bin";
+  c.model.vocab = 512;
+  c.train.steps = 80;
+  c.train.eval_every = 80;
+  c.train.lr = 1e-2;
+  auto r = run(c, tmp.path / "run");
+  ASSERT_EQ(r.status, "done");
+  EXPECT_EQ(r.final.count("val_bpb"), 0u);  // tokens are not bytes
+  EXPECT_NEAR(r.final.at("val_ppl"), std::exp(r.final.at("val_loss")), 1e-9);
+  EXPECT_LT(r.final.at("val_loss"), std::log(512.0) - 1.0);  // it learns the sequence
+  c.model.vocab = 100;  // tokens up to 499 do not fit: an error, not an out-of-range gather
+  EXPECT_THROW(run(c, tmp.path / "small_vocab"), DataError);
+  EXPECT_FALSE(fs::exists(tmp.path / "small_vocab"));
 }
 
 // IDX files (big-endian header) for a tiny image task: class k is an 8x8 image of brightness k.

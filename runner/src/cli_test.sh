@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The `ablate` command line as a user meets it: exit statuses (0 ok, 2 bad input), messages that
+# say what and where, nothing written on bad input, a tiny real run, resume and refusal.
+# Usage: cli_test.sh PATH_TO_ABLATE
+set -u
+ablate=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect STATUS PATTERN CMD...: exit status and a pattern in stderr+stdout.
+expect() {
+  local want=$1 pattern=$2
+  shift 2
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  [ "$rc" -eq "$want" ] || fail "$* exited $rc, expected $want: $out"
+  printf '%s' "$out" | grep -qE -- "$pattern" || fail "$*: output lacks /$pattern/: $out"
+}
+
+# A corpus and a tiny lm config.
+for i in $(seq 1 400); do echo "the quick brown fox jumps over the lazy dog $i"; done > corpus.txt
+cat > tiny.yaml <<YAML
+task: lm
+data: {dataset: text, path: $tmp/corpus.txt, seq_len: 16}
+model: {dim: 32, depth: 1, heads: 4}
+attention: {variant: gqa, kv_heads: 2}
+train: {steps: 6, batch_size: 4, warmup: 1, eval_every: 3, eval_batches: 2, checkpoint_every: 3,
+        device: cpu}
+YAML
+
+expect 2 "usage" "$ablate"
+expect 2 "unknown command 'frobnicate'" "$ablate" frobnicate
+expect 0 "attention.kv_heads" "$ablate" schema
+expect 0 "model.patch" "$ablate" schema --task vit
+expect 2 "expected lm or vit" "$ablate" schema --task speech
+
+# Bad input: located errors, status 2, no run dir.
+printf 'task: lm\nattention:\n  kv_head: 2\n' > typo.yaml
+expect 2 "typo.yaml:3:3: attention.kv_head: unknown key; did you mean attention.kv_heads\?" \
+  "$ablate" train typo.yaml --run-dir r_typo
+[ -e r_typo ] && fail "a run dir was written for a bad config"
+expect 2 "train.steps.*expected an integer" "$ablate" train tiny.yaml train.steps=2.5 --run-dir r_type
+expect 2 "model.dim.*not divisible by model.heads" "$ablate" train tiny.yaml model.dim=30 --run-dir r_dim
+expect 2 "no-such.yaml" "$ablate" train no-such.yaml --run-dir r_missing
+expect 2 "$tmp/nowhere" "$ablate" train tiny.yaml data.path="$tmp/nowhere" --run-dir r_data
+expect 2 "faithful.*allow_noncausal" "$ablate" train tiny.yaml attention.variant=dgqa \
+  attention.faithful=true --run-dir r_leak
+for d in r_type r_dim r_missing r_data r_leak; do [ -e "$d" ] && fail "$d was written"; done
+
+# A real run, then running it again: finished runs are not retrained.
+expect 0 "status: done at step 6" "$ablate" train tiny.yaml --run-dir run1
+[ "$(grep -c '"kind":"eval"' run1/events.jsonl)" -eq 2 ] || fail "run1 should have 2 eval events"
+expect 0 "already finished" "$ablate" train --run-dir run1
+# Another config on the same run dir is refused.
+expect 2 "holds a different config" "$ablate" train tiny.yaml attention.kv_heads=1 --run-dir run1
+# The default run dir is runs/<job id>.
+expect 0 "run dir: runs/[0-9a-f]{16}" "$ablate" train tiny.yaml train.steps=2
+
+[ "$failures" -eq 0 ] && echo "cli_test: all checks passed"
+exit "$failures"
