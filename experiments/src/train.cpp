@@ -585,6 +585,8 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
     if (!options.quiet) std::cerr << line << "\n";
   };
   if (!fs::exists(run_dir / "config.yaml")) write_file_atomic(run_dir / "config.yaml", config_text);
+  // The coordinator stops a job left running by a coordinator that was killed; it finds it here.
+  write_file_atomic(run_dir / "pid", std::to_string(getpid()) + "\n");
 
   // Resume.
   int64_t start_step = 0;

@@ -33,24 +33,39 @@ bool looks_numeric(const std::string& s) {
   return i < s.size() && s[i] >= '0' && s[i] <= '9';
 }
 
+// The schema's fields sorted by top-level name, then by key: the order of a nested, sorted
+// mapping. Sorted once: job ids are computed for every job of a sweep.
+const std::vector<const FieldInfo*>& canonical_order() {
+  static const std::vector<const FieldInfo*> order = [] {
+    std::vector<const FieldInfo*> fields;
+    for (const auto& f : schema()) fields.push_back(&f);
+    auto top = [](const FieldInfo* f) { return f->section().empty() ? f->key : f->section(); };
+    std::sort(fields.begin(), fields.end(), [&](const FieldInfo* a, const FieldInfo* b) {
+      return std::make_pair(top(a), a->key) < std::make_pair(top(b), b->key);
+    });
+    return fields;
+  }();
+  return order;
+}
+
 void emit(std::string& out, const Config& config, bool semantic_only) {
-  std::vector<const FieldInfo*> fields;
-  for (const auto& f : schema()) {
-    if (f.applies_to(config.task) && (f.semantic || !semantic_only)) fields.push_back(&f);
-  }
-  // Sorted by the top-level name, then by the key: the order of a nested, sorted mapping.
-  auto top = [](const FieldInfo* f) { return f->section().empty() ? f->key : f->section(); };
-  std::sort(fields.begin(), fields.end(), [&](const FieldInfo* a, const FieldInfo* b) {
-    return std::make_pair(top(a), a->key) < std::make_pair(top(b), b->key);
-  });
   std::string section;
-  for (const FieldInfo* f : fields) {
+  for (const FieldInfo* f : canonical_order()) {
+    if (!f->applies_to(config.task) || (semantic_only && !f->semantic)) continue;
     if (f->section() != section) {
       section = f->section();
       if (!section.empty()) out += section + ":\n";
     }
     out += (section.empty() ? "" : "  ") + f->name() + ": " + format_value(*f, config) + "\n";
   }
+}
+
+// 16 lowercase hex digits of XXH64 (seed 0).
+std::string hex_xxh64(const std::string& text) {
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx",
+                static_cast<unsigned long long>(XXH64(text.data(), text.size(), 0)));
+  return hex;
 }
 
 }  // namespace
@@ -133,18 +148,62 @@ std::string to_yaml(const Config& config) {
   return out;
 }
 
+Config without_ignored_fields(const Config& config) {
+  Config c = config;
+  AttentionConfig& a = c.attention;
+  const AttentionConfig d;
+  const std::string& v = a.variant;
+  const bool grouped = v == "gqa" || v == "kdgqa" || v == "dgqa" || v == "pgqa" || v == "wgqa";
+  const bool dynamic = v == "kdgqa" || v == "dgqa";
+  if (!grouped) a.kv_heads = d.kv_heads;
+  if (v != "gkva") a.q_heads = d.q_heads;
+  if (v != "gqkva") {
+    a.q_groups = d.q_groups;
+    a.kv_groups = d.kv_groups;
+  }
+  if (!dynamic && v != "pgqa") a.faithful = d.faithful;
+  if (!dynamic || a.faithful) a.min_per_group = d.min_per_group;
+  if (v != "kdgqa" || a.faithful) a.eps = d.eps;
+  if (v != "dgqa") {
+    a.ema_window = d.ema_window;
+    a.ema_beta = d.ema_beta;
+    a.dgqa_mode = d.dgqa_mode;
+  }
+  if (v != "pgqa") {
+    a.noise = d.noise;
+    a.noise_scale = d.noise_scale;
+    a.noise_target = d.noise_target;
+    a.noise_at_eval = d.noise_at_eval;
+  }
+  if (v != "wgqa") {
+    a.weight_form = d.weight_form;
+    a.weight_init = d.weight_init;
+  }
+  return c;
+}
+
 std::string canonical_semantic_text(const Config& config) {
   std::string out;
-  emit(out, config, true);
+  emit(out, without_ignored_fields(config), true);
   return out;
 }
 
-std::string config_hash(const Config& config) {
-  const std::string text = canonical_semantic_text(config);
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx",
-                static_cast<unsigned long long>(XXH64(text.data(), text.size(), 0)));
-  return hex;
+std::string config_hash(const Config& config) { return hex_xxh64(canonical_semantic_text(config)); }
+
+std::string job_id(const Config& config, const std::string& parent_id) {
+  if (parent_id.empty()) return config_hash(config);
+  return hex_xxh64(canonical_semantic_text(config) + "\nfrom: " + parent_id + "\n");
+}
+
+std::string arm_key(const Config& config, const std::string& parent_arm) {
+  // The seed is a top-level key: its line is the only unindented "seed: " line.
+  std::string text = "\n" + canonical_semantic_text(config);
+  const std::string seed_line = "\nseed: " + std::to_string(config.seed);
+  const size_t at = text.find(seed_line + "\n");
+  if (at != std::string::npos) text.erase(at, seed_line.size());
+  text.erase(0, 1);
+  if (!parent_arm.empty()) text += "\nfrom: " + parent_arm + "\n";
+  return hex_xxh64(text);
 }
 
 bool operator==(const Config& a, const Config& b) { return to_yaml(a) == to_yaml(b); }

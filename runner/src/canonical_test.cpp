@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -325,6 +326,44 @@ TEST(Canonical, HashIsSixteenLowercaseHexDigitsAndStable) {
   EXPECT_NE(config_hash(all_changed_lm()), config_hash(all_changed_vit()));
 }
 
+// The variant under which an attention field matters (without_ignored_fields resets it for the
+// others); "" for fields every variant uses.
+std::string variant_using(const std::string& key) {
+  const std::map<std::string, std::string> users = {
+      {"attention.kv_heads", "gqa"},      {"attention.q_heads", "gkva"},
+      {"attention.q_groups", "gqkva"},    {"attention.kv_groups", "gqkva"},
+      {"attention.faithful", "kdgqa"},    {"attention.min_per_group", "dgqa"},
+      {"attention.eps", "kdgqa"},         {"attention.ema_window", "dgqa"},
+      {"attention.ema_beta", "dgqa"},     {"attention.dgqa_mode", "dgqa"},
+      {"attention.noise", "pgqa"},        {"attention.noise_scale", "pgqa"},
+      {"attention.noise_target", "pgqa"}, {"attention.noise_at_eval", "pgqa"},
+      {"attention.weight_form", "wgqa"},  {"attention.weight_init", "wgqa"}};
+  auto it = users.find(key);
+  return it == users.end() ? "" : it->second;
+}
+
+TEST(Canonical, FieldsTheVariantIgnoresAreNotPartOfTheId) {
+  // An MHA pretrain shared by arms that differ in kv_heads, ema_window or noise_scale.
+  Config mha;
+  mha.attention.variant = "mha";
+  for (const auto& f : schema()) {
+    const std::string variant = variant_using(f.key);
+    if (variant.empty() || variant == "mha") continue;
+    Config c = mha;
+    change(f, c);
+    EXPECT_NE(to_yaml(c), to_yaml(mha)) << f.key;  // the config file keeps what was written
+    EXPECT_EQ(config_hash(c), config_hash(mha)) << f.key;
+  }
+  // Robust-only knobs do not matter in faithful mode.
+  Config faithful;
+  faithful.attention.variant = "kdgqa";
+  faithful.attention.faithful = true;
+  Config other = faithful;
+  other.attention.min_per_group = 2;
+  other.attention.eps = 0.5;
+  EXPECT_EQ(config_hash(other), config_hash(faithful));
+}
+
 TEST(Canonical, HashIgnoresEveryNonSemanticField) {
   for (const Config& base : {Config(), all_changed_lm(), all_changed_vit()}) {
     for (const auto& f : schema()) {
@@ -338,16 +377,24 @@ TEST(Canonical, HashIgnoresEveryNonSemanticField) {
 }
 
 TEST(Canonical, HashChangesWithEverySemanticField) {
-  for (const Config& base : {Config(), all_changed_lm(), all_changed_vit()}) {
-    std::set<std::string> hashes = {config_hash(base)};
+  for (const Config& original : {Config(), all_changed_lm(), all_changed_vit()}) {
+    std::set<std::string> hashes = {config_hash(original)};
     size_t changed = 0;
     for (const auto& f : schema()) {
-      if (!f.semantic || !f.applies_to(base.task) || f.key == "task") continue;
+      if (!f.semantic || !f.applies_to(original.task) || f.key == "task") continue;
+      Config base = original;
+      const std::string variant = variant_using(f.key);
+      if (!variant.empty() && base.attention.variant != variant) {
+        base.attention.variant = variant;
+        base.attention.faithful = false;
+      }
       Config c = base;
       change(f, c);
       EXPECT_NE(config_hash(c), config_hash(base)) << f.key;
-      hashes.insert(config_hash(c));
-      ++changed;
+      if (variant.empty()) {
+        hashes.insert(config_hash(c));
+        ++changed;
+      }
     }
     EXPECT_EQ(hashes.size(), changed + 1);  // and no two single changes collide
   }

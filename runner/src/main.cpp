@@ -1,17 +1,29 @@
 // The `ablate` command line (DESIGN.md section 7). A thin layer: it parses arguments, calls the
 // libraries and maps errors to exit statuses (0 success, 2 bad input, 1 failure while running).
 // Torch-free: training is reached through experiments/train.h.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/train.h"
+#include "ablate/results/store.h"
 #include "ablate/runner/canonical.h"
+#include "ablate/runner/coordinator.h"
+#include "ablate/runner/executor.h"
 #include "ablate/runner/parse.h"
+#include "ablate/runner/plan.h"
 #include "ablate/runner/schema.h"
+#include "ablate/runner/sweep.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -25,7 +37,40 @@ const char* kUsage =
     "usage: ablate COMMAND ...\n"
     "  ablate schema [--task lm|vit]                   every config key: type, default, doc\n"
     "  ablate train [CONFIG.yaml] [KEY=VALUE...] [--run-dir DIR]\n"
-    "                                                  one training run (resumes DIR)\n";
+    "                                                  one training run (resumes DIR)\n"
+    "  ablate plan SWEEP.yaml [KEY=VALUE...] [--json]    the jobs a sweep expands to\n"
+    "  ablate run SWEEP.yaml [KEY=VALUE...] [--db FILE] [--workdir DIR] [--devices cpu|cuda:0,..]\n"
+    "             [--per-device N] [--retries N] [--timeout SECONDS]\n"
+    "  ablate status [--db FILE] [SWEEP] [--json]        jobs by status, failures with reasons\n";
+
+std::atomic<bool> g_interrupted{false};
+
+// Splits positional arguments into one file and KEY=VALUE overrides.
+struct FileAndOverrides {
+  std::string file;
+  std::vector<std::string> overrides;
+  std::string error;
+};
+FileAndOverrides split_positional(const std::vector<std::string>& positional) {
+  FileAndOverrides r;
+  for (const auto& a : positional) {
+    if (a.find('=') != std::string::npos) {
+      r.overrides.push_back(a);
+    } else if (r.file.empty()) {
+      r.file = a;
+    } else {
+      r.error = "more than one file (" + r.file + ", " + a + ")";
+    }
+  }
+  return r;
+}
+
+// The path of this executable, which the jobs run as `ablate train`.
+std::string self_path(const char* argv0) {
+  std::error_code ec;
+  const auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::absolute(argv0).string() : p.string();
+}
 
 int cmd_schema(const std::vector<std::string>& args) {
   po::options_description options("ablate schema");
@@ -85,6 +130,156 @@ int cmd_train(const std::vector<std::string>& args) {
   return kOk;
 }
 
+int cmd_plan(const std::vector<std::string>& args) {
+  po::options_description options("ablate plan");
+  std::vector<std::string> positional;
+  options.add_options()("json", "one JSON object per job")("args", po::value(&positional), "");
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional(pos).run(), vm);
+  po::notify(vm);
+  const auto in = split_positional(positional);
+  if (!in.error.empty() || in.file.empty()) {
+    std::cerr << "ablate plan: " << (in.file.empty() ? "give SWEEP.yaml" : in.error) << "\n";
+    return kBadInput;
+  }
+  const auto sweep = runner::load_sweep(in.file, in.overrides);
+  const auto jobs = runner::expand(sweep);
+  std::cout << (vm.count("json") ? runner::plan_json(sweep, jobs) : runner::plan_text(sweep, jobs));
+  return kOk;
+}
+
+int cmd_run(const std::vector<std::string>& args, const char* argv0) {
+  po::options_description options("ablate run");
+  std::vector<std::string> positional;
+  std::string db = "ablate.db", devices = "cpu";
+  runner::RunOptions run;
+  options.add_options()("db", po::value(&db), "database file")(
+      "workdir", po::value(&run.workdir), "run dirs under DIR/<sweep>/<job id>")(
+      "devices", po::value(&devices), "cpu, or a list cuda:0,cuda:1")(
+      "per-device", po::value(&run.per_device), "jobs at once per device")(
+      "retries", po::value(&run.retries), "extra attempts for failed jobs")(
+      "timeout", po::value(&run.timeout_s), "seconds per attempt")(
+      "backend", po::value<std::string>()->default_value("local"), "local")(
+      "args", po::value(&positional), "");
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional(pos).run(), vm);
+  po::notify(vm);
+  const auto in = split_positional(positional);
+  if (!in.error.empty() || in.file.empty()) {
+    std::cerr << "ablate run: " << (in.file.empty() ? "give SWEEP.yaml" : in.error) << "\n";
+    return kBadInput;
+  }
+  if (vm["backend"].as<std::string>() != "local") {
+    std::cerr << "ablate run: --backend " << vm["backend"].as<std::string>()
+              << ": only local exists so far\n";
+    return kBadInput;
+  }
+  if (run.per_device < 1 || run.retries < 0 || run.timeout_s < 0) {
+    std::cerr << "ablate run: --per-device must be >= 1, --retries and --timeout >= 0\n";
+    return kBadInput;
+  }
+  run.devices.clear();
+  std::stringstream list(devices);
+  for (std::string d; std::getline(list, d, ',');) {
+    if (d != "cpu" && d.rfind("cuda", 0) != 0) {
+      std::cerr << "ablate run: --devices: '" << d << "' is neither cpu nor cuda:N\n";
+      return kBadInput;
+    }
+    run.devices.push_back(d);
+  }
+  // Everything is checked before the database is touched: an invalid file writes nothing.
+  const auto sweep = runner::load_sweep(in.file, in.overrides);
+  const auto jobs = runner::expand(sweep);
+  run.ablate_binary = self_path(argv0);
+  results::Store store(db);
+  runner::LocalExecutor executor;
+  struct sigaction action {};
+  action.sa_handler = [](int) {
+    g_interrupted = true;
+    signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the coordinator at once
+  };
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  const auto summary = runner::run_sweep(sweep, jobs, store, executor, run, &g_interrupted);
+  std::cout << "sweep " << sweep.name << ": " << jobs.size() << " jobs, " << summary.launched
+            << " launched";
+  for (const auto& [status, n] : summary.counts) std::cout << ", " << n << " " << status;
+  std::cout << "\n";
+  if (summary.interrupted) {
+    std::cout << "interrupted: run the same command again to resume\n";
+    return kFailure;
+  }
+  const bool all_good =
+      summary.counts.size() ==
+      static_cast<size_t>(summary.counts.count("done") + summary.counts.count("diverged"));
+  return all_good ? kOk : kFailure;
+}
+
+int cmd_status(const std::vector<std::string>& args) {
+  po::options_description options("ablate status");
+  std::string db = "ablate.db", sweep;
+  options.add_options()("db", po::value(&db), "database file")("json", "JSON output")(
+      "sweep", po::value(&sweep), "");
+  po::positional_options_description pos;
+  pos.add("sweep", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional(pos).run(), vm);
+  po::notify(vm);
+  if (!fs::exists(db)) {
+    std::cerr << "ablate status: no database " << db << " (ablate run creates it)\n";
+    return kBadInput;
+  }
+  results::StoreOptions read_only;
+  read_only.read_only = true;
+  results::Store store(db, read_only);
+  std::vector<std::string> names = sweep.empty() ? store.sweeps() : std::vector<std::string>{sweep};
+  const auto known = store.sweeps();
+  if (!sweep.empty() && std::find(known.begin(), known.end(), sweep) == known.end()) {
+    std::cerr << "ablate status: no sweep '" << sweep << "' in " << db << " (sweeps:";
+    for (const auto& k : known) std::cerr << " " << k;
+    std::cerr << ")\n";
+    return kBadInput;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& name : names) {
+    const auto counts = store.status_counts(name);
+    nlohmann::json s{{"sweep", name}, {"counts", counts}, {"failures", nlohmann::json::array()}};
+    int total = 0;
+    for (const auto& [k, n] : counts) total += n;
+    s["total"] = total;
+    for (const auto& job : store.jobs(name)) {
+      if (job.status == "failed" || job.status == "timed_out" || job.status == "skipped" ||
+          job.status == "diverged") {
+        s["failures"].push_back({{"id", job.id}, {"status", job.status}, {"error", job.error}});
+      }
+    }
+    out.push_back(s);
+  }
+  if (vm.count("json")) {
+    std::cout << out.dump() << "\n";
+    return kOk;
+  }
+  for (const auto& s : out) {
+    std::cout << "sweep " << s["sweep"].get<std::string>() << ": " << s["total"].get<int>()
+              << " jobs";
+    for (const auto& [k, n] : s["counts"].items()) {
+      if (n.get<int>() > 0) std::cout << ", " << n.get<int>() << " " << k;
+    }
+    std::cout << "\n";
+    for (const auto& f : s["failures"]) {
+      std::string error = f["error"];
+      if (error.size() > 400) error = "..." + error.substr(error.size() - 400);
+      std::cout << "  " << f["id"].get<std::string>() << " " << f["status"].get<std::string>()
+                << ": " << error << "\n";
+    }
+  }
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +292,9 @@ int main(int argc, char** argv) {
   try {
     if (command == "schema") return cmd_schema(args);
     if (command == "train") return cmd_train(args);
+    if (command == "plan") return cmd_plan(args);
+    if (command == "run") return cmd_run(args, argv[0]);
+    if (command == "status") return cmd_status(args);
     std::cerr << "ablate: unknown command '" << command << "'\n" << kUsage;
     return kBadInput;
   } catch (const runner::ConfigError& e) {
@@ -108,6 +306,9 @@ int main(int argc, char** argv) {
   } catch (const experiments::RunError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kBadInput;
+  } catch (const results::StoreError& e) {
+    std::cerr << "store error: " << e.what() << "\n";
+    return kFailure;
   } catch (const po::error& e) {
     std::cerr << "ablate " << command << ": " << e.what() << "\n" << kUsage;
     return kBadInput;

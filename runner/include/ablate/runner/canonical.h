@@ -29,10 +29,27 @@ std::string format_value(const FieldInfo& field, const Config& config);
 // Every field of config's task, nested by section, keys sorted.
 std::string to_yaml(const Config& config);
 
-// to_yaml restricted to the semantic fields: what the job id hashes.
+// `config` with the attention fields its variant ignores reset to their defaults (kv_heads for
+// mha, ema_window for anything but dgqa, noise_* outside pgqa, ...), so configs that train the
+// same model are one job: an MHA pretrain stage is shared by every arm of a grid over kv_heads.
+Config without_ignored_fields(const Config& config);
+
+// to_yaml of without_ignored_fields(config), restricted to the semantic fields: what the job id
+// hashes.
 std::string canonical_semantic_text(const Config& config);
 
 // 16 lowercase hex digits of XXH64 (seed 0) over canonical_semantic_text.
 std::string config_hash(const Config& config);
+
+// The id of a job (DESIGN.md section 2). Without a parent: config_hash(config). A stage job with
+// a parent: 16 hex of XXH64 over canonical_semantic_text(config) + "\nfrom: " + parent_id + "\n",
+// so one config continued from two different parents is two jobs, and the same stage reached
+// from the same parent is one.
+std::string job_id(const Config& config, const std::string& parent_id = "");
+
+// A job's arm: its identity without the seed. 16 hex of XXH64 over canonical_semantic_text
+// without its top-level seed line, plus "\nfrom: " + parent_arm + "\n" for a stage job, so the
+// seed repeats of one arm share the key.
+std::string arm_key(const Config& config, const std::string& parent_arm = "");
 
 }  // namespace ablate::runner

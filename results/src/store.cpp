@@ -1,0 +1,804 @@
+#include "ablate/results/store.h"
+
+#include <SQLiteCpp/Exception.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <initializer_list>
+#include <iterator>
+#include <set>
+#include <variant>
+
+namespace ablate::results {
+namespace {
+
+// Now as ISO-8601 UTC with milliseconds, evaluated by SQLite inside the statement.
+constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+// Applied in order, each in its own transaction with its row in schema_version. Never edit a
+// released migration: add the next one (and a test that opens a file of the previous version).
+constexpr Migration kMigrations[] = {
+    {1, "initial schema", R"sql(
+CREATE TABLE IF NOT EXISTS schema_version (
+  version INTEGER PRIMARY KEY,
+  description TEXT NOT NULL,
+  applied TEXT NOT NULL
+);
+CREATE TABLE sweeps (
+  pk INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  yaml TEXT NOT NULL,
+  config_hash TEXT NOT NULL,
+  code_version TEXT NOT NULL,
+  dirty INTEGER NOT NULL CHECK (dirty IN (0, 1)),
+  created TEXT NOT NULL,
+  updated TEXT NOT NULL
+);
+CREATE TABLE jobs (
+  pk INTEGER PRIMARY KEY,
+  sweep INTEGER NOT NULL REFERENCES sweeps(pk) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  arm_key TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  parent_id TEXT,
+  run_dir TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed',
+    'diverged', 'timed_out', 'interrupted', 'skipped')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  host TEXT,
+  device TEXT,
+  started TEXT,
+  ended TEXT,
+  exit_code INTEGER,
+  error TEXT,
+  summary_status TEXT,
+  causality TEXT,
+  events_offset INTEGER NOT NULL DEFAULT 0,
+  events_lines INTEGER NOT NULL DEFAULT 0,
+  events_inode INTEGER,
+  events_tail BLOB,
+  UNIQUE (sweep, id),
+  FOREIGN KEY (sweep, parent_id) REFERENCES jobs(sweep, id) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE INDEX jobs_by_status ON jobs(sweep, status);
+CREATE INDEX jobs_by_parent ON jobs(sweep, parent_id);
+CREATE TABLE params (
+  job INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  num NUMERIC,
+  PRIMARY KEY (job, key)
+) WITHOUT ROWID;
+CREATE INDEX params_by_key_value ON params(key, value);
+CREATE TABLE metrics (
+  job INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY (job, name, step)
+) WITHOUT ROWID;
+CREATE TABLE summaries (
+  job INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY (job, name)
+) WITHOUT ROWID;
+CREATE INDEX summaries_by_name ON summaries(name);
+CREATE TABLE environment (
+  sweep INTEGER NOT NULL REFERENCES sweeps(pk) ON DELETE CASCADE,
+  job INTEGER REFERENCES jobs(pk) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL
+);
+CREATE UNIQUE INDEX environment_of_sweep ON environment(sweep, key) WHERE job IS NULL;
+CREATE UNIQUE INDEX environment_of_job ON environment(job, key) WHERE job IS NOT NULL;
+CREATE VIEW curves AS
+  SELECT s.name AS sweep, j.id AS job_id, j.pk AS job, m.name AS name, m.step AS step,
+         m.value AS value
+  FROM metrics m JOIN jobs j ON j.pk = m.job JOIN sweeps s ON s.pk = j.sweep;
+)sql"},
+};
+static_assert(kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion,
+              "the last migration must bring the schema to kSchemaVersion");
+
+// The fixed leading columns of the `runs` view, over `jobs j JOIN sweeps s`.
+struct ViewColumn {
+  const char* name;
+  const char* expression;
+};
+constexpr ViewColumn kRunsColumns[] = {
+    {"job", "j.pk"},
+    {"sweep", "s.name"},
+    {"id", "j.id"},
+    {"stage", "j.stage"},
+    {"arm_key", "j.arm_key"},
+    {"seed", "j.seed"},
+    {"status", "j.status"},
+    {"attempts", "j.attempts"},
+    {"host", "j.host"},
+    {"device", "j.device"},
+    {"started", "j.started"},
+    {"ended", "j.ended"},
+    {"duration_s", "(julianday(j.ended) - julianday(j.started)) * 86400.0"},
+    {"exit_code", "j.exit_code"},
+    {"error", "j.error"},
+    {"run_dir", "j.run_dir"},
+    {"parent_id", "j.parent_id"},
+    {"summary_status", "j.summary_status"},
+    {"causality", "j.causality"},
+};
+
+constexpr const char* kJobSelect =
+    "SELECT j.pk, s.name, j.id, j.stage, j.arm_key, j.seed, j.parent_id, j.run_dir, j.status, "
+    "j.attempts, j.host, j.device, j.started, j.ended, j.exit_code, j.error, j.summary_status, "
+    "j.causality, j.events_offset, j.events_lines FROM jobs j JOIN sweeps s ON s.pk = j.sweep ";
+
+template <class F>
+auto guarded(const Store& store, const std::string& what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const SQLite::Exception& e) {
+    throw StoreError(store.context(what) + ": " + e.what());
+  }
+}
+
+// Resets a cached statement when the scope ends, so no read stays open between calls.
+class StatementScope {
+ public:
+  explicit StatementScope(SQLite::Statement& s) : s_(s) {}
+  ~StatementScope() { s_.tryReset(); }
+  StatementScope(const StatementScope&) = delete;
+  StatementScope& operator=(const StatementScope&) = delete;
+
+ private:
+  SQLite::Statement& s_;
+};
+
+std::string text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+
+void bind_text_or_null(SQLite::Statement& s, int index, const std::string& value) {
+  if (value.empty()) {
+    s.bind(index);
+  } else {
+    s.bind(index, value);
+  }
+}
+
+bool has_control(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+std::string quote_identifier(const std::string& name) {
+  std::string q = "\"";
+  for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string quote_literal(const std::string& value) {
+  std::string q = "'";
+  for (char c : value) q += c == '\'' ? std::string("''") : std::string(1, c);
+  return q + "'";
+}
+
+// The value as an integer or a finite double when the whole text is one, else monostate. No
+// leading '+', spaces, hex or inf/nan: "2" and "3e-4" are numbers, "auto" and " 2" are not.
+std::variant<std::monostate, int64_t, double> parse_number(const std::string& s) {
+  const char* end = s.data() + s.size();
+  int64_t i = 0;
+  auto ri = std::from_chars(s.data(), end, i);
+  if (ri.ec == std::errc() && ri.ptr == end && !s.empty()) return i;
+  double d = 0.0;
+  auto rd = std::from_chars(s.data(), end, d);
+  if (rd.ec == std::errc() && rd.ptr == end && !s.empty() && std::isfinite(d)) return d;
+  return std::monostate{};
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A view column name for `key`: dots become '_'; a name already taken (SQLite compares
+// identifiers case-insensitively) gets `prefix`, then a numeric suffix.
+std::string view_column(const std::string& key, const std::string& prefix,
+                        std::set<std::string>& taken) {
+  std::string base = key;
+  std::replace(base.begin(), base.end(), '.', '_');
+  std::string name = base;
+  if (taken.count(lower(name))) name = prefix + base;
+  for (int n = 2; taken.count(lower(name)); ++n) name = prefix + base + "_" + std::to_string(n);
+  taken.insert(lower(name));
+  return name;
+}
+
+bool in(const std::string& s, std::initializer_list<const char*> set) {
+  return std::any_of(set.begin(), set.end(), [&](const char* x) { return s == x; });
+}
+
+}  // namespace
+
+bool is_job_status(const std::string& status) {
+  return std::any_of(std::begin(kJobStatuses), std::end(kJobStatuses),
+                     [&](const char* s) { return status == s; });
+}
+
+bool operator==(const JobRecord& a, const JobRecord& b) {
+  return a.id == b.id && a.stage == b.stage && a.arm_key == b.arm_key && a.seed == b.seed &&
+         a.parent_id == b.parent_id && a.run_dir == b.run_dir && a.params == b.params;
+}
+
+// ----- Transaction -----
+
+Store::Transaction::Transaction(Store& store) : store_(store) {
+  if (sqlite3_get_autocommit(store_.db_->getHandle()) != 0) {
+    guarded(store_, "begin transaction", [&] { store_.db_->exec("BEGIN IMMEDIATE"); });
+    owner_ = true;
+  }
+}
+
+Store::Transaction::~Transaction() {
+  if (owner_ && !done_) {
+    // No destructor throws; SQLite may already have rolled back (then this fails harmlessly).
+    try {
+      store_.db_->exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+}
+
+void Store::Transaction::commit() {
+  if (!owner_ || done_) return;
+  guarded(store_, "commit", [&] { store_.db_->exec("COMMIT"); });
+  done_ = true;
+}
+
+// ----- opening and migrations -----
+
+Store::Store(const std::string& path, StoreOptions options) : path_(path), options_(options) {
+  namespace fs = std::filesystem;
+  if (options_.read_only && !fs::exists(path_)) {
+    throw StoreError(context("open") + ": no such database file");
+  }
+  guarded(*this, "open", [&] {
+    const int flags =
+        options_.read_only ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
+    db_ = std::make_unique<SQLite::Database>(path_, flags, options_.busy_timeout_ms);
+    db_->exec("PRAGMA foreign_keys = ON");
+    if (!options_.read_only) {
+      // WAL: readers never block the writer. synchronous=NORMAL is durable against a killed
+      // process (the case that matters: run dirs are re-ingested after a power loss anyway).
+      db_->exec("PRAGMA journal_mode = WAL");
+      db_->exec("PRAGMA synchronous = NORMAL");
+    }
+  });
+  migrate();
+}
+
+Store::~Store() = default;
+
+std::string Store::context(const std::string& what) const { return "store " + path_ + ": " + what; }
+
+int Store::schema_version() const {
+  return guarded(*this, "schema_version", [&] {
+    if (!db_->tableExists("schema_version")) return 0;
+    SQLite::Statement s(*db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    s.executeStep();
+    return s.getColumn(0).getInt();
+  });
+}
+
+void Store::check_version(int version) const {
+  if (version > kSchemaVersion) {
+    throw StoreError(context("open") + ": schema version " + std::to_string(version) +
+                     " is newer than this ablate knows (" + std::to_string(kSchemaVersion) +
+                     "); use the ablate that wrote it, or a newer one");
+  }
+  if (version == 0) {
+    const int tables = guarded(*this, "open", [&] {
+      SQLite::Statement s(*db_,
+                          "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT "
+                          "LIKE 'sqlite_%' AND name <> 'schema_version'");
+      s.executeStep();
+      return s.getColumn(0).getInt();
+    });
+    if (tables > 0) {
+      throw StoreError(context("open") +
+                       ": not an ablate database (it has tables but no schema_version)");
+    }
+  }
+}
+
+void Store::migrate() {
+  int version = schema_version();
+  check_version(version);
+  if (options_.read_only) {
+    if (version == 0) {
+      throw StoreError(context("open") + ": not an ablate database (no schema_version table)");
+    }
+    if (version < kSchemaVersion) {
+      throw StoreError(context("open") + ": schema version " + std::to_string(version) +
+                       " is older than this ablate's (" + std::to_string(kSchemaVersion) +
+                       "); open it for writing once (ablate run) to migrate it");
+    }
+    return;
+  }
+  for (const Migration& m : kMigrations) {
+    if (m.version <= version) continue;
+    Transaction t(*this);
+    version = schema_version();  // another process may have migrated while we waited
+    check_version(version);
+    if (m.version <= version) continue;
+    guarded(*this, "migration " + std::to_string(m.version) + " (" + m.description + ")", [&] {
+      db_->exec(m.sql);
+      SQLite::Statement s(*db_,
+                          std::string("INSERT INTO schema_version VALUES (?, ?, ") + kNow + ")");
+      s.bind(1, m.version);
+      s.bind(2, m.description);
+      s.exec();
+    });
+    refresh_views();  // a migration may change the columns the views show
+    t.commit();
+  }
+}
+
+SQLite::Statement& Store::statement(const std::string& sql) const {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    auto s = guarded(*this, "prepare " + sql,
+                     [&] { return std::make_unique<SQLite::Statement>(*db_, sql); });
+    it = statements_.emplace(sql, std::move(s)).first;
+  }
+  it->second->tryReset();
+  it->second->clearBindings();
+  return *it->second;
+}
+
+int64_t Store::sweep_pk(const std::string& sweep) const {
+  return guarded(*this, "sweep " + sweep, [&] {
+    auto& s = statement("SELECT pk FROM sweeps WHERE name = ?");
+    StatementScope scope(s);
+    s.bind(1, sweep);
+    if (!s.executeStep()) throw StoreError(context("no sweep named '" + sweep + "'"));
+    return s.getColumn(0).getInt64();
+  });
+}
+
+int64_t Store::job_pk(const std::string& sweep, const std::string& id) const {
+  const int64_t sweep_key = sweep_pk(sweep);
+  return guarded(*this, "job " + id, [&] {
+    auto& s = statement("SELECT pk FROM jobs WHERE sweep = ? AND id = ?");
+    StatementScope scope(s);
+    s.bind(1, sweep_key);
+    s.bind(2, id);
+    if (!s.executeStep()) {
+      throw StoreError(context("no job '" + id + "' in sweep '" + sweep + "'"));
+    }
+    return s.getColumn(0).getInt64();
+  });
+}
+
+// ----- sweeps -----
+
+Store::Registered Store::register_sweep(const SweepRecord& r) {
+  const std::string what = "register_sweep('" + r.name + "')";
+  if (r.name.empty() || has_control(r.name)) {
+    throw StoreError(context(what) +
+                     ": a sweep name must be non-empty, without control characters");
+  }
+  Transaction t(*this);
+  Registered outcome = guarded(*this, what, [&] {
+    auto& find =
+        statement("SELECT pk, yaml, config_hash, code_version, dirty FROM sweeps WHERE name = ?");
+    StatementScope scope(find);
+    find.bind(1, r.name);
+    if (!find.executeStep()) {
+      auto& insert = statement(std::string("INSERT INTO sweeps (name, yaml, config_hash, "
+                                           "code_version, dirty, created, updated) VALUES "
+                                           "(?, ?, ?, ?, ?, ") +
+                               kNow + ", " + kNow + ")");
+      insert.bind(1, r.name);
+      insert.bind(2, r.yaml);
+      insert.bind(3, r.config_hash);
+      insert.bind(4, r.code_version);
+      insert.bind(5, r.dirty ? 1 : 0);
+      insert.exec();
+      return Registered::kCreated;
+    }
+    const int64_t pk = find.getColumn(0).getInt64();
+    const bool same = find.getColumn(1).getString() == r.yaml &&
+                      find.getColumn(2).getString() == r.config_hash &&
+                      find.getColumn(3).getString() == r.code_version &&
+                      (find.getColumn(4).getInt() != 0) == r.dirty;
+    if (same) return Registered::kUnchanged;
+    auto& update = statement(std::string("UPDATE sweeps SET yaml = ?, config_hash = ?, "
+                                         "code_version = ?, dirty = ?, updated = ") +
+                             kNow + " WHERE pk = ?");
+    update.bind(1, r.yaml);
+    update.bind(2, r.config_hash);
+    update.bind(3, r.code_version);
+    update.bind(4, r.dirty ? 1 : 0);
+    update.bind(5, pk);
+    update.exec();
+    return Registered::kUpdated;
+  });
+  if (!r.provenance.empty()) set_environment(r.name, "", r.provenance);
+  t.commit();
+  return outcome;
+}
+
+std::vector<std::string> Store::sweeps() const {
+  return guarded(*this, "sweeps", [&] {
+    auto& s = statement("SELECT name FROM sweeps ORDER BY name");
+    StatementScope scope(s);
+    std::vector<std::string> names;
+    while (s.executeStep()) names.push_back(s.getColumn(0).getString());
+    return names;
+  });
+}
+
+std::optional<SweepRow> Store::sweep(const std::string& name) const {
+  return guarded(*this, "sweep('" + name + "')", [&]() -> std::optional<SweepRow> {
+    auto& s = statement(
+        "SELECT pk, name, yaml, config_hash, code_version, dirty, created, updated FROM sweeps "
+        "WHERE name = ?");
+    StatementScope scope(s);
+    s.bind(1, name);
+    if (!s.executeStep()) return std::nullopt;
+    SweepRow row;
+    row.pk = s.getColumn(0).getInt64();
+    row.name = s.getColumn(1).getString();
+    row.yaml = s.getColumn(2).getString();
+    row.config_hash = s.getColumn(3).getString();
+    row.code_version = s.getColumn(4).getString();
+    row.dirty = s.getColumn(5).getInt() != 0;
+    row.created = s.getColumn(6).getString();
+    row.updated = s.getColumn(7).getString();
+    return row;
+  });
+}
+
+// ----- jobs -----
+
+int Store::register_jobs(const std::string& sweep, const std::vector<JobRecord>& jobs) {
+  const std::string what = "register_jobs('" + sweep + "')";
+  // Validate the whole batch before writing anything.
+  std::map<std::string, const JobRecord*> batch;
+  for (const JobRecord& j : jobs) {
+    if (j.id.empty() || has_control(j.id)) {
+      throw StoreError(context(what) + ": a job id must be non-empty, without control characters");
+    }
+    if (j.parent_id == j.id) {
+      throw StoreError(context(what) + ": job " + j.id + " names itself as its parent");
+    }
+    std::set<std::string> keys;
+    for (const auto& [key, value] : j.params) {
+      if (key.empty() || has_control(key)) {
+        throw StoreError(context(what) + ": job " + j.id + ": param key '" + key +
+                         "' is empty or has control characters");
+      }
+      if (!keys.insert(key).second) {
+        throw StoreError(context(what) + ": job " + j.id + ": param '" + key + "' given twice");
+      }
+    }
+    auto [it, fresh] = batch.emplace(j.id, &j);
+    if (!fresh && !(*it->second == j)) {
+      throw StoreError(context(what) + ": job " + j.id +
+                       " appears twice in the batch with different contents");
+    }
+  }
+  const int64_t sweep_key = sweep_pk(sweep);
+  Transaction t(*this);
+  int inserted = 0;
+  guarded(*this, what, [&] {
+    auto& insert = statement(
+        "INSERT INTO jobs (sweep, id, stage, arm_key, seed, parent_id, run_dir) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sweep, id) DO NOTHING");
+    auto& param = statement("INSERT INTO params (job, key, value, num) VALUES (?, ?, ?, ?)");
+    std::set<std::string> seen;
+    std::vector<const JobRecord*> with_parent;
+    for (const JobRecord& j : jobs) {
+      if (!seen.insert(j.id).second) continue;
+      insert.tryReset();
+      insert.bind(1, sweep_key);
+      insert.bind(2, j.id);
+      insert.bind(3, j.stage);
+      insert.bind(4, j.arm_key);
+      insert.bind(5, j.seed);
+      bind_text_or_null(insert, 6, j.parent_id);
+      insert.bind(7, j.run_dir);
+      if (insert.exec() == 0) continue;  // already registered: untouched
+      ++inserted;
+      const int64_t pk = db_->getLastInsertRowid();
+      for (const auto& [key, value] : j.params) {
+        param.tryReset();
+        param.bind(1, pk);
+        param.bind(2, key);
+        param.bind(3, value);
+        const auto number = parse_number(value);
+        if (std::holds_alternative<int64_t>(number)) {
+          param.bind(4, std::get<int64_t>(number));
+        } else if (std::holds_alternative<double>(number)) {
+          param.bind(4, std::get<double>(number));
+        } else {
+          param.bind(4);
+        }
+        param.exec();
+      }
+      if (!j.parent_id.empty()) with_parent.push_back(&j);
+    }
+    // The foreign key would only fail at commit; say which job names which parent.
+    auto& parent = statement("SELECT 1 FROM jobs WHERE sweep = ? AND id = ?");
+    for (const JobRecord* j : with_parent) {
+      parent.tryReset();
+      parent.bind(1, sweep_key);
+      parent.bind(2, j->parent_id);
+      const bool found = parent.executeStep();
+      parent.tryReset();
+      if (!found) {
+        throw StoreError(context(what) + ": job " + j->id + " names parent " + j->parent_id +
+                         ", which is not a job of sweep '" + sweep + "'");
+      }
+    }
+  });
+  if (inserted > 0) refresh_views();
+  t.commit();
+  return inserted;
+}
+
+namespace {
+JobRow read_job(SQLite::Statement& s) {
+  JobRow r;
+  r.pk = s.getColumn(0).getInt64();
+  r.sweep = text(s.getColumn(1));
+  r.id = text(s.getColumn(2));
+  r.stage = text(s.getColumn(3));
+  r.arm_key = text(s.getColumn(4));
+  r.seed = s.getColumn(5).getInt64();
+  r.parent_id = text(s.getColumn(6));
+  r.run_dir = text(s.getColumn(7));
+  r.status = text(s.getColumn(8));
+  r.attempts = s.getColumn(9).getInt64();
+  r.host = text(s.getColumn(10));
+  r.device = text(s.getColumn(11));
+  r.started = text(s.getColumn(12));
+  r.ended = text(s.getColumn(13));
+  if (!s.getColumn(14).isNull()) r.exit_code = s.getColumn(14).getInt64();
+  r.error = text(s.getColumn(15));
+  r.summary_status = text(s.getColumn(16));
+  r.causality = text(s.getColumn(17));
+  r.events_offset = s.getColumn(18).getInt64();
+  r.events_lines = s.getColumn(19).getInt64();
+  return r;
+}
+}  // namespace
+
+std::vector<JobRow> Store::jobs(const std::string& sweep) const {
+  const int64_t sweep_key = sweep_pk(sweep);
+  return guarded(*this, "jobs('" + sweep + "')", [&] {
+    auto& s = statement(std::string(kJobSelect) + "WHERE j.sweep = ? ORDER BY j.pk");
+    StatementScope scope(s);
+    s.bind(1, sweep_key);
+    std::vector<JobRow> rows;
+    while (s.executeStep()) rows.push_back(read_job(s));
+    return rows;
+  });
+}
+
+std::optional<JobRow> Store::job(const std::string& sweep, const std::string& id) const {
+  const int64_t sweep_key = sweep_pk(sweep);
+  return guarded(*this, "job('" + sweep + "', '" + id + "')", [&]() -> std::optional<JobRow> {
+    auto& s = statement(std::string(kJobSelect) + "WHERE j.sweep = ? AND j.id = ?");
+    StatementScope scope(s);
+    s.bind(1, sweep_key);
+    s.bind(2, id);
+    if (!s.executeStep()) return std::nullopt;
+    return read_job(s);
+  });
+}
+
+std::vector<std::pair<std::string, std::string>> Store::params(const std::string& sweep,
+                                                               const std::string& id) const {
+  const int64_t pk = job_pk(sweep, id);
+  return guarded(*this, "params('" + sweep + "', '" + id + "')", [&] {
+    auto& s = statement("SELECT key, value FROM params WHERE job = ? ORDER BY key");
+    StatementScope scope(s);
+    s.bind(1, pk);
+    std::vector<std::pair<std::string, std::string>> out;
+    while (s.executeStep())
+      out.emplace_back(s.getColumn(0).getString(), s.getColumn(1).getString());
+    return out;
+  });
+}
+
+namespace {
+std::string current_status(const Store& store, int64_t pk) {
+  auto& s = store.statement("SELECT status FROM jobs WHERE pk = ?");
+  StatementScope scope(s);
+  s.bind(1, pk);
+  s.executeStep();
+  return s.getColumn(0).getString();
+}
+}  // namespace
+
+void Store::mark_running(const std::string& sweep, const std::string& id, const std::string& host,
+                         const std::string& device) {
+  const std::string what = "mark_running('" + sweep + "', '" + id + "')";
+  Transaction t(*this);
+  const int64_t pk = job_pk(sweep, id);
+  guarded(*this, what, [&] {
+    const std::string status = current_status(*this, pk);
+    if (status == "done" || status == "diverged") {
+      throw StoreError(context(what) + ": the job is " + status +
+                       "; a finished job is never run again");
+    }
+    auto& s = statement(std::string("UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+                                    "host = ?, device = ?, started = ") +
+                        kNow + ", ended = NULL, exit_code = NULL, error = NULL WHERE pk = ?");
+    bind_text_or_null(s, 1, host);
+    bind_text_or_null(s, 2, device);
+    s.bind(3, pk);
+    s.exec();
+  });
+  t.commit();
+}
+
+void Store::mark_finished(const std::string& sweep, const std::string& id,
+                          const std::string& status, std::optional<int> exit_code,
+                          const std::string& error) {
+  const std::string what = "mark_finished('" + sweep + "', '" + id + "', '" + status + "')";
+  if (!is_job_status(status) || status == "pending" || status == "running") {
+    throw StoreError(context(what) +
+                     ": the status must be one of done, failed, diverged, timed_out, "
+                     "interrupted, skipped");
+  }
+  Transaction t(*this);
+  const int64_t pk = job_pk(sweep, id);
+  guarded(*this, what, [&] {
+    const std::string from = current_status(*this, pk);
+    if ((from == "done" || from == "diverged") && from == status) return;  // recorded already
+    bool allowed = false;
+    if (status == "skipped") {
+      allowed = !in(from, {"running", "done", "diverged"});
+    } else {
+      allowed = in(from, {"running", "failed", "timed_out", "interrupted"});
+    }
+    if (!allowed) {
+      throw StoreError(context(what) + ": the job is " + from +
+                       (status == "skipped" ? ", it cannot be skipped" : ", not running"));
+    }
+    auto& s = statement(std::string("UPDATE jobs SET status = ?, ended = ") + kNow +
+                        ", exit_code = ?, error = ? WHERE pk = ?");
+    s.bind(1, status);
+    if (exit_code) {
+      s.bind(2, *exit_code);
+    } else {
+      s.bind(2);
+    }
+    bind_text_or_null(s, 3, error);
+    s.bind(4, pk);
+    s.exec();
+  });
+  t.commit();
+}
+
+std::map<std::string, int> Store::status_counts(const std::string& sweep) const {
+  const int64_t sweep_key = sweep_pk(sweep);
+  return guarded(*this, "status_counts('" + sweep + "')", [&] {
+    std::map<std::string, int> counts;
+    for (const char* s : kJobStatuses) counts[s] = 0;
+    auto& s = statement("SELECT status, COUNT(*) FROM jobs WHERE sweep = ? GROUP BY status");
+    StatementScope scope(s);
+    s.bind(1, sweep_key);
+    while (s.executeStep()) counts[s.getColumn(0).getString()] = s.getColumn(1).getInt();
+    return counts;
+  });
+}
+
+// ----- provenance -----
+
+void Store::set_environment(const std::string& sweep, const std::string& job_id,
+                            const std::map<std::string, std::string>& values) {
+  const std::string what = "set_environment('" + sweep + "', '" + job_id + "')";
+  Transaction t(*this);
+  const int64_t sweep_key = sweep_pk(sweep);
+  const bool of_job = !job_id.empty();
+  const int64_t job_key = of_job ? job_pk(sweep, job_id) : 0;
+  guarded(*this, what, [&] {
+    auto& s = statement(of_job ? "INSERT INTO environment (sweep, job, key, value) VALUES "
+                                 "(?, ?, ?, ?) ON CONFLICT (job, key) WHERE job IS NOT NULL "
+                                 "DO UPDATE SET value = excluded.value"
+                               : "INSERT INTO environment (sweep, job, key, value) VALUES "
+                                 "(?, ?, ?, ?) ON CONFLICT (sweep, key) WHERE job IS NULL "
+                                 "DO UPDATE SET value = excluded.value");
+    for (const auto& [key, value] : values) {
+      s.tryReset();
+      s.bind(1, sweep_key);
+      if (of_job) {
+        s.bind(2, job_key);
+      } else {
+        s.bind(2);
+      }
+      s.bind(3, key);
+      s.bind(4, value);
+      s.exec();
+    }
+  });
+  t.commit();
+}
+
+std::map<std::string, std::string> Store::environment(const std::string& sweep,
+                                                      const std::string& job_id) const {
+  const int64_t sweep_key = sweep_pk(sweep);
+  const bool of_job = !job_id.empty();
+  const int64_t job_key = of_job ? job_pk(sweep, job_id) : 0;
+  return guarded(*this, "environment('" + sweep + "', '" + job_id + "')", [&] {
+    auto& s = statement(of_job ? "SELECT key, value FROM environment WHERE job = ?"
+                               : "SELECT key, value FROM environment WHERE sweep = ? AND "
+                                 "job IS NULL");
+    StatementScope scope(s);
+    s.bind(1, of_job ? job_key : sweep_key);
+    std::map<std::string, std::string> out;
+    while (s.executeStep()) out[s.getColumn(0).getString()] = s.getColumn(1).getString();
+    return out;
+  });
+}
+
+// ----- views -----
+
+void Store::refresh_views() {
+  Transaction t(*this);
+  guarded(*this, "refresh_views", [&] {
+    std::set<std::string> taken;
+    std::string runs = "CREATE VIEW runs AS SELECT";
+    for (const ViewColumn& c : kRunsColumns) {
+      runs += std::string(taken.empty() ? " " : ", ") + c.expression + " AS " + c.name;
+      taken.insert(c.name);
+    }
+    {
+      // Numeric when every value of the key parsed as a number.
+      SQLite::Statement keys(*db_,
+                             "SELECT key, MIN(num IS NOT NULL) FROM params GROUP BY key "
+                             "ORDER BY key");
+      while (keys.executeStep()) {
+        const std::string key = keys.getColumn(0).getString();
+        const bool numeric = keys.getColumn(1).getInt() != 0;
+        runs += ",\n (SELECT p." + std::string(numeric ? "num" : "value") +
+                " FROM params p WHERE p.job = j.pk AND p.key = " + quote_literal(key) + ") AS " +
+                quote_identifier(view_column(key, "param_", taken));
+      }
+    }
+    runs += "\nFROM jobs j JOIN sweeps s ON s.pk = j.sweep";
+    std::string results = "CREATE VIEW results AS SELECT r.*";
+    {
+      SQLite::Statement names(*db_, "SELECT DISTINCT name FROM summaries ORDER BY name");
+      while (names.executeStep()) {
+        const std::string name = names.getColumn(0).getString();
+        results += ",\n (SELECT m.value FROM summaries m WHERE m.job = r.job AND m.name = " +
+                   quote_literal(name) + ") AS " +
+                   quote_identifier(view_column(name, "summary_", taken));
+      }
+    }
+    results += "\nFROM runs r";
+    db_->exec("DROP VIEW IF EXISTS results");
+    db_->exec("DROP VIEW IF EXISTS runs");
+    db_->exec(runs);
+    db_->exec(results);
+  });
+  t.commit();
+}
+
+}  // namespace ablate::results

@@ -1,0 +1,66 @@
+#pragma once
+// The coordinator of `ablate run` (DESIGN.md section 2): registers a sweep's jobs in the store,
+// launches ready jobs through an Executor, ingests their run dirs, and records outcomes. It is
+// the database's only writer. Re-running it resumes: done jobs are skipped, interrupted ones
+// continue from their checkpoints, new ones run.
+#include <atomic>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ablate/results/store.h"
+#include "ablate/runner/executor.h"
+#include "ablate/runner/sweep.h"
+
+namespace ablate::runner {
+
+struct RunOptions {
+  std::string workdir = "runs";             // run dirs go to WORKDIR/<sweep>/<job id>/
+  std::vector<std::string> devices{"cpu"};  // cpu, or CUDA devices (cuda:0, cuda:1, ...)
+  int per_device = 1;                       // jobs at once on each device
+  int retries = 0;                          // extra attempts for a failed job, this invocation
+  double timeout_s = 0;                     // per attempt; 0 = none
+  std::string ablate_binary;                // the `ablate` executable the jobs run
+  int cpu_threads = 0;                      // threads to share among CPU jobs; 0 = all cores
+  bool progress = true;                     // a progress line on stderr when it is a terminal
+  double ingest_interval_s = 2.0;           // how often running jobs' events are ingested
+};
+
+struct RunSummary {
+  std::map<std::string, int> counts;  // final status -> jobs of this sweep
+  int launched = 0;                   // processes started by this invocation
+  bool interrupted = false;           // stopped by `interrupt`
+};
+
+// Holds WORKDIR/<sweep>/.lock with flock for the coordinator's lifetime: a second coordinator on
+// the same sweep fails at once with the first one's pid instead of corrupting anything.
+class SweepLock {
+ public:
+  SweepLock(const std::string& workdir, const std::string& sweep);
+  ~SweepLock();
+  SweepLock(const SweepLock&) = delete;
+  SweepLock& operator=(const SweepLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Where a job's run dir lives; checked to stay inside `workdir`.
+std::string run_dir_of(const std::string& workdir, const std::string& sweep,
+                       const std::string& job_id);
+
+// Runs the sweep to completion (or until `interrupt` becomes true). Throws std::runtime_error
+// for a held lock or an unusable workdir before launching anything.
+RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
+                     results::Store& store, Executor& executor, const RunOptions& options,
+                     const std::atomic<bool>* interrupt = nullptr);
+
+// git commit and dirty flag of the source tree the binary was built from ("unknown" when not a
+// git checkout).
+struct CodeVersion {
+  std::string commit = "unknown";
+  bool dirty = false;
+};
+CodeVersion code_version();
+
+}  // namespace ablate::runner

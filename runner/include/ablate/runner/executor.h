@@ -1,0 +1,69 @@
+#pragma once
+// Executors run jobs as processes behind one interface (like leveldb's Env): the local one forks
+// `ablate train` children, tests use a scripted fake, Slurm comes later. The coordinator only
+// talks to this interface, so crashes, resumes and backends share one code path.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ablate::runner {
+
+// One process to start for a job.
+struct Launch {
+  std::string job_id;             // the job's id (the coordinator's key)
+  std::vector<std::string> argv;  // program and arguments
+  std::string output_file;        // the child's stdout and stderr go here (appended)
+  double timeout_s = 0;           // kill after this many seconds; 0 = never
+};
+
+// A process that ended.
+struct Exit {
+  std::string job_id;
+  int exit_code = -1;      // exit status when it exited normally, else -1
+  int signal = 0;          // the signal that killed it, else 0
+  bool timed_out = false;  // killed by the executor for exceeding Launch::timeout_s
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual void start(const Launch& launch) = 0;
+  // Processes that ended since the last call; waits up to `wait_s` for the first one.
+  virtual std::vector<Exit> poll(double wait_s) = 0;
+  // Asks every running process to stop (SIGTERM to its process group), then waits for them.
+  virtual std::vector<Exit> stop_all(double grace_s) = 0;
+  virtual size_t running() const = 0;
+};
+
+// Forks each job into its own process group (so Ctrl-C on the terminal reaches the coordinator,
+// which decides), enforces timeouts, and reaps children. No destructor throws: it stops what
+// still runs.
+class LocalExecutor : public Executor {
+ public:
+  LocalExecutor() = default;
+  ~LocalExecutor() override;
+  LocalExecutor(const LocalExecutor&) = delete;
+  LocalExecutor& operator=(const LocalExecutor&) = delete;
+
+  void start(const Launch& launch) override;
+  std::vector<Exit> poll(double wait_s) override;
+  std::vector<Exit> stop_all(double grace_s) override;
+  size_t running() const override { return children_.size(); }
+
+ private:
+  struct Child {
+    std::string job_id;
+    double deadline = 0;  // monotonic seconds; 0 = none
+    bool timed_out = false;
+  };
+  std::vector<Exit> reap(bool block);
+  std::map<pid_t, Child> children_;
+};
+
+// Seconds on a monotonic clock.
+double monotonic_seconds();
+
+}  // namespace ablate::runner

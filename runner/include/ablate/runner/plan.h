@@ -1,0 +1,29 @@
+#pragma once
+// What `ablate plan SWEEP.yaml [KEY=VALUE...] [--json]` prints (DESIGN.md section 7): the jobs of
+// an expanded sweep, before anything runs. Pure: both functions only format.
+#include <string>
+#include <vector>
+
+#include "ablate/runner/sweep.h"
+
+namespace ablate::runner {
+
+// For people. A header line, then one line per job in `jobs` order (a parent before its
+// children):
+//   ID  STAGE  KEY=VALUE ...  seed=N  [after=PARENT_ID]
+// with the stage "-" for a sweep without stages and the job's params (JobSpec::params) as
+// KEY=VALUE; then one line per grid block (cells, excluded, jobs before deduplication, distinct
+// jobs, new ones), a line for each exclude entry that matched no cell, and the total:
+//   N jobs (M before deduplication; K shared)
+std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
+
+// For programs. One JSON object per line per job, in `jobs` order, and nothing else:
+//   {"id": "...", "stage": "uptrain" | null, "arm": "...", "seed": 0,
+//    "params": {"attention.kv_heads": 2, ...}, "depends_on": ["PARENT_ID"] | [],
+//    "blocks": [1, 3], "config": {"attention": {...}, ..., "seed": 0, "task": "vit"}}
+// params and config values are JSON numbers, booleans and strings as the field's type; config is
+// every field of the job's task, nested by section, keys sorted (as to_yaml), init.from empty for
+// a job with a parent (the executor fills it in).
+std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
+
+}  // namespace ablate::runner

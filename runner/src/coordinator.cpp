@@ -1,0 +1,344 @@
+#include "ablate/runner/coordinator.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "ablate/results/ingest.h"
+#include "ablate/runner/canonical.h"
+#include "ablate/runner/schema.h"
+
+#ifndef ABLATE_SOURCE_DIR
+#define ABLATE_SOURCE_DIR "."
+#endif
+
+namespace ablate::runner {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The last `n` lines of a file (a failed job's reason).
+std::string tail_lines(const fs::path& file, size_t n) {
+  std::ifstream in(file);
+  std::deque<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+    if (lines.size() > n) lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+std::string run_command(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[256];
+  while (fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
+  pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// A job process from an earlier coordinator that may still run (kill -9 of the coordinator leaves
+// its children alive): stop it before its run dir is touched again. `ablate train` writes its pid.
+void stop_orphan(const fs::path& run_dir) {
+  const std::string text = read_text(run_dir / "pid");
+  if (text.empty()) return;
+  const pid_t pid = static_cast<pid_t>(std::atoll(text.c_str()));
+  if (pid <= 1) return;
+  const std::string cmdline = read_text("/proc/" + std::to_string(pid) + "/cmdline");
+  if (cmdline.find(run_dir.filename().string()) == std::string::npos) return;  // someone else
+  kill(-pid, SIGTERM);
+  for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (kill(pid, 0) == 0) kill(-pid, SIGKILL);
+}
+
+bool final_bad(const std::string& status) {
+  return status == "failed" || status == "diverged" || status == "timed_out" || status == "skipped";
+}
+
+}  // namespace
+
+SweepLock::SweepLock(const std::string& workdir, const std::string& sweep) {
+  const fs::path dir = fs::path(workdir) / sweep;
+  fs::create_directories(dir);
+  const fs::path file = dir / ".lock";
+  fd_ = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    throw std::runtime_error("cannot open the lock file " + file.string() + ": " +
+                             std::strerror(errno));
+  }
+  if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const std::string holder = read_text(file);
+    close(fd_);
+    fd_ = -1;
+    throw std::runtime_error("sweep " + sweep + " is being run by another coordinator" +
+                             (holder.empty() ? "" : " (pid " + holder + ")") + "; lock file " +
+                             file.string());
+  }
+  const std::string pid = std::to_string(getpid());
+  if (ftruncate(fd_, 0) == 0) (void)!pwrite(fd_, pid.data(), pid.size(), 0);
+}
+
+SweepLock::~SweepLock() {
+  if (fd_ >= 0) close(fd_);  // closing releases the flock
+}
+
+std::string run_dir_of(const std::string& workdir, const std::string& sweep,
+                       const std::string& job_id) {
+  const fs::path root = fs::weakly_canonical(fs::absolute(workdir));
+  const fs::path dir = fs::weakly_canonical(root / sweep / job_id);
+  const auto rel = dir.lexically_relative(root);
+  if (rel.empty() || *rel.begin() == ".." || rel.is_absolute()) {
+    throw std::runtime_error("run dir " + dir.string() + " would lie outside --workdir " +
+                             root.string());
+  }
+  return dir.string();
+}
+
+CodeVersion code_version() {
+  CodeVersion v;
+  const std::string git = "git -C '" + std::string(ABLATE_SOURCE_DIR) + "' ";
+  const std::string commit = run_command(git + "rev-parse HEAD 2>/dev/null");
+  if (commit.size() == 40) {
+    v.commit = commit;
+    v.dirty = !run_command(git + "status --porcelain --untracked-files=no 2>/dev/null").empty();
+  }
+  return v;
+}
+
+RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
+                     results::Store& store, Executor& executor, const RunOptions& options,
+                     const std::atomic<bool>* interrupt) {
+  if (options.ablate_binary.empty()) throw std::invalid_argument("run_sweep: no ablate binary");
+  SweepLock lock(options.workdir, sweep.name);
+
+  // Register the sweep and its jobs (idempotent: existing jobs keep their status).
+  const CodeVersion code = code_version();
+  results::SweepRecord record;
+  record.name = sweep.name;
+  record.yaml = sweep.yaml_text;
+  record.config_hash = config_hash(sweep.base);
+  record.code_version = code.commit;
+  record.dirty = code.dirty;
+  record.provenance = {{"host", host_name()}, {"sweep_file", sweep.file}};
+  store.register_sweep(record);
+  std::vector<results::JobRecord> records;
+  std::map<std::string, const JobSpec*> spec;
+  std::map<std::string, std::string> dir;
+  for (const auto& job : jobs) {
+    spec[job.id] = &job;
+    dir[job.id] = run_dir_of(options.workdir, sweep.name, job.id);
+    results::JobRecord r;
+    r.id = job.id;
+    r.stage = job.stage;
+    r.arm_key = job.arm_key;
+    r.seed = job.seed;
+    r.parent_id = job.parent_id;
+    r.run_dir = dir[job.id];
+    // Every field of the resolved config, so the `runs` view can filter on any of them.
+    for (const auto& field : schema()) {
+      if (field.applies_to(job.config.task)) {
+        r.params.emplace_back(field.key, format_value(field, job.config));
+      }
+    }
+    records.push_back(std::move(r));
+  }
+  store.register_jobs(sweep.name, records);
+
+  // Current status of every job; recover the ones an earlier coordinator left running.
+  std::map<std::string, std::string> status;
+  for (const auto& row : store.jobs(sweep.name)) {
+    if (spec.count(row.id) == 0) continue;  // a job of an earlier version of the sweep file
+    std::string s = row.status;
+    if (s == "running") {
+      stop_orphan(dir[row.id]);
+      const auto ingested = results::ingest_run_dir(store, sweep.name, row.id, dir[row.id]);
+      if (ingested.summary_status == "done" || ingested.summary_status == "diverged") {
+        s = ingested.summary_status;
+        store.mark_finished(sweep.name, row.id, s, 0, "");
+      } else {
+        s = "interrupted";
+        store.mark_finished(sweep.name, row.id, s, std::nullopt,
+                            "coordinator stopped while it ran");
+      }
+    }
+    status[row.id] = s;
+  }
+
+  // Slots: per_device processes on each device; CPU threads shared among CPU slots.
+  struct Slot {
+    std::string device;
+    std::string job;  // empty when free
+  };
+  std::vector<Slot> slots;
+  for (const auto& d : options.devices) {
+    for (int i = 0; i < std::max(1, options.per_device); ++i) slots.push_back({d, ""});
+  }
+  const int cpu_slots = static_cast<int>(
+      std::count_if(slots.begin(), slots.end(), [](const Slot& s) { return s.device == "cpu"; }));
+  const int cores = options.cpu_threads > 0
+                        ? options.cpu_threads
+                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads_per_job = std::max(1, cores / std::max(1, cpu_slots));
+
+  std::map<std::string, int> retries_used, exit_code;
+  RunSummary summary;
+  auto retryable = [&](const std::string& id) {
+    const auto& s = status[id];
+    return (s == "failed" || s == "timed_out") && exit_code[id] != 2 &&
+           retries_used[id] < options.retries;
+  };
+  auto parent_ok = [&](const JobSpec& job) {
+    return job.parent_id.empty() || status[job.parent_id] == "done";
+  };
+  auto ready = [&](const JobSpec& job) {
+    const auto& s = status[job.id];
+    return (s == "pending" || s == "interrupted" || s == "skipped" || retryable(job.id)) &&
+           parent_ok(job);
+  };
+
+  auto launch = [&](const JobSpec& job, Slot& slot) {
+    const fs::path run_dir = dir[job.id];
+    fs::create_directories(run_dir);
+    if (!fs::exists(run_dir / "config.yaml")) {
+      Config c = job.config;
+      if (!job.parent_id.empty()) c.init.from = dir[job.parent_id];
+      std::ofstream(run_dir / "config.yaml.tmp") << to_yaml(c);
+      fs::rename(run_dir / "config.yaml.tmp", run_dir / "config.yaml");
+    }
+    if (retryable(job.id)) ++retries_used[job.id];
+    Launch l;
+    l.job_id = job.id;
+    l.argv = {options.ablate_binary,         "train",     (run_dir / "config.yaml").string(),
+              "train.device=" + slot.device, "--run-dir", run_dir.string()};
+    if (slot.device == "cpu") l.argv.push_back("train.threads=" + std::to_string(threads_per_job));
+    l.output_file = (run_dir / "output.txt").string();
+    l.timeout_s = options.timeout_s;
+    store.mark_running(sweep.name, job.id, host_name(), slot.device);
+    executor.start(l);
+    status[job.id] = "running";
+    slot.job = job.id;
+    ++summary.launched;
+  };
+
+  auto finish = [&](const Exit& e, bool stopping) {
+    for (auto& slot : slots) {
+      if (slot.job == e.job_id) slot.job.clear();
+    }
+    const fs::path run_dir = dir[e.job_id];
+    const auto ingested = results::ingest_run_dir(store, sweep.name, e.job_id, run_dir.string());
+    std::string s, reason;
+    if (e.timed_out) {
+      s = "timed_out";
+      reason = "timed out after " + std::to_string(options.timeout_s) + " s\n" +
+               tail_lines(run_dir / "output.txt", 20);
+    } else if (stopping && (e.signal == SIGTERM || e.signal == SIGKILL)) {
+      s = "interrupted";
+      reason = "stopped by the coordinator (Ctrl-C)";
+    } else if (e.exit_code == 0 &&
+               (ingested.summary_status == "done" || ingested.summary_status == "diverged")) {
+      s = ingested.summary_status;
+    } else {
+      s = "failed";
+      reason = (e.signal != 0 ? "killed by signal " + std::to_string(e.signal) +
+                                    (e.signal == SIGKILL ? " (out of memory?)" : "")
+                              : "exit status " + std::to_string(e.exit_code)) +
+               "\n" + tail_lines(run_dir / "output.txt", 20);
+    }
+    exit_code[e.job_id] = e.exit_code;
+    status[e.job_id] = s;
+    store.mark_finished(sweep.name, e.job_id, s,
+                        e.exit_code >= 0 ? std::optional<int>(e.exit_code) : std::nullopt, reason);
+  };
+
+  const bool tty = options.progress && isatty(STDERR_FILENO);
+  double next_ingest = monotonic_seconds() + options.ingest_interval_s;
+  const double started = monotonic_seconds();
+  for (;;) {
+    if (interrupt != nullptr && interrupt->load()) {
+      summary.interrupted = true;
+      for (const auto& e : executor.stop_all(10.0)) finish(e, /*stopping=*/true);
+      break;
+    }
+    // Dependants of jobs that ended badly for good are skipped, with the reason.
+    for (const auto& job : jobs) {
+      if (job.parent_id.empty() || status[job.id] == "done" || status[job.id] == "running")
+        continue;
+      const auto& ps = status[job.parent_id];
+      if (final_bad(ps) && !retryable(job.parent_id) && status[job.id] != "skipped") {
+        status[job.id] = "skipped";
+        store.mark_finished(sweep.name, job.id, "skipped", std::nullopt,
+                            "skipped: parent " + job.parent_id + " " + ps);
+      }
+    }
+    for (const auto& job : jobs) {
+      if (!ready(job)) continue;
+      auto slot =
+          std::find_if(slots.begin(), slots.end(), [](const Slot& s) { return s.job.empty(); });
+      if (slot == slots.end()) break;
+      launch(job, *slot);
+    }
+    if (executor.running() == 0) break;  // nothing runs and nothing could start
+    for (const auto& e : executor.poll(0.25)) finish(e, /*stopping=*/false);
+    if (monotonic_seconds() >= next_ingest) {
+      for (const auto& slot : slots) {
+        if (!slot.job.empty()) results::ingest_run_dir(store, sweep.name, slot.job, dir[slot.job]);
+      }
+      next_ingest = monotonic_seconds() + options.ingest_interval_s;
+    }
+    if (tty) {
+      int done = 0, running = 0, bad = 0;
+      for (const auto& job : jobs) {
+        const auto& s = status[job.id];
+        done += s == "done" || s == "diverged";
+        running += s == "running";
+        bad += s == "failed" || s == "timed_out" || s == "skipped";
+      }
+      const double elapsed = monotonic_seconds() - started;
+      const int finished_here = std::max(1, done);
+      const double eta = elapsed / finished_here * (static_cast<double>(jobs.size()) - done - bad);
+      std::fprintf(stderr, "\r%d/%zu done, %d running, %d failed or skipped, ETA %.0f s   ", done,
+                   jobs.size(), running, bad, done > 0 ? eta : 0.0);
+    }
+  }
+  if (tty) std::fputc('\n', stderr);
+  for (const auto& job : jobs) ++summary.counts[status[job.id]];
+  return summary;
+}
+
+}  // namespace ablate::runner

@@ -1,0 +1,113 @@
+#include "ablate/runner/executor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+namespace ablate::runner {
+
+double monotonic_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+LocalExecutor::~LocalExecutor() {
+  if (!children_.empty()) stop_all(5.0);
+}
+
+void LocalExecutor::start(const Launch& launch) {
+  if (launch.argv.empty()) throw std::invalid_argument("executor: empty command");
+  // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
+  std::vector<char*> argv;
+  for (const auto& a : launch.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const int out = open(launch.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0) {
+    throw std::runtime_error("executor: cannot open " + launch.output_file + ": " +
+                             std::strerror(errno));
+  }
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(out);
+    throw std::runtime_error(std::string("executor: fork failed: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(out, STDOUT_FILENO);
+    dup2(out, STDERR_FILENO);
+    const int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    execv(argv[0], argv.data());
+    const char msg[] = "executor: exec failed\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    _exit(127);
+  }
+  setpgid(pid, pid);  // both sides, so there is no race on who sets it first
+  close(out);
+  Child child;
+  child.job_id = launch.job_id;
+  child.deadline = launch.timeout_s > 0 ? monotonic_seconds() + launch.timeout_s : 0.0;
+  children_[pid] = child;
+}
+
+std::vector<Exit> LocalExecutor::reap(bool block) {
+  std::vector<Exit> exits;
+  while (!children_.empty()) {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, block && exits.empty() ? 0 : WNOHANG);
+    if (pid <= 0) break;
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;  // not ours
+    Exit e;
+    e.job_id = it->second.job_id;
+    e.timed_out = it->second.timed_out;
+    if (WIFEXITED(status)) e.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
+    exits.push_back(e);
+    children_.erase(it);
+  }
+  return exits;
+}
+
+std::vector<Exit> LocalExecutor::poll(double wait_s) {
+  const double until = monotonic_seconds() + wait_s;
+  for (;;) {
+    const double now = monotonic_seconds();
+    for (auto& [pid, child] : children_) {
+      if (child.deadline > 0 && now > child.deadline && !child.timed_out) {
+        child.timed_out = true;
+        kill(-pid, SIGKILL);
+      }
+    }
+    auto exits = reap(/*block=*/false);
+    if (!exits.empty() || now >= until || children_.empty()) return exits;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::vector<Exit> LocalExecutor::stop_all(double grace_s) {
+  for (const auto& [pid, child] : children_) kill(-pid, SIGTERM);
+  std::vector<Exit> exits;
+  const double until = monotonic_seconds() + grace_s;
+  while (!children_.empty() && monotonic_seconds() < until) {
+    auto some = reap(/*block=*/false);
+    exits.insert(exits.end(), some.begin(), some.end());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (const auto& [pid, child] : children_) kill(-pid, SIGKILL);
+  while (!children_.empty()) {
+    auto some = reap(/*block=*/true);
+    exits.insert(exits.end(), some.begin(), some.end());
+  }
+  return exits;
+}
+
+}  // namespace ablate::runner

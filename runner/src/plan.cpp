@@ -1,0 +1,147 @@
+#include "ablate/runner/plan.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "ablate/runner/canonical.h"
+#include "ablate/runner/schema.h"
+
+namespace ablate::runner {
+namespace {
+
+// Keys in the order the caller inserts them: id, stage, arm, ... as documented.
+using Json = nlohmann::ordered_json;
+
+Json json_value(const FieldInfo& field, const Config& config) {
+  Config& c = const_cast<Config&>(config);  // the accessors only read here
+  return std::visit([&](auto ref) { return Json(ref(c)); }, field.ref);
+}
+
+// The schema's fields by top-level name, then key: the key order of to_yaml. Sorted once.
+const std::vector<const FieldInfo*>& sorted_fields() {
+  static const std::vector<const FieldInfo*> fields = [] {
+    std::vector<const FieldInfo*> out;
+    for (const auto& f : schema()) out.push_back(&f);
+    auto top = [](const FieldInfo* f) { return f->section().empty() ? f->key : f->section(); };
+    std::sort(out.begin(), out.end(), [&](const FieldInfo* a, const FieldInfo* b) {
+      return std::make_pair(top(a), a->key) < std::make_pair(top(b), b->key);
+    });
+    return out;
+  }();
+  return fields;
+}
+
+// Every field of the config's task, nested by section, keys sorted: the shape of to_yaml.
+Json config_json(const Config& config) {
+  Json out = Json::object();
+  for (const FieldInfo* f : sorted_fields()) {
+    if (!f->applies_to(config.task)) continue;
+    if (f->section().empty()) {
+      out[f->key] = json_value(*f, config);
+    } else {
+      out[f->section()][f->name()] = json_value(*f, config);
+    }
+  }
+  return out;
+}
+
+std::string pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+std::string plural(int64_t n, const char* word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+std::string params_text(const JobSpec& job) {
+  std::string out;
+  for (const auto& [key, value] : job.params) out += (out.empty() ? "" : " ") + key + "=" + value;
+  return out;
+}
+
+std::string settings_text(const std::vector<Setting>& settings) {
+  std::string out = "{";
+  for (size_t i = 0; i < settings.size(); ++i) {
+    out += (i ? ", " : "") + settings[i].key + ": " + settings[i].text;
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
+  const SweepCounts counts = count_jobs(sweep, jobs);
+  const int64_t stages = std::max<int64_t>(1, static_cast<int64_t>(sweep.stages.size()));
+  const int64_t seeds = static_cast<int64_t>(sweep.seeds.size());
+
+  std::string out = "sweep " + sweep.name + " (" + sweep.file + "): " + plural(counts.jobs, "job") +
+                    ", " + plural(seeds, "seed") + " (";
+  for (size_t i = 0; i < sweep.seeds.size(); ++i) {
+    out += (i ? " " : "") + std::to_string(sweep.seeds[i]);
+  }
+  out += ")";
+  if (!sweep.stages.empty()) {
+    out += ", stages";
+    for (const auto& s : sweep.stages) {
+      out += " " + s.name + (s.from.empty() ? "" : " (from " + s.from + ")");
+    }
+  }
+  out += "\n";
+
+  size_t stage_width = 1, params_width = 0;
+  std::vector<std::string> params(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    params[j] = params_text(jobs[j]);
+    stage_width = std::max(stage_width, jobs[j].stage.size());
+    params_width = std::max(params_width, params[j].size());
+  }
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const JobSpec& job = jobs[j];
+    std::string line = job.id + "  " + pad(job.stage.empty() ? "-" : job.stage, stage_width) +
+                       "  " + (params_width ? pad(params[j], params_width) + "  " : "") +
+                       "seed=" + std::to_string(job.seed);
+    if (!job.parent_id.empty()) line += "  after=" + job.parent_id;
+    out += line + "\n";
+  }
+
+  for (const BlockCount& b : counts.blocks) {
+    out += "block " + std::to_string(b.block) + ": " + plural(b.cells, "cell");
+    if (b.excluded > 0) out += " (" + std::to_string(b.excluded) + " excluded)";
+    out += " x " + plural(seeds, "seed");
+    if (!sweep.stages.empty()) out += " x " + plural(stages, "stage");
+    out += " = " + plural(b.produced, "job") + "; " + std::to_string(b.jobs) + " distinct, " +
+           std::to_string(b.new_jobs) + " not in an earlier block\n";
+  }
+  for (size_t r = 0; r < sweep.excludes.size(); ++r) {
+    out += "exclude " + std::to_string(r + 1) + " " + settings_text(sweep.excludes[r].match) +
+           ": matched " + plural(counts.exclude_matches[r], "cell") + "\n";
+  }
+  out += "total: " + plural(counts.jobs, "job") + " (" + std::to_string(counts.produced) +
+         " before deduplication; " + std::to_string(counts.produced - counts.jobs) + " shared)\n";
+  return out;
+}
+
+// Every job carries what its line needs; the sweep is a parameter for symmetry with plan_text.
+std::string plan_json(const SweepSpec& /*sweep*/, const std::vector<JobSpec>& jobs) {
+  std::string out;
+  for (const JobSpec& job : jobs) {
+    Json params = Json::object();
+    for (const auto& [key, text] : job.params) {
+      const FieldInfo* f = find_field(key);
+      params[key] = f != nullptr ? json_value(*f, job.config) : Json(text);
+    }
+    Json o;
+    o["id"] = job.id;
+    o["stage"] = job.stage.empty() ? Json(nullptr) : Json(job.stage);
+    o["arm"] = job.arm_key;
+    o["seed"] = job.seed;
+    o["params"] = std::move(params);
+    o["depends_on"] = job.parent_id.empty() ? Json::array() : Json::array({job.parent_id});
+    o["blocks"] = job.blocks;
+    o["config"] = config_json(job.config);
+    out += o.dump() + "\n";
+  }
+  return out;
+}
+
+}  // namespace ablate::runner

@@ -1,0 +1,807 @@
+#include "ablate/runner/sweep.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <type_traits>
+#include <unordered_map>
+#include <variant>
+
+#include "ablate/runner/canonical.h"
+#include "ablate/runner/schema.h"
+#include "ablate/runner/yaml_config.h"
+
+namespace ablate::runner {
+namespace {
+
+const char* const kCommandLine = "command line";
+const std::vector<std::string> kTopKeys = {"name", "task",    "base",   "seeds",
+                                           "grid", "exclude", "stages", "slurm"};
+const std::vector<std::string> kStageKeys = {"name", "set", "from", "convert"};
+const char* const kSeedMessage =
+    "the seed is set by `seeds:` (a count or a list), not as a config key";
+constexpr size_t kMaxNameLength = 100;
+
+[[noreturn]] void fail(const Location& at, const std::string& key, const std::string& message) {
+  throw ConfigError(at.file, at.line, at.column, key, message);
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a sequence";
+    case YAML::NodeType::Scalar:
+      return node.Scalar();
+    default:
+      return "nothing";
+  }
+}
+
+// Where `node` was written; `fallback` for a node without a position of its own (a null value).
+Location where(const YAML::Node& node, const Location& fallback) {
+  if (node.IsNull() || node.Mark().is_null()) return fallback;
+  return location_of(node.Mark(), fallback.file);
+}
+
+std::string first_given(const Location& first) {
+  return "; first given at line " + std::to_string(first.line) + ", column " +
+         std::to_string(first.column);
+}
+
+// The entries of a mapping node with their key locations, refusing non-scalar and duplicate keys
+// (yaml-cpp keeps both entries of a duplicate key).
+struct Entry {
+  std::string key;
+  Location key_at;
+  YAML::Node value;
+};
+std::vector<Entry> entries_of(const YAML::Node& map, const std::string& file,
+                              const std::string& prefix = "") {
+  std::vector<Entry> out;
+  std::map<std::string, Location> seen;
+  for (const auto& kv : map) {
+    const Location key_at = location_of(kv.first.Mark(), file);
+    if (!kv.first.IsScalar()) {
+      fail(key_at, prefix, "expected a key name, got " + describe(kv.first));
+    }
+    const std::string key = kv.first.Scalar();
+    const auto [it, inserted] = seen.emplace(key, key_at);
+    if (!inserted) fail(key_at, key, "duplicate key" + first_given(it->second));
+    out.push_back({key, key_at, kv.second});
+  }
+  return out;
+}
+
+FieldValue read_value(const FieldInfo& field, const Config& config) {
+  Config& c = const_cast<Config&>(config);  // the accessors only read here
+  return std::visit([&](auto ref) -> FieldValue { return ref(c); }, field.ref);
+}
+
+void write_value(const FieldInfo& field, Config& config, const FieldValue& value) {
+  std::visit(
+      [&](auto ref) {
+        using T = std::decay_t<decltype(ref(config))>;
+        ref(config) = std::get<T>(value);
+      },
+      field.ref);
+}
+
+const FieldInfo& field_of(const std::string& key) {
+  const FieldInfo* f = find_field(key);
+  if (f == nullptr) fail({}, key, "internal error: not a config key");
+  return *f;
+}
+
+// Grid, exclude and stage keys name single fields, and never the seed.
+void check_field_key(const std::string& key, const Location& key_at, const char* where) {
+  if (key == "seed") fail(key_at, key, kSeedMessage);
+  if (is_section(key)) {
+    fail(key_at, key,
+         std::string("is a section; ") + where + " keys are dotted field keys (" + key + "." +
+             "KEY: ...)");
+  }
+}
+
+// One value of `key`, checked exactly as in a config file by apply_yaml_entry (type, range,
+// choices, unknown key with did-you-mean).
+Setting read_setting(const std::string& key, const YAML::Node& value, const Location& key_at) {
+  Config scratch;
+  Locations locations;
+  apply_yaml_entry(scratch, locations, key, value, key_at);
+  const FieldInfo& f = field_of(key);
+  return Setting{key, read_value(f, scratch), format_value(f, scratch), where(value, key_at)};
+}
+
+// ConfigError `e` again with another key: sweep keys such as `seeds` are checked as config keys.
+[[noreturn]] void rethrow_as(const ConfigError& e, const std::string& key) {
+  throw ConfigError(e.file(), e.line(), e.column(), key, e.message());
+}
+
+int64_t read_seed(const YAML::Node& value, const Location& key_at) {
+  try {
+    return std::get<int64_t>(read_setting("seed", value, key_at).value);
+  } catch (const ConfigError& e) {
+    rethrow_as(e, "seeds");
+  }
+}
+
+// The values of a grid axis or a zip list: one scalar or a non-empty list of them.
+std::vector<Setting> read_values(const std::string& key, const YAML::Node& value,
+                                 const Location& key_at, bool must_be_list) {
+  const Location value_at = where(value, key_at);
+  if (value.IsSequence()) {
+    if (value.size() == 0) fail(value_at, key, "empty list of values");
+    std::vector<Setting> out;
+    for (const auto& v : value) out.push_back(read_setting(key, v, key_at));
+    return out;
+  }
+  if (must_be_list) {
+    fail(value_at, key, "zip values are lists that move together, got " + describe(value));
+  }
+  if (!value.IsScalar()) {
+    fail(value_at, key, "expected a value or a list of values, got " + describe(value));
+  }
+  return {read_setting(key, value, key_at)};
+}
+
+// An axis whose keys are all outside the job id gives one job for all its values.
+void check_semantic_axis(const GridAxis& axis) {
+  if (axis.points.size() < 2) return;
+  for (const auto& key : axis.keys) {
+    if (field_of(key).semantic) return;
+  }
+  fail(axis.at, axis.keys.front(),
+       "is not part of the job id (paths, devices and logging cadence are not), so its " +
+           std::to_string(axis.points.size()) +
+           " values would be one job; set it in base or on the command line");
+}
+
+GridAxis read_zip(const YAML::Node& value, const Location& zip_at, const std::string& file,
+                  std::map<std::string, Location>& seen) {
+  GridAxis axis;
+  axis.zip = true;
+  axis.at = zip_at;
+  if (!value.IsMap() || value.size() == 0) {
+    fail(where(value, zip_at), "zip",
+         "expected a mapping of keys to lists of equal length, got " + describe(value));
+  }
+  std::string first_key;
+  for (const Entry& e : entries_of(value, file)) {
+    check_field_key(e.key, e.key_at, "zip");
+    const auto [it, inserted] = seen.emplace(e.key, e.key_at);
+    if (!inserted) fail(e.key_at, e.key, "duplicate key in the block" + first_given(it->second));
+    const std::vector<Setting> values = read_values(e.key, e.value, e.key_at, true);
+    if (axis.keys.empty()) {
+      first_key = e.key;
+      axis.points.resize(values.size());
+    } else if (values.size() != axis.points.size()) {
+      fail(e.key_at, e.key,
+           "zip lists have unequal lengths: " + first_key + " has " +
+               std::to_string(axis.points.size()) + " values, " + e.key + " has " +
+               std::to_string(values.size()));
+    }
+    axis.keys.push_back(e.key);
+    for (size_t i = 0; i < values.size(); ++i) axis.points[i].push_back(values[i]);
+  }
+  return axis;
+}
+
+GridBlock read_block(const YAML::Node& node, int number, const Location& fallback,
+                     const std::string& file) {
+  GridBlock block;
+  block.at = where(node, fallback);
+  if (node.IsNull()) return block;  // `- ` alone: one cell, the base
+  if (!node.IsMap()) {
+    fail(block.at, "grid",
+         "grid block " + std::to_string(number) +
+             ": expected a mapping of config keys to values, got " + describe(node));
+  }
+  std::map<std::string, Location> seen;  // keys of the block, zip's included
+  for (const Entry& e : entries_of(node, file)) {
+    if (block.axes.empty()) block.at = e.key_at;
+    if (e.key == "zip") {
+      block.axes.push_back(read_zip(e.value, e.key_at, file, seen));
+    } else {
+      check_field_key(e.key, e.key_at, "grid");
+      const auto [it, inserted] = seen.emplace(e.key, e.key_at);
+      if (!inserted) fail(e.key_at, e.key, "duplicate key in the block" + first_given(it->second));
+      GridAxis axis;
+      axis.keys = {e.key};
+      axis.at = e.key_at;
+      std::map<std::string, Location> values;
+      for (Setting& s : read_values(e.key, e.value, e.key_at, false)) {
+        const auto [v, fresh] = values.emplace(s.text, s.at);
+        if (!fresh) fail(s.at, e.key, "duplicate value " + s.text + first_given(v->second));
+        axis.points.push_back({std::move(s)});
+      }
+      block.axes.push_back(std::move(axis));
+    }
+    check_semantic_axis(block.axes.back());
+  }
+  return block;
+}
+
+ExcludeRule read_exclude(const YAML::Node& node, int number, const Location& fallback,
+                         const std::string& file) {
+  ExcludeRule rule;
+  rule.at = where(node, fallback);
+  if (!node.IsMap() || node.size() == 0) {
+    fail(rule.at, "exclude",
+         "exclude entry " + std::to_string(number) +
+             ": expected a mapping of config keys to values, got " + describe(node));
+  }
+  for (const Entry& e : entries_of(node, file)) {
+    check_field_key(e.key, e.key_at, "exclude");
+    rule.match.push_back(read_setting(e.key, e.value, e.key_at));
+  }
+  return rule;
+}
+
+// A stage's `from:` as written, resolved once every stage name is known.
+struct StageFrom {
+  std::string name;
+  Location at;
+};
+
+StageSpec read_stage(const YAML::Node& node, int number, const Location& fallback,
+                     const std::string& file, StageFrom& from) {
+  StageSpec stage;
+  stage.at = where(node, fallback);
+  if (!node.IsMap()) {
+    fail(stage.at, "stages",
+         "stage " + std::to_string(number) +
+             ": expected a mapping with name, set, from, convert; got " + describe(node));
+  }
+  bool has_name = false;
+  bool has_set = false;
+  YAML::Node set;
+  Location set_at;
+  for (const Entry& e : entries_of(node, file)) {
+    const Location value_at = where(e.value, e.key_at);
+    if (e.key == "name" || e.key == "from") {
+      if (!e.value.IsScalar()) {
+        fail(value_at, e.key, "expected a stage name, got " + describe(e.value));
+      }
+      if (e.key == "name") {
+        has_name = true;
+        stage.name = e.value.Scalar();
+        stage.at = value_at;
+        const std::string why = sweep_name_error(stage.name);
+        if (!why.empty()) {
+          fail(value_at, "name", "stage name " + yaml_quote(stage.name) + " " + why);
+        }
+      } else {
+        from = {e.value.Scalar(), value_at};
+      }
+    } else if (e.key == "convert") {
+      try {
+        const Setting s = read_setting("init.convert", e.value, e.key_at);
+        stage.convert = std::get<std::string>(s.value);
+      } catch (const ConfigError& error) {
+        rethrow_as(error, "convert");
+      }
+      stage.has_convert = true;
+      stage.convert_at = value_at;
+    } else if (e.key == "set") {
+      has_set = true;
+      set = e.value;
+      set_at = e.key_at;
+    } else {
+      const std::string near = nearest_word(e.key, kStageKeys);
+      fail(e.key_at, e.key,
+           "unknown stage key; " + (near.empty() ? "expected name, set, from or convert"
+                                                 : "did you mean " + near + "?"));
+    }
+  }
+  if (!has_name) fail(stage.at, "name", "stage " + std::to_string(number) + " has no name");
+  if (stage.has_convert && stage.convert != "none" && from.name.empty()) {
+    fail(stage.convert_at, "convert",
+         "stage " + stage.name + " converts, so it needs from: (the stage it starts from)");
+  }
+  if (has_set) {
+    if (!set.IsMap() && !set.IsNull()) {
+      fail(where(set, set_at), "set", "expected a mapping of config keys, got " + describe(set));
+    }
+    Config scratch;
+    Locations locations(file);
+    apply_yaml_mapping(scratch, locations, set, file);
+    for (const auto& key : locations.keys()) {
+      const Location at = locations.at(key);
+      if (key == "seed") fail(at, key, kSeedMessage);
+      if (key == "init.from" && !from.name.empty()) {
+        fail(at, key, "a stage with from: starts from its parent's run dir, filled in at launch");
+      }
+      if (key == "init.convert" && stage.has_convert) {
+        fail(at, key, "given twice: by convert: and by set:");
+      }
+      const FieldInfo& f = field_of(key);
+      stage.set.push_back({key, read_value(f, scratch), format_value(f, scratch), at});
+    }
+  }
+  return stage;
+}
+
+void resolve_from(std::vector<StageSpec>& stages, const std::vector<StageFrom>& froms) {
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const StageFrom& from = froms[i];
+    if (from.name.empty()) continue;
+    std::vector<std::string> earlier;
+    for (size_t j = 0; j < i; ++j) earlier.push_back(stages[j].name);
+    const auto it = std::find(earlier.begin(), earlier.end(), from.name);
+    if (it != earlier.end()) {
+      stages[i].from = from.name;
+      stages[i].from_index = static_cast<int>(it - earlier.begin());
+      continue;
+    }
+    std::string message;
+    if (from.name == stages[i].name) {
+      message = "stage " + from.name + " cannot start from itself";
+    } else if (std::any_of(stages.begin() + i + 1, stages.end(),
+                           [&](const StageSpec& s) { return s.name == from.name; })) {
+      message = "stage " + from.name + " comes later; a stage starts from an earlier one";
+    } else {
+      const std::string near = nearest_word(from.name, earlier);
+      message = "no earlier stage named " + from.name +
+                (near.empty() ? "" : "; did you mean " + near + "?");
+    }
+    fail(from.at, "from", message);
+  }
+}
+
+// apply_override (parse.h) without the validation: the base alone need not be valid, its cells
+// must.
+void apply_override_entry(Config& config, Locations& locations, const std::string& text) {
+  const Location at{kCommandLine, 0, 0};
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) fail(at, "", "expected KEY=VALUE, got '" + text + "'");
+  const std::string key = text.substr(0, eq);
+  const std::string value = text.substr(eq + 1);
+  if (key == "seed") fail(at, key, kSeedMessage);
+  YAML::Node node;
+  try {
+    node = YAML::Load(value.empty() ? "\"\"" : value);  // KEY= is the empty string
+  } catch (const YAML::Exception& e) {
+    fail(at, key, "cannot read the value '" + value + "': " + e.msg);
+  }
+  apply_yaml_entry(config, locations, key, node, at);
+}
+
+std::string read_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail({path, 0, 0}, "", "no such sweep file");
+  if (fs::is_directory(path, ec)) fail({path, 0, 0}, "", "is a directory, not a sweep file");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) fail({path, 0, 0}, "", "cannot read the sweep file");
+  return text.str();
+}
+
+// Cells x seeds x stages, saturating above kMaxSweepJobs.
+int64_t job_count_bound(const SweepSpec& spec) {
+  const int64_t over = kMaxSweepJobs + 1;
+  auto times = [&](int64_t a, int64_t b) {
+    return a > over / std::max<int64_t>(b, 1) ? over : a * b;
+  };
+  int64_t cells = 0;
+  for (const auto& block : spec.blocks) {
+    int64_t n = 1;
+    for (const auto& axis : block.axes) n = times(n, static_cast<int64_t>(axis.points.size()));
+    cells = std::min(over, cells + n);
+  }
+  const int64_t stages = std::max<int64_t>(1, static_cast<int64_t>(spec.stages.size()));
+  return times(times(cells, static_cast<int64_t>(spec.seeds.size())), stages);
+}
+
+// ---------------------------------------------------------------- cells
+
+// One cell of a block: its grid values in axis order (a zip's keys in the order written).
+struct Cell {
+  int block = 0;  // 1-based
+  std::vector<const Setting*> values;
+  Config config;                // base <- overrides <- values
+  Locations locations;          // where each key of `config` was set (grid values at the value)
+  std::vector<size_t> matched;  // indices of the exclude rules that match it
+};
+
+bool matches(const ExcludeRule& rule, const Config& config) {
+  return std::all_of(rule.match.begin(), rule.match.end(), [&](const Setting& s) {
+    return format_value(field_of(s.key), config) == s.text;
+  });
+}
+
+// Calls f(cell) for every cell of every block, in order, the last axis fastest.
+template <typename F>
+void for_each_cell(const SweepSpec& spec, F f) {
+  for (size_t b = 0; b < spec.blocks.size(); ++b) {
+    const GridBlock& block = spec.blocks[b];
+    std::vector<size_t> index(block.axes.size(), 0);
+    while (true) {
+      Cell cell;
+      cell.block = static_cast<int>(b) + 1;
+      cell.config = spec.base;
+      cell.locations = spec.base_locations;
+      for (size_t a = 0; a < block.axes.size(); ++a) {
+        for (const Setting& s : block.axes[a].points[index[a]]) {
+          write_value(field_of(s.key), cell.config, s.value);
+          cell.locations.set(s.key, s.at);
+          cell.values.push_back(&s);
+        }
+      }
+      for (size_t r = 0; r < spec.excludes.size(); ++r) {
+        if (matches(spec.excludes[r], cell.config)) cell.matched.push_back(r);
+      }
+      f(cell);
+      // Odometer step: the last axis fastest.
+      size_t a = block.axes.size();
+      while (a > 0 && ++index[a - 1] == block.axes[a - 1].points.size()) index[--a] = 0;
+      if (a == 0) break;
+    }
+  }
+}
+
+std::string cell_text(const Cell& cell) {
+  std::string out = "{";
+  for (size_t i = 0; i < cell.values.size(); ++i) {
+    out += (i ? ", " : "") + cell.values[i]->key + ": " + cell.values[i]->text;
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+std::string sweep_name_error(const std::string& name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > kMaxNameLength) {
+    return "has " + std::to_string(name.size()) + " characters; at most " +
+           std::to_string(kMaxNameLength);
+  }
+  for (const char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "contains a control character";
+  }
+  for (const char c : name) {
+    if (c == '/' || c == '\\') return std::string("contains '") + c + "', a path separator";
+  }
+  if (name.find("..") != std::string::npos) return "contains \"..\"";
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (!alnum(name[0])) {
+    return std::string("starts with '") + name[0] + "'; a name starts with a letter or a digit";
+  }
+  for (const char c : name) {
+    if (!alnum(c) && c != '-' && c != '_' && c != '.') {
+      return std::string("contains '") + c + "'; a name has only letters, digits, '-', '_' and '.'";
+    }
+  }
+  return "";
+}
+
+SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_sweep(read_file(path), path, overrides);
+}
+
+SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
+                      const std::vector<std::string>& overrides) {
+  SweepSpec spec;
+  spec.file = file;
+  spec.yaml_text = yaml_text;
+  spec.overrides = overrides;
+  spec.base_locations = Locations(file);
+  const YAML::Node root = load_yaml(yaml_text, file);
+  const Location top{file, 1, 1};
+  if (!root.IsMap() && !root.IsNull()) {
+    fail(where(root, top), "",
+         "expected a mapping (name:, base:, grid:, ...), got " + describe(root));
+  }
+
+  std::map<std::string, Entry> top_entries;
+  if (root.IsMap()) {
+    for (Entry& e : entries_of(root, file)) {
+      if (std::find(kTopKeys.begin(), kTopKeys.end(), e.key) == kTopKeys.end()) {
+        if (find_field(e.key) != nullptr || is_section(e.key)) {
+          fail(e.key_at, e.key, "is a config key; put it under base: (or in a grid block)");
+        }
+        const std::string near = nearest_word(e.key, kTopKeys);
+        fail(e.key_at, e.key,
+             "unknown key; " + (near.empty() ? "expected name, task, base, seeds, grid, exclude, "
+                                               "stages or slurm"
+                                             : "did you mean " + near + "?"));
+      }
+      top_entries.emplace(e.key, e);
+    }
+  }
+  auto get = [&](const char* key) -> const Entry* {
+    const auto it = top_entries.find(key);
+    return it == top_entries.end() ? nullptr : &it->second;
+  };
+
+  // name
+  const Entry* name = get("name");
+  if (name == nullptr) fail(top, "name", "missing; a sweep needs a name (name: my-sweep)");
+  const Location name_at = where(name->value, name->key_at);
+  if (!name->value.IsScalar())
+    fail(name_at, "name", "expected a name, got " + describe(name->value));
+  spec.name = name->value.Scalar();
+  const std::string why = sweep_name_error(spec.name);
+  if (!why.empty()) fail(name_at, "name", "sweep name " + yaml_quote(spec.name) + " " + why);
+
+  // task, base, overrides
+  if (const Entry* base = get("base")) {
+    if (!base->value.IsMap() && !base->value.IsNull()) {
+      fail(where(base->value, base->key_at), "base",
+           "expected a mapping of config keys, got " + describe(base->value));
+    }
+    apply_yaml_mapping(spec.base, spec.base_locations, base->value, file);
+    if (spec.base_locations.has("seed")) fail(spec.base_locations.at("seed"), "seed", kSeedMessage);
+  }
+  if (const Entry* task = get("task")) {
+    if (spec.base_locations.has("task")) {
+      fail(task->key_at, "task",
+           "given twice: here and in base" + first_given(spec.base_locations.at("task")));
+    }
+    apply_yaml_entry(spec.base, spec.base_locations, "task", task->value, task->key_at);
+  }
+  for (const auto& o : overrides) apply_override_entry(spec.base, spec.base_locations, o);
+
+  // seeds
+  if (const Entry* seeds = get("seeds")) {
+    spec.seeds_at = seeds->key_at;
+    const YAML::Node& v = seeds->value;
+    if (v.IsScalar()) {
+      const int64_t n = read_seed(v, seeds->key_at);
+      if (n < 1) fail(where(v, seeds->key_at), "seeds", "a count of seeds must be at least 1");
+      if (n > kMaxSweepJobs) {
+        fail(where(v, seeds->key_at), "seeds",
+             std::to_string(n) + " seeds; at most " + std::to_string(kMaxSweepJobs));
+      }
+      spec.seeds.clear();
+      for (int64_t s = 0; s < n; ++s) spec.seeds.push_back(s);
+    } else if (v.IsSequence()) {
+      if (v.size() == 0) fail(where(v, seeds->key_at), "seeds", "empty list of seeds");
+      spec.seeds.clear();
+      std::map<int64_t, Location> seen;
+      for (const auto& item : v) {
+        const int64_t s = read_seed(item, seeds->key_at);
+        const Location at = where(item, seeds->key_at);
+        const auto [it, inserted] = seen.emplace(s, at);
+        if (!inserted)
+          fail(at, "seeds", "duplicate seed " + std::to_string(s) + first_given(it->second));
+        spec.seeds.push_back(s);
+      }
+    } else {
+      fail(where(v, seeds->key_at), "seeds",
+           "expected a count or a list of seeds, got " + describe(v));
+    }
+  }
+
+  // grid
+  const Entry* grid = get("grid");
+  const Location grid_at = grid != nullptr ? grid->key_at : top;
+  if (grid != nullptr && grid->value.IsSequence()) {
+    int number = 0;
+    for (const auto& block : grid->value) {
+      spec.blocks.push_back(read_block(block, ++number, grid_at, file));
+    }
+  } else if (grid != nullptr && grid->value.IsMap()) {
+    spec.blocks.push_back(read_block(grid->value, 1, grid_at, file));
+  } else if (grid != nullptr && !grid->value.IsNull()) {
+    fail(where(grid->value, grid_at), "grid",
+         "expected a list of blocks (- key: [values]), got " + describe(grid->value));
+  }
+  spec.has_grid = !spec.blocks.empty();
+  if (spec.blocks.empty()) spec.blocks.push_back(GridBlock{{}, grid_at});
+
+  // exclude
+  if (const Entry* exclude = get("exclude")) {
+    spec.exclude_at = exclude->key_at;
+    if (exclude->value.IsSequence()) {
+      int number = 0;
+      for (const auto& rule : exclude->value) {
+        spec.excludes.push_back(read_exclude(rule, ++number, exclude->key_at, file));
+      }
+    } else if (!exclude->value.IsNull()) {
+      fail(where(exclude->value, exclude->key_at), "exclude",
+           "expected a list of mappings (- {key: value, ...}), got " + describe(exclude->value));
+    }
+  }
+
+  // stages
+  if (const Entry* stages = get("stages")) {
+    if (stages->value.IsSequence()) {
+      std::vector<StageFrom> froms;
+      std::map<std::string, Location> names;
+      int number = 0;
+      for (const auto& node : stages->value) {
+        froms.emplace_back();
+        StageSpec stage = read_stage(node, ++number, stages->key_at, file, froms.back());
+        const auto [it, inserted] = names.emplace(stage.name, stage.at);
+        if (!inserted) {
+          fail(stage.at, "name", "duplicate stage name " + stage.name + first_given(it->second));
+        }
+        spec.stages.push_back(std::move(stage));
+      }
+      resolve_from(spec.stages, froms);
+    } else if (!stages->value.IsNull()) {
+      fail(where(stages->value, stages->key_at), "stages",
+           "expected a list of stages (- {name: ..., set: {...}}), got " + describe(stages->value));
+    }
+  }
+
+  // slurm: kept for the Slurm backend, which checks it.
+  if (const Entry* slurm = get("slurm")) {
+    if (!slurm->value.IsMap() && !slurm->value.IsNull()) {
+      fail(where(slurm->value, slurm->key_at), "slurm",
+           "expected a mapping, got " + describe(slurm->value));
+    }
+    if (slurm->value.IsMap()) spec.slurm_yaml = YAML::Dump(slurm->value) + "\n";
+  }
+
+  const int64_t bound = job_count_bound(spec);
+  if (bound > kMaxSweepJobs) {
+    fail(spec.has_grid ? grid_at : spec.seeds_at, spec.has_grid ? "grid" : "seeds",
+         "the sweep expands to more than " + std::to_string(kMaxSweepJobs) +
+             " jobs (cells x seeds x stages, before deduplication)");
+  }
+  return spec;
+}
+
+std::vector<JobSpec> expand(const SweepSpec& spec) {
+  // A sweep without stages runs one unnamed stage that changes nothing.
+  const std::vector<StageSpec> stages =
+      spec.stages.empty() ? std::vector<StageSpec>{StageSpec{}} : spec.stages;
+  const bool named_stages = !spec.stages.empty();
+
+  std::vector<JobSpec> jobs;
+  std::unordered_map<std::string, size_t> index_of;  // id -> index in jobs
+  std::vector<std::set<std::string>> cell_keys;      // per job: keys its cells set, for params
+  bool any_cell = false;
+
+  for_each_cell(spec, [&](const Cell& cell) {
+    if (!cell.matched.empty()) return;
+    any_cell = true;
+
+    // Each stage's config for this cell, validated once (the seed changes nothing to check).
+    std::vector<Config> configs;
+    for (const StageSpec& stage : stages) {
+      Config config = cell.config;
+      Locations locations = cell.locations;
+      for (const Setting& s : stage.set) {
+        write_value(field_of(s.key), config, s.value);
+        locations.set(s.key, s.at);
+      }
+      if (stage.from_index >= 0) config.init.from = "";
+      if (stage.has_convert) {
+        config.init.convert = stage.convert;
+        locations.set("init.convert", stage.convert_at);
+      }
+      Config check = config;
+      check.seed = spec.seeds.front();
+      if (stage.from_index >= 0) check.init.from = "(the parent's run dir)";
+      try {
+        validate(check, locations);
+      } catch (const ConfigError& e) {
+        std::vector<std::string> context;
+        if (spec.has_grid) {
+          context.push_back("grid block " + std::to_string(cell.block) + ", cell " +
+                            cell_text(cell));
+        }
+        if (named_stages) context.push_back("stage " + stage.name);
+        std::string prefix;
+        for (const auto& c : context) prefix += (prefix.empty() ? "" : ", ") + c;
+        throw ConfigError(e.file(), e.line(), e.column(), e.key(),
+                          prefix.empty() ? e.message() : prefix + ": " + e.message());
+      }
+      configs.push_back(std::move(config));
+    }
+
+    for (const int64_t seed : spec.seeds) {
+      std::vector<std::string> ids, arms;
+      for (size_t s = 0; s < stages.size(); ++s) {
+        const StageSpec& stage = stages[s];
+        Config config = configs[s];
+        config.seed = seed;
+        const std::string parent = stage.from_index >= 0 ? ids[stage.from_index] : "";
+        const std::string parent_arm = stage.from_index >= 0 ? arms[stage.from_index] : "";
+        ids.push_back(job_id(config, parent));
+        arms.push_back(arm_key(config, parent_arm));
+
+        // Keys this cell sets that the stage leaves alone: part of the job's params.
+        std::set<std::string> keys;
+        for (const Setting* v : cell.values) keys.insert(v->key);
+        for (const Setting& set : stage.set) keys.erase(set.key);
+        if (stage.has_convert) keys.erase("init.convert");
+
+        const auto [it, inserted] = index_of.emplace(ids.back(), jobs.size());
+        if (!inserted) {
+          JobSpec& job = jobs[it->second];
+          if (job.blocks.back() != cell.block) job.blocks.push_back(cell.block);
+          cell_keys[it->second].insert(keys.begin(), keys.end());
+          continue;
+        }
+        JobSpec job;
+        job.id = ids.back();
+        job.stage = stage.name;
+        job.arm_key = arms.back();
+        job.seed = seed;
+        job.config = std::move(config);
+        job.parent_id = parent;
+        job.blocks = {cell.block};
+        jobs.push_back(std::move(job));
+        cell_keys.push_back(std::move(keys));
+      }
+    }
+  });
+  if (!any_cell) {
+    fail(spec.exclude_at, "exclude", "every cell of the grid is excluded; nothing would run");
+  }
+
+  // params: per stage, the keys whose value differs between its jobs (seed and init.from aside:
+  // the seed is not part of an arm, init.from is filled in at launch).
+  std::map<std::string, std::vector<size_t>> by_stage;
+  for (size_t j = 0; j < jobs.size(); ++j) by_stage[jobs[j].stage].push_back(j);
+  for (const auto& [stage, members] : by_stage) {
+    std::set<std::string> varying;
+    for (const FieldInfo& f : schema()) {
+      if (f.key == "seed" || f.key == "init.from") continue;
+      std::set<std::string> values;
+      for (const size_t j : members) {
+        if (f.applies_to(jobs[j].config.task)) values.insert(format_value(f, jobs[j].config));
+      }
+      if (values.size() > 1) varying.insert(f.key);
+    }
+    for (const size_t j : members) {
+      JobSpec& job = jobs[j];
+      for (const FieldInfo& f : schema()) {
+        const bool wanted = varying.count(f.key) != 0 || cell_keys[j].count(f.key) != 0;
+        if (wanted && f.applies_to(job.config.task)) {
+          job.params.emplace_back(f.key, format_value(f, job.config));
+        }
+      }
+    }
+  }
+  return jobs;
+}
+
+SweepCounts count_jobs(const SweepSpec& spec, const std::vector<JobSpec>& jobs) {
+  SweepCounts counts;
+  counts.exclude_matches.assign(spec.excludes.size(), 0);
+  for (size_t b = 0; b < spec.blocks.size(); ++b) {
+    BlockCount block;
+    block.block = static_cast<int>(b) + 1;
+    counts.blocks.push_back(block);
+  }
+  for_each_cell(spec, [&](const Cell& cell) {
+    BlockCount& block = counts.blocks[cell.block - 1];
+    ++block.cells;
+    if (!cell.matched.empty()) ++block.excluded;
+    for (const size_t r : cell.matched) ++counts.exclude_matches[r];
+  });
+  const int64_t per_cell = static_cast<int64_t>(spec.seeds.size()) *
+                           std::max<int64_t>(1, static_cast<int64_t>(spec.stages.size()));
+  for (BlockCount& block : counts.blocks) {
+    block.produced = (block.cells - block.excluded) * per_cell;
+    counts.produced += block.produced;
+  }
+  for (const JobSpec& job : jobs) {
+    for (const int b : job.blocks) {
+      if (b >= 1 && b <= static_cast<int>(counts.blocks.size())) ++counts.blocks[b - 1].jobs;
+    }
+    if (!job.blocks.empty() && job.blocks.front() >= 1 &&
+        job.blocks.front() <= static_cast<int>(counts.blocks.size())) {
+      ++counts.blocks[job.blocks.front() - 1].new_jobs;
+    }
+  }
+  counts.jobs = static_cast<int64_t>(jobs.size());
+  return counts;
+}
+
+}  // namespace ablate::runner
