@@ -87,6 +87,17 @@ void stop_orphan(const fs::path& run_dir) {
   if (kill(pid, 0) == 0) kill(-pid, SIGKILL);
 }
 
+// The newest training loss of a running job, for the progress line ("" before the first one).
+std::string latest_loss(results::Store& store, const std::string& sweep, const std::string& id) {
+  auto& st = store.statement(
+      "SELECT value FROM metrics WHERE job = ? AND name = 'train/loss' ORDER BY step DESC LIMIT 1");
+  st.bind(1, static_cast<int64_t>(store.job_pk(sweep, id)));
+  if (!st.executeStep()) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.8s loss %.3f", id.c_str(), st.getColumn(0).getDouble());
+  return buf;
+}
+
 bool final_bad(const std::string& status) {
   return status == "failed" || status == "diverged" || status == "timed_out" || status == "skipped";
 }
@@ -155,7 +166,10 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   record.config_hash = config_hash(sweep.base);
   record.code_version = code.commit;
   record.dirty = code.dirty;
-  record.provenance = {{"host", host_name()}, {"sweep_file", sweep.file}};
+  record.provenance = {{"host", host_name()},
+                       {"sweep_file", sweep.file},
+                       {"compiler", std::string("g++ ") + __VERSION__},
+                       {"code_dirty", code.dirty ? "true" : "false"}};
   store.register_sweep(record);
   std::vector<results::JobRecord> records;
   std::map<std::string, const JobSpec*> spec;
@@ -332,8 +346,15 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       const double elapsed = monotonic_seconds() - started;
       const int finished_here = std::max(1, done);
       const double eta = elapsed / finished_here * (static_cast<double>(jobs.size()) - done - bad);
-      std::fprintf(stderr, "\r%d/%zu done, %d running, %d failed or skipped, ETA %.0f s   ", done,
-                   jobs.size(), running, bad, done > 0 ? eta : 0.0);
+      std::string latest;
+      int shown = 0;
+      for (const auto& slot : slots) {
+        if (slot.job.empty() || shown == 2) continue;
+        const std::string l = latest_loss(store, sweep.name, slot.job);
+        if (!l.empty()) latest += (shown++ ? ", " : "  ") + l;
+      }
+      std::fprintf(stderr, "\r%d/%zu done, %d running, %d failed or skipped, ETA %.0f s%s   ", done,
+                   jobs.size(), running, bad, done > 0 ? eta : 0.0, latest.c_str());
     }
   }
   if (tty) std::fputc('\n', stderr);
