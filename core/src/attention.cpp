@@ -128,6 +128,7 @@ void AttentionImpl::reset() {
     noise_norm = register_buffer("noise_norm", torch::zeros({}));
   }
   last_counts_ = torch::Tensor();
+  last_key_norms_ = torch::Tensor();
 }
 
 void AttentionImpl::pretty_print(std::ostream& stream) const {
@@ -207,6 +208,7 @@ torch::Tensor AttentionImpl::kv_index_for(const torch::Tensor& k) {
   const int64_t H = options.heads();
   const bool faithful = options.faithful();
   auto norms = key_head_norms(k);
+  last_key_norms_ = norms.detach();
   auto note = [&](const Allocation& a, const torch::Tensor& applied) {
     degenerate.add_(a.degenerate.logical_and(applied).to(torch::kLong));
   };

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 #if defined(ABLATE_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 #include <sys/resource.h>
@@ -439,10 +440,17 @@ std::vector<json> attention_diagnostics(const std::vector<core::Attention>& laye
       e["alloc"] = counts;
       e["alloc_entropy"] = -(nz * nz.log()).sum().item<double>();
       e["degenerate_steps"] = a->degenerate_steps();
+      // Key-head norms of the last forward (the last evaluation batch); dgqa also its cache.
+      if (a->last_key_norms().defined()) {
+        auto norms = a->last_key_norms().to(torch::kCPU).to(torch::kFloat64);
+        e["key_norm_mean"] = norms.mean().item<double>();
+        e["key_norm_std"] = norms.std(/*unbiased=*/false).item<double>();
+        e["key_norm_max_over_min"] = (norms.max() / norms.min()).item<double>();
+      }
       if (v == core::Variant::kDgqa) {
         auto cache = a->cache.to(torch::kCPU).to(torch::kFloat64);
-        e["key_norm_mean"] = cache.mean().item<double>();
-        e["key_norm_std"] = cache.std(/*unbiased=*/false).item<double>();
+        e["norm_cache_mean"] = cache.mean().item<double>();
+        e["norm_cache_std"] = cache.std(/*unbiased=*/false).item<double>();
       }
     } else if (v == core::Variant::kWgqa && i < initial_weights.size()) {
       torch::NoGradGuard no_grad;
@@ -691,6 +699,13 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
            {"causality", causality},
            {"allow_noncausal", c.attention.allow_noncausal},
            {"torch_version", TORCH_VERSION}};
+#if defined(ABLATE_WITH_CUDA)
+    if (device.is_cuda()) {
+      s["gpu_name"] = at::cuda::getDeviceProperties(device.has_index() ? device.index() : 0)->name;
+      s["cuda_version"] =
+          std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10);
+    }
+#endif
     if (result.diverged_step >= 0) s["diverged_step"] = result.diverged_step;
     write_file_atomic(run_dir / "summary.json", s.dump(2) + "\n");
   };

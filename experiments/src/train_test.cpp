@@ -152,6 +152,9 @@ TEST(Train, RunDirHasTheDocumentedFiles) {
       for (auto q : e["alloc"]) total += q.get<int64_t>();
       EXPECT_EQ(total, 4);  // queries per kv head sum to H
       EXPECT_GE(e["alloc_entropy"].get<double>(), 0.0);
+      EXPECT_GT(e["key_norm_mean"].get<double>(), 0.0);
+      EXPECT_GE(e["key_norm_max_over_min"].get<double>(), 1.0);
+      EXPECT_TRUE(e.contains("norm_cache_mean"));  // dgqa's cache
     }
   }
   EXPECT_EQ(train_events, 6);

@@ -117,6 +117,9 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   // Queries per key/value head used by the most recent forward (static variants: the layout's),
   // [n_kv] int64. For diagnostics and tests.
   torch::Tensor allocation() const;
+  // kdgqa / dgqa: the key-head norms [G] of the most recent forward (undefined before one); a
+  // diagnostic, not saved in checkpoints.
+  torch::Tensor last_key_norms() const { return last_key_norms_; }
   // kdgqa / dgqa: forwards whose shares were degenerate (0/0) and fell back to uniform.
   int64_t degenerate_steps() const;
   // The attention path forward takes (tests and benchmarks check it).
@@ -148,9 +151,10 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   torch::Tensor perturb_output(const torch::Tensor& out);
 
   HeadLayout layout_;
-  torch::Tensor q_index_;      // [H] int64 buffer, when n_q != H: the query each head reads
-  torch::Tensor last_counts_;  // counts the last forward used (robust kdgqa lags `counts`)
-  RopeTables rope_;            // cached RoPE tables, rebuilt when too short or moved
+  torch::Tensor q_index_;         // [H] int64 buffer, when n_q != H: the query each head reads
+  torch::Tensor last_counts_;     // counts the last forward used (robust kdgqa lags `counts`)
+  torch::Tensor last_key_norms_;  // key-head norms of the last forward (kdgqa, dgqa)
+  RopeTables rope_;               // cached RoPE tables, rebuilt when too short or moved
 };
 TORCH_MODULE(Attention);
 
