@@ -6,6 +6,8 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -336,6 +338,27 @@ Model make_model(const runner::Config& c, const TaskData* data) {
 
 // ----- files -----
 
+// One `ablate train` per run dir: an flock held while training, so a process a killed coordinator
+// left behind and its relaunch can never write the same run dir at once.
+class RunDirLock {
+ public:
+  explicit RunDirLock(const fs::path& run_dir) {
+    const fs::path file = run_dir / ".train.lock";
+    fd_ = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw std::runtime_error("cannot open " + file.string());
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      close(fd_);
+      throw RunError("run dir " + run_dir.string() + " is in use by another ablate train");
+    }
+  }
+  ~RunDirLock() { close(fd_); }
+  RunDirLock(const RunDirLock&) = delete;
+  RunDirLock& operator=(const RunDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 void save_module(torch::nn::Module& module, const fs::path& file) {
   torch::serialize::OutputArchive archive;
   module.save(archive);
@@ -586,6 +609,7 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
   }
 
   fs::create_directories(run_dir);
+  const RunDirLock lock(run_dir);
   std::ofstream log(run_dir / "log.txt", std::ios::app);
   auto say = [&](const std::string& line) {
     log << line << "\n";
@@ -593,8 +617,6 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
     if (!options.quiet) std::cerr << line << "\n";
   };
   if (!fs::exists(run_dir / "config.yaml")) write_file_atomic(run_dir / "config.yaml", config_text);
-  // The coordinator stops a job left running by a coordinator that was killed; it finds it here.
-  write_file_atomic(run_dir / "pid", std::to_string(getpid()) + "\n");
 
   // Resume.
   int64_t start_step = 0;
@@ -733,7 +755,7 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
   write_summary("running", start_step, 0.0);
   if (start_step == 0) {
     say("training " + c.task + " with attention " + c.attention.variant + ", " +
-        std::to_string(parameters) + " parameters, on " + device.str() + ", job " + hash);
+        std::to_string(parameters) + " parameters, on " + device.str() + ", config " + hash);
     if (!c.init.from.empty()) evaluate(0);  // the converted model before any training
   }
 

@@ -71,20 +71,33 @@ std::string host_name() {
   return buf;
 }
 
+// Whether `pid` is a live process (a zombie waiting for its parent to reap it is not).
+bool alive(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+}
+
 // A job process from an earlier coordinator that may still run (kill -9 of the coordinator leaves
-// its children alive): stop it before its run dir is touched again. `ablate train` writes its pid.
+// its children alive): stop it before its run dir is touched again. The coordinator writes the
+// child's pid (a process-group leader) to `launcher.pid` right after starting it.
 void stop_orphan(const fs::path& run_dir) {
-  const std::string text = read_text(run_dir / "pid");
+  const std::string text = read_text(run_dir / "launcher.pid");
   if (text.empty()) return;
   const pid_t pid = static_cast<pid_t>(std::atoll(text.c_str()));
-  if (pid <= 1) return;
+  if (pid <= 1 || !alive(pid)) return;
   const std::string cmdline = read_text("/proc/" + std::to_string(pid) + "/cmdline");
-  if (cmdline.find(run_dir.filename().string()) == std::string::npos) return;  // someone else
+  if (cmdline.find(run_dir.filename().string()) == std::string::npos) return;  // pid reused
   kill(-pid, SIGTERM);
-  for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) {
+  kill(-pid, SIGCONT);  // a stopped process only acts on SIGTERM once it runs
+  for (int i = 0; i < 200 && alive(pid); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (kill(pid, 0) == 0) kill(-pid, SIGKILL);
+  if (alive(pid)) kill(-pid, SIGKILL);
+  for (int i = 0; i < 100 && alive(pid); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 // The newest training loss of a running job, for the progress line ("" before the first one).
@@ -104,10 +117,17 @@ bool final_bad(const std::string& status) {
 
 }  // namespace
 
-SweepLock::SweepLock(const std::string& workdir, const std::string& sweep) {
-  const fs::path dir = fs::path(workdir) / sweep;
-  fs::create_directories(dir);
-  const fs::path file = dir / ".lock";
+std::string workdir_lock_file(const std::string& workdir, const std::string& sweep) {
+  return (fs::path(workdir) / sweep / ".lock").string();
+}
+
+std::string database_lock_file(const std::string& database, const std::string& sweep) {
+  return database + "." + sweep + ".lock";
+}
+
+SweepLock::SweepLock(const std::string& file_name, const std::string& sweep) {
+  const fs::path file = file_name;
+  fs::create_directories(file.parent_path().empty() ? fs::path(".") : file.parent_path());
   fd_ = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     throw std::runtime_error("cannot open the lock file " + file.string() + ": " +
@@ -156,7 +176,10 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
                      results::Store& store, Executor& executor, const RunOptions& options,
                      const std::atomic<bool>* interrupt) {
   if (options.ablate_binary.empty()) throw std::invalid_argument("run_sweep: no ablate binary");
-  SweepLock lock(options.workdir, sweep.name);
+  // Two locks: the run dirs (this workdir) and the database's record of the sweep, so neither a
+  // second coordinator on another database nor one on another workdir can run the same jobs.
+  SweepLock workdir_lock(workdir_lock_file(options.workdir, sweep.name), sweep.name);
+  SweepLock database_lock(database_lock_file(store.path(), sweep.name), sweep.name);
 
   // Register the sweep and its jobs (idempotent: existing jobs keep their status).
   const CodeVersion code = code_version();
@@ -184,11 +207,13 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     r.seed = job.seed;
     r.parent_id = job.parent_id;
     r.run_dir = dir[job.id];
-    // Every field of the resolved config, so the `runs` view can filter on any of them.
+    // Every field of the resolved config, so the `runs` view can filter on any of them; fields
+    // the variant ignores at their defaults (a pretrain shared by arms shows no arm's kv_heads).
+    Config shown = without_ignored_fields(job.config);
+    if (!job.parent_id.empty()) shown.init.from = dir.at(job.parent_id);
     for (const auto& field : schema()) {
-      if (field.applies_to(job.config.task)) {
-        r.params.emplace_back(field.key, format_value(field, job.config));
-      }
+      if (field.applies_to(shown.task))
+        r.params.emplace_back(field.key, format_value(field, shown));
     }
     records.push_back(std::move(r));
   }
@@ -196,6 +221,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
 
   // Current status of every job; recover the ones an earlier coordinator left running.
   std::map<std::string, std::string> status;
+  std::map<std::string, int> retries_used, exit_code;
   for (const auto& row : store.jobs(sweep.name)) {
     if (spec.count(row.id) == 0) continue;  // a job of an earlier version of the sweep file
     std::string s = row.status;
@@ -212,6 +238,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       }
     }
     status[row.id] = s;
+    if (row.exit_code) exit_code[row.id] = static_cast<int>(*row.exit_code);
   }
 
   // Slots: per_device processes on each device; CPU threads shared among CPU slots.
@@ -230,7 +257,6 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads_per_job = std::max(1, cores / std::max(1, cpu_slots));
 
-  std::map<std::string, int> retries_used, exit_code;
   RunSummary summary;
   auto retryable = [&](const std::string& id) {
     const auto& s = status[id];
@@ -264,7 +290,11 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     l.output_file = (run_dir / "output.txt").string();
     l.timeout_s = options.timeout_s;
     store.mark_running(sweep.name, job.id, host_name(), slot.device);
-    executor.start(l);
+    const std::string handle = executor.start(l);
+    if (!handle.empty()) {
+      std::ofstream(run_dir / "launcher.pid.tmp") << handle << "\n";
+      fs::rename(run_dir / "launcher.pid.tmp", run_dir / "launcher.pid");
+    }
     status[job.id] = "running";
     slot.job = job.id;
     ++summary.launched;
@@ -279,8 +309,10 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     std::string s, reason;
     if (e.timed_out) {
       s = "timed_out";
-      reason = "timed out after " + std::to_string(options.timeout_s) + " s\n" +
-               tail_lines(run_dir / "output.txt", 20);
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g", options.timeout_s);
+      reason =
+          std::string("timed out after ") + limit + " s\n" + tail_lines(run_dir / "output.txt", 20);
     } else if (stopping && (e.signal == SIGTERM || e.signal == SIGKILL)) {
       s = "interrupted";
       reason = "stopped by the coordinator (Ctrl-C)";

@@ -45,11 +45,12 @@ class FakeExecutor : public Executor {
   size_t max_running = 0;
   std::function<void(size_t)> on_start;  // called with the number of starts so far
 
-  void start(const Launch& launch) override {
+  std::string start(const Launch& launch) override {
     started.push_back(launch);
     running_.push_back(launch);
     max_running = std::max(max_running, running_.size());
     if (on_start) on_start(started.size());
+    return "";
   }
   std::vector<Exit> poll(double) override {
     if (running_.empty()) return {};
@@ -316,16 +317,19 @@ TEST(Coordinator, InterruptStopsLaunchingAndMarksRunningJobsInterrupted) {
 
 TEST(Coordinator, ASecondCoordinatorIsRefused) {
   Fixture f;
-  SweepLock held(f.options.workdir, "staged");
-  FakeExecutor fake;
-  try {
-    f.run(fake);
-    FAIL() << "ran while the lock was held";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("another coordinator"), std::string::npos);
-    EXPECT_NE(std::string(e.what()).find(std::to_string(getpid())), std::string::npos);
+  for (const std::string& file : {workdir_lock_file(f.options.workdir, "staged"),
+                                  database_lock_file(f.store->path(), "staged")}) {
+    SweepLock held(file, "staged");
+    FakeExecutor fake;
+    try {
+      f.run(fake);
+      ADD_FAILURE() << "ran while " << file << " was held";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("another coordinator"), std::string::npos);
+      EXPECT_NE(std::string(e.what()).find(std::to_string(getpid())), std::string::npos);
+    }
+    EXPECT_TRUE(fake.started.empty());
   }
-  EXPECT_TRUE(fake.started.empty());
 }
 
 TEST(Coordinator, RunDirsStayInsideTheWorkdir) {

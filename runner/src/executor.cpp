@@ -21,7 +21,7 @@ LocalExecutor::~LocalExecutor() {
   if (!children_.empty()) stop_all(5.0);
 }
 
-void LocalExecutor::start(const Launch& launch) {
+std::string LocalExecutor::start(const Launch& launch) {
   if (launch.argv.empty()) throw std::invalid_argument("executor: empty command");
   // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
   std::vector<char*> argv;
@@ -56,6 +56,7 @@ void LocalExecutor::start(const Launch& launch) {
   child.job_id = launch.job_id;
   child.deadline = launch.timeout_s > 0 ? monotonic_seconds() + launch.timeout_s : 0.0;
   children_[pid] = child;
+  return std::to_string(pid);
 }
 
 std::vector<Exit> LocalExecutor::reap(bool block) {

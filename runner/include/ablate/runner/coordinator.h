@@ -32,11 +32,13 @@ struct RunSummary {
   bool interrupted = false;           // stopped by `interrupt`
 };
 
-// Holds WORKDIR/<sweep>/.lock with flock for the coordinator's lifetime: a second coordinator on
-// the same sweep fails at once with the first one's pid instead of corrupting anything.
+// Holds a lock file with flock for the coordinator's lifetime: WORKDIR/<sweep>/.lock and
+// DB.<sweep>.lock, so a second coordinator on the same sweep (same database or same workdir)
+// fails at once with the first one's pid instead of corrupting anything.
 class SweepLock {
  public:
-  SweepLock(const std::string& workdir, const std::string& sweep);
+  // Locks `file` (created with its folder when absent) for `sweep`.
+  SweepLock(const std::string& file, const std::string& sweep);
   ~SweepLock();
   SweepLock(const SweepLock&) = delete;
   SweepLock& operator=(const SweepLock&) = delete;
@@ -44,6 +46,10 @@ class SweepLock {
  private:
   int fd_ = -1;
 };
+
+// The two lock files of a sweep.
+std::string workdir_lock_file(const std::string& workdir, const std::string& sweep);
+std::string database_lock_file(const std::string& database, const std::string& sweep);
 
 // Where a job's run dir lives; checked to stay inside `workdir`.
 std::string run_dir_of(const std::string& workdir, const std::string& sweep,

@@ -30,7 +30,9 @@ struct Exit {
 class Executor {
  public:
   virtual ~Executor() = default;
-  virtual void start(const Launch& launch) = 0;
+  // Starts the process; returns its id for the run dir's `launcher.pid` ("" when the backend has
+  // none), so a later coordinator can stop it if this one dies.
+  virtual std::string start(const Launch& launch) = 0;
   // Processes that ended since the last call; waits up to `wait_s` for the first one.
   virtual std::vector<Exit> poll(double wait_s) = 0;
   // Asks every running process to stop (SIGTERM to its process group), then waits for them.
@@ -48,7 +50,7 @@ class LocalExecutor : public Executor {
   LocalExecutor(const LocalExecutor&) = delete;
   LocalExecutor& operator=(const LocalExecutor&) = delete;
 
-  void start(const Launch& launch) override;
+  std::string start(const Launch& launch) override;
   std::vector<Exit> poll(double wait_s) override;
   std::vector<Exit> stop_all(double grace_s) override;
   size_t running() const override { return children_.size(); }
