@@ -9,31 +9,13 @@
 #include <string>
 
 #include "ablate/experiments/data_error.h"
+#include "ablate/testing/temp_dir.h"
 
 namespace ablate::experiments {
 namespace {
 namespace fs = std::filesystem;
 
-// A fresh folder under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "ablate-shards-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using ablate::testing::TempDir;
 
 template <typename F>
 std::string error_of(F f) {

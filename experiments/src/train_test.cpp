@@ -13,25 +13,14 @@
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/models.h"
 #include "ablate/runner/config.h"
+#include "ablate/testing/temp_dir.h"
 
 namespace ablate::experiments {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// A temporary folder removed with its contents at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path =
-        fs::temp_directory_path() / ("ablate_train_test_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using ablate::testing::TempDir;
 
 // A small text with structure a model can learn quickly: words from a short list.
 void write_corpus(const fs::path& file) {
@@ -95,11 +84,11 @@ json stable(json e) {
 
 TEST(Train, ResumeAfterAStopGivesBitIdenticalMetricsAndEvents) {
   TempDir tmp;
-  write_corpus(tmp.path / "corpus.txt");
+  write_corpus(tmp.path() / "corpus.txt");
   for (const char* variant : {"dgqa", "pgqa", "kdgqa", "wgqa"}) {
-    auto c = lm_config(tmp.path / "corpus.txt", variant);
-    const fs::path whole = tmp.path / (std::string(variant) + "_whole");
-    const fs::path split = tmp.path / (std::string(variant) + "_split");
+    auto c = lm_config(tmp.path() / "corpus.txt", variant);
+    const fs::path whole = tmp.path() / (std::string(variant) + "_whole");
+    const fs::path split = tmp.path() / (std::string(variant) + "_split");
     auto a = run(c, whole);
     ASSERT_EQ(a.status, "done");
     auto stopped = run(c, split, /*stop_after=*/6);  // checkpoint at 4, killed at 6
@@ -118,15 +107,15 @@ TEST(Train, ResumeAfterAStopGivesBitIdenticalMetricsAndEvents) {
 
 TEST(Train, RunDirHasTheDocumentedFiles) {
   TempDir tmp;
-  write_corpus(tmp.path / "corpus.txt");
-  auto c = lm_config(tmp.path / "corpus.txt", "dgqa");
-  auto r = run(c, tmp.path / "run");
+  write_corpus(tmp.path() / "corpus.txt");
+  auto c = lm_config(tmp.path() / "corpus.txt", "dgqa");
+  auto r = run(c, tmp.path() / "run");
   for (const char* f :
        {"config.yaml", "events.jsonl", "summary.json", "log.txt", "checkpoint/model.pt",
         "checkpoint/optimizer.pt", "checkpoint/state.json"}) {
-    EXPECT_TRUE(fs::exists(tmp.path / "run" / f)) << f;
+    EXPECT_TRUE(fs::exists(tmp.path() / "run" / f)) << f;
   }
-  auto s = read_json(tmp.path / "run" / "summary.json");
+  auto s = read_json(tmp.path() / "run" / "summary.json");
   EXPECT_EQ(s["status"], "done");
   EXPECT_EQ(s["step"], 12);
   EXPECT_EQ(s["parameters"], r.parameters);
@@ -137,7 +126,7 @@ TEST(Train, RunDirHasTheDocumentedFiles) {
   EXPECT_NEAR(s["final"]["val_bpb"].get<double>(),
               s["final"]["val_loss"].get<double>() / std::log(2.0), 1e-12);
   int train_events = 0, eval_events = 0, attention_events = 0;
-  for (const auto& e : read_events(tmp.path / "run")) {
+  for (const auto& e : read_events(tmp.path() / "run")) {
     ASSERT_TRUE(e.contains("step") && e.contains("kind"));
     const std::string kind = e["kind"];
     if (kind == "train") {
@@ -161,17 +150,17 @@ TEST(Train, RunDirHasTheDocumentedFiles) {
   EXPECT_EQ(eval_events, 2);       // steps 6 and 12
   EXPECT_EQ(attention_events, 2);  // one layer, at each evaluation
   // Running a finished run again does nothing and reports the stored result.
-  auto again = run(c, tmp.path / "run");
+  auto again = run(c, tmp.path() / "run");
   EXPECT_EQ(again.status, "done");
   EXPECT_EQ(again.final, r.final);
-  EXPECT_EQ(read_events(tmp.path / "run").size(), 10u);
+  EXPECT_EQ(read_events(tmp.path() / "run").size(), 10u);
 }
 
 TEST(Train, DivergenceEndsTheRunWithItsStep) {
   TempDir tmp;
-  write_corpus(tmp.path / "corpus.txt");
-  auto c = lm_config(tmp.path / "corpus.txt", "gqa");
-  const fs::path dir = tmp.path / "run";
+  write_corpus(tmp.path() / "corpus.txt");
+  auto c = lm_config(tmp.path() / "corpus.txt", "gqa");
+  const fs::path dir = tmp.path() / "run";
   ASSERT_EQ(run(c, dir, /*stop_after=*/4).status, "stopped");  // checkpoint at step 4
   {
     // A NaN in the final norm's gain, as an overflow would leave it: every logit becomes NaN.
@@ -202,12 +191,12 @@ TEST(Train, DivergenceEndsTheRunWithItsStep) {
 
 TEST(Train, RefusesANonCausalVariantUnlessAllowed) {
   TempDir tmp;
-  write_corpus(tmp.path / "corpus.txt");
+  write_corpus(tmp.path() / "corpus.txt");
   for (const char* variant : {"kdgqa", "dgqa", "pgqa"}) {
-    auto c = lm_config(tmp.path / "corpus.txt", variant);
+    auto c = lm_config(tmp.path() / "corpus.txt", variant);
     c.attention.faithful = true;
     try {
-      run(c, tmp.path / "refused");
+      run(c, tmp.path() / "refused");
       ADD_FAILURE() << "faithful " << variant << " trained as a language model";
     } catch (const RunError& e) {
       const std::string what = e.what();
@@ -215,45 +204,45 @@ TEST(Train, RefusesANonCausalVariantUnlessAllowed) {
       EXPECT_NE(what.find("faithful"), std::string::npos);
       EXPECT_NE(what.find("allow_noncausal"), std::string::npos);
     }
-    EXPECT_FALSE(fs::exists(tmp.path / "refused"));  // nothing written
+    EXPECT_FALSE(fs::exists(tmp.path() / "refused"));  // nothing written
   }
-  auto c = lm_config(tmp.path / "corpus.txt", "kdgqa");
+  auto c = lm_config(tmp.path() / "corpus.txt", "kdgqa");
   c.attention.faithful = true;
   c.attention.allow_noncausal = true;
   c.train.steps = 2;
   c.train.warmup = 1;
-  EXPECT_EQ(run(c, tmp.path / "allowed").status, "done");
-  auto s = read_json(tmp.path / "allowed" / "summary.json");
+  EXPECT_EQ(run(c, tmp.path() / "allowed").status, "done");
+  auto s = read_json(tmp.path() / "allowed" / "summary.json");
   EXPECT_EQ(s["allow_noncausal"], true);
   EXPECT_NE(s["causality"].get<std::string>().find("leaks"), std::string::npos);
 }
 
 TEST(Train, RunDirWithAnotherConfigIsRefused) {
   TempDir tmp;
-  write_corpus(tmp.path / "corpus.txt");
-  auto c = lm_config(tmp.path / "corpus.txt", "gqa");
+  write_corpus(tmp.path() / "corpus.txt");
+  auto c = lm_config(tmp.path() / "corpus.txt", "gqa");
   c.train.steps = 2;
   c.train.warmup = 1;
-  run(c, tmp.path / "run");
+  run(c, tmp.path() / "run");
   c.attention.kv_heads = 1;
-  EXPECT_THROW(run(c, tmp.path / "run"), RunError);
+  EXPECT_THROW(run(c, tmp.path() / "run"), RunError);
 }
 
 TEST(Train, ConvertedStageLogsItsStepZeroLoss) {
   TempDir tmp;
-  write_corpus(tmp.path / "corpus.txt");
-  auto parent = lm_config(tmp.path / "corpus.txt", "mha");
+  write_corpus(tmp.path() / "corpus.txt");
+  auto parent = lm_config(tmp.path() / "corpus.txt", "mha");
   parent.train.steps = 40;
   parent.train.eval_every = 40;
-  auto p = run(parent, tmp.path / "parent");
+  auto p = run(parent, tmp.path() / "parent");
   ASSERT_EQ(p.status, "done");
-  auto child = lm_config(tmp.path / "corpus.txt", "gqa");
-  child.init.from = (tmp.path / "parent").string();
+  auto child = lm_config(tmp.path() / "corpus.txt", "gqa");
+  child.init.from = (tmp.path() / "parent").string();
   child.init.convert = "mean_pool";
   child.train.steps = 2;
   child.train.warmup = 1;
-  run(child, tmp.path / "child");
-  auto events = read_events(tmp.path / "child");
+  run(child, tmp.path() / "child");
+  auto events = read_events(tmp.path() / "child");
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events[0]["kind"], "eval");
   EXPECT_EQ(events[0]["step"], 0);
@@ -280,21 +269,21 @@ void write_shard(const fs::path& file, int64_t tokens) {
 
 TEST(Train, LmTrainsOnTokenShardsWithoutBitsPerByte) {
   TempDir tmp;
-  write_shard(tmp.path / "train_000.bin", 4000);
-  auto c = lm_config(tmp.path / "train_000.bin", "gqa");
+  write_shard(tmp.path() / "train_000.bin", 4000);
+  auto c = lm_config(tmp.path() / "train_000.bin", "gqa");
   c.data.dataset = "bin";
   c.model.vocab = 512;
   c.train.steps = 80;
   c.train.eval_every = 80;
   c.train.lr = 1e-2;
-  auto r = run(c, tmp.path / "run");
+  auto r = run(c, tmp.path() / "run");
   ASSERT_EQ(r.status, "done");
   EXPECT_EQ(r.final.count("val_bpb"), 0u);  // tokens are not bytes
   EXPECT_NEAR(r.final.at("val_ppl"), std::exp(r.final.at("val_loss")), 1e-9);
   EXPECT_LT(r.final.at("val_loss"), std::log(512.0) - 1.0);  // it learns the sequence
   c.model.vocab = 100;  // tokens up to 499 do not fit: an error, not an out-of-range gather
-  EXPECT_THROW(run(c, tmp.path / "small_vocab"), DataError);
-  EXPECT_FALSE(fs::exists(tmp.path / "small_vocab"));
+  EXPECT_THROW(run(c, tmp.path() / "small_vocab"), DataError);
+  EXPECT_FALSE(fs::exists(tmp.path() / "small_vocab"));
 }
 
 // IDX files (big-endian header) for a tiny image task: class k is an 8x8 image of brightness k.
@@ -319,12 +308,12 @@ void write_idx(const fs::path& dir, const std::string& prefix, int n) {
 
 TEST(Train, VitTrainsOnIdxImagesAndReportsAccuracy) {
   TempDir tmp;
-  write_idx(tmp.path, "train", 200);
-  write_idx(tmp.path, "t10k", 50);
+  write_idx(tmp.path(), "train", 200);
+  write_idx(tmp.path(), "t10k", 50);
   runner::Config c;
   c.task = "vit";
   c.data.dataset = "idx";
-  c.data.path = tmp.path.string();
+  c.data.path = tmp.path().string();
   c.model.dim = 32;
   c.model.depth = 1;
   c.model.heads = 4;
@@ -337,7 +326,7 @@ TEST(Train, VitTrainsOnIdxImagesAndReportsAccuracy) {
   c.train.warmup = 3;
   c.train.eval_every = 30;
   c.train.device = "cpu";
-  auto r = run(c, tmp.path / "run");
+  auto r = run(c, tmp.path() / "run");
   ASSERT_EQ(r.status, "done");
   // Brightness alone separates the classes: a working pipeline learns it in 30 steps.
   EXPECT_GT(r.final.at("test_acc"), 0.5);

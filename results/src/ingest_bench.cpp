@@ -15,31 +15,14 @@
 
 #include "ablate/results/ingest.h"
 #include "ablate/results/store.h"
+#include "ablate/testing/temp_dir.h"
 
 namespace ablate::results {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// A fresh folder under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "ablate-bench-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ablate::testing::TempDir;
 
 // One train event as experiments/src/train.cpp writes it: 6 numeric fields.
 std::string train_line(int64_t step) {

@@ -9,31 +9,14 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <tuple>
+#include "ablate/testing/temp_dir.h"
 
 namespace ablate::results {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-// A fresh folder under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "ablate-ingest-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ablate::testing::TempDir;
 
 // Events as experiments/src/train.cpp writes them (nlohmann objects dump with sorted keys).
 json train_event(int64_t step, double loss) {

@@ -6,30 +6,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include "ablate/testing/temp_dir.h"
 
 namespace ablate::results {
 namespace {
 namespace fs = std::filesystem;
 
-// A fresh folder under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "ablate-store-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using ablate::testing::TempDir;
 
 // The message of the StoreError `f` throws ("" when it throws none).
 std::string error_of(const std::function<void()>& f) {

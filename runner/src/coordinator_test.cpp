@@ -11,22 +11,13 @@
 
 #include "ablate/results/store.h"
 #include "ablate/runner/sweep.h"
+#include "ablate/testing/temp_dir.h"
 
 namespace ablate::runner {
 namespace {
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("ablate_coord_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using ablate::testing::TempDir;
 
 // What a fake job does: exit code, the summary status it writes ("" = none), or a timeout.
 struct Outcome {
@@ -124,8 +115,8 @@ struct Fixture {
   explicit Fixture(const std::string& text = kStaged) {
     sweep = parse_sweep(text, "sweep.yaml");
     jobs = expand(sweep);
-    store = std::make_unique<results::Store>((tmp.path / "ablate.db").string());
-    options.workdir = (tmp.path / "runs").string();
+    store = std::make_unique<results::Store>((tmp.path() / "ablate.db").string());
+    options.workdir = (tmp.path() / "runs").string();
     options.ablate_binary = "/bin/false";  // never executed by the fake
     options.progress = false;
     options.cpu_threads = 4;
