@@ -16,6 +16,7 @@
 
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/train.h"
+#include "ablate/results/query.h"
 #include "ablate/results/store.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/coordinator.h"
@@ -41,7 +42,8 @@ const char* kUsage =
     "  ablate plan SWEEP.yaml [KEY=VALUE...] [--json]    the jobs a sweep expands to\n"
     "  ablate run SWEEP.yaml [KEY=VALUE...] [--db FILE] [--workdir DIR] [--devices cpu|cuda:0,..]\n"
     "             [--per-device N] [--retries N] [--timeout SECONDS]\n"
-    "  ablate status [--db FILE] [SWEEP] [--json]        jobs by status, failures with reasons\n";
+    "  ablate status [--db FILE] [SWEEP] [--json]        jobs by status, failures with reasons\n"
+    "  ablate query [--db FILE] \"SELECT ...\" [--format table|csv|json]   read-only SQL\n";
 
 std::atomic<bool> g_interrupted{false};
 
@@ -280,6 +282,38 @@ int cmd_status(const std::vector<std::string>& args) {
   return kOk;
 }
 
+int cmd_query(const std::vector<std::string>& args) {
+  po::options_description options("ablate query");
+  std::string db = "ablate.db", format = "table", sql;
+  options.add_options()("db", po::value(&db), "database file")(
+      "format", po::value(&format), "table, csv or json")("sql", po::value(&sql), "");
+  po::positional_options_description pos;
+  pos.add("sql", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional(pos).run(), vm);
+  po::notify(vm);
+  if (sql.empty()) {
+    std::cerr << "ablate query: give the SQL, e.g. \"SELECT * FROM results\"\n";
+    return kBadInput;
+  }
+  if (format != "table" && format != "csv" && format != "json") {
+    std::cerr << "ablate query: --format " << format << ": expected table, csv or json\n";
+    return kBadInput;
+  }
+  if (!fs::exists(db)) {
+    std::cerr << "ablate query: no database " << db << " (ablate run creates it)\n";
+    return kBadInput;
+  }
+  results::StoreOptions read_only;
+  read_only.read_only = true;
+  results::Store store(db, read_only);
+  const auto result = results::run_query(store, sql);
+  std::cout << (format == "csv"    ? results::format_csv(result)
+                : format == "json" ? results::format_json(result)
+                                   : results::format_table(result));
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -295,6 +329,7 @@ int main(int argc, char** argv) {
     if (command == "plan") return cmd_plan(args);
     if (command == "run") return cmd_run(args, argv[0]);
     if (command == "status") return cmd_status(args);
+    if (command == "query") return cmd_query(args);
     std::cerr << "ablate: unknown command '" << command << "'\n" << kUsage;
     return kBadInput;
   } catch (const runner::ConfigError& e) {
@@ -305,6 +340,9 @@ int main(int argc, char** argv) {
     return kBadInput;
   } catch (const experiments::RunError& e) {
     std::cerr << "error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const results::QueryError& e) {
+    std::cerr << "ablate query: " << e.what() << "\n";
     return kBadInput;
   } catch (const results::StoreError& e) {
     std::cerr << "store error: " << e.what() << "\n";

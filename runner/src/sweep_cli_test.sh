@@ -616,6 +616,21 @@ grep -qE "^resuming from the checkpoint of step [1-9][0-9]*$" "w6/oom/$victim/lo
   fail "oom rerun: the failed job did not resume from its checkpoint"
 integrity $db "failures"
 
+###################################################################################################
+section "8. ablate query: read-only SQL as a table, CSV and JSON"
+eq "query csv" "$("$ablate" query --db $db --format csv \
+  "SELECT COUNT(*) AS n FROM jobs WHERE sweep = (SELECT pk FROM sweeps WHERE name = 'oom')")" \
+  "$(printf 'n\n%s' "$(q $db "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep
+    WHERE s.name = 'oom'")")"
+before=$(q $db "SELECT COUNT(*) FROM jobs")
+expect 2 "read-only" "$ablate" query --db $db "DELETE FROM jobs"
+expect 2 "SQL error" "$ablate" query --db $db "SELEC 1"
+expect 2 "expected table, csv or json" "$ablate" query --db $db --format xml "SELECT 1"
+eq "query: nothing deleted" "$(q $db "SELECT COUNT(*) FROM jobs")" "$before"
+expect 0 "\(1 row\)" "$ablate" query --db $db "SELECT 1 AS one"
+eq "query json" "$("$ablate" query --db $db --format json "SELECT 1 AS one, 'a\"b' AS t")" \
+  '[{"one":1,"t":"a\"b"}]'
+
 echo "sweep_cli_test: ${SECONDS}s"
 [ "$failures" -eq 0 ] && echo "sweep_cli_test: all checks passed"
 exit "$failures"
