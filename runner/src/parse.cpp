@@ -27,23 +27,6 @@ std::string format_what(const std::string& file, int line, int column, const std
   return out + message;
 }
 
-[[noreturn]] void fail(const Location& at, const std::string& key, const std::string& message) {
-  throw ConfigError(at.file, at.line, at.column, key, message);
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a sequence";
-    case YAML::NodeType::Scalar:
-      return node.Tag() == "!" ? "the string \"" + node.Scalar() + "\"" : node.Scalar();
-    default:
-      return "nothing";
-  }
-}
-
 const char* expected(FieldType type) {
   switch (type) {
     case FieldType::kInt:
@@ -142,12 +125,6 @@ void set_value(Config& config, const FieldInfo& field, const YAML::Node& node,
   if (!range_message.empty()) fail(value_at, field.key, range_message);
 }
 
-std::string first_given(const Location& first) {
-  if (first.line == 0) return "";
-  return "; first given at line " + std::to_string(first.line) + ", column " +
-         std::to_string(first.column);
-}
-
 // Applies the entries of a mapping whose keys are relative to `prefix`. `use_marks`: the nodes'
 // marks are positions in `file` (not so for a value given on the command line).
 void walk(Config& config, Locations& locations, const YAML::Node& node, const std::string& file,
@@ -180,20 +157,44 @@ std::string join_ints(const std::vector<int64_t>& values) {
   return out;
 }
 
-std::string read_file(const std::string& path) {
+}  // namespace
+
+[[noreturn]] void fail(const Location& at, const std::string& key, const std::string& message) {
+  throw ConfigError(at.file, at.line, at.column, key, message);
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a sequence";
+    case YAML::NodeType::Scalar:
+      return node.Tag() == "!" ? "the string \"" + node.Scalar() + "\"" : node.Scalar();
+    default:
+      return "nothing";
+  }
+}
+
+std::string first_given(const Location& first) {
+  if (first.line == 0) return "";
+  return "; first given at line " + std::to_string(first.line) + ", column " +
+         std::to_string(first.column);
+}
+
+std::string read_text_file(const std::string& path, const std::string& what) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::exists(path, ec)) fail({path, 0, 0}, "", "no such config file");
-  if (fs::is_directory(path, ec)) fail({path, 0, 0}, "", "is a directory, not a config file");
+  if (!fs::exists(path, ec)) fail({path, 0, 0}, "", "no such " + what + " file");
+  if (fs::is_directory(path, ec)) fail({path, 0, 0}, "", "is a directory, not a " + what + " file");
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
-  if (!in) fail({path, 0, 0}, "", "cannot read the config file");
+  if (!in) fail({path, 0, 0}, "", "cannot read the " + what + " file");
   return text.str();
 }
 
-// apply_override without the final validation.
-void apply_override_at(Config& config, Locations& locations, const std::string& text) {
+void apply_override_entry(Config& config, Locations& locations, const std::string& text) {
   const Location at{kCommandLine, 0, 0};
   const size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0) fail(at, "", "expected KEY=VALUE, got '" + text + "'");
@@ -207,8 +208,6 @@ void apply_override_at(Config& config, Locations& locations, const std::string& 
   }
   apply_yaml_entry(config, locations, key, node, at);
 }
-
-}  // namespace
 
 ConfigError::ConfigError(std::string file, int line, int column, std::string key,
                          std::string message)
@@ -303,7 +302,7 @@ void apply_yaml_entry(Config& config, Locations& locations, const std::string& k
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  return parse_config(read_file(path), path, overrides);
+  return parse_config(read_text_file(path, "config"), path, overrides);
 }
 
 Config parse_config(const std::string& yaml_text, const std::string& source_name,
@@ -311,14 +310,14 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
   Config config;
   Locations locations(source_name);
   apply_yaml_mapping(config, locations, load_yaml(yaml_text, source_name), source_name);
-  for (const auto& o : overrides) apply_override_at(config, locations, o);
+  for (const auto& o : overrides) apply_override_entry(config, locations, o);
   validate(config, locations);
   return config;
 }
 
 void apply_override(Config& config, const std::string& key_equals_value) {
   Locations locations;
-  apply_override_at(config, locations, key_equals_value);
+  apply_override_entry(config, locations, key_equals_value);
   validate(config, locations);
 }
 

@@ -3,11 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <type_traits>
 #include <unordered_map>
 #include <variant>
@@ -27,32 +24,10 @@ const char* const kSeedMessage =
     "the seed is set by `seeds:` (a count or a list), not as a config key";
 constexpr size_t kMaxNameLength = 100;
 
-[[noreturn]] void fail(const Location& at, const std::string& key, const std::string& message) {
-  throw ConfigError(at.file, at.line, at.column, key, message);
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a sequence";
-    case YAML::NodeType::Scalar:
-      return node.Scalar();
-    default:
-      return "nothing";
-  }
-}
-
 // Where `node` was written; `fallback` for a node without a position of its own (a null value).
 Location where(const YAML::Node& node, const Location& fallback) {
   if (node.IsNull() || node.Mark().is_null()) return fallback;
   return location_of(node.Mark(), fallback.file);
-}
-
-std::string first_given(const Location& first) {
-  return "; first given at line " + std::to_string(first.line) + ", column " +
-         std::to_string(first.column);
 }
 
 // The entries of a mapping node with their key locations, refusing non-scalar and duplicate keys
@@ -355,34 +330,11 @@ void resolve_from(std::vector<StageSpec>& stages, const std::vector<StageFrom>& 
   }
 }
 
-// apply_override (parse.h) without the validation: the base alone need not be valid, its cells
-// must.
-void apply_override_entry(Config& config, Locations& locations, const std::string& text) {
-  const Location at{kCommandLine, 0, 0};
-  const size_t eq = text.find('=');
-  if (eq == std::string::npos || eq == 0) fail(at, "", "expected KEY=VALUE, got '" + text + "'");
-  const std::string key = text.substr(0, eq);
-  const std::string value = text.substr(eq + 1);
-  if (key == "seed") fail(at, key, kSeedMessage);
-  YAML::Node node;
-  try {
-    node = YAML::Load(value.empty() ? "\"\"" : value);  // KEY= is the empty string
-  } catch (const YAML::Exception& e) {
-    fail(at, key, "cannot read the value '" + value + "': " + e.msg);
-  }
-  apply_yaml_entry(config, locations, key, node, at);
-}
-
-std::string read_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(path, ec)) fail({path, 0, 0}, "", "no such sweep file");
-  if (fs::is_directory(path, ec)) fail({path, 0, 0}, "", "is a directory, not a sweep file");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) fail({path, 0, 0}, "", "cannot read the sweep file");
-  return text.str();
+// A seed on the command line is refused before the shared override path (seeds come from
+// `seeds:`).
+void apply_sweep_override(Config& config, Locations& locations, const std::string& text) {
+  if (text.substr(0, text.find('=')) == "seed") fail({kCommandLine, 0, 0}, "seed", kSeedMessage);
+  apply_override_entry(config, locations, text);
 }
 
 // Cells x seeds x stages, saturating above kMaxSweepJobs.
@@ -486,7 +438,7 @@ std::string sweep_name_error(const std::string& name) {
 }
 
 SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& overrides) {
-  return parse_sweep(read_file(path), path, overrides);
+  return parse_sweep(read_text_file(path, "sweep"), path, overrides);
 }
 
 SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
@@ -550,7 +502,7 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
     }
     apply_yaml_entry(spec.base, spec.base_locations, "task", task->value, task->key_at);
   }
-  for (const auto& o : overrides) apply_override_entry(spec.base, spec.base_locations, o);
+  for (const auto& o : overrides) apply_sweep_override(spec.base, spec.base_locations, o);
 
   // seeds
   if (const Entry* seeds = get("seeds")) {

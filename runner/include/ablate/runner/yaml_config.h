@@ -33,4 +33,23 @@ void apply_yaml_entry(Config& config, Locations& locations, const std::string& k
                       const YAML::Node& value, const Location& key_at,
                       std::set<std::string>* seen = nullptr);
 
+// Throws the ConfigError `at: key: message`.
+[[noreturn]] void fail(const Location& at, const std::string& key, const std::string& message);
+
+// How a node reads in a message: "a mapping", "a sequence", a scalar's text (a quoted one as
+// `the string "..."`), "nothing".
+std::string describe(const YAML::Node& node);
+
+// "; first given at line L, column C" for a duplicate's message ("" without a line).
+std::string first_given(const Location& first);
+
+// The text of a config or sweep file (`what`: "config", "sweep"); a missing file, a folder or an
+// unreadable file is a ConfigError naming the path.
+std::string read_text_file(const std::string& path, const std::string& what);
+
+// Applies one command-line KEY=VALUE (the value read as a YAML scalar; KEY= is the empty string)
+// at the location "command line", without validating the whole config (a sweep's base alone
+// need not be valid; its cells must).
+void apply_override_entry(Config& config, Locations& locations, const std::string& text);
+
 }  // namespace ablate::runner
