@@ -101,18 +101,13 @@ int cmd_train(const std::vector<std::string>& args) {
   po::store(po::command_line_parser(args).options(options).positional(pos).run(), vm);
   po::notify(vm);
 
-  std::string config_file;
-  std::vector<std::string> overrides;
-  for (const auto& a : positional) {
-    if (a.find('=') != std::string::npos) {
-      overrides.push_back(a);
-    } else if (config_file.empty()) {
-      config_file = a;
-    } else {
-      std::cerr << "ablate train: more than one config file (" << config_file << ", " << a << ")\n";
-      return kBadInput;
-    }
+  const auto in = split_positional(positional);
+  if (!in.error.empty()) {
+    std::cerr << "ablate train: " << in.error << "\n";
+    return kBadInput;
   }
+  std::string config_file = in.file;
+  const std::vector<std::string>& overrides = in.overrides;
   if (config_file.empty()) {
     // Resuming a run dir (how the sweep executor launches jobs) takes its stored config.
     if (run_dir.empty() || !fs::exists(fs::path(run_dir) / "config.yaml")) {
