@@ -695,6 +695,66 @@ void Store::mark_finished(const std::string& sweep, const std::string& id,
   t.commit();
 }
 
+void Store::mark_imported(const std::string& sweep, const std::string& id,
+                          const std::string& status, const std::string& host,
+                          const std::string& error) {
+  const std::string what = "mark_imported('" + sweep + "', '" + id + "', '" + status + "')";
+  if (status != "done" && status != "diverged") {
+    throw StoreError(context(what) + ": an imported job is done or diverged");
+  }
+  Transaction t(*this);
+  const int64_t pk = job_pk(sweep, id);
+  guarded(*this, what, [&] {
+    const std::string from = current_status(*this, pk);
+    if (from != "pending") {
+      throw StoreError(context(what) + ": the job is " + from + ", not pending");
+    }
+    auto& s = statement("UPDATE jobs SET status = ?, host = ?, error = ? WHERE pk = ?");
+    s.bind(1, status);
+    bind_text_or_null(s, 2, host);
+    bind_text_or_null(s, 3, error);
+    s.bind(4, pk);
+    s.exec();
+  });
+  t.commit();
+}
+
+void Store::set_summaries(const std::string& sweep, const std::string& id,
+                          const std::vector<std::pair<std::string, double>>& values) {
+  const std::string what = "set_summaries('" + sweep + "', '" + id + "')";
+  for (const auto& [name, value] : values) {
+    if (name.empty() || has_control(name)) {
+      throw StoreError(context(what) + ": summary name '" + name +
+                       "' is empty or has control characters");
+    }
+    if (!std::isfinite(value)) {
+      throw StoreError(context(what) + ": summary '" + name + "' is not finite");
+    }
+  }
+  Transaction t(*this);
+  const int64_t pk = job_pk(sweep, id);
+  bool new_names = false;
+  guarded(*this, what, [&] {
+    auto& known = statement("SELECT 1 FROM summaries WHERE name = ? LIMIT 1");
+    auto& insert = statement(
+        "INSERT INTO summaries (job, name, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (job, name) DO UPDATE SET value = excluded.value");
+    for (const auto& [name, value] : values) {
+      known.tryReset();
+      known.bind(1, name);
+      if (!known.executeStep()) new_names = true;
+      known.tryReset();
+      insert.tryReset();
+      insert.bind(1, pk);
+      insert.bind(2, name);
+      insert.bind(3, value);
+      insert.exec();
+    }
+  });
+  if (new_names) refresh_views();
+  t.commit();
+}
+
 std::map<std::string, int> Store::status_counts(const std::string& sweep) const {
   const int64_t sweep_key = sweep_pk(sweep);
   return guarded(*this, "status_counts('" + sweep + "')", [&] {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -361,6 +362,41 @@ TEST(Store, StatusTransitions) {
   EXPECT_EQ(counts.at("pending"), 0);
   EXPECT_EQ(counts.at("running"), 0);
   EXPECT_ERROR_HAS(store.status_counts("nope"), "no sweep named 'nope'");
+}
+
+TEST(Store, ImportedJobsGoStraightToDoneOrDivergedWithSummaries) {
+  TempDir dir;
+  Store store(dir.file("imp.db"));
+  store.register_sweep(sweep_record());
+  store.register_jobs("grid", {job_record("a1"), job_record("a2"), job_record("a3")});
+  store.mark_imported("grid", "a1", "done", "import", "");
+  store.mark_imported("grid", "a2", "diverged", "import", "diverged: acc = nan");
+  JobRow r = *store.job("grid", "a1");
+  EXPECT_EQ(r.status, "done");
+  EXPECT_EQ(r.host, "import");
+  EXPECT_EQ(r.attempts, 0);  // ablate never launched it
+  EXPECT_TRUE(r.started.empty());
+  EXPECT_TRUE(r.ended.empty());
+  EXPECT_FALSE(r.exit_code);
+  EXPECT_TRUE(r.error.empty());
+  EXPECT_EQ(store.job("grid", "a2")->status, "diverged");
+  EXPECT_EQ(store.job("grid", "a2")->error, "diverged: acc = nan");
+  EXPECT_ERROR_HAS(store.mark_imported("grid", "a1", "done", "import", ""),
+                   "the job is done, not pending");
+  EXPECT_ERROR_HAS(store.mark_imported("grid", "a3", "failed", "import", ""),
+                   "an imported job is done or diverged");
+  EXPECT_ERROR_HAS(store.mark_imported("grid", "zz", "done", "import", ""), "no job 'zz'");
+
+  store.set_summaries("grid", "a1", {{"test acc", 0.5}, {"loss.final", 2.0}});
+  store.set_summaries("grid", "a1", {{"test acc", 0.75}});  // upserts, keeps the other names
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM summaries"), 2);
+  // The views gained the new names by themselves (dots become '_').
+  EXPECT_EQ(scalar_text(store, "SELECT \"test acc\" FROM results WHERE id = 'a1'"), "0.75");
+  EXPECT_EQ(scalar_text(store, "SELECT loss_final FROM results WHERE id = 'a1'"), "2.0");
+  EXPECT_ERROR_HAS(store.set_summaries("grid", "a1", {{"x", std::nan("")}}), "is not finite");
+  EXPECT_ERROR_HAS(store.set_summaries("grid", "a1", {{"", 1.0}}), "is empty");
+  EXPECT_ERROR_HAS(store.set_summaries("grid", "zz", {{"x", 1.0}}), "no job 'zz'");
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM summaries"), 2);
 }
 
 TEST(Store, ViewsPivotParamsAndSummariesWithTypes) {

@@ -60,5 +60,43 @@ expect 2 "holds a different config" "$ablate" train tiny.yaml attention.kv_heads
 # The default run dir is runs/<job id>.
 expect 0 "run dir: runs/[0-9a-f]{16}" "$ablate" train tiny.yaml train.steps=2
 
+# ablate import: a CSV from elsewhere becomes a sweep that ablate query (and report) read.
+cat > paper.csv <<'CSV'
+variant,kv_heads,seed,acc
+gqa,2,0,0.81
+gqa,2,1,0.83
+"mqa, shared kv",1,0,0.78
+"mqa, shared kv",1,1,NaN
+CSV
+expect 0 "4 jobs in 2 arms \(1 diverged\)" "$ablate" import --db imp.db --sweep '50%_{x}' \
+  --csv paper.csv --params variant,kv_heads
+got=$("$ablate" query --db imp.db --format csv \
+  "SELECT variant, kv_heads, seed, status, acc FROM results WHERE sweep = '50%_{x}' ORDER BY job")
+want='variant,kv_heads,seed,status,acc
+gqa,2,0,done,0.81
+gqa,2,1,done,0.83
+"mqa, shared kv",1,0,done,0.78
+"mqa, shared kv",1,1,diverged,'
+[ "$got" = "$want" ] || fail "query after import: got '$got', want '$want'"
+expect 2 "a sweep named '50%_\{x\}' exists in imp.db.*--sweep" "$ablate" import --db imp.db \
+  --sweep '50%_{x}' --csv paper.csv --params variant,kv_heads
+expect 2 "no column 'lr' \(the header's columns: variant, kv_heads, seed, acc\)" "$ablate" import \
+  --db imp.db --sweep other --csv paper.csv --params variant,lr
+# A bad CSV: every problem with its line (the quoted field on line 2 spans two lines), exit 2,
+# nothing imported; into a new database, no file either.
+printf 'variant,seed,acc\n"two\nlines",0,0.5\nb,0,oops\nb,0,0.6\nc,,0.7\n' > bad.csv
+expect 2 "bad.csv: 3 problems; nothing imported" "$ablate" import --db imp.db --sweep bad \
+  --csv bad.csv --params variant
+out=$("$ablate" import --db imp.db --sweep bad --csv bad.csv --params variant 2>&1)
+for p in "line 4, column acc: 'oops' is not a number" "line 5: duplicate of line 4" \
+  "line 6, column seed: empty seed"; do
+  printf '%s' "$out" | grep -qF -- "$p" || fail "import of bad.csv: output lacks '$p': $out"
+done
+expect 0 "^0$" "$ablate" query --db imp.db --format csv "SELECT COUNT(*) AS n FROM sweeps WHERE name = 'bad'"
+expect 0 "^1$" "$ablate" query --db imp.db --format csv "SELECT COUNT(*) AS n FROM sweeps"
+expect 2 "nothing imported" "$ablate" import --db fresh.db --sweep bad --csv bad.csv --params variant
+[ -e fresh.db ] && fail "a bad import created fresh.db"
+expect 2 "give --params" "$ablate" import --db imp.db --sweep x --csv paper.csv
+
 [ "$failures" -eq 0 ] && echo "cli_test: all checks passed"
 exit "$failures"

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/train.h"
+#include "ablate/results/import.h"
 #include "ablate/results/query.h"
 #include "ablate/results/store.h"
 #include "ablate/runner/canonical.h"
@@ -43,7 +45,9 @@ const char* kUsage =
     "  ablate run SWEEP.yaml [KEY=VALUE...] [--db FILE] [--workdir DIR] [--devices cpu|cuda:0,..]\n"
     "             [--per-device N] [--retries N] [--timeout SECONDS]\n"
     "  ablate status [--db FILE] [SWEEP] [--json]        jobs by status, failures with reasons\n"
-    "  ablate query [--db FILE] \"SELECT ...\" [--format table|csv|json]   read-only SQL\n";
+    "  ablate query [--db FILE] \"SELECT ...\" [--format table|csv|json]   read-only SQL\n"
+    "  ablate import [--db FILE] --sweep NAME --csv FILE --params a,b [--seed-col seed]\n"
+    "                                                  results from elsewhere as a sweep\n";
 
 std::atomic<bool> g_interrupted{false};
 
@@ -309,6 +313,52 @@ int cmd_query(const std::vector<std::string>& args) {
   return kOk;
 }
 
+// The sweep name as one shell word, for the hint printed after an import.
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+  if (plain) return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+int cmd_import(const std::vector<std::string>& args) {
+  po::options_description options("ablate import");
+  std::string db = "ablate.db", params;
+  results::ImportOptions import;
+  auto add = options.add_options();
+  add("db", po::value(&db), "database file");
+  add("sweep", po::value(&import.sweep), "name of the new sweep");
+  add("csv", po::value(&import.csv_path), "the CSV file");
+  add("params", po::value(&params), "param columns, comma-separated");
+  add("seed-col", po::value(&import.seed_column), "the seed column (default seed)");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::notify(vm);
+  for (const char* required : {"sweep", "csv", "params"}) {
+    if (!vm.count(required)) {
+      std::cerr << "ablate import: give --" << required << "\n" << kUsage;
+      return kBadInput;
+    }
+  }
+  std::stringstream list(params);
+  for (std::string p; std::getline(list, p, ',');) import.params.push_back(p);
+  // The CSV is checked before the database is opened: a bad file creates no database either.
+  const auto plan = results::plan_import(import);
+  results::Store store(db);
+  const auto result = results::write_import(store, plan);
+  std::cout << "imported sweep " << result.sweep << " into " << db << ": " << result.jobs
+            << " jobs in " << result.arms << " arms";
+  if (result.diverged > 0) std::cout << " (" << result.diverged << " diverged)";
+  std::cout << "\nmetrics:";
+  for (const auto& m : result.metrics) std::cout << " " << m;
+  std::cout << "\nnext: ablate report " << shell_word(result.sweep) << " --metric "
+            << shell_word(result.metrics.front()) << "\n";
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -325,6 +375,7 @@ int main(int argc, char** argv) {
     if (command == "run") return cmd_run(args, argv[0]);
     if (command == "status") return cmd_status(args);
     if (command == "query") return cmd_query(args);
+    if (command == "import") return cmd_import(args);
     std::cerr << "ablate: unknown command '" << command << "'\n" << kUsage;
     return kBadInput;
   } catch (const runner::ConfigError& e) {
@@ -338,6 +389,9 @@ int main(int argc, char** argv) {
     return kBadInput;
   } catch (const results::QueryError& e) {
     std::cerr << "ablate query: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const results::ImportError& e) {
+    std::cerr << "ablate import: " << e.what() << "\n";
     return kBadInput;
   } catch (const results::StoreError& e) {
     std::cerr << "store error: " << e.what() << "\n";

@@ -152,6 +152,16 @@ class Store {
   // or skipped (from pending or skipped: it never ran). Sets ended = now, exit_code and error.
   void mark_finished(const std::string& sweep, const std::string& id, const std::string& status,
                      std::optional<int> exit_code, const std::string& error);
+  // The outcome of a job that ran outside ablate (`ablate import`): from pending straight to done
+  // or diverged, with host and error. attempts stays 0 and started, ended and exit_code NULL:
+  // ablate never launched it and does not know when it ran. StoreError from any other status.
+  void mark_imported(const std::string& sweep, const std::string& id, const std::string& status,
+                     const std::string& host, const std::string& error);
+  // Upserts summary values (name -> value) of a job, as ingest does from summary.json but without
+  // removing the job's other names. Every value must be finite (the table refuses NaN; a
+  // diverged value is left out instead). Refreshes the views when a name is new to the store.
+  void set_summaries(const std::string& sweep, const std::string& id,
+                     const std::vector<std::pair<std::string, double>>& values);
   // Jobs of the sweep by status; every status of kJobStatuses is present (0 when none).
   std::map<std::string, int> status_counts(const std::string& sweep) const;
 
