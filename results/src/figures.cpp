@@ -337,8 +337,8 @@ std::optional<Plot> learning_curves(const Report& report, std::string* why) {
   return p;
 }
 
-// The number of key/value head groups of an arm: kv_heads (0 = model.heads), mha = model.heads,
-// mqa = 1; nullopt when its config does not say.
+// The number of key/value head groups of an arm: kv_heads (0 = model.heads), mha = model.heads
+// (or its kv_heads when model.heads is unknown), mqa = 1; nullopt when its config does not say.
 std::optional<int64_t> group_count(const ReportArm& arm) {
   auto get = [&](const char* key) -> std::optional<int64_t> {
     auto it = arm.config.find(key);
@@ -355,7 +355,8 @@ std::optional<int64_t> group_count(const ReportArm& arm) {
   auto variant = arm.config.find("attention.variant");
   if (variant == arm.config.end()) return std::nullopt;
   const std::optional<int64_t> heads = get("model.heads");
-  if (variant->second == "mha") return heads;
+  // An imported sweep may give an mha arm's kv_heads without model.heads.
+  if (variant->second == "mha") return heads ? heads : get("attention.kv_heads");
   if (variant->second == "mqa") return 1;
   std::optional<int64_t> kv = get("attention.kv_heads");
   if (kv && *kv == 0) return heads;

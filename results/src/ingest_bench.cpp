@@ -1,5 +1,6 @@
 // Benchmarks of the results store (issue 4): the ingest rate in metric rows per second (target:
-// at least 200k rows/s) and the coordinator's overhead per job (target: under 50 ms).
+// at least 200k rows/s) and the coordinator's overhead per job (target: under 50 ms); and the time
+// of a report (issue 5) on 200 jobs x 5,000 metric rows (target: under 2 s, bootstrap included).
 //   build/results/results_bench
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "ablate/results/ingest.h"
+#include "ablate/results/report.h"
+#include "ablate/results/report_writer.h"
 #include "ablate/results/store.h"
 #include "ablate/testing/temp_dir.h"
 
@@ -245,6 +248,64 @@ void BM_RegisterBatch(benchmark::State& state) {
                                                      benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_RegisterBatch)->Arg(500)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// A report of a sweep of 200 jobs (40 arms x 5 seeds), each with about 5,000 metric rows (800
+// train events, 16 evals, 32 attention events) and a summary: build_report (stats with 9,999
+// bootstrap resamples per arm, tests, the eval/val_loss curves) and the md and json text;
+// range(0) = 1 also draws the three figures with gnuplot and writes md, html, tex and json.
+void BM_Report(benchmark::State& state) {
+  const bool files = state.range(0) != 0;
+  TempDir dir;
+  Store store((dir.path() / "bench.db").string());
+  store.register_sweep(sweep_record());
+  std::vector<JobRecord> jobs;
+  for (int64_t i = 0; i < 200; ++i) {
+    const fs::path run_dir = dir.path() / ("run" + std::to_string(i));
+    JobRecord j = job_record(i, run_dir);
+    const int64_t arm = i / 5;
+    j.arm_key = "arm" + std::to_string(arm);
+    j.seed = i % 5;
+    for (auto& [k, v] : j.params) {
+      if (k == "seed") v = std::to_string(j.seed);
+      if (k == "attention.variant") v = arm % 2 ? "gqa" : "dgqa";
+      if (k == "attention.kv_heads") v = std::to_string(1 + arm / 2);
+    }
+    jobs.push_back(j);
+    write_events(run_dir, 800, true);
+    write_summary(run_dir, 800);
+    // Per-job final values so that arms differ and seeds vary.
+    json summary = json::parse(std::ifstream(run_dir / "summary.json"));
+    summary["final"]["val_loss"] = 2.0 + 0.01 * static_cast<double>(arm % 7) +
+                                   0.003 * static_cast<double>((i * 7919) % 11);
+    std::ofstream(run_dir / "summary.json", std::ios::trunc) << summary.dump();
+  }
+  store.register_jobs("bench", jobs);
+  int64_t rows = 0;
+  for (const auto& j : jobs) {
+    store.mark_running("bench", j.id, "host", "cpu");
+    rows += ingest_run_dir(store, "bench", j.id, j.run_dir).rows_added;
+    store.mark_finished("bench", j.id, "done", 0, "");
+  }
+  ReportOptions options;
+  options.sweep = "bench";
+  options.metric = "final_val_loss";
+  options.lower_is_better = true;
+  ReportFiles out;
+  out.formats = {"md", "html", "tex", "json"};
+  out.out_dir = (dir.path() / "report").string();
+  size_t bytes = 0;
+  for (auto _ : state) {
+    const Report report = build_report(store, options);
+    if (files) {
+      bytes += write_report(report, out).files.size();
+    } else {
+      bytes += render_json(report).size() + render_markdown(report, {}).size();
+    }
+  }
+  benchmark::DoNotOptimize(bytes);
+  state.counters["metric_rows"] = static_cast<double>(rows);
+}
+BENCHMARK(BM_Report)->Arg(0)->Arg(1)->ArgNames({"files"})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace ablate::results

@@ -19,6 +19,8 @@
 #include "ablate/experiments/train.h"
 #include "ablate/results/import.h"
 #include "ablate/results/query.h"
+#include "ablate/results/report.h"
+#include "ablate/results/report_writer.h"
 #include "ablate/results/store.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/coordinator.h"
@@ -47,7 +49,11 @@ const char* kUsage =
     "  ablate status [--db FILE] [SWEEP] [--json]        jobs by status, failures with reasons\n"
     "  ablate query [--db FILE] \"SELECT ...\" [--format table|csv|json]   read-only SQL\n"
     "  ablate import [--db FILE] --sweep NAME --csv FILE --params a,b [--seed-col seed]\n"
-    "                                                  results from elsewhere as a sweep\n";
+    "                                                  results from elsewhere as a sweep\n"
+    "  ablate report [--db FILE] SWEEP --metric NAME [--baseline KEY=VALUE ...] [--lower-is-better]\n"
+    "                [--test auto|paired-t|welch|wilcoxon|mann-whitney|permutation|aso]\n"
+    "                [--correction holm|bh|bonferroni|none] [--alpha 0.05] [--min-seeds 3]\n"
+    "                [--format md|html|tex|json] [--out DIR]   which arms differ from the baseline\n";
 
 std::atomic<bool> g_interrupted{false};
 
@@ -359,6 +365,76 @@ int cmd_import(const std::vector<std::string>& args) {
   return kOk;
 }
 
+int cmd_report(const std::vector<std::string>& args) {
+  po::options_description options("ablate report");
+  std::string db = "ablate.db", test = "auto", correction = "holm", format = "md";
+  std::vector<std::string> baseline;
+  results::ReportOptions report;
+  results::ReportFiles files;
+  auto add = options.add_options();
+  add("db", po::value(&db), "database file");
+  add("sweep", po::value(&report.sweep), "the sweep");
+  add("metric", po::value(&report.metric), "summary metric, e.g. final_test_acc");
+  add("baseline", po::value(&baseline)->multitoken(), "KEY=VALUE pairs the baseline arm has");
+  add("lower-is-better", po::bool_switch(&report.lower_is_better), "lower values are better");
+  add("test", po::value(&test), "auto|paired-t|welch|wilcoxon|mann-whitney|permutation|aso");
+  add("correction", po::value(&correction), "holm|bh|bonferroni|none");
+  add("alpha", po::value(&report.alpha), "significance level (default 0.05)");
+  add("min-seeds", po::value(&report.min_seeds), "fewest seeds per arm for a test (default 3)");
+  add("format", po::value(&format), "md|html|tex|json, or a list md,html,tex,json with --out");
+  add("out", po::value(&files.out_dir), "folder for report.<format> and figures/");
+  po::positional_options_description pos;
+  pos.add("sweep", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional(pos).run(), vm);
+  po::notify(vm);
+  if (report.sweep.empty() || report.metric.empty()) {
+    std::cerr << "ablate report: give SWEEP and --metric NAME (ablate query \"SELECT DISTINCT "
+                 "name FROM summaries\" lists the metrics)\n";
+    return kBadInput;
+  }
+  for (const auto& pair : baseline) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "ablate report: --baseline " << pair
+                << ": expected KEY=VALUE (put SWEEP before --baseline)\n";
+      return kBadInput;
+    }
+    report.baseline.emplace_back(pair.substr(0, eq), pair.substr(eq + 1));
+  }
+  report.test = results::parse_test_choice(test);
+  try {
+    report.correction = results::stats::parse_correction(correction);
+  } catch (const std::invalid_argument&) {
+    std::cerr << "ablate report: --correction " << correction
+              << ": expected holm, bh, bonferroni or none\n";
+    return kBadInput;
+  }
+  files.formats = results::parse_formats(format);
+  if (files.out_dir.empty() && files.formats.size() > 1) {
+    std::cerr << "ablate report: --format " << format << ": several formats need --out DIR\n";
+    return kBadInput;
+  }
+  if (!fs::exists(db)) {
+    std::cerr << "ablate report: no database " << db << " (ablate run or ablate import creates it)\n";
+    return kBadInput;
+  }
+  results::StoreOptions read_only;
+  read_only.read_only = true;
+  results::Store store(db, read_only);
+  const auto built = results::build_report(store, report);
+  for (const auto& w : built.warnings) std::cerr << "ablate report: warning: " << w << "\n";
+  const auto written = results::write_report(built, files);
+  for (const auto& n : written.notes) std::cerr << "ablate report: " << n << "\n";
+  if (files.out_dir.empty()) {
+    std::cout << written.text;
+  } else {
+    std::cout << "report of sweep " << built.sweep.name << " on " << report.metric << ":\n";
+    for (const auto& f : written.files) std::cout << "  " << f << "\n";
+  }
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -376,6 +452,7 @@ int main(int argc, char** argv) {
     if (command == "status") return cmd_status(args);
     if (command == "query") return cmd_query(args);
     if (command == "import") return cmd_import(args);
+    if (command == "report") return cmd_report(args);
     std::cerr << "ablate: unknown command '" << command << "'\n" << kUsage;
     return kBadInput;
   } catch (const runner::ConfigError& e) {
@@ -392,6 +469,9 @@ int main(int argc, char** argv) {
     return kBadInput;
   } catch (const results::ImportError& e) {
     std::cerr << "ablate import: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const results::ReportError& e) {
+    std::cerr << "ablate report: " << e.what() << "\n";
     return kBadInput;
   } catch (const results::StoreError& e) {
     std::cerr << "store error: " << e.what() << "\n";

@@ -1,0 +1,193 @@
+#pragma once
+// `ablate report`: which arms of a sweep differ from the baseline arm on one summary metric, by
+// how much, and how sure we are (DESIGN.md sections 6 and 7).
+//
+// build_report() reads the store and does every computation; the render_* functions only format
+// the resulting Report, so the four formats always say the same thing.
+//
+// What goes in
+// - An arm is the jobs of the sweep that share an arm key (the config minus the seed; a stage is
+//   part of it). Its params shown are the keys whose value differs between the arms of the
+//   report (plus `stage` when the sweep has several), so a label reads "variant=gqa kv_heads=2".
+// - Each job contributes its summary value of the metric (summaries table; final_* and best_*
+//   values of the logged metrics, or an imported column). Jobs that are done with a finite value
+//   are the samples. A diverged job, or a done job whose value is missing or not finite, is
+//   excluded and listed (never averaged). Jobs that failed, timed out, were interrupted, skipped,
+//   or have not finished are listed with their status and reason and are not samples.
+// - The baseline is the arm that matches every --baseline KEY=VALUE (keys as config keys,
+//   "attention.variant", or view columns, "attention_variant"; values as stored). Without one it
+//   is chosen: the mha arm if there is exactly one; else the one arm whose kv_heads equals
+//   model.heads (full multi-head attention under another variant name); else the first arm in
+//   registration (sweep file or CSV) order. The report says which rule chose it.
+//
+// Comparisons (each arm against the baseline)
+// - auto: paired t-test when the arm and the baseline have the same seeds (pairs matched by
+//   seed: common random numbers make the pairing meaningful), Welch's t-test otherwise.
+//   wilcoxon and paired-t pair by seed over the seeds both arms have; mann-whitney and welch are
+//   unpaired; permutation is paired when the seeds are the same, unpaired otherwise; aso (Almost
+//   Stochastic Order) has no p-value: its statistic is eps_min and it is "significant" when
+//   either arm almost dominates the other (eps_min < 0.2).
+// - Fewer than min_seeds samples (pairs when paired) in the arm or the baseline: no test is run
+//   and the verdict says "too few seeds" rather than printing a p-value that means nothing.
+// - p-values are adjusted over the whole family of comparisons of the report (--correction).
+// - The difference, its interval and Hedges' g are candidate minus baseline (paired or not as the
+//   test); Cliff's delta too; prob_improvement is P(candidate better than baseline) with the
+//   metric's direction. Verdict: "better" or "worse" when the adjusted p <= alpha (by the sign of
+//   the difference and the direction), else "no detectable difference".
+// - Every interval is at confidence 1 - alpha.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ablate/results/stats.h"
+#include "ablate/results/store.h"
+
+namespace ablate::results {
+
+// Bad input to a report: an unknown sweep, metric or baseline (the message lists what exists),
+// an invalid option. The CLI maps it to exit status 2.
+class ReportError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class TestChoice { kAuto, kPairedT, kWelch, kWilcoxon, kMannWhitney, kPermutation, kAso };
+// "auto", "paired-t", "welch", "wilcoxon", "mann-whitney", "permutation", "aso"; ReportError else.
+TestChoice parse_test_choice(const std::string& name);
+std::string to_string(TestChoice test);
+
+struct ReportOptions {
+  std::string sweep;   // sweep name in the store
+  std::string metric;  // a summary name: final_test_acc, best_val_loss, an imported column, ...
+  // KEY=VALUE pairs the baseline arm matches; empty: chosen by the rules above.
+  std::vector<std::pair<std::string, std::string>> baseline;
+  bool lower_is_better = false;  // direction of the metric (losses, bits per byte)
+  TestChoice test = TestChoice::kAuto;
+  stats::Correction correction = stats::Correction::kHolm;
+  double alpha = 0.05;       // significance level; intervals are at 1 - alpha
+  int64_t min_seeds = 3;     // fewer samples per arm (or pairs): no test, "too few seeds"
+  double power = 0.8;        // target power of seeds_for_power
+  int64_t bootstrap_resamples = 9999;  // per arm, for the bootstrap intervals
+  uint64_t seed = stats::kDefaultSeed;  // bootstrap, permutation and ASO generators
+  bool curves = true;  // load the learning curves for the figures (off: faster, no curves)
+};
+
+// A job that is not a sample of its arm, and why.
+struct ExcludedJob {
+  std::string id;
+  int64_t seed = 0;
+  std::string arm_label;
+  std::string status;  // job status; "done" when the metric was missing or not finite
+  std::string reason;  // the job's error, or "metric is NaN", "no value of the metric"
+};
+
+// One curve point across seeds: mean and t interval (NaN bounds for one seed).
+struct CurvePoint {
+  int64_t step = 0;
+  double mean = stats::kNaN;
+  double low = stats::kNaN;
+  double high = stats::kNaN;
+  int64_t n = 0;  // seeds with a value at this step
+};
+
+struct ReportArm {
+  std::string arm_key;
+  std::string stage;
+  // The params that tell the arms apart (dotted key, value as stored), in key order.
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string label;  // "variant=gqa kv_heads=2": params with their shortest unique key suffix
+  std::map<std::string, std::string> config;  // every param of its first job (figures use some)
+  std::vector<int64_t> seeds;  // seeds of the samples, ascending
+  std::vector<double> values;  // the metric per seed, in the order of `seeds`
+  stats::ArmStats stats;       // describe(values) at confidence 1 - alpha
+  double parameters = stats::kNaN;  // mean summary `parameters` over its samples (cost)
+  double throughput = stats::kNaN;  // mean summary `throughput` over its samples (cost)
+  std::vector<CurvePoint> curve;    // the metric's learning curve (empty when not logged)
+};
+
+struct Comparison {
+  size_t arm = 0;     // index into Report::arms
+  std::string test;   // the test run: "paired-t", "welch", ..., "aso"; "" when none ran
+  bool paired = false;
+  int64_t n = 0;                 // pairs when paired, samples of both arms otherwise
+  stats::TestResult result;      // statistic, p, df, exactness (aso: statistic = eps_min, no p)
+  double p_adjusted = stats::kNaN;
+  stats::MeanDifference difference;  // candidate - baseline with its interval
+  stats::EffectSize hedges_g;        // paired g_z when paired
+  stats::EffectSize cliffs_delta;
+  stats::EffectSize prob_improvement;  // with the metric's direction
+  stats::PowerResult seeds_for_power;  // at the observed effect (hedges_g)
+  stats::AsoResult aso;                // aso only: candidate over baseline, with the direction
+  stats::AsoResult aso_reverse;        // aso only: baseline over candidate
+  // +1 when the arm is larger than the baseline, -1 smaller, 0 neither, as the test measures it
+  // (difference of means; Cliff's delta for Mann-Whitney; the median difference for Wilcoxon).
+  int direction = 0;
+  bool significant = false;
+  std::string verdict;  // "better", "worse", "no detectable difference", "too few seeds"
+  std::string note;     // why no test ran, pairs dropped, ...
+};
+
+struct Report {
+  ReportOptions options;
+  SweepRow sweep;
+  bool imported = false;    // the sweep came from `ablate import`
+  std::string metric_kind;  // "final value of eval/test_acc", "imported column", ...
+  std::vector<ReportArm> arms;        // in registration order
+  size_t baseline = 0;                // index into arms
+  std::string baseline_reason;        // how the baseline was chosen, in words
+  std::vector<Comparison> comparisons;  // one per arm other than the baseline, in arm order
+  std::vector<std::string> method;      // the statistical choices, one sentence each
+  std::vector<std::string> warnings;    // too few seeds, a direction that looks wrong, ...
+  std::vector<ExcludedJob> excluded;    // not samples: diverged, failed, missing values, ...
+  int64_t diverged = 0;                 // excluded jobs that diverged (status or NaN value)
+  int64_t failed = 0;                   // excluded jobs that did not finish
+  bool too_few_seeds = false;           // no comparison could run a test
+  std::string curve_metric;             // logged metric behind the curves ("" when none)
+  // Provenance: code version, dirty flag, created, the sweep's environment, the distinct devices,
+  // hosts and LibTorch versions of its jobs, and what wrote the report.
+  std::vector<std::pair<std::string, std::string>> provenance;
+
+  const ReportArm& baseline_arm() const { return arms.at(baseline); }
+};
+
+// Reads the sweep from the store and computes the report. Throws ReportError for an unknown
+// sweep (listing the sweeps), an unknown metric (listing the summary names of the sweep), a
+// baseline that matches no arm or several (listing the arms), a key that is not a param, or an
+// invalid option (alpha not in (0, 1), min_seeds < 2).
+Report build_report(Store& store, const ReportOptions& options);
+
+// Figures rendered beside a report (see figures.h); renderers only reference or inline them.
+struct Figure {
+  std::string name;      // file stem: "learning_curves", "metric_vs_groups", "quality_vs_cost"
+  std::string title;     // one line
+  std::string caption;   // what is plotted, the band or bars, n
+  std::string png_path;  // absolute or relative to the report; "" when not rendered
+  std::string svg_path;
+};
+
+// The JSON of DESIGN.md section 7 (sweep, metric, alpha, correction, arms, comparisons with the
+// contract's fields; NaN as null) plus baseline, method, excluded jobs and provenance.
+std::string render_json(const Report& report);
+// Markdown: the arms table, verdicts, method, excluded jobs, provenance; figures as images by
+// their paths relative to `base_dir` (where the .md file is).
+// `figure_notes` say which figures are missing and why.
+std::string render_markdown(const Report& report, const std::vector<Figure>& figures,
+                            const std::string& base_dir = "",
+                            const std::vector<std::string>& figure_notes = {});
+// One self-contained HTML page: the PNG figures inlined as data: URIs, no external resource.
+std::string render_html(const Report& report, const std::vector<Figure>& figures,
+                        const std::vector<std::string>& figure_notes = {});
+// A booktabs table ready to \input (needs \usepackage{booktabs}), with a caption line comment.
+std::string render_latex(const Report& report);
+
+// Escaping of names and values per format, so a sweep or param named "<script>" or "50%_{x}"
+// shows as text.
+std::string escape_html(const std::string& s);
+std::string escape_latex(const std::string& s);
+std::string escape_markdown(const std::string& s);  // for table cells and inline text
+
+}  // namespace ablate::results

@@ -1,0 +1,129 @@
+#include "ablate/results/report_writer.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace ablate::results {
+namespace fs = std::filesystem;
+namespace {
+
+const std::set<std::string> kFormats = {"md", "html", "tex", "json"};
+
+// Writes through a temporary name in the same folder, then renames: readers see the old file or
+// the new one, never a part.
+void write_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+std::string render(const Report& report, const std::string& format, const FigureSet& figures,
+                   const std::string& base_dir) {
+  if (format == "md") return render_markdown(report, figures.figures, base_dir, figures.notes);
+  if (format == "html") return render_html(report, figures.figures, figures.notes);
+  if (format == "tex") return render_latex(report);
+  return render_json(report);
+}
+
+// Draws the figures, or explains why there are none.
+FigureSet draw(const Report& report, const fs::path& dir, const FigureOptions& options) {
+  if (!gnuplot_available(options.gnuplot)) {
+    FigureSet none;
+    none.notes.push_back("figures not drawn: gnuplot was not found (Debian package gnuplot-nox; "
+                         "scripts/setup installs it)");
+    return none;
+  }
+  return render_figures(report, dir.string(), options);
+}
+
+// A folder removed with its contents when it goes (figures for a report printed on stdout).
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "ablate-report-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+}  // namespace
+
+std::vector<std::string> parse_formats(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string f; std::getline(in, f, ',');) {
+    if (!kFormats.count(f)) {
+      throw ReportError("--format " + list + ": '" + f + "' is not one of md, html, tex, json");
+    }
+    for (const auto& seen : out) {
+      if (seen == f) throw ReportError("--format " + list + ": " + f + " given twice");
+    }
+    out.push_back(f);
+  }
+  if (out.empty()) throw ReportError("--format: give at least one of md, html, tex, json");
+  return out;
+}
+
+WrittenReport write_report(const Report& report, const ReportFiles& files) {
+  if (files.formats.empty()) throw ReportError("no report format given");
+  for (const auto& f : files.formats) {
+    if (!kFormats.count(f)) throw ReportError("unknown report format '" + f + "'");
+  }
+  bool wants_figures = false;
+  for (const auto& f : files.formats) wants_figures = wants_figures || f == "md" || f == "html";
+  WrittenReport written;
+  if (files.out_dir.empty()) {
+    if (files.formats.size() != 1) {
+      throw ReportError("several formats need --out DIR (one file each); without it the report "
+                        "goes to stdout in one format");
+    }
+    const std::string& format = files.formats.front();
+    FigureSet figures;
+    std::unique_ptr<ScratchDir> scratch;
+    if (format == "html") {
+      scratch = std::make_unique<ScratchDir>();
+      figures = draw(report, scratch->path(), files.figures);
+    }
+    written.text = render(report, format, figures, "");
+    written.notes = figures.notes;
+    return written;
+  }
+  const fs::path dir = files.out_dir;
+  fs::create_directories(dir);
+  FigureSet figures;
+  if (wants_figures) figures = draw(report, dir / "figures", files.figures);
+  for (const auto& f : figures.figures) {
+    if (!f.png_path.empty()) written.files.push_back(f.png_path);
+    if (!f.svg_path.empty()) written.files.push_back(f.svg_path);
+  }
+  for (const auto& format : files.formats) {
+    const fs::path path = dir / ("report." + format);
+    write_atomically(path, render(report, format, figures, dir.string()));
+    written.files.push_back(path.string());
+  }
+  written.notes = figures.notes;
+  return written;
+}
+
+}  // namespace ablate::results
