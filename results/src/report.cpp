@@ -1238,26 +1238,43 @@ std::string render_latex(const Report& r) {
   out << "\\begin{table}[t]\n\\centering\n\\begin{tabular}{lrrrrrrl}\n\\toprule\n"
       << "Arm & $n$ & Mean $\\pm$ std & " << conf << " CI & $\\Delta$ [" << conf
       << " CI] & $p_{\\mathrm{adj}}$ & $g$ & Verdict \\\\\n\\midrule\n";
+  // Our numbers in text mode: a real minus sign, and the plus-minus and less-than as math.
+  auto math = [](const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '-' && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '[')) {
+        out += "$-$";
+      } else if (s[i] == '<') {
+        out += "$<$";
+      } else if (s.compare(i, 2, "±") == 0) {
+        out += "$\\pm$";
+        ++i;
+      } else {
+        out += s[i];
+      }
+    }
+    return out;
+  };
+  std::set<std::string> tests;
   for (size_t a = 0; a < r.arms.size(); ++a) {
     const RowText t = row_text(r, a);
-    auto math = [](std::string s) {  // "±" and "<" typeset in math mode
-      const std::string pm = "±";
-      if (const auto at = s.find(pm); at != std::string::npos) s.replace(at, pm.size(), "$\\pm$");
-      return s;
-    };
+    if (!t.test.empty()) tests.insert(t.test);
     out << escape_latex(r.arms[a].label) << " & " << t.n << " & " << math(t.mean_std) << " & "
-        << t.ci << " & " << (t.diff.empty() ? "" : t.diff + " " + t.diff_ci) << " & "
-        << (t.p_adj == "<0.001" ? "$<$0.001" : t.p_adj) << " & " << t.g << " & "
-        << escape_latex(t.verdict) << " \\\\\n";
+        << math(t.ci) << " & " << math(t.diff.empty() ? "" : t.diff + " " + t.diff_ci) << " & "
+        << math(t.p_adj) << " & " << math(t.g) << " & " << escape_latex(t.verdict)
+        << " \\\\\n";
   }
+  const std::string tests_run =
+      tests.empty() ? "no test (too few seeds)"
+                    : join(std::vector<std::string>(tests.begin(), tests.end()), " / ") + " test";
   out << "\\bottomrule\n\\end{tabular}\n\\caption{" << escape_latex(r.options.metric) << " ("
       << (r.options.lower_is_better ? "lower" : "higher") << " is better) on sweep "
       << escape_latex(r.sweep.name) << ": mean $\\pm$ std over seeds, " << conf
       << " t-intervals, difference to the baseline (" << escape_latex(r.baseline_arm().label)
       << ") with its interval, "
       << escape_latex(r.options.test == TestChoice::kAso
-                          ? std::string("Almost Stochastic Order")
-                          : to_string(r.options.test) + " test, p adjusted with " +
+                          ? std::string("Almost Stochastic Order (no p-value)")
+                          : tests_run + ", p adjusted with " +
                                 stats::to_string(r.options.correction))
       << ", Hedges' $g$.}\n\\label{" << label << "}\n\\end{table}\n";
   return out.str();

@@ -631,6 +631,21 @@ expect 0 "\(1 row\)" "$ablate" query --db $db "SELECT 1 AS one"
 eq "query json" "$("$ablate" query --db $db --format json "SELECT 1 AS one, 'a\"b' AS t")" \
   '[{"one":1,"t":"a\"b"}]'
 
+###################################################################################################
+section "9. ablate report on the two-stage sweep: real curves, stages as arms, figures"
+rm -rf rep9
+expect 0 "report.json" "$ablate" report --db pipe.db pipe --metric final_val_loss --lower-is-better \
+  --min-seeds 2 --format md,json --out rep9
+for f in report.md report.json figures/learning_curves.png figures/learning_curves.svg; do
+  [ -s "rep9/$f" ] || fail "report: rep9/$f missing or empty"
+done
+grep -qF "final value of eval/val\_loss" rep9/report.md || fail "report: metric kind not stated"
+grep -qF "(attention.variant=mha)" rep9/report.md || fail "report: the mha pretrain is not the baseline"
+eq "report: arms (pretrain + 2 uptrain)" "$(grep -c '"label":' rep9/report.json)" 5
+grep -q '"test": "paired-t"' rep9/report.json || fail "report: shared seeds not paired"
+grep -q '"n": 2' rep9/report.json || fail "report: n per arm is not 2 seeds"
+grep -q 'stage=uptrain' rep9/report.md || fail "report: stage missing from arm labels"
+
 echo "sweep_cli_test: ${SECONDS}s"
 [ "$failures" -eq 0 ] && echo "sweep_cli_test: all checks passed"
 exit "$failures"

@@ -32,8 +32,9 @@
 // - p-values are adjusted over the whole family of comparisons of the report (--correction).
 // - The difference, its interval and Hedges' g are candidate minus baseline (paired or not as the
 //   test); Cliff's delta too; prob_improvement is P(candidate better than baseline) with the
-//   metric's direction. Verdict: "better" or "worse" when the adjusted p <= alpha (by the sign of
-//   the difference and the direction), else "no detectable difference".
+//   metric's direction. Verdict: "better" or "worse" when the adjusted p <= alpha (by
+//   Comparison::direction and the metric's direction), else "no detectable difference";
+//   "not testable" when the test is undefined for the data (e.g. zero variance), with a note.
 // - Every interval is at confidence 1 - alpha.
 #include <cstdint>
 #include <map>
