@@ -923,14 +923,16 @@ RowText row_text(const Report& r, size_t a) {
   return t;
 }
 
-const char* kColumns[] = {"Arm", "n", "mean ± std", "CI", "IQM", "Δ vs baseline", "Δ CI",
-                          "p", "p adj.", "g", "Cliff's δ", "P(better)", "seeds for 80% power",
-                          "verdict"};
+// The verdict comes right after the arm: it is what a reader looks for first.
+constexpr size_t kVerdictColumn = 1;
+const char* kColumns[] = {"Arm",        "verdict", "n",       "mean ± std", "CI",
+                          "IQM",        "Δ vs baseline", "Δ CI", "p",   "p adj.",
+                          "g",          "Cliff's δ", "P(better)", "seeds for 80% power"};
 
 std::vector<std::string> row_cells(const Report& r, size_t a) {
   const RowText t = row_text(r, a);
-  return {r.arms[a].label, t.n,     t.mean_std, t.ci, t.iqm,   t.diff,  t.diff_ci,
-          t.p,             t.p_adj, t.g,        t.delta, t.prob, t.power, t.verdict};
+  return {r.arms[a].label, t.verdict, t.n, t.mean_std, t.ci,    t.iqm,   t.diff,
+          t.diff_ci,       t.p,       t.p_adj, t.g,     t.delta, t.prob, t.power};
 }
 
 std::string title_of(const Report& r) {
@@ -1081,13 +1083,15 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
     out << escape_markdown(name) << " | ";
   }
   out << "\n|";
-  for (size_t i = 0; i < std::size(kColumns); ++i) out << (i == 0 || i == std::size(kColumns) - 1 ? " --- |" : " ---: |");
+  for (size_t i = 0; i < std::size(kColumns); ++i) {
+    out << (i == 0 || i == kVerdictColumn ? " --- |" : " ---: |");
+  }
   out << "\n";
   for (size_t a = 0; a < r.arms.size(); ++a) {
     const auto cells = row_cells(r, a);
     out << "|";
     for (size_t i = 0; i < cells.size(); ++i) {
-      const bool bold = i == cells.size() - 1 && (cells[i] == "better" || cells[i] == "worse");
+      const bool bold = i == kVerdictColumn && (cells[i] == "better" || cells[i] == "worse");
       // Only the label comes from the sweep; the other cells are numbers and words we wrote.
       const std::string text = i == 0 ? escape_markdown(cells[i]) : cells[i];
       out << " " << (bold ? "**" : "") << text << (bold ? "**" : "") << " |";
@@ -1143,11 +1147,11 @@ std::string render_html(const Report& r, const std::vector<Figure>& figures,
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
       << escape_html(title_of(r)) << "</title>\n<style>\n"
       << "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;"
-         "max-width:1200px;padding:0 1em;color:#1a1a1a;background:#fff}\n"
+         "max-width:1400px;padding:0 1em;color:#1a1a1a;background:#fff}\n"
          "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}\n"
          "th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}\n"
-         "th{border-bottom:2px solid #333;background:#f4f4f4}\n"
-         "td:first-child,th:first-child{text-align:left}\n"
+         "th{border-bottom:2px solid #333;background:#f4f4f4;white-space:normal}\n"
+         "td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}\n"
          "tr.baseline td{background:#f0f4ff}\n"
          ".better{color:#0a7a2f;font-weight:bold}.worse{color:#b00020;font-weight:bold}\n"
          ".warning{background:#fff4d6;border-left:4px solid #e0a000;padding:6px 10px;margin:6px 0}\n"
@@ -1171,7 +1175,7 @@ std::string render_html(const Report& r, const std::vector<Figure>& figures,
     const auto cells = row_cells(r, a);
     out << (a == r.baseline ? "<tr class=\"baseline\">" : "<tr>");
     for (size_t i = 0; i < cells.size(); ++i) {
-      const bool verdict = i == cells.size() - 1;
+      const bool verdict = i == kVerdictColumn;
       std::string cls;
       if (verdict && (cells[i] == "better" || cells[i] == "worse")) cls = " class=\"" + cells[i] + "\"";
       out << "<td" << cls << ">" << escape_html(cells[i]) << "</td>";
