@@ -172,6 +172,19 @@ CodeVersion code_version() {
   return v;
 }
 
+Launch job_launch(const std::string& job_id, const std::string& run_dir,
+                  const std::string& device, int threads, const RunOptions& options) {
+  Launch l;
+  l.job_id = job_id;
+  l.argv = {options.ablate_binary,    "train",     (fs::path(run_dir) / "config.yaml").string(),
+            "train.device=" + device, "--run-dir", run_dir};
+  if (device == "cpu") l.argv.push_back("train.threads=" + std::to_string(threads));
+  l.output_file = (fs::path(run_dir) / "output.txt").string();
+  l.timeout_s = options.timeout_s;
+  l.run_dir = run_dir;
+  return l;
+}
+
 RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
                      results::Store& store, Executor& executor, const RunOptions& options,
                      const std::atomic<bool>* interrupt) {
@@ -225,7 +238,11 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   for (const auto& row : store.jobs(sweep.name)) {
     if (spec.count(row.id) == 0) continue;  // a job of an earlier version of the sweep file
     std::string s = row.status;
-    if (s == "running") {
+    const std::string handle = read_text(fs::path(dir[row.id]) / "launcher.pid");
+    if (s == "running" &&
+        executor.adopt(row.id, handle.substr(0, handle.find('\n')), dir[row.id])) {
+      // Still with the scheduler (or it knows how it ended): the next poll tells.
+    } else if (s == "running") {
       stop_orphan(dir[row.id]);
       const auto ingested = results::ingest_run_dir(store, sweep.name, row.id, dir[row.id]);
       if (ingested.summary_status == "done" || ingested.summary_status == "diverged") {
@@ -255,7 +272,9 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   const int cores = options.cpu_threads > 0
                         ? options.cpu_threads
                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads_per_job = std::max(1, cores / std::max(1, cpu_slots));
+  const int threads_per_job = options.threads_per_job > 0
+                                  ? options.threads_per_job
+                                  : std::max(1, cores / std::max(1, cpu_slots));
 
   RunSummary summary;
   auto retryable = [&](const std::string& id) {
@@ -272,6 +291,12 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
            parent_ok(job);
   };
 
+  // Where a later coordinator finds the job's process (or Slurm task) if this one dies.
+  auto write_handle = [](const fs::path& run_dir, const std::string& handle) {
+    if (handle.empty()) return;
+    std::ofstream(run_dir / "launcher.pid.tmp") << handle << "\n";
+    fs::rename(run_dir / "launcher.pid.tmp", run_dir / "launcher.pid");
+  };
   auto launch = [&](const JobSpec& job, Slot& slot) {
     const fs::path run_dir = dir[job.id];
     fs::create_directories(run_dir);
@@ -282,19 +307,9 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       fs::rename(run_dir / "config.yaml.tmp", run_dir / "config.yaml");
     }
     if (retryable(job.id)) ++retries_used[job.id];
-    Launch l;
-    l.job_id = job.id;
-    l.argv = {options.ablate_binary,         "train",     (run_dir / "config.yaml").string(),
-              "train.device=" + slot.device, "--run-dir", run_dir.string()};
-    if (slot.device == "cpu") l.argv.push_back("train.threads=" + std::to_string(threads_per_job));
-    l.output_file = (run_dir / "output.txt").string();
-    l.timeout_s = options.timeout_s;
+    const Launch l = job_launch(job.id, run_dir.string(), slot.device, threads_per_job, options);
     store.mark_running(sweep.name, job.id, host_name(), slot.device);
-    const std::string handle = executor.start(l);
-    if (!handle.empty()) {
-      std::ofstream(run_dir / "launcher.pid.tmp") << handle << "\n";
-      fs::rename(run_dir / "launcher.pid.tmp", run_dir / "launcher.pid");
-    }
+    write_handle(run_dir, executor.start(l));
     status[job.id] = "running";
     slot.job = job.id;
     ++summary.launched;
@@ -311,11 +326,16 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       s = "timed_out";
       char limit[32];
       std::snprintf(limit, sizeof limit, "%g", options.timeout_s);
-      reason =
-          std::string("timed out after ") + limit + " s\n" + tail_lines(run_dir / "output.txt", 20);
+      reason = (e.state.empty() ? std::string("timed out after ") + limit + " s"
+                                : std::string("timed out: Slurm's time limit")) +
+               "\n" + tail_lines(run_dir / "output.txt", 20);
     } else if (stopping && (e.signal == SIGTERM || e.signal == SIGKILL)) {
       s = "interrupted";
       reason = "stopped by the coordinator (Ctrl-C)";
+    } else if (e.lost) {
+      // Cancelled, preempted, a node failure: not the job's fault; a retry resumes it.
+      s = "failed";
+      reason = "ended by the scheduler: " + e.state + "\n" + tail_lines(run_dir / "output.txt", 20);
     } else if (e.exit_code == 0 &&
                (ingested.summary_status == "done" || ingested.summary_status == "diverged")) {
       s = ingested.summary_status;
@@ -324,7 +344,8 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       reason = (e.signal != 0 ? "killed by signal " + std::to_string(e.signal) +
                                     (e.signal == SIGKILL ? " (out of memory?)" : "")
                               : "exit status " + std::to_string(e.exit_code)) +
-               "\n" + tail_lines(run_dir / "output.txt", 20);
+               (e.state.empty() ? "" : " (Slurm state " + e.state + ")") + "\n" +
+               tail_lines(run_dir / "output.txt", 20);
     }
     exit_code[e.job_id] = e.exit_code;
     status[e.job_id] = s;
@@ -359,6 +380,8 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       if (slot == slots.end()) break;
       launch(job, *slot);
     }
+    for (const auto& [id, handle] : executor.flush()) write_handle(dir[id], handle);
+    if (options.detach) break;           // submitted: the scheduler runs them from here
     if (executor.running() == 0) break;  // nothing runs and nothing could start
     for (const auto& e : executor.poll(0.25)) finish(e, /*stopping=*/false);
     if (monotonic_seconds() >= next_ingest) {

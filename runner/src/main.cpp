@@ -10,6 +10,7 @@
 #include <cctype>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -28,6 +29,7 @@
 #include "ablate/runner/parse.h"
 #include "ablate/runner/plan.h"
 #include "ablate/runner/schema.h"
+#include "ablate/runner/slurm.h"
 #include "ablate/runner/sweep.h"
 
 namespace po = boost::program_options;
@@ -45,7 +47,9 @@ const char* kUsage =
     "                                                  one training run (resumes DIR)\n"
     "  ablate plan SWEEP.yaml [KEY=VALUE...] [--json]    the jobs a sweep expands to\n"
     "  ablate run SWEEP.yaml [KEY=VALUE...] [--db FILE] [--workdir DIR] [--devices cpu|cuda:0,..]\n"
-    "             [--per-device N] [--retries N] [--timeout SECONDS]\n"
+    "             [--per-device N] [--retries N] [--timeout SECONDS] [--backend local|slurm]\n"
+    "             [--partition P] [--time T] [--gpus-per-task N] [--cpus-per-task N] [--mem M]\n"
+    "             [--account A] [--sbatch LINE]... [--detach] [--dry-run]   (slurm options)\n"
     "  ablate status [--db FILE] [SWEEP] [--json]        jobs by status, failures with reasons\n"
     "  ablate query [--db FILE] \"SELECT ...\" [--format table|csv|json]   read-only SQL\n"
     "  ablate import [--db FILE] --sweep NAME --csv FILE --params a,b [--seed-col seed]\n"
@@ -168,8 +172,19 @@ int cmd_run(const std::vector<std::string>& args, const char* argv0) {
       "per-device", po::value(&run.per_device), "jobs at once per device")(
       "retries", po::value(&run.retries), "extra attempts for failed jobs")(
       "timeout", po::value(&run.timeout_s), "seconds per attempt")(
-      "backend", po::value<std::string>()->default_value("local"), "local")(
+      "backend", po::value<std::string>()->default_value("local"), "local or slurm")(
       "args", po::value(&positional), "");
+  runner::SlurmOptions slurm;
+  options.add_options()("partition", po::value(&slurm.partition), "slurm: --partition")(
+      "time", po::value(&slurm.time_limit), "slurm: --time per task (default from --timeout)")(
+      "gpus-per-task", po::value(&slurm.gpus_per_task), "slurm: GPUs per task")(
+      "cpus-per-task", po::value(&slurm.cpus_per_task), "slurm: CPUs (and threads) per task")(
+      "mem", po::value(&slurm.memory), "slurm: --mem per task")(
+      "account", po::value(&slurm.account), "slurm: --account")(
+      "sbatch", po::value(&slurm.extra), "slurm: an extra #SBATCH line (repeatable)")(
+      "poll-interval", po::value(&slurm.poll_interval_s), "slurm: seconds between squeue calls")(
+      "detach", "slurm: submit the ready jobs and return")(
+      "dry-run", "slurm: print the sbatch script of the first wave and exit");
   po::positional_options_description pos;
   pos.add("args", -1);
   po::variables_map vm;
@@ -180,10 +195,17 @@ int cmd_run(const std::vector<std::string>& args, const char* argv0) {
     std::cerr << "ablate run: " << (in.file.empty() ? "give SWEEP.yaml" : in.error) << "\n";
     return kBadInput;
   }
-  if (vm["backend"].as<std::string>() != "local") {
-    std::cerr << "ablate run: --backend " << vm["backend"].as<std::string>()
-              << ": only local exists so far\n";
+  const std::string backend = vm["backend"].as<std::string>();
+  if (backend != "local" && backend != "slurm") {
+    std::cerr << "ablate run: --backend " << backend << ": expected local or slurm\n";
     return kBadInput;
+  }
+  for (const char* only : {"partition", "time", "gpus-per-task", "cpus-per-task", "mem", "account",
+                           "sbatch", "poll-interval", "detach", "dry-run"}) {
+    if (backend != "slurm" && vm.count(only)) {
+      std::cerr << "ablate run: --" << only << " needs --backend slurm\n";
+      return kBadInput;
+    }
   }
   if (run.per_device < 1 || run.retries < 0 || run.timeout_s < 0) {
     std::cerr << "ablate run: --per-device must be >= 1, --retries and --timeout >= 0\n";
@@ -202,8 +224,37 @@ int cmd_run(const std::vector<std::string>& args, const char* argv0) {
   const auto sweep = runner::load_sweep(in.file, in.overrides);
   const auto jobs = runner::expand(sweep);
   run.ablate_binary = self_path(argv0);
+  std::unique_ptr<runner::Executor> executor;
+  if (backend == "slurm") {
+    // Slurm runs the parallelism: every ready job is submitted, `--per-device` is the array's
+    // %N limit when given, and each task's device is the GPU Slurm gives it, or the CPU.
+    if (vm.count("per-device")) slurm.max_parallel = run.per_device;
+    slurm.job_name = "ablate-" + sweep.name;
+    // Absolute: Slurm resolves --output on the compute node, from the job's working directory.
+    slurm.script_dir = fs::absolute(fs::path(run.workdir) / sweep.name / "slurm").string();
+    run.devices = {slurm.gpus_per_task > 0 ? "cuda" : "cpu"};
+    run.per_device = std::max<int>(1, static_cast<int>(jobs.size()));
+    run.threads_per_job = std::max(1, slurm.cpus_per_task);
+    run.detach = vm.count("detach") > 0;
+    if (vm.count("dry-run")) {
+      std::vector<runner::Launch> wave;
+      for (const auto& job : jobs) {
+        if (!job.parent_id.empty()) continue;
+        wave.push_back(runner::job_launch(job.id, runner::run_dir_of(run.workdir, sweep.name, job.id),
+                                          run.devices.front(), run.threads_per_job, run));
+      }
+      std::cout << "# first wave: the " << wave.size() << " jobs without a parent; each later "
+                << "stage is submitted as its own array when its parents are done\n"
+                << runner::sbatch_script(slurm, "", wave);
+      return kOk;
+    }
+    auto slurm_executor = std::make_unique<runner::SlurmExecutor>(slurm);
+    slurm_executor->check();  // sbatch present, partition and options accepted: before the DB
+    executor = std::move(slurm_executor);
+  } else {
+    executor = std::make_unique<runner::LocalExecutor>();
+  }
   results::Store store(db);
-  runner::LocalExecutor executor;
   struct sigaction action {};
   action.sa_handler = [](int) {
     g_interrupted = true;
@@ -211,11 +262,16 @@ int cmd_run(const std::vector<std::string>& args, const char* argv0) {
   };
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
-  const auto summary = runner::run_sweep(sweep, jobs, store, executor, run, &g_interrupted);
+  const auto summary = runner::run_sweep(sweep, jobs, store, *executor, run, &g_interrupted);
   std::cout << "sweep " << sweep.name << ": " << jobs.size() << " jobs, " << summary.launched
             << " launched";
   for (const auto& [status, n] : summary.counts) std::cout << ", " << n << " " << status;
   std::cout << "\n";
+  if (run.detach) {
+    std::cout << "detached: Slurm runs the submitted jobs; run the same command again to ingest "
+                 "them and submit the next stages\n";
+    return kOk;
+  }
   if (summary.interrupted) {
     std::cout << "interrupted: run the same command again to resume\n";
     return kFailure;
@@ -469,6 +525,9 @@ int main(int argc, char** argv) {
     return kBadInput;
   } catch (const results::ImportError& e) {
     std::cerr << "ablate import: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const runner::SlurmError& e) {
+    std::cerr << "ablate " << command << ": slurm: " << e.what() << "\n";
     return kBadInput;
   } catch (const results::ReportError& e) {
     std::cerr << "ablate report: " << e.what() << "\n";

@@ -24,6 +24,10 @@ struct RunOptions {
   int cpu_threads = 0;                      // threads to share among CPU jobs; 0 = all cores
   bool progress = true;                     // a progress line on stderr when it is a terminal
   double ingest_interval_s = 2.0;           // how often running jobs' events are ingested
+  int threads_per_job = 0;  // train.threads of CPU jobs; 0 = cpu_threads / CPU slots
+  // Return once the ready jobs are submitted, leaving them running (Slurm's --detach); a later
+  // run_sweep adopts them through the executor and goes on.
+  bool detach = false;
 };
 
 struct RunSummary {
@@ -54,6 +58,11 @@ std::string database_lock_file(const std::string& database, const std::string& s
 // Where a job's run dir lives; checked to stay inside `workdir`.
 std::string run_dir_of(const std::string& workdir, const std::string& sweep,
                        const std::string& job_id);
+
+// The process that trains one job: `ablate train RUN_DIR/config.yaml train.device=DEVICE
+// --run-dir RUN_DIR` (plus train.threads on CPU), its output appended to RUN_DIR/output.txt.
+Launch job_launch(const std::string& job_id, const std::string& run_dir,
+                  const std::string& device, int threads, const RunOptions& options);
 
 // Runs the sweep to completion (or until `interrupt` becomes true). Throws std::runtime_error
 // for a held lock or an unusable workdir before launching anything.

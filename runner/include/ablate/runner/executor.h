@@ -1,12 +1,14 @@
 #pragma once
 // Executors run jobs as processes behind one interface (like leveldb's Env): the local one forks
-// `ablate train` children, tests use a scripted fake, Slurm comes later. The coordinator only
-// talks to this interface, so crashes, resumes and backends share one code path.
+// `ablate train` children, the Slurm one (slurm.h) submits them as job arrays, tests use a
+// scripted fake. The coordinator only talks to this interface, so crashes, resumes and backends
+// share one code path.
 #include <sys/types.h>
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ablate::runner {
@@ -17,6 +19,7 @@ struct Launch {
   std::vector<std::string> argv;  // program and arguments
   std::string output_file;        // the child's stdout and stderr go here (appended)
   double timeout_s = 0;           // kill after this many seconds; 0 = never
+  std::string run_dir;            // the job's run dir (Slurm tasks leave their exit status there)
 };
 
 // A process that ended.
@@ -25,6 +28,11 @@ struct Exit {
   int exit_code = -1;      // exit status when it exited normally, else -1
   int signal = 0;          // the signal that killed it, else 0
   bool timed_out = false;  // killed by the executor for exceeding Launch::timeout_s
+  // The scheduler's final state ("COMPLETED", "CANCELLED", "PREEMPTED", ...); "" locally.
+  std::string state;
+  // Ended without an outcome of its own (cancelled, preempted, node failure, gone from the
+  // scheduler): a retry resumes it from its checkpoint.
+  bool lost = false;
 };
 
 class Executor {
@@ -38,6 +46,17 @@ class Executor {
   // Asks every running process to stop (SIGTERM to its process group), then waits for them.
   virtual std::vector<Exit> stop_all(double grace_s) = 0;
   virtual size_t running() const = 0;
+  // Submits what start() has queued, for backends that batch (Slurm submits one array per wave),
+  // and returns (job id, handle) for each: the handles go to the run dirs' `launcher.pid`.
+  virtual std::vector<std::pair<std::string, std::string>> flush() { return {}; }
+  // A job an earlier coordinator started (`handle` from its launcher.pid): true when this
+  // executor tracks it again (it still runs, or poll() will report how it ended); false when it
+  // cannot, and the caller stops it as an orphan.
+  virtual bool adopt(const std::string& job_id, const std::string& handle,
+                     const std::string& run_dir) {
+    (void)job_id, (void)handle, (void)run_dir;
+    return false;
+  }
 };
 
 // Forks each job into its own process group (so Ctrl-C on the terminal reaches the coordinator,

@@ -1,0 +1,305 @@
+#include "ablate/runner/slurm.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace ablate::runner {
+namespace fs = std::filesystem;
+namespace {
+
+struct CommandResult {
+  int status = -1;     // exit status; -1 when it did not exit normally
+  std::string output;  // stdout and stderr together
+};
+
+// Runs argv through /bin/sh with every word quoted (so names need no care), output captured.
+// 127 means the program was not found.
+CommandResult run(const std::vector<std::string>& argv) {
+  std::string line;
+  for (const auto& a : argv) line += (line.empty() ? "" : " ") + shell_quote(a);
+  line += " </dev/null 2>&1";
+  CommandResult r;
+  FILE* pipe = popen(line.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
+  const int status = pclose(pipe);
+  if (status != -1 && WIFEXITED(status)) r.status = WEXITSTATUS(status);
+  return r;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\n')) ++i;
+  return s.substr(i);
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The #SBATCH options shared by submissions and the --test-only check.
+std::vector<std::string> sbatch_options(const SlurmOptions& o, double timeout_s) {
+  std::vector<std::string> out;
+  if (!o.partition.empty()) out.push_back("--partition=" + o.partition);
+  if (!o.time_limit.empty()) {
+    out.push_back("--time=" + o.time_limit);
+  } else if (timeout_s > 0) {
+    out.push_back("--time=" + std::to_string(std::max<int64_t>(
+                                  1, static_cast<int64_t>(std::ceil(timeout_s / 60.0)))));
+  }
+  if (o.gpus_per_task > 0) out.push_back("--gpus-per-task=" + std::to_string(o.gpus_per_task));
+  if (o.cpus_per_task > 0) out.push_back("--cpus-per-task=" + std::to_string(o.cpus_per_task));
+  if (!o.memory.empty()) out.push_back("--mem=" + o.memory);
+  if (!o.account.empty()) out.push_back("--account=" + o.account);
+  for (const auto& e : o.extra) out.push_back(e);
+  return out;
+}
+
+}  // namespace
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string sbatch_script(const SlurmOptions& o, const std::string& name,
+                          const std::vector<Launch>& launches) {
+  if (launches.empty()) throw std::invalid_argument("sbatch_script: no jobs");
+  double timeout_s = 0;
+  for (const auto& l : launches) timeout_s = std::max(timeout_s, l.timeout_s);
+  std::ostringstream s;
+  s << "#!/bin/bash\n";
+  s << "#SBATCH --job-name=" << o.job_name << (name.empty() ? "" : "-" + name) << "\n";
+  s << "#SBATCH --array=0-" << launches.size() - 1
+    << (o.max_parallel > 0 ? "%" + std::to_string(o.max_parallel) : "") << "\n";
+  if (!o.script_dir.empty()) s << "#SBATCH --output=" << o.script_dir << "/%x-%A_%a.out\n";
+  for (const auto& line : sbatch_options(o, timeout_s)) s << "#SBATCH " << line << "\n";
+  s << "# Written by ablate run --backend slurm: array task i trains job i in its run dir on the\n"
+       "# shared filesystem, appends to RUN_DIR/output.txt and leaves its exit status in\n"
+       "# RUN_DIR/slurm_exit for the coordinator, which is the only database writer.\n"
+       "set -u\n"
+       "case \"$SLURM_ARRAY_TASK_ID\" in\n";
+  for (size_t i = 0; i < launches.size(); ++i) {
+    const Launch& l = launches[i];
+    s << "  " << i << ")  # job " << l.job_id << "\n    run_dir=" << shell_quote(l.run_dir)
+      << "\n    set --";
+    for (const auto& a : l.argv) s << " " << shell_quote(a);
+    s << " ;;\n";
+  }
+  s << "  *) echo \"ablate: no job for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\n"
+       "esac\n"
+       "\"$@\" >>\"$run_dir/output.txt\" 2>&1\n"
+       "status=$?\n"
+       "echo \"$status\" >\"$run_dir/slurm_exit.tmp\" && mv \"$run_dir/slurm_exit.tmp\" "
+       "\"$run_dir/slurm_exit\"\n"
+       "exit \"$status\"\n";
+  return s.str();
+}
+
+std::string parse_sbatch_output(const std::string& out) {
+  const std::string text = trim(out);
+  const std::string id = text.substr(0, text.find(';'));
+  if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
+    throw SlurmError("sbatch did not print a job id: " + text);
+  }
+  return id;
+}
+
+std::map<std::string, std::string> parse_squeue(const std::string& out) {
+  std::map<std::string, std::string> states;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string id, state;
+    if (!(words >> id >> state)) continue;
+    const auto underscore = id.find('_');
+    // Pending tasks may still be listed as a range ("123_[4-7%2]"): not one task, skip.
+    if (underscore == std::string::npos || id.find('[') != std::string::npos) continue;
+    states[id] = state;
+  }
+  return states;
+}
+
+SlurmOutcome slurm_outcome(const std::string& state) {
+  SlurmOutcome o;
+  if (state == "COMPLETED" || state == "FAILED") {
+    o.ended = true;
+  } else if (state == "TIMEOUT") {
+    o.ended = o.timed_out = true;
+  } else if (state == "OUT_OF_MEMORY") {
+    o.ended = o.out_of_memory = true;
+  } else if (state == "CANCELLED" || state == "PREEMPTED" || state == "NODE_FAIL" ||
+             state == "BOOT_FAIL" || state == "DEADLINE" || state == "REVOKED" ||
+             state == "SPECIAL_EXIT") {
+    o.ended = o.lost = true;
+  }
+  return o;
+}
+
+SlurmExecutor::SlurmExecutor(SlurmOptions options) : options_(std::move(options)) {}
+
+void SlurmExecutor::check() const {
+  std::vector<std::string> argv = {options_.sbatch, "--test-only", "--job-name=ablate-check"};
+  for (const auto& o : sbatch_options(options_, 0)) argv.push_back(o);
+  argv.push_back("--wrap=true");
+  const CommandResult r = run(argv);
+  if (r.status == 127) {
+    throw SlurmError("sbatch not found (" + options_.sbatch +
+                     "): --backend slurm runs on a Slurm submit host (Debian: slurm-client)");
+  }
+  if (r.status != 0) throw SlurmError("Slurm refuses these options: " + trim(r.output));
+}
+
+std::string SlurmExecutor::start(const Launch& launch) {
+  // A stale exit status from an earlier attempt must not be read as this one's.
+  std::error_code ec;
+  fs::remove(fs::path(launch.run_dir) / "slurm_exit", ec);
+  queued_.push_back(launch);
+  return "";
+}
+
+std::vector<std::pair<std::string, std::string>> SlurmExecutor::flush() {
+  std::vector<std::pair<std::string, std::string>> handles;
+  if (queued_.empty()) return handles;
+  ++waves_;
+  const std::string script = sbatch_script(options_, "", queued_);
+  fs::create_directories(options_.script_dir);
+  // Unique per submission, so a re-run never overwrites the script of a wave still queued.
+  const auto stamp = std::chrono::system_clock::now().time_since_epoch().count();
+  const fs::path file =
+      fs::path(options_.script_dir) / ("wave-" + std::to_string(stamp) + "-" + std::to_string(waves_) + ".sh");
+  std::ofstream(file) << script;
+  const CommandResult r = run({options_.sbatch, "--parsable", file.string()});
+  if (r.status != 0) {
+    queued_.clear();
+    throw SlurmError("sbatch refused the submission (" + file.string() + "): " + trim(r.output));
+  }
+  const std::string id = parse_sbatch_output(r.output);
+  for (size_t i = 0; i < queued_.size(); ++i) {
+    const std::string task = id + "_" + std::to_string(i);
+    tasks_[task] = {queued_[i].job_id, queued_[i].run_dir, 0};
+    handles.emplace_back(queued_[i].job_id, "slurm:" + task);
+  }
+  scripts_.push_back(script);
+  queued_.clear();
+  next_query_ = 0;  // ask soon: a short task may already have ended
+  return handles;
+}
+
+bool SlurmExecutor::adopt(const std::string& job_id, const std::string& handle,
+                          const std::string& run_dir) {
+  const std::string prefix = "slurm:";
+  if (handle.rfind(prefix, 0) != 0) return false;
+  tasks_[handle.substr(prefix.size())] = {job_id, run_dir, 0};
+  return true;
+}
+
+std::vector<Exit> SlurmExecutor::query() {
+  std::string ids;
+  std::set<std::string> jobs;
+  for (const auto& [task, t] : tasks_) jobs.insert(task.substr(0, task.find('_')));
+  for (const auto& j : jobs) ids += (ids.empty() ? "" : ",") + j;
+  const CommandResult r = run({options_.squeue, "--noheader", "--array", "--states=all",
+                               "--jobs=" + ids, "--format=%i %T"});
+  // An unknown job id (purged from the controller) is an error for squeue; such tasks are
+  // judged by their slurm_exit below. Any other failure: try again at the next poll.
+  const bool unknown = r.output.find("Invalid job id") != std::string::npos;
+  if (r.status != 0 && !unknown) return {};
+  const auto states = parse_squeue(r.output);
+  std::vector<Exit> exits;
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    Task& t = it->second;
+    const auto s = states.find(it->first);
+    const fs::path exit_file = fs::path(t.run_dir) / "slurm_exit";
+    Exit e;
+    e.job_id = t.job_id;
+    bool ended = false;
+    if (s != states.end()) {
+      t.missing = 0;
+      const SlurmOutcome o = slurm_outcome(s->second);
+      e.state = s->second;
+      if (o.ended) {
+        ended = true;
+        e.timed_out = o.timed_out;
+        e.lost = o.lost;
+        if (o.out_of_memory) e.signal = SIGKILL;
+        const std::string code = trim(read_text(exit_file));
+        if (!code.empty() && !o.lost && !o.timed_out) e.exit_code = std::atoi(code.c_str());
+        // FAILED without an exit status: the task was killed before the wrapper could write it.
+        if (s->second == "FAILED" && code.empty()) e.signal = SIGKILL;
+      }
+    } else if (fs::exists(exit_file)) {
+      ended = true;  // gone from the queue after it finished
+      e.state = "ENDED";
+      e.exit_code = std::atoi(trim(read_text(exit_file)).c_str());
+    } else if (++t.missing >= 3) {
+      ended = true;  // Slurm forgot it and it never finished: resume it
+      e.state = "VANISHED";
+      e.lost = true;
+    }
+    if (ended) {
+      exits.push_back(e);
+      it = tasks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return exits;
+}
+
+std::vector<Exit> SlurmExecutor::poll(double wait_s) {
+  flush();
+  const double now = monotonic_seconds();
+  if (tasks_.empty()) return {};
+  if (now < next_query_) {
+    const double nap = std::min(wait_s, next_query_ - now);
+    if (nap > 0) std::this_thread::sleep_for(std::chrono::duration<double>(nap));
+    if (monotonic_seconds() < next_query_) return {};
+  }
+  next_query_ = monotonic_seconds() + options_.poll_interval_s;
+  return query();
+}
+
+std::vector<Exit> SlurmExecutor::stop_all(double grace_s) {
+  queued_.clear();
+  std::vector<std::string> argv = {options_.scancel};
+  for (const auto& [task, t] : tasks_) argv.push_back(task);
+  if (argv.size() > 1) run(argv);
+  std::vector<Exit> exits;
+  const double until = monotonic_seconds() + std::max(grace_s, options_.poll_interval_s * 3);
+  while (!tasks_.empty() && monotonic_seconds() < until) {
+    for (auto e : query()) {
+      e.signal = SIGTERM;  // stopped by the coordinator: the job is interrupted, not failed
+      exits.push_back(e);
+    }
+    if (!tasks_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  for (const auto& [task, t] : tasks_) {
+    Exit e;
+    e.job_id = t.job_id;
+    e.signal = SIGTERM;
+    e.state = "CANCELLING";
+    exits.push_back(e);
+  }
+  tasks_.clear();
+  return exits;
+}
+
+}  // namespace ablate::runner

@@ -1,0 +1,208 @@
+// The Slurm executor against fake sbatch/squeue/scancel scripts (the real cluster is exercised
+// by the integration test): scripts, parsing, state mapping, waves, adoption, cancellation.
+#include "ablate/runner/slurm.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ablate/testing/temp_dir.h"
+
+namespace ablate::runner {
+namespace {
+namespace fs = std::filesystem;
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_script(const fs::path& p, const std::string& body) {
+  std::ofstream(p) << "#!/bin/sh\n" << body;
+  chmod(p.c_str(), 0755);
+}
+
+Launch launch(const std::string& id, const std::string& run_dir, double timeout_s = 0) {
+  Launch l;
+  l.job_id = id;
+  l.argv = {"/opt/ablate it's", "train", run_dir + "/config.yaml", "--run-dir", run_dir};
+  l.output_file = run_dir + "/output.txt";
+  l.run_dir = run_dir;
+  l.timeout_s = timeout_s;
+  return l;
+}
+
+TEST(Slurm, ScriptHasTheOptionsAndOneQuotedCasePerTask) {
+  SlurmOptions o;
+  o.partition = "gpu";
+  o.gpus_per_task = 1;
+  o.cpus_per_task = 8;
+  o.memory = "16G";
+  o.account = "lab";
+  o.max_parallel = 4;
+  o.extra = {"--qos=high"};
+  o.script_dir = "/shared/runs/s/slurm";
+  const std::string s = sbatch_script(o, "sweep", {launch("a", "/r/a", 61), launch("b", "/r/b")});
+  for (const char* line :
+       {"#SBATCH --job-name=ablate-sweep\n", "#SBATCH --array=0-1%4\n",
+        "#SBATCH --output=/shared/runs/s/slurm/%x-%A_%a.out\n", "#SBATCH --partition=gpu\n",
+        "#SBATCH --time=2\n", "#SBATCH --gpus-per-task=1\n", "#SBATCH --cpus-per-task=8\n",
+        "#SBATCH --mem=16G\n", "#SBATCH --account=lab\n", "#SBATCH --qos=high\n",
+        "  0)  # job a\n", "  1)  # job b\n", "run_dir='/r/b'",
+        "set -- '/opt/ablate it'\\''s' 'train' '/r/a/config.yaml' '--run-dir' '/r/a' ;;",
+        "mv \"$run_dir/slurm_exit.tmp\" \"$run_dir/slurm_exit\""}) {
+    EXPECT_NE(s.find(line), std::string::npos) << line << "\n" << s;
+  }
+  // No limit, no time: neither line.
+  const std::string plain = sbatch_script(SlurmOptions{}, "", {launch("a", "/r/a")});
+  EXPECT_NE(plain.find("#SBATCH --array=0-0\n"), std::string::npos);
+  EXPECT_EQ(plain.find("--time"), std::string::npos);
+  EXPECT_EQ(plain.find("--partition"), std::string::npos);
+  EXPECT_THROW(sbatch_script(o, "x", {}), std::invalid_argument);
+}
+
+TEST(Slurm, ParsesSbatchAndSqueueOutput) {
+  EXPECT_EQ(parse_sbatch_output("4242\n"), "4242");
+  EXPECT_EQ(parse_sbatch_output("4242;cluster\n"), "4242");
+  EXPECT_THROW(parse_sbatch_output("sbatch: error: invalid partition specified: nope\n"),
+               SlurmError);
+  const auto states =
+      parse_squeue("4242_0 RUNNING\n4242_1 COMPLETED\n4242_[2-5%2] PENDING\nnoise\n77 RUNNING\n");
+  EXPECT_EQ(states, (std::map<std::string, std::string>{{"4242_0", "RUNNING"},
+                                                        {"4242_1", "COMPLETED"}}));
+}
+
+TEST(Slurm, StatesMapToOutcomes) {
+  EXPECT_FALSE(slurm_outcome("PENDING").ended);
+  EXPECT_FALSE(slurm_outcome("RUNNING").ended);
+  EXPECT_FALSE(slurm_outcome("COMPLETING").ended);
+  EXPECT_TRUE(slurm_outcome("COMPLETED").ended);
+  EXPECT_FALSE(slurm_outcome("COMPLETED").lost);
+  EXPECT_TRUE(slurm_outcome("TIMEOUT").timed_out);
+  EXPECT_TRUE(slurm_outcome("OUT_OF_MEMORY").out_of_memory);
+  for (const char* lost : {"CANCELLED", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL"}) {
+    EXPECT_TRUE(slurm_outcome(lost).ended && slurm_outcome(lost).lost) << lost;
+  }
+}
+
+// Fake commands: sbatch keeps the script and prints a job id; squeue prints the file `states`;
+// scancel records its arguments.
+class SlurmFake : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_script(dir_.path() / "sbatch",
+                 "for a; do last=$a; done\n"
+                 "case \"$*\" in *--test-only*) case \"$*\" in *nope*) "
+                 "echo 'sbatch: error: invalid partition specified: nope' >&2; exit 1;; esac;"
+                 " exit 0;; esac\n"
+                 "cp \"$last\" '" + dir_.file("submitted.sh") + "'\necho '4242;local'\n");
+    write_script(dir_.path() / "squeue", "cat '" + dir_.file("states") + "'\n");
+    write_script(dir_.path() / "scancel", "echo \"$@\" >> '" + dir_.file("cancelled") + "'\n");
+    options_.sbatch = dir_.file("sbatch");
+    options_.squeue = dir_.file("squeue");
+    options_.scancel = dir_.file("scancel");
+    options_.script_dir = dir_.file("scripts");
+    options_.poll_interval_s = 0;
+    for (const char* job : {"a", "b"}) fs::create_directories(dir_.path() / job);
+  }
+  void states(const std::string& text) { std::ofstream(dir_.file("states")) << text; }
+
+  testing::TempDir dir_;
+  SlurmOptions options_;
+};
+
+TEST_F(SlurmFake, AWaveIsOneArrayAndTasksEndAsSlurmSays) {
+  SlurmExecutor ex(options_);
+  EXPECT_EQ(ex.start(launch("a", dir_.file("a"))), "");
+  EXPECT_EQ(ex.start(launch("b", dir_.file("b"))), "");
+  EXPECT_EQ(ex.running(), 2u);
+  const auto handles = ex.flush();
+  ASSERT_EQ(handles.size(), 2u);
+  EXPECT_EQ(handles[0], (std::pair<std::string, std::string>{"a", "slurm:4242_0"}));
+  EXPECT_EQ(handles[1], (std::pair<std::string, std::string>{"b", "slurm:4242_1"}));
+  EXPECT_NE(read(dir_.file("submitted.sh")).find("#SBATCH --array=0-1\n"), std::string::npos);
+  EXPECT_TRUE(ex.flush().empty());  // nothing queued: nothing submitted
+  states("4242_0 RUNNING\n4242_1 PENDING\n");
+  EXPECT_TRUE(ex.poll(0).empty());
+  // a finished (its wrapper wrote the exit status); b was cancelled.
+  std::ofstream(dir_.file("a/slurm_exit")) << "0\n";
+  states("4242_0 COMPLETED\n4242_1 CANCELLED\n");
+  auto exits = ex.poll(0);
+  ASSERT_EQ(exits.size(), 2u);
+  EXPECT_EQ(exits[0].job_id, "a");
+  EXPECT_EQ(exits[0].exit_code, 0);
+  EXPECT_FALSE(exits[0].lost);
+  EXPECT_EQ(exits[1].job_id, "b");
+  EXPECT_TRUE(exits[1].lost);
+  EXPECT_EQ(exits[1].state, "CANCELLED");
+  EXPECT_EQ(ex.running(), 0u);
+}
+
+TEST_F(SlurmFake, FailuresTimeoutsAndTasksSlurmForgot) {
+  SlurmExecutor ex(options_);
+  ex.start(launch("a", dir_.file("a")));
+  ex.start(launch("b", dir_.file("b")));
+  ex.flush();
+  std::ofstream(dir_.file("a/slurm_exit")) << "3\n";
+  states("4242_0 FAILED\n4242_1 TIMEOUT\n");
+  auto exits = ex.poll(0);
+  ASSERT_EQ(exits.size(), 2u);
+  EXPECT_EQ(exits[0].exit_code, 3);
+  EXPECT_TRUE(exits[1].timed_out);
+  // Adopted tasks that Slurm no longer lists: with an exit status they ended; without one, three
+  // answers in a row, they are lost.
+  ASSERT_TRUE(ex.adopt("a", "slurm:4242_0", dir_.file("a")));
+  ASSERT_TRUE(ex.adopt("b", "slurm:4242_1", dir_.file("b")));
+  EXPECT_FALSE(ex.adopt("c", "12345", dir_.file("b")));  // a local pid is not Slurm's
+  states("");
+  exits = ex.poll(0);
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].job_id, "a");
+  EXPECT_EQ(exits[0].exit_code, 3);
+  EXPECT_TRUE(ex.poll(0).empty());
+  exits = ex.poll(0);
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].state, "VANISHED");
+  EXPECT_TRUE(exits[0].lost);
+}
+
+TEST_F(SlurmFake, StopAllCancelsTheTasks) {
+  SlurmExecutor ex(options_);
+  ex.start(launch("a", dir_.file("a")));
+  ex.start(launch("b", dir_.file("b")));
+  ex.flush();
+  states("4242_0 CANCELLED\n4242_1 CANCELLED\n");
+  const auto exits = ex.stop_all(1);
+  EXPECT_EQ(read(dir_.file("cancelled")), "4242_0 4242_1\n");
+  ASSERT_EQ(exits.size(), 2u);
+  EXPECT_EQ(exits[0].signal, SIGTERM);  // the coordinator records them as interrupted
+}
+
+TEST_F(SlurmFake, CheckShowsSlurmsRefusal) {
+  SlurmOptions o = options_;
+  o.partition = "nope";
+  try {
+    SlurmExecutor(o).check();
+    ADD_FAILURE() << "no error";
+  } catch (const SlurmError& e) {
+    EXPECT_NE(std::string(e.what()).find("invalid partition specified: nope"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(SlurmExecutor(options_).check());
+  o.sbatch = dir_.file("no-such-sbatch");
+  try {
+    SlurmExecutor(o).check();
+    ADD_FAILURE() << "no error";
+  } catch (const SlurmError& e) {
+    EXPECT_NE(std::string(e.what()).find("sbatch not found"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ablate::runner
