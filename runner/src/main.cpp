@@ -228,6 +228,17 @@ int cmd_run(const std::vector<std::string>& args, const char* argv0) {
   if (backend == "slurm") {
     // Slurm runs the parallelism: every ready job is submitted, `--per-device` is the array's
     // %N limit when given, and each task's device is the GPU Slurm gives it, or the CPU.
+    // The sweep file's slurm: settings, with the command line's flags on top.
+    runner::SlurmOptions from_file = sweep.slurm;
+    if (vm.count("partition")) from_file.partition = slurm.partition;
+    if (vm.count("time")) from_file.time_limit = slurm.time_limit;
+    if (vm.count("gpus-per-task")) from_file.gpus_per_task = slurm.gpus_per_task;
+    if (vm.count("cpus-per-task")) from_file.cpus_per_task = slurm.cpus_per_task;
+    if (vm.count("mem")) from_file.memory = slurm.memory;
+    if (vm.count("account")) from_file.account = slurm.account;
+    if (vm.count("poll-interval")) from_file.poll_interval_s = slurm.poll_interval_s;
+    from_file.extra.insert(from_file.extra.end(), slurm.extra.begin(), slurm.extra.end());
+    slurm = from_file;
     if (vm.count("per-device")) slurm.max_parallel = run.per_device;
     slurm.job_name = "ablate-" + sweep.name;
     // Absolute: Slurm resolves --output on the compute node, from the job's working directory.

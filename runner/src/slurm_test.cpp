@@ -2,6 +2,9 @@
 // by the integration test): scripts, parsing, state mapping, waves, adoption, cancellation.
 #include "ablate/runner/slurm.h"
 
+#include "ablate/runner/parse.h"
+#include "ablate/runner/sweep.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -202,6 +205,38 @@ TEST_F(SlurmFake, CheckShowsSlurmsRefusal) {
   } catch (const SlurmError& e) {
     EXPECT_NE(std::string(e.what()).find("sbatch not found"), std::string::npos) << e.what();
   }
+}
+
+TEST(Slurm, SweepFileSettingsAreTypedAndCheckedWithTheirLine) {
+  const std::string head = "name: s\ntask: lm\nbase: {data: {dataset: fortunes}}\n";
+  const SweepSpec spec = parse_sweep(head +
+                                         "slurm:\n  partition: gpu\n  time: '01:00:00'\n"
+                                         "  gpus_per_task: 1\n  max_parallel: 8\n"
+                                         "  sbatch: ['--qos=high', '--exclusive']\n",
+                                     "s.yaml", {});
+  EXPECT_EQ(spec.slurm.partition, "gpu");
+  EXPECT_EQ(spec.slurm.time_limit, "01:00:00");
+  EXPECT_EQ(spec.slurm.gpus_per_task, 1);
+  EXPECT_EQ(spec.slurm.max_parallel, 8);
+  EXPECT_EQ(spec.slurm.extra, (std::vector<std::string>{"--qos=high", "--exclusive"}));
+  auto error = [&](const std::string& slurm) {
+    try {
+      parse_sweep(head + slurm, "s.yaml", {});
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error("slurm:\n  partiton: gpu\n").find("s.yaml:5:3: slurm.partiton: unknown key; did "
+                                                     "you mean partition?"),
+            std::string::npos)
+      << error("slurm:\n  partiton: gpu\n");
+  EXPECT_NE(error("slurm:\n  gpus_per_task: two\n").find("s.yaml:5:18: slurm.gpus_per_task: "
+                                                          "expected a whole number"),
+            std::string::npos)
+      << error("slurm:\n  gpus_per_task: two\n");
+  EXPECT_NE(error("slurm:\n  sbatch: {a: 1}\n").find("slurm.sbatch: expected #SBATCH lines"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -437,6 +437,52 @@ std::string sweep_name_error(const std::string& name) {
   return "";
 }
 
+// The `slurm:` mapping: the Slurm backend's settings, typed, with the key's line in errors.
+static SlurmOptions parse_slurm(const YAML::Node& node, const std::string& file) {
+  static const std::vector<std::string> kKeys = {"partition",     "time",    "gpus_per_task",
+                                                 "cpus_per_task", "mem",     "account",
+                                                 "max_parallel",  "sbatch"};
+  SlurmOptions o;
+  for (const Entry& e : entries_of(node, file, "slurm")) {
+    const std::string key = "slurm." + e.key;
+    const Location at = where(e.value, e.key_at);
+    if (std::find(kKeys.begin(), kKeys.end(), e.key) == kKeys.end()) {
+      const std::string near = nearest_word(e.key, kKeys);
+      fail(e.key_at, key,
+           "unknown key; " + (near.empty() ? "expected partition, time, gpus_per_task, "
+                                             "cpus_per_task, mem, account, max_parallel or sbatch"
+                                           : "did you mean " + near + "?"));
+    }
+    if (e.key == "sbatch") {
+      const bool list = e.value.IsSequence();
+      if (!list && !e.value.IsScalar()) {
+        fail(at, key, "expected #SBATCH lines (a list of text), got " + describe(e.value));
+      }
+      for (const auto& line : list ? e.value : YAML::Node(std::vector<YAML::Node>{e.value})) {
+        if (!line.IsScalar()) fail(where(line, at), key, "expected text, got " + describe(line));
+        o.extra.push_back(line.Scalar());
+      }
+      continue;
+    }
+    if (!e.value.IsScalar()) fail(at, key, "expected a value, got " + describe(e.value));
+    const std::string text = e.value.Scalar();
+    if (e.key == "gpus_per_task" || e.key == "cpus_per_task" || e.key == "max_parallel") {
+      if (text.empty() || text.size() > 6 ||
+          text.find_first_not_of("0123456789") != std::string::npos) {
+        fail(at, key, "expected a whole number >= 0, got " + yaml_quote(text));
+      }
+      const int n = std::stoi(text);
+      (e.key == "gpus_per_task" ? o.gpus_per_task
+                                : e.key == "cpus_per_task" ? o.cpus_per_task : o.max_parallel) = n;
+    } else {
+      (e.key == "partition" ? o.partition
+                            : e.key == "time" ? o.time_limit
+                                              : e.key == "mem" ? o.memory : o.account) = text;
+    }
+  }
+  return o;
+}
+
 SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& overrides) {
   return parse_sweep(read_text_file(path, "sweep"), path, overrides);
 }
@@ -594,7 +640,10 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
       fail(where(slurm->value, slurm->key_at), "slurm",
            "expected a mapping, got " + describe(slurm->value));
     }
-    if (slurm->value.IsMap()) spec.slurm_yaml = YAML::Dump(slurm->value) + "\n";
+    if (slurm->value.IsMap()) {
+      spec.slurm_yaml = YAML::Dump(slurm->value) + "\n";
+      spec.slurm = parse_slurm(slurm->value, file);
+    }
   }
 
   const int64_t bound = job_count_bound(spec);

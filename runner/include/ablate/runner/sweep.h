@@ -53,6 +53,7 @@
 
 #include "ablate/runner/config.h"
 #include "ablate/runner/parse.h"
+#include "ablate/runner/slurm.h"
 
 namespace ablate::runner {
 
@@ -115,6 +116,9 @@ struct SweepSpec {
   Location exclude_at;            // the `exclude:` key
   std::vector<StageSpec> stages;  // empty: each cell and seed is one job with stage ""
   std::string slurm_yaml;         // the `slurm:` mapping as YAML text; "" when absent
+  // The `slurm:` mapping (partition, time, gpus_per_task, cpus_per_task, mem, account,
+  // max_parallel, sbatch: [lines]); `ablate run --backend slurm` flags override it.
+  SlurmOptions slurm;
 };
 
 // One job of an expanded sweep.
