@@ -201,11 +201,14 @@ TEST(SweepParse, BaseTaskAndYamlTextAreKept) {
             jobs[0].id);
 }
 
-TEST(SweepParse, SlurmIsKeptAsYamlWithoutChecks) {
-  const SweepSpec spec = parse("name: s\nslurm:\n  partition: gpu\n  anything_goes: {x: [1, 2]}\n");
+TEST(SweepParse, SlurmIsKeptAsYamlAndTyped) {
+  const SweepSpec spec = parse("name: s\nslurm:\n  partition: gpu\n  cpus_per_task: 4\n");
   EXPECT_NE(spec.slurm_yaml.find("partition: gpu"), std::string::npos) << spec.slurm_yaml;
-  EXPECT_NE(spec.slurm_yaml.find("anything_goes"), std::string::npos) << spec.slurm_yaml;
+  EXPECT_EQ(spec.slurm.partition, "gpu");
+  EXPECT_EQ(spec.slurm.cpus_per_task, 4);
   EXPECT_EQ(parse("name: s\n").slurm_yaml, "");
+  // Keys are checked now that the Slurm backend reads them (slurm_test.cpp has the messages).
+  EXPECT_THROW(parse("name: s\nslurm:\n  anything_goes: {x: [1, 2]}\n"), ConfigError);
 }
 
 TEST(SweepParse, LoadSweepReadsAFileAndNamesItInErrors) {
