@@ -90,6 +90,9 @@ std::string sbatch_script(const SlurmOptions& o, const std::string& name,
   s << "#SBATCH --array=0-" << launches.size() - 1
     << (o.max_parallel > 0 ? "%" + std::to_string(o.max_parallel) : "") << "\n";
   if (!o.script_dir.empty()) s << "#SBATCH --output=" << o.script_dir << "/%x-%A_%a.out\n";
+  // Retries belong to the coordinator (it counts them and resumes from the checkpoint); a task
+  // Slurm requeued by itself after a node failure would run outside that count.
+  s << "#SBATCH --no-requeue\n";
   for (const auto& line : sbatch_options(o, timeout_s)) s << "#SBATCH " << line << "\n";
   s << "# Written by ablate run --backend slurm: array task i trains job i in its run dir on the\n"
        "# shared filesystem, appends to RUN_DIR/output.txt and leaves its exit status in\n"

@@ -54,7 +54,8 @@ TEST(Slurm, ScriptHasTheOptionsAndOneQuotedCasePerTask) {
   const std::string s = sbatch_script(o, "sweep", {launch("a", "/r/a", 61), launch("b", "/r/b")});
   for (const char* line :
        {"#SBATCH --job-name=ablate-sweep\n", "#SBATCH --array=0-1%4\n",
-        "#SBATCH --output=/shared/runs/s/slurm/%x-%A_%a.out\n", "#SBATCH --partition=gpu\n",
+        "#SBATCH --output=/shared/runs/s/slurm/%x-%A_%a.out\n", "#SBATCH --no-requeue\n",
+        "#SBATCH --partition=gpu\n",
         "#SBATCH --time=2\n", "#SBATCH --gpus-per-task=1\n", "#SBATCH --cpus-per-task=8\n",
         "#SBATCH --mem=16G\n", "#SBATCH --account=lab\n", "#SBATCH --qos=high\n",
         "  0)  # job a\n", "  1)  # job b\n", "run_dir='/r/b'",
