@@ -22,6 +22,7 @@
 
 #include "ablate/results/ingest.h"
 #include "ablate/runner/canonical.h"
+#include "ablate/runner/command.h"
 #include "ablate/runner/schema.h"
 
 #ifndef ABLATE_SOURCE_DIR
@@ -32,13 +33,6 @@ namespace ablate::runner {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The last `n` lines of a file (a failed job's reason).
 std::string tail_lines(const fs::path& file, size_t n) {
@@ -51,17 +45,6 @@ std::string tail_lines(const fs::path& file, size_t n) {
   }
   std::string out;
   for (const auto& l : lines) out += l + "\n";
-  return out;
-}
-
-std::string run_command(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[256];
-  while (fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
-  pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out;
 }
 
@@ -163,11 +146,19 @@ std::string run_dir_of(const std::string& workdir, const std::string& sweep,
 
 CodeVersion code_version() {
   CodeVersion v;
-  const std::string git = "git -C '" + std::string(ABLATE_SOURCE_DIR) + "' ";
-  const std::string commit = run_command(git + "rev-parse HEAD 2>/dev/null");
-  if (commit.size() == 40) {
-    v.commit = commit;
-    v.dirty = !run_command(git + "status --porcelain --untracked-files=no 2>/dev/null").empty();
+  const std::vector<std::string> git = {"git", "-C", ABLATE_SOURCE_DIR};
+  auto git_says = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), git.begin(), git.end());
+    CommandResult r = run_command(args);
+    while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == ' '))
+      r.output.pop_back();
+    return r;
+  };
+  const CommandResult commit = git_says({"rev-parse", "HEAD"});
+  if (commit.status == 0 && commit.output.size() == 40) {
+    v.commit = commit.output;
+    const CommandResult status = git_says({"status", "--porcelain", "--untracked-files=no"});
+    v.dirty = status.status != 0 || !status.output.empty();
   }
   return v;
 }

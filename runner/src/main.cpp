@@ -24,6 +24,7 @@
 #include "ablate/results/report_writer.h"
 #include "ablate/results/store.h"
 #include "ablate/runner/canonical.h"
+#include "ablate/runner/command.h"
 #include "ablate/runner/coordinator.h"
 #include "ablate/runner/executor.h"
 #include "ablate/runner/parse.h"
@@ -86,6 +87,19 @@ std::string self_path(const char* argv0) {
   std::error_code ec;
   const auto p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? fs::absolute(argv0).string() : p.string();
+}
+
+// The store for a command that only reads it; nullptr (and a message) when the file is missing,
+// so a typo in --db never creates an empty database.
+std::unique_ptr<results::Store> open_read_only(const std::string& db, const std::string& command) {
+  if (!fs::exists(db)) {
+    std::cerr << "ablate " << command << ": no database " << db
+              << " (ablate run or ablate import creates it)\n";
+    return nullptr;
+  }
+  results::StoreOptions read_only;
+  read_only.read_only = true;
+  return std::make_unique<results::Store>(db, read_only);
 }
 
 int cmd_schema(const std::vector<std::string>& args) {
@@ -303,13 +317,9 @@ int cmd_status(const std::vector<std::string>& args) {
   po::variables_map vm;
   po::store(po::command_line_parser(args).options(options).positional(pos).run(), vm);
   po::notify(vm);
-  if (!fs::exists(db)) {
-    std::cerr << "ablate status: no database " << db << " (ablate run creates it)\n";
-    return kBadInput;
-  }
-  results::StoreOptions read_only;
-  read_only.read_only = true;
-  results::Store store(db, read_only);
+  const auto opened = open_read_only(db, "status");
+  if (!opened) return kBadInput;
+  results::Store& store = *opened;
   std::vector<std::string> names = sweep.empty() ? store.sweeps() : std::vector<std::string>{sweep};
   const auto known = store.sweeps();
   if (!sweep.empty() && std::find(known.begin(), known.end(), sweep) == known.end()) {
@@ -372,14 +382,9 @@ int cmd_query(const std::vector<std::string>& args) {
     std::cerr << "ablate query: --format " << format << ": expected table, csv or json\n";
     return kBadInput;
   }
-  if (!fs::exists(db)) {
-    std::cerr << "ablate query: no database " << db << " (ablate run creates it)\n";
-    return kBadInput;
-  }
-  results::StoreOptions read_only;
-  read_only.read_only = true;
-  results::Store store(db, read_only);
-  const auto result = results::run_query(store, sql);
+  const auto store = open_read_only(db, "query");
+  if (!store) return kBadInput;
+  const auto result = results::run_query(*store, sql);
   std::cout << (format == "csv"    ? results::format_csv(result)
                 : format == "json" ? results::format_json(result)
                                    : results::format_table(result));
@@ -391,10 +396,7 @@ std::string shell_word(const std::string& s) {
   const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
-  if (plain) return s;
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
+  return plain ? s : runner::shell_quote(s);
 }
 
 int cmd_import(const std::vector<std::string>& args) {
@@ -477,19 +479,10 @@ int cmd_report(const std::vector<std::string>& args) {
               << ": expected holm, bh, bonferroni or none\n";
     return kBadInput;
   }
-  files.formats = results::parse_formats(format);
-  if (files.out_dir.empty() && files.formats.size() > 1) {
-    std::cerr << "ablate report: --format " << format << ": several formats need --out DIR\n";
-    return kBadInput;
-  }
-  if (!fs::exists(db)) {
-    std::cerr << "ablate report: no database " << db << " (ablate run or ablate import creates it)\n";
-    return kBadInput;
-  }
-  results::StoreOptions read_only;
-  read_only.read_only = true;
-  results::Store store(db, read_only);
-  const auto built = results::build_report(store, report);
+  files.formats = results::parse_formats(format);  // several without --out: write_report says so
+  const auto store = open_read_only(db, "report");
+  if (!store) return kBadInput;
+  const auto built = results::build_report(*store, report);
   for (const auto& w : built.warnings) std::cerr << "ablate report: warning: " << w << "\n";
   const auto written = results::write_report(built, files);
   for (const auto& n : written.notes) std::cerr << "ablate report: " << n << "\n";

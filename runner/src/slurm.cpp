@@ -1,56 +1,27 @@
 #include "ablate/runner/slurm.h"
 
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "ablate/runner/command.h"
+
 namespace ablate::runner {
 namespace fs = std::filesystem;
 namespace {
-
-struct CommandResult {
-  int status = -1;     // exit status; -1 when it did not exit normally
-  std::string output;  // stdout and stderr together
-};
-
-// Runs argv through /bin/sh with every word quoted (so names need no care), output captured.
-// 127 means the program was not found.
-CommandResult run(const std::vector<std::string>& argv) {
-  std::string line;
-  for (const auto& a : argv) line += (line.empty() ? "" : " ") + shell_quote(a);
-  line += " </dev/null 2>&1";
-  CommandResult r;
-  FILE* pipe = popen(line.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
-  const int status = pclose(pipe);
-  if (status != -1 && WIFEXITED(status)) r.status = WEXITSTATUS(status);
-  return r;
-}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
   size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\n')) ++i;
   return s.substr(i);
-}
-
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // The #SBATCH options shared by submissions and the --test-only check.
@@ -72,12 +43,6 @@ std::vector<std::string> sbatch_options(const SlurmOptions& o, double timeout_s)
 }
 
 }  // namespace
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 std::string sbatch_script(const SlurmOptions& o, const std::string& name,
                           const std::vector<Launch>& launches) {
@@ -162,7 +127,7 @@ void SlurmExecutor::check() const {
   std::vector<std::string> argv = {options_.sbatch, "--test-only", "--job-name=ablate-check"};
   for (const auto& o : sbatch_options(options_, 0)) argv.push_back(o);
   argv.push_back("--wrap=true");
-  const CommandResult r = run(argv);
+  const CommandResult r = run_command(argv);
   if (r.status == 127) {
     throw SlurmError("sbatch not found (" + options_.sbatch +
                      "): --backend slurm runs on a Slurm submit host (Debian: slurm-client)");
@@ -189,7 +154,7 @@ std::vector<std::pair<std::string, std::string>> SlurmExecutor::flush() {
   const fs::path file =
       fs::path(options_.script_dir) / ("wave-" + std::to_string(stamp) + "-" + std::to_string(waves_) + ".sh");
   std::ofstream(file) << script;
-  const CommandResult r = run({options_.sbatch, "--parsable", file.string()});
+  const CommandResult r = run_command({options_.sbatch, "--parsable", file.string()});
   if (r.status != 0) {
     queued_.clear();
     throw SlurmError("sbatch refused the submission (" + file.string() + "): " + trim(r.output));
@@ -219,7 +184,7 @@ std::vector<Exit> SlurmExecutor::query() {
   std::set<std::string> jobs;
   for (const auto& [task, t] : tasks_) jobs.insert(task.substr(0, task.find('_')));
   for (const auto& j : jobs) ids += (ids.empty() ? "" : ",") + j;
-  const CommandResult r = run({options_.squeue, "--noheader", "--array", "--states=all",
+  const CommandResult r = run_command({options_.squeue, "--noheader", "--array", "--states=all",
                                "--jobs=" + ids, "--format=%i %T"});
   // An unknown job id (purged from the controller) is an error for squeue; such tasks are
   // judged by their slurm_exit below. Any other failure: try again at the next poll.
@@ -243,7 +208,7 @@ std::vector<Exit> SlurmExecutor::query() {
         e.timed_out = o.timed_out;
         e.lost = o.lost;
         if (o.out_of_memory) e.signal = SIGKILL;
-        const std::string code = trim(read_text(exit_file));
+        const std::string code = trim(read_text(exit_file.string()));
         if (!code.empty() && !o.lost && !o.timed_out) e.exit_code = std::atoi(code.c_str());
         // FAILED without an exit status: the task was killed before the wrapper could write it.
         if (s->second == "FAILED" && code.empty()) e.signal = SIGKILL;
@@ -251,7 +216,7 @@ std::vector<Exit> SlurmExecutor::query() {
     } else if (fs::exists(exit_file)) {
       ended = true;  // gone from the queue after it finished
       e.state = "ENDED";
-      e.exit_code = std::atoi(trim(read_text(exit_file)).c_str());
+      e.exit_code = std::atoi(trim(read_text(exit_file.string())).c_str());
     } else if (++t.missing >= 3) {
       ended = true;  // Slurm forgot it and it never finished: resume it
       e.state = "VANISHED";
@@ -284,7 +249,7 @@ std::vector<Exit> SlurmExecutor::stop_all(double grace_s) {
   queued_.clear();
   std::vector<std::string> argv = {options_.scancel};
   for (const auto& [task, t] : tasks_) argv.push_back(task);
-  if (argv.size() > 1) run(argv);
+  if (argv.size() > 1) run_command(argv);
   std::vector<Exit> exits;
   const double until = monotonic_seconds() + std::max(grace_s, options_.poll_interval_s * 3);
   while (!tasks_.empty() && monotonic_seconds() < until) {

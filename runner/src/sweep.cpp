@@ -439,6 +439,16 @@ std::string sweep_name_error(const std::string& name) {
 
 // The `slurm:` mapping: the Slurm backend's settings, typed, with the key's line in errors.
 static SlurmOptions parse_slurm(const YAML::Node& node, const std::string& file) {
+  // Each key and the field it sets; `sbatch` is a list of #SBATCH lines.
+  static const std::map<std::string, std::string SlurmOptions::*> kTexts = {
+      {"partition", &SlurmOptions::partition},
+      {"time", &SlurmOptions::time_limit},
+      {"mem", &SlurmOptions::memory},
+      {"account", &SlurmOptions::account}};
+  static const std::map<std::string, int SlurmOptions::*> kCounts = {
+      {"gpus_per_task", &SlurmOptions::gpus_per_task},
+      {"cpus_per_task", &SlurmOptions::cpus_per_task},
+      {"max_parallel", &SlurmOptions::max_parallel}};
   static const std::vector<std::string> kKeys = {"partition",     "time",    "gpus_per_task",
                                                  "cpus_per_task", "mem",     "account",
                                                  "max_parallel",  "sbatch"};
@@ -466,18 +476,14 @@ static SlurmOptions parse_slurm(const YAML::Node& node, const std::string& file)
     }
     if (!e.value.IsScalar()) fail(at, key, "expected a value, got " + describe(e.value));
     const std::string text = e.value.Scalar();
-    if (e.key == "gpus_per_task" || e.key == "cpus_per_task" || e.key == "max_parallel") {
+    if (const auto count = kCounts.find(e.key); count != kCounts.end()) {
       if (text.empty() || text.size() > 6 ||
           text.find_first_not_of("0123456789") != std::string::npos) {
         fail(at, key, "expected a whole number >= 0, got " + yaml_quote(text));
       }
-      const int n = std::stoi(text);
-      (e.key == "gpus_per_task" ? o.gpus_per_task
-                                : e.key == "cpus_per_task" ? o.cpus_per_task : o.max_parallel) = n;
+      o.*(count->second) = std::stoi(text);
     } else {
-      (e.key == "partition" ? o.partition
-                            : e.key == "time" ? o.time_limit
-                                              : e.key == "mem" ? o.memory : o.account) = text;
+      o.*(kTexts.at(e.key)) = text;
     }
   }
   return o;

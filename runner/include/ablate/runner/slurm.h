@@ -74,9 +74,6 @@ struct SlurmOutcome {
 };
 SlurmOutcome slurm_outcome(const std::string& state);
 
-// A single-quoted shell word.
-std::string shell_quote(const std::string& s);
-
 class SlurmExecutor : public Executor {
  public:
   explicit SlurmExecutor(SlurmOptions options);
