@@ -21,6 +21,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "scratch_dir.h"
+
 extern char** environ;
 
 namespace ablate::results {
@@ -29,31 +31,6 @@ namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------------------------------------
 // Child process and scratch files
-
-// A folder for one render_figures call inside `dir` (so renames into `dir` stay on one file
-// system and are atomic), removed with its contents when the object goes.
-class ScratchDir {
- public:
-  explicit ScratchDir(const fs::path& dir) {
-    std::string pattern = (fs::absolute(dir) / ".figures-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("figures: cannot create a scratch folder in " + dir.string() + ": " +
-                               std::strerror(errno));
-    }
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  fs::path file(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // A started child; killed and reaped if it is still running when the object goes (an exception
 // between spawn and wait must not leave a zombie or a stray gnuplot).
@@ -634,7 +611,8 @@ FigureSet render_figures(const Report& report, const std::string& dir,
     return set;
   }
   fs::create_directories(out);
-  const ScratchDir scratch(out);
+  // Inside `out`, so the renames into it are atomic.
+  const ScratchDir scratch(out, ".figures");
   for (const Plot& p : plots) draw(p, out, scratch, options, set);
   return set;
 }

@@ -475,7 +475,7 @@ ImportPlan plan_import(const ImportOptions& options) {
                "\nseed_column: " + quoted(seed_column) + "\nmetrics: " + quoted_list(plan.metrics) +
                "\nrows: " + std::to_string(plan.jobs.size()) + "\n";
   sweep.config_hash = csv_hash;
-  sweep.code_version = "import";
+  sweep.code_version = kImportCodeVersion;
   sweep.dirty = false;
   sweep.provenance = {{"source", "csv"},
                       {"csv_file", csv_file},

@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "ablate/results/import.h"
+
 namespace ablate::results {
 namespace {
 
@@ -625,7 +627,7 @@ Report build_report(Store& store, const ReportOptions& options) {
                       (names.empty() ? "(none)" : join(names, ", ")));
   }
   r.sweep = *sweep;
-  r.imported = sweep->code_version == "import";
+  r.imported = sweep->code_version == kImportCodeVersion;
   const int64_t sweep_pk = store.sweep_pk(options.sweep);
   const auto values = summary_values(store, sweep_pk, options.metric);
   if (values.empty()) {

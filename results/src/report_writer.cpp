@@ -1,13 +1,13 @@
 #include "ablate/results/report_writer.h"
 
-#include <stdlib.h>
-
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+
+#include "scratch_dir.h"
 
 namespace ablate::results {
 namespace fs = std::filesystem;
@@ -47,26 +47,6 @@ FigureSet draw(const Report& report, const fs::path& dir, const FigureOptions& o
   return render_figures(report, dir.string(), options);
 }
 
-// A folder removed with its contents when it goes (figures for a report printed on stdout).
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "ablate-report-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 }  // namespace
 
 std::vector<std::string> parse_formats(const std::string& list) {
@@ -102,7 +82,7 @@ WrittenReport write_report(const Report& report, const ReportFiles& files) {
     FigureSet figures;
     std::unique_ptr<ScratchDir> scratch;
     if (format == "html") {
-      scratch = std::make_unique<ScratchDir>();
+      scratch = std::make_unique<ScratchDir>(fs::temp_directory_path(), "ablate-report");
       figures = draw(report, scratch->path(), files.figures);
     }
     written.text = render(report, format, figures, "");

@@ -56,6 +56,9 @@
 
 namespace ablate::results {
 
+// The code_version of a sweep made by `ablate import` (how a report tells it has no curves).
+inline constexpr const char* kImportCodeVersion = "import";
+
 // ----- CSV (RFC 4180), reusable -----
 
 struct CsvRecord {
