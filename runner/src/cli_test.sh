@@ -4,22 +4,10 @@
 # Usage: cli_test.sh PATH_TO_ABLATE
 set -u
 ablate=$1
+. "$(dirname "$0")/cli_test_lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect STATUS PATTERN CMD...: exit status and a pattern in stderr+stdout.
-expect() {
-  local want=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  [ "$rc" -eq "$want" ] || fail "$* exited $rc, expected $want: $out"
-  printf '%s' "$out" | grep -qE -- "$pattern" || fail "$*: output lacks /$pattern/: $out"
-}
 
 # A corpus and a tiny lm config.
 for i in $(seq 1 400); do echo "the quick brown fox jumps over the lazy dog $i"; done > corpus.txt

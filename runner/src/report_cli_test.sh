@@ -5,24 +5,10 @@
 # written). Usage: report_cli_test.sh PATH_TO_ABLATE
 set -u
 ablate=$1
+. "$(dirname "$0")/cli_test_lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect STATUS PATTERN CMD...: exit status and a pattern in stderr+stdout.
-expect() {
-  local want=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  [ "$rc" -eq "$want" ] || fail "$* exited $rc, expected $want: $out"
-  printf '%s' "$out" | grep -qE -- "$pattern" || fail "$*: output lacks /$pattern/: $out"
-}
-has() { grep -qF -- "$2" "$1" || fail "$1 lacks '$2'"; }
-lacks() { ! grep -qF -- "$2" "$1" || fail "$1 has '$2'"; }
 
 # Per-seed results of four arms, 4 seeds each: kv_heads=2 is clearly better than mha (the same
 # seeds, a consistent gain), kv_heads=1 is noisy, and a `<script>` tag names the last variant.

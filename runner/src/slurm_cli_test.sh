@@ -9,6 +9,7 @@
 # Usage: slurm_cli_test.sh PATH_TO_ABLATE
 set -u
 ablate=$1
+. "$(dirname "$0")/cli_test_lib.sh"
 here=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "${ABLATE_SKIP_SLURM_TEST:-0}" = 1 ]; then
   echo "slurm_cli_test: skipped (ABLATE_SKIP_SLURM_TEST=1)"
@@ -22,11 +23,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$tmp"
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-section() { echo "== $* (at ${SECONDS}s)"; }
-q() { sqlite3 -batch -noheader "$1" "$2"; }
-eq() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
 
 section "start a one-node Slurm cluster"
 if ! conf=$("$here/scripts/slurm-local" start "$cluster" 2>start.err); then

@@ -7,6 +7,7 @@
 # Usage: sweep_cli_test.sh PATH_TO_ABLATE
 set -u
 ablate=$(readlink -f "$1")
+. "$(dirname "$0")/cli_test_lib.sh"
 tmp=$(mktemp -d)
 bg=()  # coordinators started in the background, for the clean-up
 cleanup() {
@@ -17,24 +18,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$tmp" || exit 1
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-section() { echo "== $* (at ${SECONDS}s)"; }
-
-# expect STATUS PATTERN CMD...: exit status and a pattern in stderr+stdout.
-expect() {
-  local want=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  [ "$rc" -eq "$want" ] || fail "$* exited $rc, expected $want: $out"
-  printf '%s' "$out" | grep -qE -- "$pattern" || fail "$*: output lacks /$pattern/: $out"
-}
-# q DB SQL: one value (or rows as a|b) from the database, read-only.
-q() { sqlite3 -batch -readonly "$1" "$2"; }
-# eq LABEL GOT WANT
-eq() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
 
 # Pids of `ablate train` processes whose command line mentions $1 (a run dir or workdir).
 train_procs() {

@@ -1,0 +1,24 @@
+# Helpers the command-line tests share; each test sources this file (bash) before it starts.
+# A check that does not hold is counted in $failures and reported, and the test goes on, so one
+# run shows every broken check.
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+section() { echo "== $* (at ${SECONDS}s)"; }
+
+# expect STATUS PATTERN CMD...: exit status and a pattern in stderr+stdout.
+expect() {
+  local want=$1 pattern=$2
+  shift 2
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  [ "$rc" -eq "$want" ] || fail "$* exited $rc, expected $want: $out"
+  printf '%s' "$out" | grep -qE -- "$pattern" || fail "$*: output lacks /$pattern/: $out"
+}
+# q DB SQL: one value (or rows as a|b) from the database, read-only.
+q() { sqlite3 -batch -readonly "$1" "$2"; }
+# eq LABEL GOT WANT
+eq() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
+# has FILE TEXT / lacks FILE TEXT: a fixed string is (not) in the file.
+has() { grep -qF -- "$2" "$1" || fail "$1 lacks '$2'"; }
+lacks() { ! grep -qF -- "$2" "$1" || fail "$1 has '$2'"; }
