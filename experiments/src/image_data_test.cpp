@@ -12,6 +12,7 @@
 #include <string>
 
 #include "ablate/experiments/data_error.h"
+#include "ablate/testing/errors.h"
 #include "ablate/testing/temp_dir.h"
 
 namespace ablate::experiments {
@@ -20,15 +21,10 @@ namespace fs = std::filesystem;
 
 using ablate::testing::TempDir;
 
+// The DataError message of `f`, failing the test when it throws none.
 template <typename F>
 std::string error_of(F f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no DataError thrown";
-  return "";
+  return testing::thrown_message<DataError>(f);
 }
 
 #define EXPECT_HAS(message, part)                    \

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "ablate/experiments/data_error.h"
+#include "ablate/testing/errors.h"
 #include "ablate/testing/temp_dir.h"
 
 namespace ablate::experiments {
@@ -30,13 +31,7 @@ std::string str(const std::vector<uint8_t>& bytes) {
 // The DataError message of `f`, failing the test when it throws none.
 template <typename F>
 std::string error_of(F f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no DataError thrown";
-  return "";
+  return testing::thrown_message<DataError>(f);
 }
 
 TextSplit load(const fs::path& path, bool fortunes, double f) {

@@ -11,6 +11,7 @@
 
 #include "ablate/results/ingest.h"
 #include "ablate/results/store.h"
+#include "ablate/testing/errors.h"
 #include "ablate/testing/temp_dir.h"
 
 namespace ablate::results {
@@ -259,12 +260,7 @@ TEST_F(ReportTest, BaselineRules) {
 TEST_F(ReportTest, BadInputErrorsListWhatExists) {
   write_sweep(store_, dir_, "s", three_arms());
   auto message = [&](const std::string& sweep, ReportOptions o) {
-    try {
-      report(sweep, o);
-    } catch (const ReportError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return testing::thrown_message<ReportError>([&] { report(sweep, o); });
   };
   EXPECT_NE(message("nope", {}).find("sweeps: s"), std::string::npos);
   ReportOptions o;

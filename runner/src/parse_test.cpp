@@ -8,6 +8,8 @@
 #include <functional>
 
 #include "ablate/runner/canonical.h"
+#include "ablate/testing/errors.h"
+#include "ablate/testing/temp_dir.h"
 
 namespace ablate::runner {
 namespace {
@@ -15,13 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 ConfigError error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no ConfigError thrown";
-  return ConfigError("", 0, 0, "", "");
+  return testing::thrown<ConfigError>(f, ConfigError("", 0, 0, "", ""));
 }
 
 ConfigError parse_error(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
@@ -43,25 +39,7 @@ void expect_error(const ConfigError& e, const std::string& file, int line, int c
       << "message: " << e.message() << "\nwanted: " << message;
 }
 
-// A temporary file, removed at the end of the test.
-class TempFile {
- public:
-  explicit TempFile(const std::string& text)
-      : path_(fs::temp_directory_path() /
-              ("ablate_parse_test_" +
-               std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-               ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".yaml")) {
-    std::ofstream(path_) << text;
-  }
-  ~TempFile() {
-    std::error_code ec;
-    fs::remove(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using testing::TempFile;
 
 // ---------------------------------------------------------------- what parses
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "ablate/testing/errors.h"
 #include "ablate/testing/temp_dir.h"
 
 namespace ablate::runner {
@@ -191,21 +192,13 @@ TEST_F(SlurmFake, StopAllCancelsTheTasks) {
 TEST_F(SlurmFake, CheckShowsSlurmsRefusal) {
   SlurmOptions o = options_;
   o.partition = "nope";
-  try {
-    SlurmExecutor(o).check();
-    ADD_FAILURE() << "no error";
-  } catch (const SlurmError& e) {
-    EXPECT_NE(std::string(e.what()).find("invalid partition specified: nope"), std::string::npos)
-        << e.what();
-  }
+  auto refusal = [](const SlurmOptions& options) {
+    return testing::thrown_message<SlurmError>([&] { SlurmExecutor(options).check(); });
+  };
+  EXPECT_NE(refusal(o).find("invalid partition specified: nope"), std::string::npos) << refusal(o);
   EXPECT_NO_THROW(SlurmExecutor(options_).check());
   o.sbatch = dir_.file("no-such-sbatch");
-  try {
-    SlurmExecutor(o).check();
-    ADD_FAILURE() << "no error";
-  } catch (const SlurmError& e) {
-    EXPECT_NE(std::string(e.what()).find("sbatch not found"), std::string::npos) << e.what();
-  }
+  EXPECT_NE(refusal(o).find("sbatch not found"), std::string::npos) << refusal(o);
 }
 
 TEST(Slurm, SweepFileSettingsAreTypedAndCheckedWithTheirLine) {
@@ -221,12 +214,7 @@ TEST(Slurm, SweepFileSettingsAreTypedAndCheckedWithTheirLine) {
   EXPECT_EQ(spec.slurm.max_parallel, 8);
   EXPECT_EQ(spec.slurm.extra, (std::vector<std::string>{"--qos=high", "--exclusive"}));
   auto error = [&](const std::string& slurm) {
-    try {
-      parse_sweep(head + slurm, "s.yaml", {});
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return testing::thrown_message<ConfigError>([&] { parse_sweep(head + slurm, "s.yaml", {}); });
   };
   EXPECT_NE(error("slurm:\n  partiton: gpu\n").find("s.yaml:5:3: slurm.partiton: unknown key; did "
                                                      "you mean partition?"),

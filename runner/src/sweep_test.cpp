@@ -10,6 +10,8 @@
 #include <set>
 
 #include "ablate/runner/canonical.h"
+#include "ablate/testing/errors.h"
+#include "ablate/testing/temp_dir.h"
 
 namespace ablate::runner {
 namespace {
@@ -19,13 +21,7 @@ namespace fs = std::filesystem;
 const char* const kFile = "sweep.yaml";
 
 ConfigError error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no ConfigError thrown";
-  return ConfigError("", 0, 0, "", "");
+  return testing::thrown<ConfigError>(f, ConfigError("", 0, 0, "", ""));
 }
 
 SweepSpec parse(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
@@ -110,24 +106,7 @@ void expect_topological(const std::vector<JobSpec>& jobs) {
   }
 }
 
-class TempFile {
- public:
-  explicit TempFile(const std::string& text)
-      : path_(fs::temp_directory_path() /
-              ("ablate_sweep_test_" +
-               std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-               ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".yaml")) {
-    std::ofstream(path_) << text;
-  }
-  ~TempFile() {
-    std::error_code ec;
-    fs::remove(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using testing::TempFile;
 
 // The example of DESIGN.md section 3, verbatim.
 const char* const kDesignExample =

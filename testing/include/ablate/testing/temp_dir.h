@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -31,6 +32,20 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// A file with `text` in a fresh TempDir, removed with it (a config or sweep file for a test).
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text, const std::string& name = "file.yaml")
+      : dir_("ablate-file"), path_(dir_.file(name)) {
+    std::ofstream(path_) << text;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  TempDir dir_;
+  std::string path_;
 };
 
 }  // namespace ablate::testing
