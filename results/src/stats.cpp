@@ -658,6 +658,33 @@ TestResult mann_whitney_u(const std::vector<double>& x, const std::vector<double
   return r;
 }
 
+namespace {
+// Permuted sums at or below / at or above the observed one, ties within kTieRelTol of the summed
+// magnitudes, and the two-sided p of scipy.stats.permutation_test: min(1, 2 min(P<=, P>=)),
+// with (count + 1) / (B + 1) for Monte Carlo (adjustment 1) and count / N when exact (0).
+struct PermutationTally {
+  PermutationTally(double observed_sum, const std::vector<double>& permuted)
+      : observed(observed_sum) {
+    double scale = 0.0;
+    for (double v : permuted) scale += std::fabs(v);
+    gamma = kTieRelTol * scale;
+  }
+  void add(double s) {
+    if (s <= observed + gamma) ++less;
+    if (s >= observed - gamma) ++greater;
+  }
+  double p_value(double trials, double adjustment) const {
+    const double p_less = (static_cast<double>(less) + adjustment) / (trials + adjustment);
+    const double p_greater = (static_cast<double>(greater) + adjustment) / (trials + adjustment);
+    return std::min(1.0, 2.0 * std::min(p_less, p_greater));
+  }
+  double observed = 0.0;
+  double gamma = 0.0;
+  int64_t less = 0;
+  int64_t greater = 0;
+};
+}  // namespace
+
 TestResult permutation_test_paired(const std::vector<double>& x, const std::vector<double>& y,
                                    const PermutationOptions& options) {
   require_same_length(x, y);
@@ -667,22 +694,12 @@ TestResult permutation_test_paired(const std::vector<double>& x, const std::vect
   const auto n = static_cast<int64_t>(x.size());
   if (n < kMinSamples) return unavailable("permutation", n, too_few("the permutation test"));
   const std::vector<double> d = differences(x, y);
-  const double observed = sum(d);
-  double scale = 0.0;
-  for (double v : d) scale += std::fabs(v);
-  const double gamma = kTieRelTol * scale;
-
   // The statistic mean(d') is a multiple of sum(d'); counts compare sums.
-  int64_t less = 0;
-  int64_t greater = 0;
-  auto tally = [&](double s) {
-    if (s <= observed + gamma) ++less;
-    if (s >= observed - gamma) ++greater;
-  };
+  PermutationTally tally(sum(d), d);
   TestResult r;
   r.test = "permutation";
   r.n = n;
-  r.statistic = observed / static_cast<double>(n);
+  r.statistic = tally.observed / static_cast<double>(n);
   r.available = true;
   double trials = 0.0;
   double adjustment = 0.0;
@@ -692,7 +709,7 @@ TestResult permutation_test_paired(const std::vector<double>& x, const std::vect
       double s = 0.0;
       for (int64_t i = 0; i < n; ++i)
         s += ((mask >> i) & 1U) ? -d[static_cast<size_t>(i)] : d[static_cast<size_t>(i)];
-      tally(s);
+      tally.add(s);
     }
     trials = static_cast<double>(count);
     r.exact = true;
@@ -702,16 +719,14 @@ TestResult permutation_test_paired(const std::vector<double>& x, const std::vect
     for (int64_t b = 0; b < options.resamples; ++b) {
       double s = 0.0;
       for (double v : d) s += rng.coin() ? -v : v;
-      tally(s);
+      tally.add(s);
     }
     trials = static_cast<double>(options.resamples);
     adjustment = 1.0;
     r.note = "Monte Carlo: " + std::to_string(options.resamples) + " random sign flips, seed " +
              std::to_string(options.seed);
   }
-  const double p_less = (static_cast<double>(less) + adjustment) / (trials + adjustment);
-  const double p_greater = (static_cast<double>(greater) + adjustment) / (trials + adjustment);
-  r.p_value = std::min(1.0, 2.0 * std::min(p_less, p_greater));
+  r.p_value = tally.p_value(trials, adjustment);
   return r;
 }
 
@@ -729,16 +744,7 @@ TestResult permutation_test_unpaired(const std::vector<double>& x, const std::ve
   pooled.insert(pooled.end(), y.begin(), y.end());
   const auto n = static_cast<size_t>(nx + ny);
   // mean(x') - mean(y') = S (1/nx + 1/ny) - total/ny grows with S = sum(x'): counts compare S.
-  const double observed = sum(x);
-  double scale = 0.0;
-  for (double v : pooled) scale += std::fabs(v);
-  const double gamma = kTieRelTol * scale;
-  int64_t less = 0;
-  int64_t greater = 0;
-  auto tally = [&](double s) {
-    if (s <= observed + gamma) ++less;
-    if (s >= observed - gamma) ++greater;
-  };
+  PermutationTally tally(sum(x), pooled);
   TestResult r;
   r.test = "permutation";
   r.n = nx + ny;
@@ -760,7 +766,7 @@ TestResult permutation_test_unpaired(const std::vector<double>& x, const std::ve
     while (true) {
       double s = 0.0;
       for (size_t i : pick) s += pooled[i];
-      tally(s);
+      tally.add(s);
       // Next combination in lexicographic order.
       size_t i = k;
       while (i > 0 && pick[i - 1] == n - k + (i - 1)) --i;
@@ -783,16 +789,14 @@ TestResult permutation_test_unpaired(const std::vector<double>& x, const std::ve
         std::swap(work[i], work[j]);
         s += work[i];
       }
-      tally(s);
+      tally.add(s);
     }
     trials = static_cast<double>(options.resamples);
     adjustment = 1.0;
     r.note = "Monte Carlo: " + std::to_string(options.resamples) +
              " random label permutations, seed " + std::to_string(options.seed);
   }
-  const double p_less = (static_cast<double>(less) + adjustment) / (trials + adjustment);
-  const double p_greater = (static_cast<double>(greater) + adjustment) / (trials + adjustment);
-  r.p_value = std::min(1.0, 2.0 * std::min(p_less, p_greater));
+  r.p_value = tally.p_value(trials, adjustment);
   return r;
 }
 
