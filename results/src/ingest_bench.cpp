@@ -275,8 +275,8 @@ void BM_Report(benchmark::State& state) {
     write_summary(run_dir, 800);
     // Per-job final values so that arms differ and seeds vary.
     json summary = json::parse(std::ifstream(run_dir / "summary.json"));
-    summary["final"]["val_loss"] = 2.0 + 0.01 * static_cast<double>(arm % 7) +
-                                   0.003 * static_cast<double>((i * 7919) % 11);
+    summary["final"]["val_loss"] =
+        2.0 + 0.01 * static_cast<double>(arm % 7) + 0.003 * static_cast<double>((i * 7919) % 11);
     std::ofstream(run_dir / "summary.json", std::ios::trunc) << summary.dump();
   }
   store.register_jobs("bench", jobs);
@@ -305,7 +305,12 @@ void BM_Report(benchmark::State& state) {
   benchmark::DoNotOptimize(bytes);
   state.counters["metric_rows"] = static_cast<double>(rows);
 }
-BENCHMARK(BM_Report)->Arg(0)->Arg(1)->ArgNames({"files"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Report)
+    ->Arg(0)
+    ->Arg(1)
+    ->ArgNames({"files"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace ablate::results

@@ -73,8 +73,7 @@ std::map<std::string, std::map<int64_t, double>> curve_values(Store& store, int6
 
 // The logged curve behind a summary name: final_test_acc -> eval/test_acc (summary.json's final
 // and best values are of the eval metrics, or of train metrics for an lm without eval).
-std::string curve_of(Store& store, int64_t sweep_pk, const std::string& metric,
-                     std::string* kind) {
+std::string curve_of(Store& store, int64_t sweep_pk, const std::string& metric, std::string* kind) {
   for (const std::string prefix : {"final_", "best_"}) {
     if (metric.rfind(prefix, 0) != 0) continue;
     const std::string base = metric.substr(prefix.size());
@@ -138,10 +137,10 @@ std::string short_key(const std::string& key, const std::vector<std::string>& ke
     bool unique = true;
     for (const auto& other : keys) {
       if (other == key) continue;
-      if (other == suffix || (other.size() > suffix.size() &&
-                              other.compare(other.size() - suffix.size(), suffix.size(), suffix) ==
-                                  0 &&
-                              other[other.size() - suffix.size() - 1] == '.')) {
+      if (other == suffix ||
+          (other.size() > suffix.size() &&
+           other.compare(other.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+           other[other.size() - suffix.size() - 1] == '.')) {
         unique = false;
       }
     }
@@ -228,10 +227,10 @@ void choose_baseline(Report& report) {
       if (k.empty()) {
         std::vector<std::string> keys;
         for (const auto& [pk, pv] : arms.front().params) keys.push_back(pk);
-        throw ReportError("--baseline " + key + "=" + value + ": '" + key +
-                          "' is not a param of sweep '" + report.sweep.name +
-                          "'; params that differ between arms: " +
-                          (keys.empty() ? "(none)" : join(keys, ", ")));
+        throw ReportError(
+            "--baseline " + key + "=" + value + ": '" + key + "' is not a param of sweep '" +
+            report.sweep.name +
+            "'; params that differ between arms: " + (keys.empty() ? "(none)" : join(keys, ", ")));
       }
       resolved.emplace_back(k, value);
     }
@@ -264,8 +263,7 @@ void choose_baseline(Report& report) {
     if (variant == "mha") mha.push_back(i);
     double kv = -1, heads = -2;
     if (variant == "gqa" && parse_number(get_or(arms[i].config, "attention.kv_heads"), &kv) &&
-        parse_number(get_or(arms[i].config, "model.heads"), &heads) &&
-        (kv == heads || kv == 0)) {
+        parse_number(get_or(arms[i].config, "model.heads"), &heads) && (kv == heads || kv == 0)) {
       full_gqa.push_back(i);
     }
   }
@@ -360,9 +358,8 @@ Comparison compare(const Report& report, size_t arm_index,
     notes.push_back("paired on the " + std::to_string(s.x.size()) + " seeds both arms have (" +
                     std::to_string(s.dropped) + " runs without a partner left out)");
   }
-  const int64_t smallest =
-      paired ? static_cast<int64_t>(s.x.size())
-             : static_cast<int64_t>(std::min(s.x.size(), s.y.size()));
+  const int64_t smallest = paired ? static_cast<int64_t>(s.x.size())
+                                  : static_cast<int64_t>(std::min(s.x.size(), s.y.size()));
   // Effect sizes that need no test are still shown when there are at least two values.
   if (arm.values.size() >= 2 && base.values.size() >= 2) {
     c.cliffs_delta = stats::cliffs_delta(arm.values, base.values);
@@ -370,8 +367,8 @@ Comparison compare(const Report& report, size_t arm_index,
   }
   if (smallest < o.min_seeds) {
     c.verdict = "too few seeds";
-    notes.push_back(std::string(paired ? "pairs" : "samples") + " per arm: " +
-                    std::to_string(smallest) + "; a test needs at least " +
+    notes.push_back(std::string(paired ? "pairs" : "samples") +
+                    " per arm: " + std::to_string(smallest) + "; a test needs at least " +
                     std::to_string(o.min_seeds));
     c.note = join(notes, "; ");
     if (smallest >= 2) {
@@ -520,15 +517,16 @@ std::string correction_words(stats::Correction correction) {
 void write_method(Report& r) {
   const auto& o = r.options;
   const std::string conf = percent(1 - o.alpha);
-  r.method.push_back("Metric: " + o.metric + (r.metric_kind.empty() ? "" : " (" + r.metric_kind + ")") +
-                     ", " + (o.lower_is_better ? "lower" : "higher") + " is better.");
+  r.method.push_back("Metric: " + o.metric +
+                     (r.metric_kind.empty() ? "" : " (" + r.metric_kind + ")") + ", " +
+                     (o.lower_is_better ? "lower" : "higher") + " is better.");
   r.method.push_back("Baseline: [" + r.baseline_arm().label + "], " + r.baseline_reason + ".");
   r.method.push_back("Each arm is compared with the baseline by " + test_words(o.test) + ".");
   if (o.test != TestChoice::kAso) {
     r.method.push_back("p-values are adjusted over the family of " +
                        std::to_string(r.comparisons.size()) + " comparisons with " +
-                       correction_words(o.correction) + "; significant means adjusted p <= " +
-                       format_number(o.alpha) + ".");
+                       correction_words(o.correction) +
+                       "; significant means adjusted p <= " + format_number(o.alpha) + ".");
   }
   r.method.push_back("A test needs at least " + std::to_string(o.min_seeds) +
                      " seeds per arm (pairs when paired); with fewer the report says \"too few "
@@ -555,7 +553,8 @@ void write_method(Report& r) {
 void write_provenance(Report& r, Store& store, const std::vector<JobRow>& jobs) {
   auto& p = r.provenance;
   p.emplace_back("sweep", r.sweep.name);
-  p.emplace_back("code version", r.sweep.code_version + (r.sweep.dirty ? " (uncommitted changes)" : ""));
+  p.emplace_back("code version",
+                 r.sweep.code_version + (r.sweep.dirty ? " (uncommitted changes)" : ""));
   p.emplace_back("created", r.sweep.created);
   p.emplace_back("updated", r.sweep.updated);
   p.emplace_back("sweep config hash", r.sweep.config_hash);
@@ -584,9 +583,9 @@ void write_provenance(Report& r, Store& store, const std::vector<JobRow>& jobs) 
 }  // namespace
 
 TestChoice parse_test_choice(const std::string& name) {
-  for (TestChoice t : {TestChoice::kAuto, TestChoice::kPairedT, TestChoice::kWelch,
-                       TestChoice::kWilcoxon, TestChoice::kMannWhitney, TestChoice::kPermutation,
-                       TestChoice::kAso}) {
+  for (TestChoice t :
+       {TestChoice::kAuto, TestChoice::kPairedT, TestChoice::kWelch, TestChoice::kWilcoxon,
+        TestChoice::kMannWhitney, TestChoice::kPermutation, TestChoice::kAso}) {
     if (to_string(t) == name) return t;
   }
   throw ReportError("--test " + name +
@@ -623,8 +622,8 @@ Report build_report(Store& store, const ReportOptions& options) {
   const auto sweep = store.sweep(options.sweep);
   if (!sweep) {
     const auto names = store.sweeps();
-    throw ReportError("no sweep '" + options.sweep + "' in " + store.path() + "; sweeps: " +
-                      (names.empty() ? "(none)" : join(names, ", ")));
+    throw ReportError("no sweep '" + options.sweep + "' in " + store.path() +
+                      "; sweeps: " + (names.empty() ? "(none)" : join(names, ", ")));
   }
   r.sweep = *sweep;
   r.imported = sweep->code_version == kImportCodeVersion;
@@ -795,12 +794,23 @@ std::string escape_html(const std::string& s) {
   std::string out;
   for (const char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -810,20 +820,48 @@ std::string escape_latex(const std::string& s) {
   std::string out;
   for (const char c : s) {
     switch (c) {
-      case '\\': out += "\\textbackslash{}"; break;
-      case '{': out += "\\{"; break;
-      case '}': out += "\\}"; break;
-      case '$': out += "\\$"; break;
-      case '&': out += "\\&"; break;
-      case '#': out += "\\#"; break;
-      case '%': out += "\\%"; break;
-      case '_': out += "\\_"; break;
-      case '^': out += "\\textasciicircum{}"; break;
-      case '~': out += "\\textasciitilde{}"; break;
-      case '<': out += "\\textless{}"; break;
-      case '>': out += "\\textgreater{}"; break;
-      case '\n': case '\r': out += ' '; break;
-      default: out += c;
+      case '\\':
+        out += "\\textbackslash{}";
+        break;
+      case '{':
+        out += "\\{";
+        break;
+      case '}':
+        out += "\\}";
+        break;
+      case '$':
+        out += "\\$";
+        break;
+      case '&':
+        out += "\\&";
+        break;
+      case '#':
+        out += "\\#";
+        break;
+      case '%':
+        out += "\\%";
+        break;
+      case '_':
+        out += "\\_";
+        break;
+      case '^':
+        out += "\\textasciicircum{}";
+        break;
+      case '~':
+        out += "\\textasciitilde{}";
+        break;
+      case '<':
+        out += "\\textless{}";
+        break;
+      case '>':
+        out += "\\textgreater{}";
+        break;
+      case '\n':
+      case '\r':
+        out += ' ';
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -834,16 +872,34 @@ std::string escape_markdown(const std::string& s) {
   for (const char c : s) {
     switch (c) {
       // HTML-significant characters as entities: code hosts render Markdown to HTML.
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\n': case '\r': out += ' '; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\n':
+      case '\r':
+        out += ' ';
+        break;
       // Inline Markdown syntax; '-', '+' and '(' only matter where a table cell cannot start.
-      case '\\': case '`': case '*': case '_': case '[': case ']': case '|': case '#': case '~':
+      case '\\':
+      case '`':
+      case '*':
+      case '_':
+      case '[':
+      case ']':
+      case '|':
+      case '#':
+      case '~':
         out += '\\';
         out += c;
         break;
-      default: out += c;
+      default:
+        out += c;
     }
   }
   return out;
@@ -876,8 +932,7 @@ nlohmann::json interval_json(const stats::Interval& i) {
 
 // Cells of one arm's row shared by the text formats: formatting lives here once.
 struct RowText {
-  std::string n, mean_std, ci, iqm, diff, diff_ci, p, p_adj, g, delta, prob, power, verdict,
-      test;
+  std::string n, mean_std, ci, iqm, diff, diff_ci, p, p_adj, g, delta, prob, power, verdict, test;
 };
 
 std::string p_text(double p) {
@@ -893,7 +948,8 @@ RowText row_text(const Report& r, size_t a) {
   t.mean_std = format_number(arm.stats.mean) +
                (std::isnan(arm.stats.std_dev) ? "" : " ± " + format_number(arm.stats.std_dev, 2));
   if (arm.stats.t_ci.available) {
-    t.ci = "[" + format_number(arm.stats.t_ci.low) + ", " + format_number(arm.stats.t_ci.high) + "]";
+    t.ci =
+        "[" + format_number(arm.stats.t_ci.low) + ", " + format_number(arm.stats.t_ci.high) + "]";
   }
   t.iqm = format_number(arm.stats.iqm);
   if (a == r.baseline) {
@@ -910,7 +966,8 @@ RowText row_text(const Report& r, size_t a) {
       }
     }
     if (c.test == "aso") {
-      t.p = "eps " + format_number(c.aso.eps_min, 2) + " / " + format_number(c.aso_reverse.eps_min, 2);
+      t.p = "eps " + format_number(c.aso.eps_min, 2) + " / " +
+            format_number(c.aso_reverse.eps_min, 2);
     } else {
       t.p = p_text(c.result.p_value);
       t.p_adj = p_text(c.p_adjusted);
@@ -927,14 +984,14 @@ RowText row_text(const Report& r, size_t a) {
 
 // The verdict comes right after the arm: it is what a reader looks for first.
 constexpr size_t kVerdictColumn = 1;
-const char* kColumns[] = {"Arm",        "verdict", "n",       "mean ± std", "CI",
-                          "IQM",        "Δ vs baseline", "Δ CI", "p",   "p adj.",
-                          "g",          "Cliff's δ", "P(better)", "seeds for 80% power"};
+const char* kColumns[] = {
+    "Arm",  "verdict", "n",      "mean ± std", "CI",        "IQM",       "Δ vs baseline",
+    "Δ CI", "p",       "p adj.", "g",          "Cliff's δ", "P(better)", "seeds for 80% power"};
 
 std::vector<std::string> row_cells(const Report& r, size_t a) {
   const RowText t = row_text(r, a);
-  return {r.arms[a].label, t.verdict, t.n, t.mean_std, t.ci,    t.iqm,   t.diff,
-          t.diff_ci,       t.p,       t.p_adj, t.g,     t.delta, t.prob, t.power};
+  return {r.arms[a].label, t.verdict, t.n,     t.mean_std, t.ci,    t.iqm,  t.diff,
+          t.diff_ci,       t.p,       t.p_adj, t.g,        t.delta, t.prob, t.power};
 }
 
 std::string title_of(const Report& r) {
@@ -944,15 +1001,19 @@ std::string title_of(const Report& r) {
 std::string summary_sentence(const Report& r) {
   int better = 0, worse = 0, none = 0, untested = 0;
   for (const auto& c : r.comparisons) {
-    if (c.verdict == "better") ++better;
-    else if (c.verdict == "worse") ++worse;
-    else if (c.verdict == "no detectable difference") ++none;
-    else ++untested;
+    if (c.verdict == "better")
+      ++better;
+    else if (c.verdict == "worse")
+      ++worse;
+    else if (c.verdict == "no detectable difference")
+      ++none;
+    else
+      ++untested;
   }
-  std::string s = std::to_string(r.arms.size()) + " arms, " +
-                  std::to_string(r.comparisons.size()) + " compared with the baseline: " +
-                  std::to_string(better) + " better, " + std::to_string(worse) + " worse, " +
-                  std::to_string(none) + " with no detectable difference";
+  std::string s = std::to_string(r.arms.size()) + " arms, " + std::to_string(r.comparisons.size()) +
+                  " compared with the baseline: " + std::to_string(better) + " better, " +
+                  std::to_string(worse) + " worse, " + std::to_string(none) +
+                  " with no detectable difference";
   if (untested > 0) s += ", " + std::to_string(untested) + " not tested";
   return s + ".";
 }
@@ -964,8 +1025,7 @@ std::string relative_to(const std::string& path, const std::string& base) {
 }
 
 std::string base64(const std::string& bytes) {
-  static const char* kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   for (size_t i = 0; i < bytes.size(); i += 3) {
@@ -1023,29 +1083,29 @@ std::string render_json(const Report& r) {
   j["comparisons"] = nlohmann::json::array();
   for (const auto& c : r.comparisons) {
     const ReportArm& arm = r.arms[c.arm];
-    nlohmann::json o{{"baseline", param_object(r.baseline_arm())},
-                     {"arm", param_object(arm)},
-                     {"label", arm.label},
-                     {"test", c.test.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.test)},
-                     {"paired", c.paired},
-                     {"n", c.n},
-                     {"statistic", number_or_null(c.result.statistic)},
-                     {"df", number_or_null(c.result.df)},
-                     {"exact", c.result.exact},
-                     {"p_value", number_or_null(c.result.p_value)},
-                     {"p_adjusted", number_or_null(c.p_adjusted)},
-                     {"diff_mean", number_or_null(c.difference.diff)},
-                     {"diff_ci_low", number_or_null(c.difference.ci.low)},
-                     {"diff_ci_high", number_or_null(c.difference.ci.high)},
-                     {"hedges_g", number_or_null(c.hedges_g.value)},
-                     {"cliffs_delta", number_or_null(c.cliffs_delta.value)},
-                     {"prob_improvement", number_or_null(c.prob_improvement.value)},
-                     {"significant", c.significant},
-                     {"seeds_for_80_power",
-                      c.seeds_for_power.available ? nlohmann::json(c.seeds_for_power.n)
-                                                  : nlohmann::json(nullptr)},
-                     {"verdict", c.verdict},
-                     {"note", c.note}};
+    nlohmann::json o{
+        {"baseline", param_object(r.baseline_arm())},
+        {"arm", param_object(arm)},
+        {"label", arm.label},
+        {"test", c.test.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.test)},
+        {"paired", c.paired},
+        {"n", c.n},
+        {"statistic", number_or_null(c.result.statistic)},
+        {"df", number_or_null(c.result.df)},
+        {"exact", c.result.exact},
+        {"p_value", number_or_null(c.result.p_value)},
+        {"p_adjusted", number_or_null(c.p_adjusted)},
+        {"diff_mean", number_or_null(c.difference.diff)},
+        {"diff_ci_low", number_or_null(c.difference.ci.low)},
+        {"diff_ci_high", number_or_null(c.difference.ci.high)},
+        {"hedges_g", number_or_null(c.hedges_g.value)},
+        {"cliffs_delta", number_or_null(c.cliffs_delta.value)},
+        {"prob_improvement", number_or_null(c.prob_improvement.value)},
+        {"significant", c.significant},
+        {"seeds_for_80_power", c.seeds_for_power.available ? nlohmann::json(c.seeds_for_power.n)
+                                                           : nlohmann::json(nullptr)},
+        {"verdict", c.verdict},
+        {"note", c.note}};
     if (c.test == "aso") {
       o["eps_min"] = number_or_null(c.aso.eps_min);
       o["eps_min_reverse"] = number_or_null(c.aso_reverse.eps_min);
@@ -1056,8 +1116,11 @@ std::string render_json(const Report& r) {
   j["warnings"] = r.warnings;
   j["excluded"] = nlohmann::json::array();
   for (const auto& e : r.excluded) {
-    j["excluded"].push_back({{"job", e.id}, {"seed", e.seed}, {"arm", e.arm_label},
-                             {"status", e.status}, {"reason", e.reason}});
+    j["excluded"].push_back({{"job", e.id},
+                             {"seed", e.seed},
+                             {"arm", e.arm_label},
+                             {"status", e.status},
+                             {"reason", e.reason}});
   }
   j["diverged"] = r.diverged;
   j["failed"] = r.failed;
@@ -1074,8 +1137,9 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
   std::ostringstream out;
   const std::string conf = percent(1 - r.options.alpha);
   out << "# " << escape_markdown(title_of(r)) << "\n\n";
-  out << escape_markdown(summary_sentence(r)) << " Baseline: **" << escape_markdown(r.baseline_arm().label)
-      << "** (" << escape_markdown(r.baseline_reason) << ").\n\n";
+  out << escape_markdown(summary_sentence(r)) << " Baseline: **"
+      << escape_markdown(r.baseline_arm().label) << "** (" << escape_markdown(r.baseline_reason)
+      << ").\n\n";
   for (const auto& w : r.warnings) out << "> **Warning:** " << escape_markdown(w) << "\n>\n";
   if (!r.warnings.empty()) out << "\n";
   out << "| ";
@@ -1116,7 +1180,8 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
   for (const auto& f : figures) {
     out << "### " << escape_markdown(f.title) << "\n\n";
     if (!f.png_path.empty()) {
-      out << "![" << escape_markdown(f.title) << "](" << relative_to(f.png_path, base_dir) << ")\n\n";
+      out << "![" << escape_markdown(f.title) << "](" << relative_to(f.png_path, base_dir)
+          << ")\n\n";
     }
     out << escape_markdown(f.caption);
     if (!f.svg_path.empty()) out << " [SVG](" << relative_to(f.svg_path, base_dir) << ")";
@@ -1131,8 +1196,9 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
     out << "| job | seed | arm | status | reason |\n| --- | ---: | --- | --- | --- |\n";
     for (const auto& e : r.excluded) {
       std::string reason = e.reason.size() > 300 ? e.reason.substr(0, 300) + "..." : e.reason;
-      out << "| " << escape_markdown(e.id) << " | " << e.seed << " | " << escape_markdown(e.arm_label)
-          << " | " << escape_markdown(e.status) << " | " << escape_markdown(reason) << " |\n";
+      out << "| " << escape_markdown(e.id) << " | " << e.seed << " | "
+          << escape_markdown(e.arm_label) << " | " << escape_markdown(e.status) << " | "
+          << escape_markdown(reason) << " |\n";
     }
   }
   out << "\n## Provenance\n\n";
@@ -1156,7 +1222,8 @@ std::string render_html(const Report& r, const std::vector<Figure>& figures,
          "td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}\n"
          "tr.baseline td{background:#f0f4ff}\n"
          ".better{color:#0a7a2f;font-weight:bold}.worse{color:#b00020;font-weight:bold}\n"
-         ".warning{background:#fff4d6;border-left:4px solid #e0a000;padding:6px 10px;margin:6px 0}\n"
+         ".warning{background:#fff4d6;border-left:4px solid #e0a000;padding:6px 10px;margin:6px "
+         "0}\n"
          "figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}\n"
          "figcaption{color:#555;font-size:0.9em}\n"
          "</style>\n</head>\n<body>\n";
@@ -1179,12 +1246,14 @@ std::string render_html(const Report& r, const std::vector<Figure>& figures,
     for (size_t i = 0; i < cells.size(); ++i) {
       const bool verdict = i == kVerdictColumn;
       std::string cls;
-      if (verdict && (cells[i] == "better" || cells[i] == "worse")) cls = " class=\"" + cells[i] + "\"";
+      if (verdict && (cells[i] == "better" || cells[i] == "worse"))
+        cls = " class=\"" + cells[i] + "\"";
       out << "<td" << cls << ">" << escape_html(cells[i]) << "</td>";
     }
     out << "</tr>\n";
   }
-  out << "</tbody>\n</table>\n</div>\n<p>Δ, g and Cliff's δ are arm minus baseline; P(better) is the "
+  out << "</tbody>\n</table>\n</div>\n<p>Δ, g and Cliff's δ are arm minus baseline; P(better) is "
+         "the "
          "probability that a run of the arm beats a run of the baseline.</p>\n";
   bool notes = false;
   for (const auto& c : r.comparisons) {
@@ -1267,8 +1336,7 @@ std::string render_latex(const Report& r) {
     if (!t.test.empty()) tests.insert(t.test);
     out << escape_latex(r.arms[a].label) << " & " << t.n << " & " << math(t.mean_std) << " & "
         << math(t.ci) << " & " << math(t.diff.empty() ? "" : t.diff + " " + t.diff_ci) << " & "
-        << math(t.p_adj) << " & " << math(t.g) << " & " << escape_latex(t.verdict)
-        << " \\\\\n";
+        << math(t.p_adj) << " & " << math(t.g) << " & " << escape_latex(t.verdict) << " \\\\\n";
   }
   const std::string tests_run =
       tests.empty() ? "no test (too few seeds)"

@@ -23,8 +23,8 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 struct FakeRun {
   Params params;  // without the seed
   int64_t seed = 0;
-  double value = 0;               // final_test_acc (NaN: diverged)
-  std::string status = "done";    // job status after the run
+  double value = 0;                // final_test_acc (NaN: diverged)
+  std::string status = "done";     // job status after the run
   std::vector<double> curve = {};  // eval/test_acc at steps 100, 200, ...
 };
 
@@ -62,8 +62,10 @@ void write_sweep(Store& store, const testing::TempDir& dir, const std::string& n
     if (run.status == "pending") continue;
     store.mark_running(name, job.id, "testhost", "cpu");
     std::filesystem::create_directories(job.run_dir);
-    nlohmann::json summary{{"status", run.status}, {"parameters", 1000 + 10 * i},
-                           {"throughput", 50.0}, {"torch_version", "1.13.1"}};
+    nlohmann::json summary{{"status", run.status},
+                           {"parameters", 1000 + 10 * i},
+                           {"throughput", 50.0},
+                           {"torch_version", "1.13.1"}};
     if (std::isfinite(run.value)) {
       summary["final"] = {{"test_acc", run.value}};
       summary["best"] = {{"test_acc", run.value + 0.01}};
@@ -71,7 +73,9 @@ void write_sweep(Store& store, const testing::TempDir& dir, const std::string& n
     std::ofstream(job.run_dir + "/summary.json") << summary.dump();
     std::ofstream events(job.run_dir + "/events.jsonl");
     for (size_t s = 0; s < run.curve.size(); ++s) {
-      events << nlohmann::json{{"step", 100 * (s + 1)}, {"kind", "eval"}, {"test_acc", run.curve[s]}}
+      events << nlohmann::json{{"step", 100 * (s + 1)},
+                               {"kind", "eval"},
+                               {"test_acc", run.curve[s]}}
                     .dump()
              << "\n";
     }
@@ -82,9 +86,12 @@ void write_sweep(Store& store, const testing::TempDir& dir, const std::string& n
   }
 }
 
-const Params kMha = {{"attention.kv_heads", "4"}, {"attention.variant", "mha"}, {"model.heads", "4"}};
-const Params kGqa2 = {{"attention.kv_heads", "2"}, {"attention.variant", "gqa"}, {"model.heads", "4"}};
-const Params kGqa1 = {{"attention.kv_heads", "1"}, {"attention.variant", "gqa"}, {"model.heads", "4"}};
+const Params kMha = {
+    {"attention.kv_heads", "4"}, {"attention.variant", "mha"}, {"model.heads", "4"}};
+const Params kGqa2 = {
+    {"attention.kv_heads", "2"}, {"attention.variant", "gqa"}, {"model.heads", "4"}};
+const Params kGqa1 = {
+    {"attention.kv_heads", "1"}, {"attention.variant", "gqa"}, {"model.heads", "4"}};
 const std::vector<double> kBase = {0.80, 0.82, 0.79, 0.81, 0.83};
 const std::vector<double> kBetter = {0.81, 0.835, 0.80, 0.825, 0.84};
 const std::vector<double> kNoisy = {0.78, 0.83, 0.76, 0.80, 0.815};
@@ -132,7 +139,8 @@ TEST_F(ReportTest, PairedTTestWhenArmsShareSeedsMatchesScipy) {
   EXPECT_NEAR(base.t_ci.high, 0.8296324316147755, 1e-10);
   // scipy.stats.ttest_rel(better, base): t 9.797958971132802, p 0.0006081849444633143,
   // CI (0.008599563096708738, 0.015400436903291239); noisy: t -1.9598237397554634,
-  // p 0.12157920965640184. statsmodels multipletests holm: [0.0012163698889266286, 0.12157920965640184]
+  // p 0.12157920965640184. statsmodels multipletests holm: [0.0012163698889266286,
+  // 0.12157920965640184]
   const Comparison& better = comparison_of(r, "kv_heads=2 variant=gqa");
   EXPECT_EQ(better.test, "paired-t");
   EXPECT_TRUE(better.paired);
@@ -231,7 +239,9 @@ TEST_F(ReportTest, BaselineRules) {
   // No mha arm: the gqa arm with kv_heads = heads.
   auto runs = three_arms();
   for (auto& run : runs) {
-    if (run.params == kMha) run.params = {{"attention.kv_heads", "4"}, {"attention.variant", "gqa"}, {"model.heads", "4"}};
+    if (run.params == kMha)
+      run.params = {
+          {"attention.kv_heads", "4"}, {"attention.variant", "gqa"}, {"model.heads", "4"}};
   }
   write_sweep(store_, dir_, "full", runs);
   Report r = report("full");
@@ -359,10 +369,9 @@ TEST_F(ReportTest, JsonCarriesTheContractFields) {
   EXPECT_EQ(j["arms"][0]["arm"]["attention.kv_heads"], 4);
   ASSERT_EQ(j["comparisons"].size(), 2u);
   for (const auto& c : j["comparisons"]) {
-    for (const char* key :
-         {"baseline", "arm", "test", "n", "statistic", "p_value", "p_adjusted", "diff_mean",
-          "diff_ci_low", "diff_ci_high", "hedges_g", "cliffs_delta", "prob_improvement",
-          "significant", "seeds_for_80_power"}) {
+    for (const char* key : {"baseline", "arm", "test", "n", "statistic", "p_value", "p_adjusted",
+                            "diff_mean", "diff_ci_low", "diff_ci_high", "hedges_g", "cliffs_delta",
+                            "prob_improvement", "significant", "seeds_for_80_power"}) {
       EXPECT_TRUE(c.contains(key)) << key;
     }
   }
@@ -387,7 +396,8 @@ TEST_F(ReportTest, CurvesAreMeanAndIntervalAcrossSeeds) {
   EXPECT_EQ(r.arms[0].curve[1].step, 200);
   EXPECT_EQ(r.arms[0].curve[1].n, 3);
   EXPECT_NEAR(r.arms[0].curve[1].mean, 0.72, 1e-12);
-  // t interval of {0.70, 0.72, 0.74}: 0.72 -+ t_{0.975, 2} * 0.02 / sqrt(3) = 4.302652729749464 * 0.011547
+  // t interval of {0.70, 0.72, 0.74}: 0.72 -+ t_{0.975, 2} * 0.02 / sqrt(3) = 4.302652729749464 *
+  // 0.011547
   EXPECT_NEAR(r.arms[0].curve[1].high - 0.72, 4.302652729749464 * 0.02 / std::sqrt(3.0), 1e-9);
   // Zero spread: a zero-width band.
   EXPECT_NEAR(r.arms[1].curve[0].low, 0.4, 1e-12);
@@ -427,13 +437,14 @@ TEST_F(ReportTest, NamesAreEscapedForEachFormat) {
 TEST_F(ReportTest, LatexIsABooktabsTable) {
   write_sweep(store_, dir_, "s", three_arms());
   const std::string tex = render_latex(report("s"));
-  for (const char* part : {"\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}",
-                           "\\end{table}", "$\\pm$"}) {
+  for (const char* part :
+       {"\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}", "\\end{table}", "$\\pm$"}) {
     EXPECT_NE(tex.find(part), std::string::npos) << part;
   }
   EXPECT_EQ(tex.find("±"), std::string::npos);
   // One row per arm between \midrule and \bottomrule.
-  const auto body = tex.substr(tex.find("\\midrule"), tex.find("\\bottomrule") - tex.find("\\midrule"));
+  const auto body =
+      tex.substr(tex.find("\\midrule"), tex.find("\\bottomrule") - tex.find("\\midrule"));
   EXPECT_EQ(std::count(body.begin(), body.end(), '\n'), 4);
 }
 

@@ -40,8 +40,9 @@ std::string render(const Report& report, const std::string& format, const Figure
 FigureSet draw(const Report& report, const fs::path& dir, const FigureOptions& options) {
   if (!gnuplot_available(options.gnuplot)) {
     FigureSet none;
-    none.notes.push_back("figures not drawn: gnuplot was not found (Debian package gnuplot-nox; "
-                         "scripts/setup installs it)");
+    none.notes.push_back(
+        "figures not drawn: gnuplot was not found (Debian package gnuplot-nox; "
+        "scripts/setup installs it)");
     return none;
   }
   return render_figures(report, dir.string(), options);
@@ -75,8 +76,9 @@ WrittenReport write_report(const Report& report, const ReportFiles& files) {
   WrittenReport written;
   if (files.out_dir.empty()) {
     if (files.formats.size() != 1) {
-      throw ReportError("several formats need --out DIR (one file each); without it the report "
-                        "goes to stdout in one format");
+      throw ReportError(
+          "several formats need --out DIR (one file each); without it the report "
+          "goes to stdout in one format");
     }
     const std::string& format = files.formats.front();
     FigureSet figures;

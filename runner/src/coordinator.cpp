@@ -163,8 +163,8 @@ CodeVersion code_version() {
   return v;
 }
 
-Launch job_launch(const std::string& job_id, const std::string& run_dir,
-                  const std::string& device, int threads, const RunOptions& options) {
+Launch job_launch(const std::string& job_id, const std::string& run_dir, const std::string& device,
+                  int threads, const RunOptions& options) {
   Launch l;
   l.job_id = job_id;
   l.argv = {options.ablate_binary,    "train",     (fs::path(run_dir) / "config.yaml").string(),

@@ -55,10 +55,12 @@ const char* kUsage =
     "  ablate query [--db FILE] \"SELECT ...\" [--format table|csv|json]   read-only SQL\n"
     "  ablate import [--db FILE] --sweep NAME --csv FILE --params a,b [--seed-col seed]\n"
     "                                                  results from elsewhere as a sweep\n"
-    "  ablate report [--db FILE] SWEEP --metric NAME [--baseline KEY=VALUE ...] [--lower-is-better]\n"
+    "  ablate report [--db FILE] SWEEP --metric NAME [--baseline KEY=VALUE ...] "
+    "[--lower-is-better]\n"
     "                [--test auto|paired-t|welch|wilcoxon|mann-whitney|permutation|aso]\n"
     "                [--correction holm|bh|bonferroni|none] [--alpha 0.05] [--min-seeds 3]\n"
-    "                [--format md|html|tex|json] [--out DIR]   which arms differ from the baseline\n";
+    "                [--format md|html|tex|json] [--out DIR]   which arms differ from the "
+    "baseline\n";
 
 std::atomic<bool> g_interrupted{false};
 
@@ -265,7 +267,8 @@ int cmd_run(const std::vector<std::string>& args, const char* argv0) {
       std::vector<runner::Launch> wave;
       for (const auto& job : jobs) {
         if (!job.parent_id.empty()) continue;
-        wave.push_back(runner::job_launch(job.id, runner::run_dir_of(run.workdir, sweep.name, job.id),
+        wave.push_back(runner::job_launch(job.id,
+                                          runner::run_dir_of(run.workdir, sweep.name, job.id),
                                           run.devices.front(), run.threads_per_job, run));
       }
       std::cout << "# first wave: the " << wave.size() << " jobs without a parent; each later "

@@ -151,8 +151,8 @@ std::vector<std::pair<std::string, std::string>> SlurmExecutor::flush() {
   fs::create_directories(options_.script_dir);
   // Unique per submission, so a re-run never overwrites the script of a wave still queued.
   const auto stamp = std::chrono::system_clock::now().time_since_epoch().count();
-  const fs::path file =
-      fs::path(options_.script_dir) / ("wave-" + std::to_string(stamp) + "-" + std::to_string(waves_) + ".sh");
+  const fs::path file = fs::path(options_.script_dir) /
+                        ("wave-" + std::to_string(stamp) + "-" + std::to_string(waves_) + ".sh");
   std::ofstream(file) << script;
   const CommandResult r = run_command({options_.sbatch, "--parsable", file.string()});
   if (r.status != 0) {
@@ -185,7 +185,7 @@ std::vector<Exit> SlurmExecutor::query() {
   for (const auto& [task, t] : tasks_) jobs.insert(task.substr(0, task.find('_')));
   for (const auto& j : jobs) ids += (ids.empty() ? "" : ",") + j;
   const CommandResult r = run_command({options_.squeue, "--noheader", "--array", "--states=all",
-                               "--jobs=" + ids, "--format=%i %T"});
+                                       "--jobs=" + ids, "--format=%i %T"});
   // An unknown job id (purged from the controller) is an error for squeue; such tasks are
   // judged by their slurm_exit below. Any other failure: try again at the next poll.
   const bool unknown = r.output.find("Invalid job id") != std::string::npos;

@@ -56,10 +56,9 @@ TEST(Slurm, ScriptHasTheOptionsAndOneQuotedCasePerTask) {
   for (const char* line :
        {"#SBATCH --job-name=ablate-sweep\n", "#SBATCH --array=0-1%4\n",
         "#SBATCH --output=/shared/runs/s/slurm/%x-%A_%a.out\n", "#SBATCH --no-requeue\n",
-        "#SBATCH --partition=gpu\n",
-        "#SBATCH --time=2\n", "#SBATCH --gpus-per-task=1\n", "#SBATCH --cpus-per-task=8\n",
-        "#SBATCH --mem=16G\n", "#SBATCH --account=lab\n", "#SBATCH --qos=high\n",
-        "  0)  # job a\n", "  1)  # job b\n", "run_dir='/r/b'",
+        "#SBATCH --partition=gpu\n", "#SBATCH --time=2\n", "#SBATCH --gpus-per-task=1\n",
+        "#SBATCH --cpus-per-task=8\n", "#SBATCH --mem=16G\n", "#SBATCH --account=lab\n",
+        "#SBATCH --qos=high\n", "  0)  # job a\n", "  1)  # job b\n", "run_dir='/r/b'",
         "set -- '/opt/ablate it'\\''s' 'train' '/r/a/config.yaml' '--run-dir' '/r/a' ;;",
         "mv \"$run_dir/slurm_exit.tmp\" \"$run_dir/slurm_exit\""}) {
     EXPECT_NE(s.find(line), std::string::npos) << line << "\n" << s;
@@ -79,8 +78,8 @@ TEST(Slurm, ParsesSbatchAndSqueueOutput) {
                SlurmError);
   const auto states =
       parse_squeue("4242_0 RUNNING\n4242_1 COMPLETED\n4242_[2-5%2] PENDING\nnoise\n77 RUNNING\n");
-  EXPECT_EQ(states, (std::map<std::string, std::string>{{"4242_0", "RUNNING"},
-                                                        {"4242_1", "COMPLETED"}}));
+  EXPECT_EQ(states,
+            (std::map<std::string, std::string>{{"4242_0", "RUNNING"}, {"4242_1", "COMPLETED"}}));
 }
 
 TEST(Slurm, StatesMapToOutcomes) {
@@ -106,7 +105,8 @@ class SlurmFake : public ::testing::Test {
                  "case \"$*\" in *--test-only*) case \"$*\" in *nope*) "
                  "echo 'sbatch: error: invalid partition specified: nope' >&2; exit 1;; esac;"
                  " exit 0;; esac\n"
-                 "cp \"$last\" '" + dir_.file("submitted.sh") + "'\necho '4242;local'\n");
+                 "cp \"$last\" '" +
+                     dir_.file("submitted.sh") + "'\necho '4242;local'\n");
     write_script(dir_.path() / "squeue", "cat '" + dir_.file("states") + "'\n");
     write_script(dir_.path() / "scancel", "echo \"$@\" >> '" + dir_.file("cancelled") + "'\n");
     options_.sbatch = dir_.file("sbatch");
@@ -216,12 +216,14 @@ TEST(Slurm, SweepFileSettingsAreTypedAndCheckedWithTheirLine) {
   auto error = [&](const std::string& slurm) {
     return testing::thrown_message<ConfigError>([&] { parse_sweep(head + slurm, "s.yaml", {}); });
   };
-  EXPECT_NE(error("slurm:\n  partiton: gpu\n").find("s.yaml:5:3: slurm.partiton: unknown key; did "
-                                                     "you mean partition?"),
+  EXPECT_NE(error("slurm:\n  partiton: gpu\n")
+                .find("s.yaml:5:3: slurm.partiton: unknown key; did "
+                      "you mean partition?"),
             std::string::npos)
       << error("slurm:\n  partiton: gpu\n");
-  EXPECT_NE(error("slurm:\n  gpus_per_task: two\n").find("s.yaml:5:18: slurm.gpus_per_task: "
-                                                          "expected a whole number"),
+  EXPECT_NE(error("slurm:\n  gpus_per_task: two\n")
+                .find("s.yaml:5:18: slurm.gpus_per_task: "
+                      "expected a whole number"),
             std::string::npos)
       << error("slurm:\n  gpus_per_task: two\n");
   EXPECT_NE(error("slurm:\n  sbatch: {a: 1}\n").find("slurm.sbatch: expected #SBATCH lines"),

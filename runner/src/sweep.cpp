@@ -449,8 +449,8 @@ static SlurmOptions parse_slurm(const YAML::Node& node, const std::string& file)
       {"gpus_per_task", &SlurmOptions::gpus_per_task},
       {"cpus_per_task", &SlurmOptions::cpus_per_task},
       {"max_parallel", &SlurmOptions::max_parallel}};
-  static const std::vector<std::string> kKeys = {"partition",     "time",    "gpus_per_task",
-                                                 "cpus_per_task", "mem",     "account",
+  static const std::vector<std::string> kKeys = {"partition",     "time",  "gpus_per_task",
+                                                 "cpus_per_task", "mem",   "account",
                                                  "max_parallel",  "sbatch"};
   SlurmOptions o;
   for (const Entry& e : entries_of(node, file, "slurm")) {

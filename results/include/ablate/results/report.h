@@ -69,9 +69,9 @@ struct ReportOptions {
   bool lower_is_better = false;  // direction of the metric (losses, bits per byte)
   TestChoice test = TestChoice::kAuto;
   stats::Correction correction = stats::Correction::kHolm;
-  double alpha = 0.05;       // significance level; intervals are at 1 - alpha
-  int64_t min_seeds = 3;     // fewer samples per arm (or pairs): no test, "too few seeds"
-  double power = 0.8;        // target power of seeds_for_power
+  double alpha = 0.05;                 // significance level; intervals are at 1 - alpha
+  int64_t min_seeds = 3;               // fewer samples per arm (or pairs): no test, "too few seeds"
+  double power = 0.8;                  // target power of seeds_for_power
   int64_t bootstrap_resamples = 9999;  // per arm, for the bootstrap intervals
   uint64_t seed = stats::kDefaultSeed;  // bootstrap, permutation and ASO generators
   bool curves = true;  // load the learning curves for the figures (off: faster, no curves)
@@ -102,20 +102,20 @@ struct ReportArm {
   std::vector<std::pair<std::string, std::string>> params;
   std::string label;  // "variant=gqa kv_heads=2": params with their shortest unique key suffix
   std::map<std::string, std::string> config;  // every param of its first job (figures use some)
-  std::vector<int64_t> seeds;  // seeds of the samples, ascending
-  std::vector<double> values;  // the metric per seed, in the order of `seeds`
-  stats::ArmStats stats;       // describe(values) at confidence 1 - alpha
-  double parameters = stats::kNaN;  // mean summary `parameters` over its samples (cost)
-  double throughput = stats::kNaN;  // mean summary `throughput` over its samples (cost)
-  std::vector<CurvePoint> curve;    // the metric's learning curve (empty when not logged)
+  std::vector<int64_t> seeds;                 // seeds of the samples, ascending
+  std::vector<double> values;                 // the metric per seed, in the order of `seeds`
+  stats::ArmStats stats;                      // describe(values) at confidence 1 - alpha
+  double parameters = stats::kNaN;            // mean summary `parameters` over its samples (cost)
+  double throughput = stats::kNaN;            // mean summary `throughput` over its samples (cost)
+  std::vector<CurvePoint> curve;              // the metric's learning curve (empty when not logged)
 };
 
 struct Comparison {
-  size_t arm = 0;     // index into Report::arms
-  std::string test;   // the test run: "paired-t", "welch", ..., "aso"; "" when none ran
+  size_t arm = 0;    // index into Report::arms
+  std::string test;  // the test run: "paired-t", "welch", ..., "aso"; "" when none ran
   bool paired = false;
-  int64_t n = 0;                 // pairs when paired, samples of both arms otherwise
-  stats::TestResult result;      // statistic, p, df, exactness (aso: statistic = eps_min, no p)
+  int64_t n = 0;             // pairs when paired, samples of both arms otherwise
+  stats::TestResult result;  // statistic, p, df, exactness (aso: statistic = eps_min, no p)
   double p_adjusted = stats::kNaN;
   stats::MeanDifference difference;  // candidate - baseline with its interval
   stats::EffectSize hedges_g;        // paired g_z when paired
@@ -135,11 +135,11 @@ struct Comparison {
 struct Report {
   ReportOptions options;
   SweepRow sweep;
-  bool imported = false;    // the sweep came from `ablate import`
-  std::string metric_kind;  // "final value of eval/test_acc", "imported column", ...
-  std::vector<ReportArm> arms;        // in registration order
-  size_t baseline = 0;                // index into arms
-  std::string baseline_reason;        // how the baseline was chosen, in words
+  bool imported = false;                // the sweep came from `ablate import`
+  std::string metric_kind;              // "final value of eval/test_acc", "imported column", ...
+  std::vector<ReportArm> arms;          // in registration order
+  size_t baseline = 0;                  // index into arms
+  std::string baseline_reason;          // how the baseline was chosen, in words
   std::vector<Comparison> comparisons;  // one per arm other than the baseline, in arm order
   std::vector<std::string> method;      // the statistical choices, one sentence each
   std::vector<std::string> warnings;    // too few seeds, a direction that looks wrong, ...

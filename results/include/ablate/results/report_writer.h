@@ -21,9 +21,9 @@ struct ReportFiles {
 };
 
 struct WrittenReport {
-  std::string text;                 // the report, when out_dir is ""
-  std::vector<std::string> files;   // files written, when out_dir is set
-  std::vector<std::string> notes;   // figures not drawn and why
+  std::string text;                // the report, when out_dir is ""
+  std::vector<std::string> files;  // files written, when out_dir is set
+  std::vector<std::string> notes;  // figures not drawn and why
 };
 
 // "md,html" -> {"md", "html"}; ReportError for an unknown or repeated format.
