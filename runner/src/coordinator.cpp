@@ -300,7 +300,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     if (retryable(job.id)) ++retries_used[job.id];
     const Launch l = job_launch(job.id, run_dir.string(), slot.device, threads_per_job, options);
     store.mark_running(sweep.name, job.id, host_name(), slot.device);
-    write_handle(run_dir, executor.start(l));
+    executor.start(l);  // records launcher.pid itself, or hands it back at flush()
     status[job.id] = "running";
     slot.job = job.id;
     ++summary.launched;

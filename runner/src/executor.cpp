@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -32,12 +34,24 @@ std::string LocalExecutor::start(const Launch& launch) {
     throw std::runtime_error("executor: cannot open " + launch.output_file + ": " +
                              std::strerror(errno));
   }
+  // The child waits at this gate until its pid is in RUN_DIR/launcher.pid: a coordinator killed
+  // in between leaves a child that exits instead of an orphan no later coordinator can find.
+  int gate[2];
+  if (pipe2(gate, O_CLOEXEC) != 0) {
+    close(out);
+    throw std::runtime_error(std::string("executor: pipe failed: ") + std::strerror(errno));
+  }
   const pid_t pid = fork();
   if (pid < 0) {
     close(out);
+    close(gate[0]);
+    close(gate[1]);
     throw std::runtime_error(std::string("executor: fork failed: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    close(gate[1]);
+    char go = 0;
+    if (read(gate[0], &go, 1) != 1) _exit(125);  // the coordinator died before recording it
     setpgid(0, 0);
     dup2(out, STDOUT_FILENO);
     dup2(out, STDERR_FILENO);
@@ -52,6 +66,20 @@ std::string LocalExecutor::start(const Launch& launch) {
   }
   setpgid(pid, pid);  // both sides, so there is no race on who sets it first
   close(out);
+  close(gate[0]);
+  if (!launch.run_dir.empty()) {
+    const std::string file = launch.run_dir + "/launcher.pid";
+    std::ofstream(file + ".tmp") << pid << "\n";
+    std::rename((file + ".tmp").c_str(), file.c_str());
+  }
+  const char go = 1;
+  const bool released = write(gate[1], &go, 1) == 1;
+  close(gate[1]);
+  if (!released) {
+    kill(-pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    throw std::runtime_error("executor: could not start " + launch.argv[0]);
+  }
   Child child;
   child.job_id = launch.job_id;
   child.deadline = launch.timeout_s > 0 ? monotonic_seconds() + launch.timeout_s : 0.0;

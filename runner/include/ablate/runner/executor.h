@@ -38,8 +38,9 @@ struct Exit {
 class Executor {
  public:
   virtual ~Executor() = default;
-  // Starts the process; returns its id for the run dir's `launcher.pid` ("" when the backend has
-  // none), so a later coordinator can stop it if this one dies.
+  // Starts the process and returns its handle ("" when the backend has none yet: see flush()).
+  // An executor that has the handle at once records it in Launch::run_dir/launcher.pid before
+  // the job may begin, so a later coordinator can stop it if this one dies at any moment.
   virtual std::string start(const Launch& launch) = 0;
   // Processes that ended since the last call; waits up to `wait_s` for the first one.
   virtual std::vector<Exit> poll(double wait_s) = 0;
