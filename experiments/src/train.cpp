@@ -445,7 +445,7 @@ std::string format_duration(double s) {
   return buf;
 }
 
-// Attention diagnostics (DESIGN.md section 5), one event per layer.
+// Attention diagnostics (docs/design.md section 5), one event per layer.
 std::vector<json> attention_diagnostics(const std::vector<core::Attention>& layers,
                                         const std::vector<torch::Tensor>& initial_weights,
                                         int64_t step) {
@@ -575,7 +575,7 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
     const auto& v = c.attention.variant;
     if (c.attention.faithful && (v == "kdgqa" || v == "dgqa" || v == "pgqa")) {
       why << "in its faithful mode its " << (v == "pgqa" ? "noise statistics" : "query allocation")
-          << " uses later positions (DESIGN.md section 4, Causal safety)";
+          << " uses later positions (docs/design.md section 4, Causal safety)";
     }
     const double leak = lm_causality_leak(c);
     if (leak > 0.0) {

@@ -1,5 +1,5 @@
-// The `ablate` command line (DESIGN.md section 7). A thin layer: it parses arguments, calls the
-// libraries and maps errors to exit statuses (0 success, 2 bad input, 1 failure while running).
+// The `ablate` command line (docs/design.md section 7). A thin layer: it parses arguments, calls
+// the libraries and maps errors to exit statuses (0 success, 2 bad input, 1 failure while running).
 // Torch-free: training is reached through experiments/train.h.
 #include <signal.h>
 #include <unistd.h>

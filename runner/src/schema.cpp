@@ -84,7 +84,7 @@ std::vector<FieldInfo> make_schema() {
 
       text(ABLATE_FIELD(attention.variant),
            {"mha", "mqa", "gqa", "mkva", "gkva", "gqkva", "kdgqa", "dgqa", "pgqa", "wgqa"},
-           "the attention variant (DESIGN.md section 4)"),
+           "the attention variant (docs/design.md section 4)"),
       number(ABLATE_FIELD(attention.kv_heads), 0, 4096,
              "G for gqa kdgqa dgqa pgqa wgqa; 0 = heads"),
       number(ABLATE_FIELD(attention.q_heads), 0, 4096, "g for gkva (required there)"),

@@ -108,7 +108,7 @@ void expect_topological(const std::vector<JobSpec>& jobs) {
 
 using testing::TempFile;
 
-// The example of DESIGN.md section 3, verbatim.
+// The example of docs/design.md section 3, verbatim.
 const char* const kDesignExample =
     R"(name: kdgqa-vit                  # sweep name (unique in a database)
 task: vit                        # lm | vit

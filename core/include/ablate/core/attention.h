@@ -1,4 +1,4 @@
-// The attention module: one module computes every variant of DESIGN.md section 4 from its head
+// The attention module: one module computes every variant of docs/design.md section 4 from its head
 // layout (layout.h). Input and output are [B, S, dim].
 //
 // Projections: q_proj d -> n_q * d_h, k_proj and v_proj d -> n_kv * d_h (wgqa: H * d_h, folded
@@ -158,7 +158,8 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
 };
 TORCH_MODULE(Attention);
 
-// Number of parameters of one attention layer per DESIGN.md section 4: d * d_h * (n_q + 2 n_kv)
+// Number of parameters of one attention layer per docs/design.md section 4: d * d_h * (n_q + 2
+// n_kv)
 // + d * d, plus biases, qk_norm gains and wgqa weights.
 int64_t expected_parameter_count(const AttentionOptions& options);
 

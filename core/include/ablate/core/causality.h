@@ -1,6 +1,6 @@
 // The causality check: perturb the inputs after position t; a causal model's outputs at
 // positions <= t must stay bit-identical. Used by the tests and, before training, by the
-// language-model task, which refuses a model that fails it (DESIGN.md section 4, "Causal
+// language-model task, which refuses a model that fails it (docs/design.md section 4, "Causal
 // safety"): the faithful dynamic variants leak the future and this is how they are caught.
 #pragma once
 

@@ -1,7 +1,7 @@
 // Attention variants and their head layouts: which query and key/value projection each output
 // head reads. Torch-free, so configuration code can validate a variant without LibTorch.
 //
-// Notation (DESIGN.md section 4): H output heads, G key/value heads. A static variant is fully
+// Notation (docs/design.md section 4): H output heads, G key/value heads. A static variant is fully
 // described by n_q query projections, n_kv key/value projections and a map from each of the H
 // output heads to one query and one key/value projection. Dynamic variants (kdgqa, dgqa) start
 // from the uniform contiguous map and move queries between key/value heads while they run.

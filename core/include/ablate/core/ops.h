@@ -2,7 +2,7 @@
 // attention itself (fused and reference paths). Free functions over tensors, no module state, so
 // tests and benchmarks can call each one alone.
 //
-// Precision rules (DESIGN.md section 4): softmax, RMSNorm and RoPE tables are computed in fp32
+// Precision rules (docs/design.md section 4): softmax, RMSNorm and RoPE tables are computed in fp32
 // (fp64 stays fp64); masked scores are -inf, never a large finite bias.
 #pragma once
 

@@ -1,5 +1,5 @@
 #pragma once
-// Image classification datasets for the ViT task (DESIGN.md section 5). Torch-free header.
+// Image classification datasets for the ViT task (docs/design.md section 5). Torch-free header.
 //  - IDX (MNIST, Fashion-MNIST): train-images-idx3-ubyte, train-labels-idx1-ubyte,
 //    t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or gzip-compressed with a `.gz`
 //    name (gzip is recognised by its magic bytes 1f 8b, whatever the name). Big-endian header:

@@ -1,6 +1,6 @@
 #pragma once
-// The two task models over the attention core (DESIGN.md section 5): a Qwen-style decoder for the
-// lm task and a Vision Transformer classifier for the vit task. Built from typed configs only.
+// The two task models over the attention core (docs/design.md section 5): a Qwen-style decoder for
+// the lm task and a Vision Transformer classifier for the vit task. Built from typed configs only.
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -112,8 +112,8 @@ std::vector<core::Attention> attention_layers(torch::nn::Module& model);
 
 // Re-initialises matrices and embeddings from generators seeded by (seed, parameter name), so two
 // arms that differ only in their attention start from the same MLP, embedding and query/output
-// weights: common random numbers across arms (DESIGN.md section 2). Linear and convolution weights:
-// U(-1/sqrt(fan_in), 1/sqrt(fan_in)); embeddings and position tables: N(0, 0.02); other
+// weights: common random numbers across arms (docs/design.md section 2). Linear and convolution
+// weights: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); embeddings and position tables: N(0, 0.02); other
 // parameters (norm gains, biases, wgqa weights) keep their deterministic construction values.
 void init_parameters(torch::nn::Module& model, int64_t seed);
 

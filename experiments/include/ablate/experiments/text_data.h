@@ -1,5 +1,6 @@
 #pragma once
-// Byte-level text corpora for the language-model task (DESIGN.md section 5). Torch-free header.
+// Byte-level text corpora for the language-model task (docs/design.md section 5). Torch-free
+// header.
 //
 // Files: `path` is a file or a folder. A folder is walked recursively; its regular files are read
 // in the order of their paths (byte-wise comparison); symlinks (files or folders) are skipped, so

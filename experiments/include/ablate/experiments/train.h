@@ -1,6 +1,6 @@
 #pragma once
-// One training run (DESIGN.md sections 2 and 5): builds the dataset and the model from a resolved
-// config, trains, and writes the run directory:
+// One training run (docs/design.md sections 2 and 5): builds the dataset and the model from a
+// resolved config, trains, and writes the run directory:
 //   config.yaml    the resolved config (canonical form; its hash is the job id)
 //   events.jsonl   one JSON object per line, appended and flushed as training goes
 //   summary.json   status, final and best metrics, wall time, parameters, throughput, memory

@@ -1,6 +1,6 @@
 #pragma once
 // `ablate report`: which arms of a sweep differ from the baseline arm on one summary metric, by
-// how much, and how sure we are (DESIGN.md sections 6 and 7).
+// how much, and how sure we are (docs/design.md sections 6 and 7).
 //
 // build_report() reads the store and does every computation; the render_* functions only format
 // the resulting Report, so the four formats always say the same thing.
@@ -170,8 +170,8 @@ struct Figure {
   std::string svg_path;
 };
 
-// The JSON of DESIGN.md section 7 (sweep, metric, alpha, correction, arms, comparisons with the
-// contract's fields; NaN as null) plus baseline, method, excluded jobs and provenance.
+// The JSON of docs/design.md section 7 (sweep, metric, alpha, correction, arms, comparisons with
+// the contract's fields; NaN as null) plus baseline, method, excluded jobs and provenance.
 std::string render_json(const Report& report);
 // Markdown: the arms table, verdicts, method, excluded jobs, provenance; figures as images by
 // their paths relative to `base_dir` (where the .md file is).

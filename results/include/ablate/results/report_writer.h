@@ -1,5 +1,6 @@
 #pragma once
-// Writing a report's files: what `ablate report` does after build_report (DESIGN.md section 7).
+// Writing a report's files: what `ablate report` does after build_report (docs/design.md section
+// 7).
 //   --out DIR given:  DIR/report.md, report.html, report.tex, report.json for the formats asked,
 //                     and DIR/figures/*.png|svg (drawn when md or html is asked). Every file is
 //                     written under a temporary name and renamed, so an interrupted report never

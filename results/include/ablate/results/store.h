@@ -1,5 +1,5 @@
 #pragma once
-// The results store (DESIGN.md section 6): one SQLite file that holds sweeps, their jobs, each
+// The results store (docs/design.md section 6): one SQLite file that holds sweeps, their jobs, each
 // job's params, metric curves, summaries and provenance. The coordinator is its only writer
 // (worker processes write run dirs; see ingest.h); readers (`ablate query`, reports) may open it
 // at the same time, which WAL mode allows.

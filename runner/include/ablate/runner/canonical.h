@@ -1,5 +1,5 @@
 #pragma once
-// Canonical form of a resolved Config and its hash, the job id (DESIGN.md section 2).
+// Canonical form of a resolved Config and its hash, the job id (docs/design.md section 2).
 //
 // The canonical text is YAML that parse_config reads back into an equal Config: sections nested,
 // keys sorted at every level, ints as integers, floats in the shortest text that round-trips
@@ -41,9 +41,9 @@ std::string canonical_semantic_text(const Config& config);
 // 16 lowercase hex digits of XXH64 (seed 0) over canonical_semantic_text.
 std::string config_hash(const Config& config);
 
-// The id of a job (DESIGN.md section 2). Without a parent: config_hash(config). A stage job with
-// a parent: 16 hex of XXH64 over canonical_semantic_text(config) + "\nfrom: " + parent_id + "\n",
-// so one config continued from two different parents is two jobs, and the same stage reached
+// The id of a job (docs/design.md section 2). Without a parent: config_hash(config). A stage job
+// with a parent: 16 hex of XXH64 over canonical_semantic_text(config) + "\nfrom: " + parent_id +
+// "\n", so one config continued from two different parents is two jobs, and the same stage reached
 // from the same parent is one.
 std::string job_id(const Config& config, const std::string& parent_id = "");
 

@@ -1,5 +1,5 @@
 #pragma once
-// The typed configuration of one training run (DESIGN.md sections 3 and 5). Torch-free.
+// The typed configuration of one training run (docs/design.md sections 3 and 5). Torch-free.
 //
 // Every field has a default and a one-line doc here; the schema (schema.h) lists each field once
 // more with its key, type, range and doc, and is what parsing, `ablate schema`, canonical form and
@@ -36,7 +36,8 @@ struct ModelConfig {
   double norm_eps = 1e-6;  // epsilon of RMSNorm / LayerNorm
 };
 
-// The attention layer of every block (DESIGN.md section 4; core/include/ablate/core/attention.h).
+// The attention layer of every block (docs/design.md section 4;
+// core/include/ablate/core/attention.h).
 struct AttentionConfig {
   std::string variant = "mha";     // mha mqa gqa mkva gkva gqkva kdgqa dgqa pgqa wgqa
   int64_t kv_heads = 0;            // G for gqa kdgqa dgqa pgqa wgqa; 0 = heads

@@ -1,7 +1,7 @@
 #pragma once
-// The coordinator of `ablate run` (DESIGN.md section 2): registers a sweep's jobs in the store,
-// launches ready jobs through an Executor, ingests their run dirs, and records outcomes. It is
-// the database's only writer. Re-running it resumes: done jobs are skipped, interrupted ones
+// The coordinator of `ablate run` (docs/design.md section 2): registers a sweep's jobs in the
+// store, launches ready jobs through an Executor, ingests their run dirs, and records outcomes. It
+// is the database's only writer. Re-running it resumes: done jobs are skipped, interrupted ones
 // continue from their checkpoints, new ones run.
 #include <atomic>
 #include <map>
@@ -61,8 +61,8 @@ std::string run_dir_of(const std::string& workdir, const std::string& sweep,
 
 // The process that trains one job: `ablate train RUN_DIR/config.yaml train.device=DEVICE
 // --run-dir RUN_DIR` (plus train.threads on CPU), its output appended to RUN_DIR/output.txt.
-Launch job_launch(const std::string& job_id, const std::string& run_dir,
-                  const std::string& device, int threads, const RunOptions& options);
+Launch job_launch(const std::string& job_id, const std::string& run_dir, const std::string& device,
+                  int threads, const RunOptions& options);
 
 // Runs the sweep to completion (or until `interrupt` becomes true). Throws std::runtime_error
 // for a held lock or an unusable workdir before launching anything.

@@ -1,6 +1,6 @@
 #pragma once
-// YAML -> Config with validation (DESIGN.md section 3). Torch-free; yaml-cpp stays inside runner
-// (yaml_config.h is the internal layer the sweep parser shares).
+// YAML -> Config with validation (docs/design.md section 3). Torch-free; yaml-cpp stays inside
+// runner (yaml_config.h is the internal layer the sweep parser shares).
 //
 // A config file is a mapping: `task`, `seed` and the sections data, model, attention, train and
 // init as nested mappings. Dotted keys are accepted at any level (`attention.kv_heads: 2` at top

@@ -1,6 +1,6 @@
 #pragma once
-// What `ablate plan SWEEP.yaml [KEY=VALUE...] [--json]` prints (DESIGN.md section 7): the jobs of
-// an expanded sweep, before anything runs. Pure: both functions only format.
+// What `ablate plan SWEEP.yaml [KEY=VALUE...] [--json]` prints (docs/design.md section 7): the jobs
+// of an expanded sweep, before anything runs. Pure: both functions only format.
 #include <string>
 #include <vector>
 

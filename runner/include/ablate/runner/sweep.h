@@ -1,6 +1,6 @@
 #pragma once
-// The sweep file and its expansion into jobs (DESIGN.md sections 2 and 3). Torch-free; yaml-cpp
-// stays inside runner. Pure: nothing here writes anything, an invalid sweep only throws.
+// The sweep file and its expansion into jobs (docs/design.md sections 2 and 3). Torch-free;
+// yaml-cpp stays inside runner. Pure: nothing here writes anything, an invalid sweep only throws.
 //
 // Grammar. A sweep file is a mapping with these top-level keys:
 //
