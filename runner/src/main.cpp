@@ -359,7 +359,14 @@ int cmd_status(const std::vector<std::string>& args) {
     std::cout << "\n";
     for (const auto& f : s["failures"]) {
       std::string error = f["error"];
-      if (error.size() > 400) error = "..." + error.substr(error.size() - 400);
+      if (error.size() > 400) {
+        // The first line is the reason ("timed out after 60 s"); the rest is the job's log tail,
+        // of which the end matters most.
+        const auto newline = std::min(error.find('\n'), error.size());
+        error = newline >= 300 ? error.substr(0, 400) + "..."
+                               : error.substr(0, newline) + "\n..." +
+                                     error.substr(error.size() - (400 - newline));
+      }
       std::cout << "  " << f["id"].get<std::string>() << " " << f["status"].get<std::string>()
                 << ": " << error << "\n";
     }
