@@ -115,6 +115,7 @@ void register_modules(const Shape& s, const torch::Device& device, torch::Dtype 
       {"mha", AttentionOptions(d, s.H)},
       {"gqa", AttentionOptions(d, s.H).variant(Variant::kGqa).kv_heads(s.G)},
       {"mqa", AttentionOptions(d, s.H).variant(Variant::kMqa)},
+      {"mkva", AttentionOptions(d, s.H).variant(Variant::kMkva)},
       {"gkva", AttentionOptions(d, s.H).variant(Variant::kGkva).q_heads(s.G)},
       {"gqkva",
        AttentionOptions(d, s.H).variant(Variant::kGqkva).q_groups(s.H / s.G).kv_groups(s.G)},
