@@ -1,14 +1,8 @@
 #include "ablate/experiments/train.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
-#if defined(ABLATE_WITH_CUDA)
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -27,6 +21,7 @@
 
 #include "ablate/core/convert.h"
 #include "ablate/experiments/data_error.h"
+#include "ablate/experiments/device.h"
 #include "ablate/experiments/image_data.h"
 #include "ablate/experiments/models.h"
 #include "ablate/experiments/text_data.h"
@@ -54,35 +49,6 @@ constexpr uint64_t kBatchStream = 1, kTorchStream = 2, kEvalStream = 3, kEpochSt
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-// bf16 autocast on CUDA for the scope of a forward pass (PyTorch's `torch.autocast`). The API
-// moved in LibTorch 2.4; only the CUDA build reaches it (not verified on a GPU yet).
-class AutocastScope {
- public:
-  explicit AutocastScope(bool on) : on_(on) {
-    if (on_) set(true);
-  }
-  ~AutocastScope() {
-    if (on_) {
-      set(false);
-      at::autocast::clear_cache();
-    }
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  static void set(bool enabled) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(enabled);
-#endif
-  }
-  bool on_;
-};
 
 // ----- data -----
 
@@ -413,27 +379,6 @@ void truncate_events(const fs::path& file, int64_t step) {
   write_file_atomic(file, kept);
 }
 
-int64_t peak_memory_bytes(torch::Device device) {
-#if defined(ABLATE_WITH_CUDA)
-  if (device.is_cuda()) {
-    return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index()).allocated_bytes[0].peak;
-  }
-#endif
-  (void)device;
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
-}
-
-torch::Device choose_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device("cuda") : torch::kCPU;
-  torch::Device device(name);
-  if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw RunError("train.device = " + name + " but no CUDA device is available");
-  }
-  return device;
-}
-
 std::string format_duration(double s) {
   char buf[32];
   if (s >= 3600) {
@@ -673,7 +618,7 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
     events.flush();
   };
   const auto layers = attention_layers(*model.module);
-  const bool use_bf16 = device.is_cuda() && c.train.bf16;
+  const bool use_bf16 = uses_bf16_autocast(c.train.precision, device);
 
   auto evaluate = [&](int64_t step) {
     model.module->eval();
@@ -681,7 +626,7 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
     torch::manual_seed(mix(mix(c.seed, kEvalStream), step));
     auto metrics = data->evaluate(
         [&](const torch::Tensor& x) {
-          AutocastScope autocast(use_bf16);
+          AutocastScope autocast(device, use_bf16);
           return model.forward(x);
         },
         device);
@@ -717,17 +662,16 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
            {"throughput_unit", data->unit() + "/s"},
            {"peak_memory_bytes", peak_memory_bytes(device)},
            {"device", device.str()},
+           {"precision", use_bf16 ? "bf16" : "fp32"},
            {"config_hash", hash},
            {"causality", causality},
            {"allow_noncausal", c.attention.allow_noncausal},
            {"torch_version", TORCH_VERSION}};
-#if defined(ABLATE_WITH_CUDA)
-    if (device.is_cuda()) {
-      s["gpu_name"] = at::cuda::getDeviceProperties(device.has_index() ? device.index() : 0)->name;
-      s["cuda_version"] =
-          std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10);
+    const DeviceInfo info = describe_device(device);
+    if (!info.gpu_name.empty()) {
+      s["gpu_name"] = info.gpu_name;
+      s["cuda_version"] = info.cuda_version;
     }
-#endif
     if (result.diverged_step >= 0) s["diverged_step"] = result.diverged_step;
     write_file_atomic(run_dir / "summary.json", s.dump(2) + "\n");
   };
@@ -785,7 +729,7 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
     optimizer.zero_grad();
     torch::Tensor logits;
     {
-      AutocastScope autocast(use_bf16);
+      AutocastScope autocast(device, use_bf16);
       logits = model.forward(input);
     }
     logits = logits.to(torch::kFloat32);

@@ -70,7 +70,7 @@ Config all_changed_lm() {
   c.train.checkpoint_every = 100;
   c.train.log_every = 5;
   c.train.device = "cuda:1";
-  c.train.bf16 = false;
+  c.train.precision = "bf16";
   c.train.threads = 2;
   c.init.from = "runs/0123456789abcdef";
   c.init.convert = "mean_pool";
@@ -322,7 +322,7 @@ TEST(Canonical, HashIsSixteenLowercaseHexDigitsAndStable) {
   EXPECT_EQ(config_hash(parse_config("seed: 0\ntrain: {lr: 1.0e-3}\n", "x")), h);
   // Pinned: job ids of existing databases depend on it. It changes only when the canonical form
   // or the schema does (a new semantic field, a renamed key), which must be deliberate.
-  EXPECT_EQ(h, "0fa5769508cabdee");
+  EXPECT_EQ(h, "e7d4fe91f17d77d6");  // since train.bf16 became train.precision
   EXPECT_NE(config_hash(all_changed_lm()), config_hash(all_changed_vit()));
 }
 

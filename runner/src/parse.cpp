@@ -295,6 +295,8 @@ void apply_yaml_entry(Config& config, Locations& locations, const std::string& k
     walk(config, locations, value, key_at.file, key, use_marks, seen);
     return;
   }
+  const std::string replaced = replaced_key_hint(key);
+  if (!replaced.empty()) fail(key_at, key, replaced);
   const std::string near = nearest_key(key);
   fail(key_at, key,
        near.empty() ? "unknown key; `ablate schema` lists the keys"

@@ -187,6 +187,14 @@ TEST(Parse, ApplyOverrideValidatesTheWholeConfig) {
                "did you mean train.lr?");
 }
 
+TEST(Parse, AReplacedKeyNamesItsReplacement) {
+  expect_error(parse_error("train:\n  bf16: false\n", {}), "cfg.yaml", 2, 3, "train.bf16",
+               "replaced by train.precision: auto | fp32 | bf16");
+  EXPECT_EQ(parse("train:\n  precision: bf16\n", {}).train.precision, "bf16");
+  expect_error(parse_error("", {"train.precision=fp16"}), "command line", 0, 0, "train.precision",
+               "fp16");
+}
+
 TEST(Parse, OverrideThatChangesTheTaskBlamesTheFileKeyOfTheOtherTask) {
   expect_error(
       parse_error("data:\n  seq_len: 64\n", {"task=vit", "data.dataset=mnist", "data.path=/m"}),

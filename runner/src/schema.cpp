@@ -139,7 +139,8 @@ std::vector<FieldInfo> make_schema() {
              kNotSemantic),
       text(ABLATE_FIELD(train.device), {"auto", "cpu", "cuda", "cuda:N"},
            "where to train; auto = cuda when there is one", kNotSemantic),
-      boolean(ABLATE_FIELD(train.bf16), "bf16 autocast on CUDA (ignored on CPU)"),
+      text(ABLATE_FIELD(train.precision), {"auto", "fp32", "bf16"},
+           "bf16 = bf16 autocast (fp32 weights); auto = bf16 on CUDA, fp32 on the CPU"),
       number(ABLATE_FIELD(train.threads), 0, 1024, "CPU threads for LibTorch; 0 = its default",
              kNotSemantic),
 
@@ -343,6 +344,14 @@ std::string nearest_key(const std::string& key) {
     return out;
   }();
   return nearest_word(key, candidates);
+}
+
+std::string replaced_key_hint(const std::string& key) {
+  if (key == "train.bf16") {
+    return "replaced by train.precision: auto | fp32 | bf16 (train.bf16: true was auto, "
+           "train.bf16: false is fp32)";
+  }
+  return "";
 }
 
 std::string schema_text(const std::string& task) {

@@ -80,7 +80,7 @@ struct TrainConfig {
   int64_t checkpoint_every = 500;  // steps between checkpoints (and at the end); 0 = only at end
   int64_t log_every = 10;          // steps between train events in events.jsonl
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
-  bool bf16 = true;                // bf16 autocast on CUDA (ignored on CPU)
+  std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 (autocast)
   int64_t threads = 0;             // CPU threads for LibTorch; 0 = its default
 };
 

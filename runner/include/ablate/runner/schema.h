@@ -73,6 +73,9 @@ size_t edit_distance(const std::string& a, const std::string& b);
 std::string nearest_word(const std::string& word, const std::vector<std::string>& candidates);
 // nearest_word over every dotted key and section name.
 std::string nearest_key(const std::string& key);
+// For a key an earlier version of ablate had and replaced, what replaces it ("" otherwise), so
+// an old config gets an answer rather than a guess.
+std::string replaced_key_hint(const std::string& key);
 
 // What `ablate schema [--task lm|vit]` prints: every key (of that task; "" = all) with type,
 // default, range or choices and doc, aligned, grouped by section.

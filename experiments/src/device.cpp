@@ -1,0 +1,102 @@
+#include "ablate/experiments/device.h"
+
+#include <ATen/autocast_mode.h>
+#include <sys/resource.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+#if defined(ABLATE_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include <stdexcept>
+
+#include "ablate/experiments/train.h"
+
+// LibTorch 2.4 replaced the per-device autocast setters with ones that take the device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define ABLATE_AUTOCAST_BY_DEVICE_TYPE 1
+#endif
+
+namespace ablate::experiments {
+
+torch::Device choose_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device("cuda") : torch::kCPU;
+  torch::Device device(name);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+#if defined(ABLATE_WITH_CUDA)
+    throw RunError("train.device = " + name + " but no CUDA device is available");
+#else
+    throw RunError("train.device = " + name +
+                   " but this ablate was built against a LibTorch without CUDA (" TORCH_VERSION
+                   "); see the README, 'Building against your own PyTorch'");
+#endif
+  }
+  return device;
+}
+
+int64_t peak_memory_bytes(const torch::Device& device) {
+#if defined(ABLATE_WITH_CUDA)
+  if (device.is_cuda()) {
+    const auto index = device.has_index() ? device.index() : c10::cuda::current_device();
+    return c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[0].peak;
+  }
+#endif
+  (void)device;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+DeviceInfo describe_device(const torch::Device& device) {
+  DeviceInfo info;
+#if defined(ABLATE_WITH_CUDA)
+  if (device.is_cuda()) {
+    const auto index = device.has_index() ? device.index() : c10::cuda::current_device();
+    info.gpu_name = at::cuda::getDeviceProperties(index)->name;
+    info.cuda_version =
+        std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10);
+  }
+#endif
+  (void)device;
+  return info;
+}
+
+bool uses_bf16_autocast(const std::string& precision, const torch::Device& device) {
+  if (precision == "auto") return device.is_cuda();
+  if (precision == "bf16") return true;
+  if (precision == "fp32") return false;
+  throw std::invalid_argument("train.precision = " + precision + ": expected auto, fp32 or bf16");
+}
+
+namespace {
+
+void set_autocast(torch::DeviceType type, bool enabled) {
+#if defined(ABLATE_AUTOCAST_BY_DEVICE_TYPE)
+  at::autocast::set_autocast_dtype(type, at::kBFloat16);
+  at::autocast::set_autocast_enabled(type, enabled);
+#else
+  if (type == torch::kCUDA) {
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(enabled);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(enabled);
+  }
+#endif
+}
+
+}  // namespace
+
+AutocastScope::AutocastScope(const torch::Device& device, bool on) : type_(device.type()), on_(on) {
+  if (on_) set_autocast(type_, true);
+}
+
+AutocastScope::~AutocastScope() {
+  if (!on_) return;
+  set_autocast(type_, false);
+  // The casts cached for this forward (weights cast to bf16) are stale after the optimiser step.
+  at::autocast::clear_cache();
+}
+
+}  // namespace ablate::experiments
