@@ -15,6 +15,7 @@
 #include "ablate/experiments/train.h"
 #include "ablate/runner/config.h"
 #include "ablate/testing/temp_dir.h"
+#include "train_test_support.h"
 
 namespace ablate::experiments {
 namespace {
@@ -27,13 +28,7 @@ using ablate::testing::TempDir;
   GTEST_SKIP() << "needs a CUDA GPU (none here); runs in scripts/gpu-check on a GPU machine, " \
                   "and its CUDA code is compiled by the PyPI LibTorch build"
 
-// A corpus of words from a short list: structure a tiny model learns in a few dozen steps.
-void write_corpus(const fs::path& file) {
-  const char* words[] = {"the ", "cat ", "sat ", "on ", "a ", "mat ", "and ", "dog ", "ran.\n"};
-  std::mt19937 rng(3);
-  std::ofstream out(file);
-  for (int i = 0; i < 6000; ++i) out << words[rng() % 9];
-}
+void write_corpus(const fs::path& file) { test_helpers::write_word_corpus(file); }
 
 runner::Config lm_config(const fs::path& corpus, const std::string& precision,
                          const std::string& device = "cpu") {

@@ -14,6 +14,7 @@
 #include "ablate/experiments/models.h"
 #include "ablate/runner/config.h"
 #include "ablate/testing/temp_dir.h"
+#include "train_test_support.h"
 
 namespace ablate::experiments {
 namespace {
@@ -22,13 +23,7 @@ using json = nlohmann::json;
 
 using ablate::testing::TempDir;
 
-// A small text with structure a model can learn quickly: words from a short list.
-void write_corpus(const fs::path& file) {
-  const char* words[] = {"the ", "cat ", "sat ", "on ", "a ", "mat ", "and ", "dog ", "ran.\n"};
-  std::mt19937 rng(1);
-  std::ofstream out(file);
-  for (int i = 0; i < 6000; ++i) out << words[rng() % 9];
-}
+void write_corpus(const fs::path& file) { test_helpers::write_word_corpus(file); }
 
 runner::Config lm_config(const fs::path& corpus, const std::string& variant) {
   runner::Config c;

@@ -1,0 +1,222 @@
+#include "task_data.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "ablate/experiments/data_error.h"
+#include "ablate/experiments/image_data.h"
+#include "ablate/experiments/text_data.h"
+#include "ablate/experiments/token_shards.h"
+
+namespace ablate::experiments {
+
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+namespace {
+
+class LmData : public TaskData {
+ public:
+  LmData(const runner::Config& c, torch::Tensor train, torch::Tensor val, bool bytes, int64_t vocab)
+      : config_(c), train_(std::move(train)), val_(std::move(val)), bytes_(bytes) {
+    const int64_t s = c.data.seq_len;
+    for (const auto* split : {&train_, &val_}) {
+      const int64_t top = split->numel() > 0 ? split->max().item<int64_t>() : 0;
+      if (top >= vocab) {
+        throw DataError("data: token id " + std::to_string(top) + " in " + c.data.path +
+                        " does not fit model.vocab = " + std::to_string(vocab));
+      }
+    }
+    if (train_.numel() < s + 2) {
+      throw DataError("data: the training split has " + std::to_string(train_.numel()) +
+                      " tokens, fewer than data.seq_len + 2 = " + std::to_string(s + 2));
+    }
+    if (val_.numel() < s + 1) {
+      throw DataError("data: the held-out split has " + std::to_string(val_.numel()) +
+                      " tokens, fewer than data.seq_len + 1 = " + std::to_string(s + 1));
+    }
+  }
+
+  Batch train_batch(int64_t step) override {
+    const int64_t s = config_.data.seq_len, b = config_.train.batch_size;
+    std::mt19937_64 rng(mix(mix(config_.seed, kBatchStream), step));
+    std::uniform_int_distribution<int64_t> offset(0, train_.numel() - s - 1);
+    std::vector<int64_t> starts(b);
+    for (auto& o : starts) o = offset(rng);
+    auto index = torch::tensor(starts).unsqueeze(1) + torch::arange(s + 1).unsqueeze(0);
+    auto windows = train_.index_select(0, index.flatten()).view({b, s + 1}).to(torch::kInt64);
+    return {windows.narrow(1, 0, s), windows.narrow(1, 1, s)};
+  }
+
+  std::map<std::string, double> evaluate(
+      const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+      torch::Device device) override {
+    // Non-overlapping windows of seq_len + 1 tokens, in order: every arm sees the same text.
+    const int64_t s = config_.data.seq_len, b = config_.train.batch_size;
+    int64_t windows = (val_.numel() - 1) / s;
+    if (config_.train.eval_batches > 0) windows = std::min(windows, config_.train.eval_batches * b);
+    double loss_sum = 0.0;
+    int64_t tokens = 0;
+    for (int64_t w0 = 0; w0 < windows; w0 += b) {
+      const int64_t n = std::min(b, windows - w0);
+      auto index = (torch::arange(w0, w0 + n) * s).unsqueeze(1) + torch::arange(s + 1).unsqueeze(0);
+      auto x = val_.index_select(0, index.flatten()).view({n, s + 1}).to(torch::kInt64).to(device);
+      auto logits = forward(x.narrow(1, 0, s)).to(torch::kFloat32);
+      auto loss = torch::nn::functional::cross_entropy(
+          logits.reshape({-1, logits.size(-1)}), x.narrow(1, 1, s).reshape({-1}),
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      loss_sum += loss.item<double>();
+      tokens += n * s;
+    }
+    const double loss = loss_sum / static_cast<double>(tokens);
+    std::map<std::string, double> m{{"val_loss", loss}, {"val_ppl", std::exp(loss)}};
+    if (bytes_) m["val_bpb"] = loss / std::log(2.0);
+    return m;
+  }
+
+  int64_t items_per_batch() const override {
+    return config_.train.batch_size * config_.data.seq_len;
+  }
+  std::string unit() const override { return "tokens"; }
+
+ private:
+  runner::Config config_;
+  torch::Tensor train_, val_;  // 1-D token streams
+  bool bytes_;
+};
+
+class VitData : public TaskData {
+ public:
+  VitData(const runner::Config& c, const ImageData& data) : config_(c), classes_(data.classes) {
+    train_x_ = to_tensor(data.train);
+    test_x_ = to_tensor(data.test);
+    train_y_ = torch::tensor(data.train.labels, torch::kInt64);
+    test_y_ = torch::tensor(data.test.labels, torch::kInt64);
+    // Per-channel statistics of the training images (never the test split).
+    auto f = train_x_.to(torch::kFloat32) / 255.0;
+    mean_ = f.mean({0, 2, 3}, /*keepdim=*/true);
+    std_ = f.std({0, 2, 3}, /*unbiased=*/false, /*keepdim=*/true);
+  }
+
+  int64_t channels() const { return train_x_.size(1); }
+  int64_t image() const { return train_x_.size(2); }
+  int64_t classes() const { return classes_; }
+
+  Batch train_batch(int64_t step) override {
+    // Epochs of a seeded permutation; sample g of the run is item perm_{g / N}[g % N].
+    const int64_t b = config_.train.batch_size, n = train_x_.size(0);
+    std::vector<int64_t> picks(b);
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t g = step * b + i, epoch = g / n;
+      if (epoch != epoch_) {
+        auto gen = at::detail::createCPUGenerator(mix(mix(config_.seed, kEpochStream), epoch));
+        perm_ = torch::randperm(n, gen, torch::kInt64);
+        epoch_ = epoch;
+      }
+      picks[i] = perm_[g % n].item<int64_t>();
+    }
+    auto index = torch::tensor(picks);
+    return {normalise(train_x_.index_select(0, index)), train_y_.index_select(0, index)};
+  }
+
+  std::map<std::string, double> evaluate(
+      const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+      torch::Device device) override {
+    const int64_t b = std::max<int64_t>(config_.train.batch_size, 256);
+    int64_t n = test_x_.size(0);
+    if (config_.train.eval_batches > 0) n = std::min(n, config_.train.eval_batches * b);
+    double loss_sum = 0.0;
+    int64_t correct = 0;
+    for (int64_t i = 0; i < n; i += b) {
+      const int64_t m = std::min(b, n - i);
+      auto x = normalise(test_x_.narrow(0, i, m)).to(device);
+      auto y = test_y_.narrow(0, i, m).to(device);
+      auto logits = forward(x).to(torch::kFloat32);
+      loss_sum +=
+          torch::nn::functional::cross_entropy(
+              logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+              .item<double>();
+      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    }
+    return {{"test_loss", loss_sum / static_cast<double>(n)},
+            {"test_acc", static_cast<double>(correct) / static_cast<double>(n)}};
+  }
+
+  int64_t items_per_batch() const override { return config_.train.batch_size; }
+  std::string unit() const override { return "images"; }
+
+ private:
+  static torch::Tensor to_tensor(const ImageSet& set) {
+    return torch::from_blob(const_cast<uint8_t*>(set.pixels.data()),
+                            {set.count, set.channels, set.height, set.width}, torch::kUInt8)
+        .clone();
+  }
+  torch::Tensor normalise(const torch::Tensor& x) const {
+    return (x.to(torch::kFloat32) / 255.0 - mean_) / std_;
+  }
+
+  runner::Config config_;
+  int64_t classes_;
+  torch::Tensor train_x_, test_x_, train_y_, test_y_, mean_, std_;
+  torch::Tensor perm_;
+  int64_t epoch_ = -1;
+};
+
+torch::Tensor tokens_tensor(const std::vector<uint8_t>& bytes) {
+  return torch::from_blob(const_cast<uint8_t*>(bytes.data()), {static_cast<int64_t>(bytes.size())},
+                          torch::kUInt8)
+      .to(torch::kInt64);
+}
+torch::Tensor tokens_tensor(const std::vector<uint16_t>& tokens) {
+  std::vector<int32_t> wide(tokens.begin(), tokens.end());  // LibTorch 1.13 has no uint16
+  return torch::tensor(wide, torch::kInt32);
+}
+
+}  // namespace
+
+int64_t lm_vocab(const runner::Config& c) {
+  return c.model.vocab > 0 ? c.model.vocab : (c.data.dataset == "bin" ? 50304 : 256);
+}
+
+std::unique_ptr<TaskData> load_data(const runner::Config& c) {
+  const auto& d = c.data;
+  if (c.task == "lm") {
+    if (d.dataset == "bin") {
+      auto split = load_token_shards(d.path, d.val_path, d.val_fraction);
+      return std::make_unique<LmData>(c, tokens_tensor(split.train), tokens_tensor(split.val),
+                                      /*bytes=*/false, lm_vocab(c));
+    }
+    TextOptions options;
+    options.fortune_format = d.dataset == "fortunes";
+    options.path = d.path.empty() ? default_fortunes_path() : d.path;
+    options.val_fraction = d.val_fraction;
+    auto split = load_text(options);
+    return std::make_unique<LmData>(c, tokens_tensor(split.train), tokens_tensor(split.val),
+                                    /*bytes=*/true, lm_vocab(c));
+  }
+  if (d.dataset == "cifar10" || d.dataset == "cifar100") {
+    return std::make_unique<VitData>(c, load_cifar(d.path, d.dataset == "cifar10" ? 10 : 100));
+  }
+  const bool fashion = d.dataset == "fashion-mnist";
+  const std::string path = d.path.empty() && fashion ? default_fashion_mnist_path() : d.path;
+  return std::make_unique<VitData>(
+      c, load_idx(path, fashion ? "install the Debian package dataset-fashion-mnist"
+                                : "give data.path, the folder holding the IDX files"));
+}
+
+ImageShape image_shape(const TaskData& data) {
+  const auto* vit = dynamic_cast<const VitData*>(&data);
+  if (vit == nullptr) throw std::logic_error("image_shape: not a vit task's data");
+  return {vit->channels(), vit->image(), vit->classes()};
+}
+
+}  // namespace ablate::experiments
