@@ -48,16 +48,68 @@ const std::vector<const FieldInfo*>& canonical_order() {
   return order;
 }
 
-void emit(std::string& out, const Config& config, bool semantic_only) {
+void emit(std::string& out, const Config& config) {
   std::string section;
   for (const FieldInfo* f : canonical_order()) {
-    if (!f->applies_to(config.task) || (semantic_only && !f->semantic)) continue;
+    if (!f->applies_to(config.task)) continue;
     if (f->section() != section) {
       section = f->section();
       if (!section.empty()) out += section + ":\n";
     }
     out += (section.empty() ? "" : "  ") + f->name() + ": " + format_value(*f, config) + "\n";
   }
+}
+
+// train.precision replaced the boolean train.bf16 (auto was true, fp32 was false). The job id
+// hashes the old line in the old place for those two values, so the ids issued before the change
+// still name the same jobs; the new value bf16 hashes as itself, in the same place.
+const char* const kLegacyPrecisionKey = "train.bf16";
+std::string legacy_precision_line(const std::string& precision) {
+  if (precision == "auto") return "bf16: true";
+  if (precision == "fp32") return "bf16: false";
+  return "precision: " + yaml_quote(precision);
+}
+
+// The semantic fields in the order the job id's text has them: canonical_order, but with
+// train.precision where train.bf16 sorted.
+const std::vector<const FieldInfo*>& hash_order() {
+  static const std::vector<const FieldInfo*> order = [] {
+    std::vector<const FieldInfo*> fields;
+    for (const FieldInfo* f : canonical_order()) {
+      if (f->semantic) fields.push_back(f);
+    }
+    auto key = [](const FieldInfo* f) {
+      return f->key == "train.precision" ? std::string(kLegacyPrecisionKey) : f->key;
+    };
+    auto top = [](const FieldInfo* f) { return f->section().empty() ? f->key : f->section(); };
+    std::stable_sort(fields.begin(), fields.end(), [&](const FieldInfo* a, const FieldInfo* b) {
+      return std::make_pair(top(a), key(a)) < std::make_pair(top(b), key(b));
+    });
+    return fields;
+  }();
+  return order;
+}
+
+// What the job id hashes: the semantic fields of the config's task, nested and sorted as
+// to_yaml, without the later-added fields that have their defaults, with the legacy precision
+// line.
+std::string hash_text(const Config& config) {
+  static const Config defaults;
+  std::string out, section;
+  for (const FieldInfo* f : hash_order()) {
+    if (!f->applies_to(config.task)) continue;
+    const std::string value = format_value(*f, config);
+    if (!f->hashed_at_default && value == format_value(*f, defaults)) continue;
+    if (f->section() != section) {
+      section = f->section();
+      if (!section.empty()) out += section + ":\n";
+    }
+    const std::string line = f->key == "train.precision"
+                                 ? legacy_precision_line(config.train.precision)
+                                 : f->name() + ": " + value;
+    out += (section.empty() ? "" : "  ") + line + "\n";
+  }
+  return out;
 }
 
 // 16 lowercase hex digits of XXH64 (seed 0).
@@ -144,7 +196,7 @@ std::string format_value(const FieldInfo& field, const Config& config) {
 
 std::string to_yaml(const Config& config) {
   std::string out;
-  emit(out, config, false);
+  emit(out, config);
   return out;
 }
 
@@ -183,9 +235,7 @@ Config without_ignored_fields(const Config& config) {
 }
 
 std::string canonical_semantic_text(const Config& config) {
-  std::string out;
-  emit(out, without_ignored_fields(config), true);
-  return out;
+  return hash_text(without_ignored_fields(config));
 }
 
 std::string config_hash(const Config& config) { return hex_xxh64(canonical_semantic_text(config)); }

@@ -15,6 +15,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int kNotSemantic = 1;
 constexpr int kLmOnly = 2;
 constexpr int kVitOnly = 4;
+constexpr int kAddedLater = 8;  // see FieldInfo::hashed_at_default
 
 // The key and the accessor of a Config member, from one spelling, so they cannot disagree:
 // ABLATE_FIELD(model.dim) -> "model.dim", a function returning c.model.dim by reference.
@@ -28,6 +29,7 @@ FieldInfo row(const char* key, FieldRef ref, const char* doc, int flags) {
   f.ref = ref;
   f.doc = doc;
   f.semantic = (flags & kNotSemantic) == 0;
+  f.hashed_at_default = (flags & kAddedLater) == 0;
   f.task = (flags & kLmOnly)    ? TaskScope::kLm
            : (flags & kVitOnly) ? TaskScope::kVit
                                 : TaskScope::kBoth;

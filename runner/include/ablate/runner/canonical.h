@@ -34,8 +34,10 @@ std::string to_yaml(const Config& config);
 // same model are one job: an MHA pretrain stage is shared by every arm of a grid over kv_heads.
 Config without_ignored_fields(const Config& config);
 
-// to_yaml of without_ignored_fields(config), restricted to the semantic fields: what the job id
-// hashes.
+// What the job id hashes: to_yaml of without_ignored_fields(config), restricted to the semantic
+// fields, with two rules that keep the ids issued by earlier versions: a field added later is left
+// out while it has its default (FieldInfo::hashed_at_default), and train.precision is written as
+// the train.bf16 line it replaced (auto: "bf16: true", fp32: "bf16: false").
 std::string canonical_semantic_text(const Config& config);
 
 // 16 lowercase hex digits of XXH64 (seed 0) over canonical_semantic_text.

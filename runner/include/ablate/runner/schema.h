@@ -35,6 +35,9 @@ struct FieldInfo {
   double min = 0.0;  // numbers: inclusive range; max may be infinity
   double max = 0.0;
   bool semantic = true;  // part of the job id (paths, devices and logging cadence are not)
+  // False for a field added after job ids were first issued: while it has its default value it
+  // is left out of the text the job id hashes, so adding it kept every existing id.
+  bool hashed_at_default = true;
   TaskScope task = TaskScope::kBoth;
 
   FieldType type() const { return static_cast<FieldType>(ref.index()); }
