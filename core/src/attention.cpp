@@ -270,10 +270,10 @@ torch::Tensor AttentionImpl::perturb_output(const torch::Tensor& out) {
   const int64_t B = out.size(0), H = out.size(1), S = out.size(2), d_h = out.size(3);
   torch::Tensor noise;
   if (options.faithful()) {
-    // One (m, S * d_h) matrix per batch element and group, as the original code.
+    // As the original code: one (m, S * d_h) matrix per group, shared by the batch.
     const int64_t G = layout_.n_kv, m = H / G;
     auto rows = out.reshape({B, G, m, S * d_h});
-    noise = draw_noise(rows, NoiseKind::kUniform).noise;
+    noise = draw_shared_group_noise(rows).noise;
     noise = noise.view({B, H, S, d_h});
   } else {
     // One (S, d_h) matrix per batch element and head: each row is one query position.

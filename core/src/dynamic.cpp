@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <stdexcept>
+#include <vector>
 
 namespace ablate::core {
 namespace {
@@ -85,6 +86,25 @@ torch::Tensor kv_index_from_counts(const torch::Tensor& counts, int64_t heads) {
   auto ends = counts.cumsum(0);                                  // [G]
   auto h = torch::arange(heads, counts.options()).unsqueeze(1);  // [H, 1]
   return (h >= ends.unsqueeze(0)).sum(1);                        // blocks ended at or before h
+}
+
+NoiseDraw draw_shared_group_noise(const torch::Tensor& target) {
+  if (target.dim() != 4) {
+    throw std::invalid_argument("draw_shared_group_noise: expected a [B, G, m, C] target");
+  }
+  const int64_t G = target.size(1), R = target.size(2), C = target.size(3);
+  const auto dtype = target.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto t = target.to(dtype);
+  auto opts = t.options().requires_grad(false);
+  std::vector<torch::Tensor> draws;
+  for (int64_t g = 0; g < G; ++g) draws.push_back(torch::rand({R, C}, opts));
+  auto raw = torch::stack(draws) * (1 - torch::eye(R, C, opts));  // [G, R, C]
+  auto all = torch::ones({R, C}, opts);
+  auto r = masked_row_stats(raw, all);
+  auto z = torch::where(r.std > 0, (raw - r.mean) / r.std.clamp_min(1e-30), torch::zeros_like(raw));
+  auto s = masked_row_stats(t, all.expand_as(t));
+  auto noise = z.unsqueeze(0) * s.std + s.mean;  // one draw per group, every batch element
+  return {raw, noise.to(target.scalar_type())};
 }
 
 NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind, const torch::Tensor& visible) {

@@ -406,5 +406,40 @@ TEST(Pgqa, FaithfulNoiseHasGroupRowStatistics) {
   EXPECT_LT(max_abs_diff(rows(noise).std(-1), rows(clean).std(-1)), 1e-4);
 }
 
+// The authors' get_gaussian written out: for each group, in order, one torch.rand(m, C) on the
+// target's device, zero diagonal, standardised with the draw's row mean and unbiased std, then
+// scaled to each batch element's row std and mean.
+TEST(Pgqa, FaithfulDrawIsOneMatrixPerGroupSharedByTheBatch) {
+  torch::manual_seed(5);
+  const int64_t B = 3, G = 2, m = 2, C = 12;
+  auto target = torch::randn({B, G, m, C});
+  torch::manual_seed(77);
+  auto got = draw_shared_group_noise(target);
+  auto next = torch::rand({1});
+  torch::manual_seed(77);
+  for (int64_t g = 0; g < G; ++g) {
+    auto draw = torch::rand({m, C});
+    for (int64_t i = 0; i < m; ++i) draw[i][i] = 0;
+    auto z = (draw - draw.mean(-1, true)) / draw.std(-1, /*unbiased=*/true, /*keepdim=*/true);
+    EXPECT_LT(max_abs_diff(got.raw[g], draw), 1e-7) << "group " << g;
+    for (int64_t b = 0; b < B; ++b) {
+      auto row = target[b][g];
+      auto expected = z * row.std(-1, true, true) + row.mean(-1, true);
+      EXPECT_LT(max_abs_diff(got.noise[b][g], expected), 1e-5) << "group " << g << " batch " << b;
+    }
+  }
+  // The generator moved by exactly those G draws, as the original's does.
+  EXPECT_TRUE(torch::equal(next, torch::rand({1})));
+}
+
+TEST(Pgqa, FaithfulNoiseIsTheSameForEveryBatchElement) {
+  auto p = pgqa_and_gqa(AttentionOptions(16, 4).kv_heads(2).faithful(true));
+  auto x0 = random_input(1, 5, 16, 24);
+  auto y = seeded(p.pgqa, torch::cat({x0, x0}, 0));
+  EXPECT_LT(max_abs_diff(y[0], y[1]), 1e-6);
+  EXPECT_LT(max_abs_diff(y[0], seeded(p.pgqa, x0)[0]), 1e-6);  // as a batch of one sees it
+  EXPECT_GT(max_abs_diff(y[0], p.gqa->forward(x0)[0]), 1e-3);  // and the noise is there
+}
+
 }  // namespace
 }  // namespace ablate::core

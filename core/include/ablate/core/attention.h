@@ -29,8 +29,9 @@
 //          allocation is recomputed from statistics of earlier steps only (mode ema: the cache;
 //          mode diff: |cache - cache at the previous boundary|), with at least min_per_group per
 //          head; eval uses the training allocation, frozen. Causal-safe.
-// pgqa   faithful: per group of m = H/G heads, a uniform draw shaped (m, S * d_h) with a zero
-//          diagonal is standardised per row and given each row's mean and std of the attention
+// pgqa   faithful: per group of m = H/G heads (in group order, one draw call each), a uniform
+//          draw shaped (m, S * d_h), shared by every batch element, with a zero diagonal, is
+//          standardised per row and given each batch element's row mean and std of the attention
 //          output (after softmax and after multiplying by V); noise_scale times it is subtracted
 //          from the output, in training and eval. Row statistics span all positions: a leak.
 //        robust: noise kind / target / noise_at_eval are chosen (default gaussian, output, train

@@ -63,4 +63,11 @@ struct NoiseDraw {
 NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind,
                      const torch::Tensor& visible = {});
 
+// Faithful pgqa's noise, drawn as the authors' code draws it. target: [B, G, m, C] (the attention
+// output of each group's m heads, C = S * d_h values per head). For each group g in order, one
+// uniform [0, 1) matrix (m, C) from the generator of target's device (one draw call per group),
+// zero on its diagonal, standardised per row (unbiased std); that one matrix serves every batch
+// element, given each element's row mean and (unbiased) std. `raw` is the [G, m, C] draw.
+NoiseDraw draw_shared_group_noise(const torch::Tensor& target);
+
 }  // namespace ablate::core
