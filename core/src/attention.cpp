@@ -238,19 +238,17 @@ torch::Tensor AttentionImpl::kv_index_for(const torch::Tensor& k) {
   const bool ema = options.dgqa_mode() == DgqaMode::kEma;
   const auto window = options.ema_window();
   if (faithful) {
-    auto shares = ema ? beta * norms + (1.0 - beta) * cache : (cache - norms).abs();
-    auto a = allocate_queries(shares, {H, 0, FixRule::kRandom});
-    if (is_training()) {
-      auto boundary = step.remainder(window) == 0;
-      counts.copy_(torch::where(boundary, a.counts, counts));
-      cache.copy_(torch::where(boundary, (cache + norms) / static_cast<double>(window), cache));
-      note(a, boundary);
-      step.add_(1);
-    } else {
+    // As the authors' code: the allocation is computed only where it is used (a training step at
+    // a window boundary, every eval batch), so its random repair draws happen only there. Reading
+    // the step is a host synchronisation, as their .tolist() is.
+    if (!is_training() || step.item<int64_t>() % window == 0) {
+      auto shares = ema ? beta * norms + (1.0 - beta) * cache : (cache - norms).abs();
+      auto a = allocate_queries(shares, {H, 0, FixRule::kRandom});
       counts.copy_(a.counts);
-      cache.copy_(norms);
+      cache.copy_(is_training() ? (cache + norms) / static_cast<double>(window) : norms);
       note(a, yes);
     }
+    if (is_training()) step.add_(1);
   } else if (is_training()) {
     // Robust: a boundary reallocates from statistics of earlier steps only.
     auto boundary = step.gt(0).logical_and(step.remainder(window) == 0);

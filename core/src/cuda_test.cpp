@@ -93,13 +93,13 @@ std::vector<AttentionOptions> dynamic_and_perturbed() {
       o(Variant::kKdgqa).faithful(true),
       o(Variant::kDgqa).ema_window(2).causal(true).rope(true),
       o(Variant::kDgqa).ema_window(2).dgqa_mode(DgqaMode::kDiff),
-      o(Variant::kDgqa).ema_window(2).faithful(true),
       o(Variant::kPgqa).causal(true),
       o(Variant::kPgqa).noise_target(NoiseTarget::kScores).causal(true),
       o(Variant::kPgqa).faithful(true),
   };
 }
 
+// Faithful dgqa is left out: it fixes its rounded total on the host, as the authors' code does.
 // Sync debug mode "error" turns every host synchronisation (a device-to-host copy, .item(), a
 // synchronising host-to-device copy) into an exception.
 class SyncIsAnError {

@@ -26,6 +26,31 @@ RowStats masked_row_stats(const torch::Tensor& x, const torch::Tensor& mask) {
   return {mean, std, count};
 }
 
+// The authors' dgqa repair, on the host as theirs is: while the total is above H, draw an index
+// (torch.randint(0, G, (1,)), the CPU generator, whatever the device) and decrement that head if
+// it is above the minimum; while below, draw one and increment it. Nothing is drawn when the
+// total is already H, so the random stream moves exactly as theirs does.
+torch::Tensor fix_at_random_on_host(const torch::Tensor& counts, int64_t H, int64_t lo) {
+  auto host = counts.to(torch::kCPU).contiguous();
+  std::vector<int64_t> c(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
+  const int64_t G = static_cast<int64_t>(c.size());
+  int64_t total = 0;
+  for (int64_t x : c) total += x;
+  auto draw = [G] { return torch::randint(G, {1}, torch::kLong).item<int64_t>(); };
+  while (total > H) {
+    const int64_t i = draw();
+    if (c[i] > lo) {
+      --c[i];
+      --total;
+    }
+  }
+  while (total < H) {
+    ++c[draw()];
+    ++total;
+  }
+  return torch::tensor(c, torch::kLong).to(counts.device());
+}
+
 }  // namespace
 
 torch::Tensor key_head_norms(const torch::Tensor& k) {
@@ -59,6 +84,7 @@ Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& 
           .to(torch::kLong) +
       lo;
   auto counts = torch::where(degenerate, uniform, rounded);
+  if (options.fix == FixRule::kRandom) return {fix_at_random_on_host(counts, H, lo), degenerate};
 
   // Each share rounds by at most 1/2, so the total is off by at most G/2: that many fixed
   // iterations remove the error without asking the device whether to go on.
@@ -66,18 +92,7 @@ Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& 
   for (int64_t it = 0; it < iterations; ++it) {
     auto excess = counts.sum() - H;
     auto dec = (excess > 0).to(torch::kLong), inc = (excess < 0).to(torch::kLong);
-    torch::Tensor take, give;
-    if (options.fix == FixRule::kLargestSmallest) {
-      take = counts.argmax();
-      give = counts.argmin();
-    } else {
-      // The authors' loop draws indices until one is non-empty: a uniform draw among them.
-      auto above = (counts > lo).to(torch::kFloat);
-      auto weights = torch::where(above.sum() > 0, above, torch::ones_like(above));
-      take = torch::multinomial(weights, 1).squeeze(0);
-      give = torch::randint(G, {}, counts.options());
-    }
-    counts = counts - one_hot_at(take, G) * dec + one_hot_at(give, G) * inc;
+    counts = counts - one_hot_at(counts.argmax(), G) * dec + one_hot_at(counts.argmin(), G) * inc;
   }
   return {counts, degenerate};
 }

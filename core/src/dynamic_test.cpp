@@ -110,6 +110,44 @@ TEST(Allocation, AlwaysSumsToHeadsAndRespectsMinimum) {
   }
 }
 
+// The authors' dgqa repair written as their Python is: round, then draw torch.randint(0, G, (1,))
+// while the total is off (decrement only a non-empty head; increment any).
+V loop_dgqa_repair(const std::vector<double>& w, int64_t H) {
+  double total = 0;
+  for (double x : w) total += x;
+  V c;
+  for (double x : w) c.push_back(static_cast<int64_t>(std::nearbyint(x / total * H)));
+  const int64_t G = static_cast<int64_t>(w.size());
+  while (sum(c) > H) {
+    const int64_t i = torch::randint(G, {1}, torch::kLong).item<int64_t>();
+    if (c[i] > 0) --c[i];
+  }
+  while (sum(c) < H) ++c[torch::randint(G, {1}, torch::kLong).item<int64_t>()];
+  return c;
+}
+
+TEST(Allocation, RandomFixDrawsLikeTheAuthorsLoopAndOnlyWhileTheTotalIsOff) {
+  struct Case {
+    std::vector<double> shares;
+    int64_t heads;
+    bool repairs;  // the rounded total is off
+  };
+  for (const Case& c :
+       {Case{{1, 1, 1, 1}, 8, false}, Case{{1, 2, 5}, 8, false}, Case{{1, 1, 1}, 8, true},
+        Case{{1, 1, 1}, 7, true}, Case{{3, 1, 1, 1, 1}, 8, true}}) {
+    torch::manual_seed(31);
+    auto got =
+        to_vector(allocate_queries(torch::tensor(c.shares), {c.heads, 0, FixRule::kRandom}).counts);
+    auto next = torch::rand({1});
+    torch::manual_seed(31);
+    EXPECT_EQ(got, loop_dgqa_repair(c.shares, c.heads)) << c.heads;
+    EXPECT_TRUE(torch::equal(next, torch::rand({1}))) << "the generator moved differently";
+    torch::manual_seed(31);
+    const bool drew = !torch::equal(next, torch::rand({1}));
+    EXPECT_EQ(drew, c.repairs) << "drew random numbers without a repair, or the reverse";
+  }
+}
+
 TEST(Allocation, KvIndexIsContiguousBlocksSkippingEmptyGroups) {
   EXPECT_EQ(to_vector(kv_index_from_counts(torch::tensor({0, 2, 2, 4}), 8)),
             (V{1, 1, 2, 2, 3, 3, 3, 3}));
@@ -271,6 +309,43 @@ TEST(Dgqa, FaithfulEvalRecomputesFromEachBatchAndOverwritesTheCache) {
   for (int j = 0; j < 4; ++j) EXPECT_NEAR(m->cache[j].item<double>(), norms[j], 1e-3 * norms[j]);
   EXPECT_NE(to_vector(m->allocation()), (V{2, 2, 2, 2}));  // recomputed at eval
   EXPECT_EQ(m->step.item<int64_t>(), 0);                   // eval is not a training step
+}
+
+// The authors' dgqa computes an allocation only at a window boundary (and every eval batch), so a
+// training step between boundaries draws no random number.
+TEST(Dgqa, FaithfulDrawsNothingBetweenWindowBoundaries) {
+  Attention m(dgqa(true, DgqaMode::kEma, 3));
+  randomize(*m, 17);
+  scale_key_heads(*m, {1, 8, 2, 30});
+  for (int64_t t = 0; t < 6; ++t) {
+    auto x = random_input(2, 6, 64, 80 + t);
+    torch::manual_seed(100 + t);
+    m->forward(x);
+    auto next = torch::rand({1});
+    torch::manual_seed(100 + t);
+    if (t % 3 != 0) {
+      EXPECT_TRUE(torch::equal(next, torch::rand({1}))) << "step " << t;
+    }
+  }
+}
+
+// The same 0/0 as kdgqa's equal norms: in diff mode an eval batch seen twice gives a zero change.
+TEST(Dgqa, FaithfulDiffModeOnARepeatedEvalBatchIsDegenerateAndUniform) {
+  Attention m(dgqa(true, DgqaMode::kDiff, 2));
+  randomize(*m, 18);
+  scale_key_heads(*m, {1, 8, 2, 30});
+  m->eval();
+  auto x = random_input(2, 6, 64, 90);
+  m->forward(x);
+  EXPECT_NE(to_vector(m->allocation()), (V{2, 2, 2, 2}));
+  EXPECT_EQ(m->degenerate_steps(), 0);
+  torch::manual_seed(3);
+  m->forward(x);  // cache = this batch's norms: |cache - norms| = 0 for every head
+  auto next = torch::rand({1});
+  EXPECT_EQ(to_vector(m->allocation()), (V{2, 2, 2, 2}));
+  EXPECT_EQ(m->degenerate_steps(), 1);
+  torch::manual_seed(3);
+  EXPECT_TRUE(torch::equal(next, torch::rand({1})));  // nothing drawn
 }
 
 TEST(Dgqa, StateSurvivesSaveAndLoad) {

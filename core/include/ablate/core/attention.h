@@ -13,17 +13,22 @@
 //          n_j = ||K_j||_F summed over the batch, min-max scaled without eps, a_j = round(n_j /
 //          sum(n) * H) half to even, total fixed by decrementing the largest / incrementing the
 //          smallest. A head can get 0 queries; with G = 2 the smaller head always gets 0, so the
-//          layer is MQA on the larger-norm head; equal norms give 0/0 (here: the uniform
-//          allocation and a count in degenerate_steps(), where the original stops).
+//          layer is MQA on the larger-norm head; equal norms give 0/0. The original casts NaN
+//          to INT_MIN and its repair loop needs about G * 2^31 increments (hours) to end on the
+//          uniform allocation; here the uniform allocation comes at once, counted in
+//          degenerate_steps().
 //        robust: eps in the min-max scaling, at least min_per_group queries per head, and the
 //          allocation used at training step t comes from the keys of step t - 1 (detached, a
 //          one-step lag); eval uses the last training allocation, frozen. Causal-safe.
 // dgqa   faithful: allocations start uniform; a training forward whose step (0-based count of
 //          training forwards) is a multiple of ema_window recomputes them from avg = beta *
 //          current + (1 - beta) * cache (mode ema, beta 0.9) or |cache - current| (mode diff),
-//          no min-max scaling, total fixed at random indices as the original does, then sets
-//          cache = (cache + current) / ema_window. Every eval forward recomputes from the eval
-//          batch and overwrites the cache with its norms, so eval depends on batch order.
+//          no min-max scaling, then sets cache = (cache + current) / ema_window. A rounded
+//          total off H is fixed as the original does: on the host, random heads from the CPU
+//          generator one at a time, drawn only then (so this mode synchronises with the host).
+//          Every eval forward recomputes from the eval batch and overwrites the cache with its
+//          norms, so eval depends on batch order; in mode diff a batch seen twice gives 0/0
+//          (see degenerate_steps()).
 //        robust: cache is a true EMA of the norms (weight ema_beta on the newest, default
 //          2 / (ema_window + 1)), updated after each training step; at each window boundary the
 //          allocation is recomputed from statistics of earlier steps only (mode ema: the cache;

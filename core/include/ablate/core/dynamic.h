@@ -1,7 +1,8 @@
 // Building blocks of the data-dependent variants, as pure functions over tensors:
 //  - query allocation for kdgqa and dgqa (how many of the H query heads each key/value head
 //    serves), computed on the device with a fixed number of small kernels and no host
-//    synchronisation, so a layer never waits for the GPU;
+//    synchronisation, so a layer never waits for the GPU (except faithful dgqa's repair, which
+//    runs on the host as the authors' does, to draw the same random numbers);
 //  - the noise of pgqa.
 // The module (attention.h) decides when to call them and which state feeds them.
 #pragma once
@@ -19,7 +20,10 @@ torch::Tensor key_head_norms(const torch::Tensor& k);
 // How a rounded allocation whose total is off by a few is brought back to H.
 enum class FixRule {
   kLargestSmallest,  // decrement the largest, increment the smallest (first index on ties)
-  kRandom,           // decrement a random non-empty head, increment a random head (dgqa code)
+  // The authors' dgqa: on the host (one device-to-host copy), draw random heads from the CPU
+  // generator, one at a time, decrementing those above the minimum or incrementing, only while
+  // the total is off; draws nothing when it is not.
+  kRandom,
 };
 
 struct AllocateOptions {
@@ -35,8 +39,12 @@ struct Allocation {
 
 // shares: [G] non-negative weights (any scale). counts_j = min + round_half_even(w_j / sum(w) *
 // (H - G * min)), then the rounding error is removed with `fix`. When the shares are not finite
-// (0/0 from equal norms in the authors' kdgqa) or sum to zero, the uniform allocation is used and
-// `degenerate` is set; the authors' code would stop with an error there.
+// (0/0 from equal norms in the authors' kdgqa, or from a repeated batch in their dgqa `diff` mode)
+// or sum to zero, the uniform allocation is used, nothing is drawn, and `degenerate` is set. The
+// authors' code raises no error there: NaN cast to int is INT_MIN for every head, and its
+// `while sum < H` loop then takes about G * 2^31 single increments (hours). kdgqa's loop (always
+// the smallest head) ends on this same uniform allocation; dgqa's (random heads) ends on a random
+// one, possibly with negative counts that its torch.split then rejects.
 Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& options);
 
 // Contiguous blocks: the first counts_0 query heads read key/value 0, the next counts_1 read
