@@ -69,11 +69,15 @@ HeadLayout validate(const AttentionOptions& o) {
     fail("attention.ema_beta must be in (0, 1], or negative for the default");
   }
   if (o.noise_scale() < 0) fail("attention.noise_scale must be >= 0");
+  if (o.attn_dropout() < 0 || o.attn_dropout() >= 1)
+    fail("attention.attn_dropout must be in [0, 1)");
+  if (o.out_dropout() < 0 || o.out_dropout() >= 1) fail("attention.out_dropout must be in [0, 1)");
   if (o.path() == AttentionPath::kFused) {
     AttendOptions probe;
     probe.path = AttentionPath::kFused;
     PgqaScoreNoise dummy(NoiseKind::kGaussian, 0.0, nullptr);
     if (is_pgqa_scores(o)) probe.score_noise = &dummy;
+    probe.dropout = o.attn_dropout();
     resolve_path(probe);  // throws with the reason when fused cannot apply
   }
   return layout;
@@ -96,7 +100,9 @@ void AttentionImpl::reset() {
   q_proj = register_module("q_proj", linear(layout_.n_q * d_h));
   k_proj = register_module("k_proj", linear(kv_proj * d_h));
   v_proj = register_module("v_proj", linear(kv_proj * d_h));
-  o_proj = register_module("o_proj", linear(d));
+  o_proj = register_module(
+      "o_proj",
+      torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(options.bias() || options.out_bias())));
   if (options.qk_norm()) {
     q_norm = register_parameter("q_norm", torch::ones({d_h}));
     k_norm = register_parameter("k_norm", torch::ones({d_h}));
@@ -333,9 +339,30 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   PgqaScoreNoise score_noise(options.noise(), options.noise_scale(), &noise_norm);
   if (perturb && is_pgqa_scores(options)) attend_options.score_noise = &score_noise;
 
+  if (is_training() && options.attn_dropout() > 0.0) {
+    attend_options.dropout = options.attn_dropout();
+    attend_options.dropout_generator = seeded_generator(x.device(), probabilities_seed_);
+  }
+
   auto out = attend(q, k, v, attend_options);
   if (perturb && !is_pgqa_scores(options)) out = perturb_output(out);
-  return o_proj(out.transpose(1, 2).reshape({B, S, options.dim()}));
+  out = o_proj(out.transpose(1, 2).reshape({B, S, options.dim()}));
+  if (is_training() && options.out_dropout() > 0.0) {
+    out = dropout(out, options.out_dropout(), seeded_generator(x.device(), output_seed_));
+  }
+  return out;
+}
+
+void AttentionImpl::set_dropout_seeds(uint64_t probabilities, uint64_t output) {
+  probabilities_seed_ = probabilities;
+  output_seed_ = output;
+}
+
+void AttentionImpl::start_epoch() {
+  if (options.variant() == Variant::kDgqa && options.faithful()) {
+    torch::NoGradGuard no_grad;
+    step.zero_();
+  }
 }
 
 torch::Tensor AttentionImpl::allocation() const {
@@ -349,6 +376,7 @@ int64_t AttentionImpl::degenerate_steps() const {
 AttentionPath AttentionImpl::path() const {
   AttendOptions probe;
   probe.path = options.path();
+  probe.dropout = options.attn_dropout();
   PgqaScoreNoise dummy(NoiseKind::kGaussian, 0.0, nullptr);
   if (is_pgqa_scores(options)) probe.score_noise = &dummy;
   return resolve_path(probe);
@@ -358,7 +386,8 @@ int64_t expected_parameter_count(const AttentionOptions& o) {
   const auto layout = validate(o);
   const int64_t d = o.dim(), d_h = d / o.heads(), kv = layout.kv_projection_heads;
   int64_t count = d * d_h * (layout.n_q + 2 * kv) + d * d;
-  if (o.bias()) count += (layout.n_q + 2 * kv) * d_h + d;
+  if (o.bias()) count += (layout.n_q + 2 * kv) * d_h;
+  if (o.bias() || o.out_bias()) count += d;
   if (o.qk_norm()) count += 2 * d_h;
   if (o.variant() == Variant::kWgqa) {
     const int64_t per = o.weight_form() == WeightForm::kScalar ? 1

@@ -164,6 +164,67 @@ TEST(Attention, CastingKeepsIntegerStateAndFp32Statistics) {
   }
 }
 
+TEST(Dropout, MaskFollowsItsGeneratorAndKeepsTheExpectation) {
+  auto x = torch::ones({20000});
+  auto a = dropout(x, 0.25, seeded_generator(torch::kCPU, 7));
+  EXPECT_TRUE(torch::equal(a, dropout(x, 0.25, seeded_generator(torch::kCPU, 7))));
+  EXPECT_FALSE(torch::equal(a, dropout(x, 0.25, seeded_generator(torch::kCPU, 8))));
+  const double dropped = (a == 0).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(dropped, 0.25, 0.015);  // 5 standard errors of 20,000 Bernoulli(0.25) draws
+  EXPECT_NEAR(a.masked_select(a != 0).min().item<double>(), 1.0 / 0.75, 1e-6);
+  EXPECT_TRUE(torch::equal(dropout(x, 0.0, seeded_generator(torch::kCPU, 7)), x));
+  EXPECT_THROW(dropout(x, 1.0, seeded_generator(torch::kCPU, 7)), std::invalid_argument);
+}
+
+// Attention and output dropout: training only, masks from the layer's own seeds (never the global
+// generator), the reference path while training.
+TEST(Attention, DropoutComesFromTheLayersSeedsAndOnlyInTraining) {
+  auto o = opts(Variant::kGqa).kv_heads(2).causal(true);
+  Attention plain(o), dropped(AttentionOptions(o).attn_dropout(0.3).out_dropout(0.2));
+  randomize(*plain, 5);
+  copy_parameters(*plain, *dropped);
+  EXPECT_EQ(dropped->path(), AttentionPath::kReference);
+  auto x = random_input(2, 7, 32, 6);
+  dropped->set_dropout_seeds(11, 12);
+  torch::manual_seed(1);
+  auto a = dropped->forward(x);
+  auto next = torch::rand({1});
+  torch::manual_seed(1);
+  EXPECT_TRUE(torch::equal(next, torch::rand({1})));  // the global generator was not used
+  EXPECT_TRUE(torch::equal(a, dropped->forward(x)));  // same seeds, same masks
+  dropped->set_dropout_seeds(11, 13);
+  auto b = dropped->forward(x);
+  EXPECT_GT(max_abs_diff(a, b), 1e-4);
+  dropped->set_dropout_seeds(21, 12);
+  EXPECT_GT(max_abs_diff(a, dropped->forward(x)), 1e-4);
+  plain->train();
+  EXPECT_GT(max_abs_diff(a, plain->forward(x)), 1e-4);
+  dropped->eval();
+  plain->eval();
+  EXPECT_LT(max_abs_diff(dropped->forward(x), plain->forward(x)), 1e-6);  // no dropout at eval
+  if (fused_attention_available()) {
+    EXPECT_NE(error_of(AttentionOptions(o).attn_dropout(0.3).path(AttentionPath::kFused))
+                  .find("attention.attn_dropout"),
+              std::string::npos);
+  }
+  EXPECT_NE(error_of(AttentionOptions(o).out_dropout(1.0)).find("attention.out_dropout"),
+            std::string::npos);
+}
+
+TEST(Attention, OutputBiasWithoutProjectionBiases) {
+  Attention m(opts(Variant::kGqa).kv_heads(2).out_bias(true));
+  EXPECT_TRUE(m->o_proj->bias.defined());
+  EXPECT_FALSE(m->q_proj->bias.defined());
+  EXPECT_FALSE(m->k_proj->bias.defined());
+  EXPECT_EQ(count_parameters(*m), expected_parameter_count(m->options));
+  EXPECT_EQ(count_parameters(*m),
+            count_parameters(*Attention(opts(Variant::kGqa).kv_heads(2))) + 32);
+  randomize(*m, 8);
+  m->to(torch::kDouble);
+  auto x = random_input(2, 5, 32, 9, torch::kDouble);
+  EXPECT_LT(max_abs_diff(m->forward(x), testing::naive_attention(*m, x)), 1e-10);
+}
+
 TEST(Attention, PrettyPrintNamesTheVariant) {
   std::ostringstream out;
   out << *Attention(opts(Variant::kGqa).kv_heads(2).causal(true));

@@ -53,6 +53,9 @@ Attention convert(const Attention& source, const AttentionOptions& target, Conve
          "/" + std::to_string(s.heads()) + ")");
   }
   if (target.bias() != s.bias()) fail("convert: attention.bias differs between source and target");
+  if (target.out_bias() != s.out_bias()) {
+    fail("convert: attention.out_bias differs between source and target");
+  }
   if (target.qk_norm() != s.qk_norm()) {
     fail("convert: attention.qk_norm differs between source and target");
   }

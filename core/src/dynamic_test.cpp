@@ -348,6 +348,25 @@ TEST(Dgqa, FaithfulDiffModeOnARepeatedEvalBatchIsDegenerateAndUniform) {
   EXPECT_TRUE(torch::equal(next, torch::rand({1})));  // nothing drawn
 }
 
+// The authors' training loop passes the batch index within the epoch: faithful dgqa's counter
+// restarts at every epoch, so the epoch's first batch reallocates even mid-window.
+TEST(Dgqa, FaithfulCounterRestartsAtEachEpoch) {
+  for (bool faithful : {true, false}) {
+    Attention m(dgqa(faithful, DgqaMode::kEma, 4));
+    randomize(*m, 19);
+    scale_key_heads(*m, {1, 8, 2, 30});
+    for (int t = 0; t < 6; ++t) m->forward(random_input(2, 6, 64, 95 + t));
+    EXPECT_EQ(m->step.item<int64_t>(), 6);
+    auto before = to_vector(m->allocation());
+    m->start_epoch();
+    EXPECT_EQ(m->step.item<int64_t>(), faithful ? 0 : 6) << "faithful=" << faithful;
+    scale_key_heads(*m, {30, 2, 8, 1});  // norms change: a reallocation would show
+    m->forward(random_input(2, 6, 64, 101));
+    const bool reallocated = to_vector(m->allocation()) != before;
+    EXPECT_EQ(reallocated, faithful) << "faithful=" << faithful;  // robust: step 6 is mid-window
+  }
+}
+
 TEST(Dgqa, StateSurvivesSaveAndLoad) {
   for (bool faithful : {true, false}) {
     Attention m(dgqa(faithful, DgqaMode::kDiff, 2));

@@ -1,7 +1,11 @@
 #include "ablate/core/ops.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 #include <torch/version.h>
+#if defined(ABLATE_WITH_CUDA)
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#endif
 
 #include <cmath>
 #include <limits>
@@ -61,6 +65,7 @@ torch::Tensor reference_attention(const torch::Tensor& q, torch::Tensor k, torch
     logits = logits.masked_fill(visible.logical_not(), -std::numeric_limits<double>::infinity());
   }
   auto probs = torch::softmax(logits, -1).to(q.scalar_type());
+  probs = dropout(probs, options.dropout, options.dropout_generator);
   return torch::matmul(probs.view({B, G, m * S, Sk}), v).view({B, H, S, d});
 }
 
@@ -93,6 +98,34 @@ torch::Tensor fused_attention(const torch::Tensor& q, torch::Tensor k, torch::Te
 }
 
 }  // namespace
+
+at::Generator seeded_generator(const torch::Device& device, uint64_t seed) {
+  at::Generator generator;
+#if defined(ABLATE_WITH_CUDA)
+  if (device.is_cuda()) {
+    generator = at::cuda::detail::createCUDAGenerator(device.has_index() ? device.index() : -1);
+  }
+#endif
+  if (!generator.defined()) {
+    if (!device.is_cpu()) {
+      throw std::invalid_argument("no generator for device " + device.str() + " in this build");
+    }
+    generator = at::detail::createCPUGenerator();
+  }
+  generator.set_current_seed(seed);
+  return generator;
+}
+
+torch::Tensor dropout(const torch::Tensor& x, double p, at::Generator generator) {
+  if (p <= 0.0) return x;
+  if (p >= 1.0) throw std::invalid_argument("dropout probability must be in [0, 1)");
+  torch::Tensor mask;
+  {
+    torch::NoGradGuard no_grad;
+    mask = torch::empty_like(x, x.options().dtype(torch::kFloat)).bernoulli_(1.0 - p, generator);
+  }
+  return x * mask.to(x.scalar_type()) * (1.0 / (1.0 - p));
+}
 
 bool fused_attention_available() { return TORCH_VERSION_MAJOR >= 2; }
 
@@ -143,6 +176,11 @@ AttentionPath resolve_path(const AttendOptions& options) {
             "attention.path = fused needs LibTorch >= 2.0 (this build has " TORCH_VERSION
             "); valid here: auto, reference");
       }
+      if (options.dropout > 0.0) {
+        throw std::invalid_argument(
+            "attention.path = fused cannot draw attention dropout from the layer's own generator "
+            "(attention.attn_dropout > 0); use auto or reference");
+      }
       if (options.score_noise != nullptr) {
         throw std::invalid_argument(
             "attention.path = fused cannot perturb the scores (noise_target: scores); use auto or "
@@ -152,8 +190,9 @@ AttentionPath resolve_path(const AttendOptions& options) {
     case AttentionPath::kAuto:
       break;
   }
-  return fused_attention_available() && options.score_noise == nullptr ? AttentionPath::kFused
-                                                                       : AttentionPath::kReference;
+  const bool explicit_probabilities = options.score_noise != nullptr || options.dropout > 0.0;
+  return fused_attention_available() && !explicit_probabilities ? AttentionPath::kFused
+                                                                : AttentionPath::kReference;
 }
 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

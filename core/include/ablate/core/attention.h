@@ -68,32 +68,35 @@ enum class WeightInit { kMean, kRandom };
 struct AttentionOptions {
   AttentionOptions(int64_t dim, int64_t heads) : dim_(dim), heads_(heads) {}
 
-  TORCH_ARG(int64_t, dim);                          // model width d; d_h = d / heads
-  TORCH_ARG(int64_t, heads);                        // H, output heads
-  TORCH_ARG(Variant, variant) = Variant::kMha;      // see layout.h
-  TORCH_ARG(int64_t, kv_heads) = 0;                 // G (gqa, kdgqa, dgqa, pgqa, wgqa); 0 means H
-  TORCH_ARG(int64_t, q_heads) = 0;                  // g for gkva (required there)
-  TORCH_ARG(int64_t, q_groups) = 0;                 // gq for gqkva (required there)
-  TORCH_ARG(int64_t, kv_groups) = 0;                // gkv for gqkva (required there)
-  TORCH_ARG(bool, bias) = false;                    // biases on q, k, v and output projections
-  TORCH_ARG(bool, qk_norm) = false;                 // RMSNorm on queries and keys per head
-  TORCH_ARG(double, norm_eps) = 1e-6;               // epsilon of that RMSNorm
-  TORCH_ARG(bool, rope) = false;                    // rotary position embedding (language model)
-  TORCH_ARG(double, rope_theta) = 10000.0;          // RoPE base
-  TORCH_ARG(bool, causal) = false;                  // mask future keys (language model)
-  TORCH_ARG(bool, faithful) = false;                // authors' exact behaviour (see above)
-  TORCH_ARG(int64_t, min_per_group) = 1;            // robust kdgqa/dgqa: least queries per kv head
-  TORCH_ARG(double, eps) = 1e-6;                    // robust kdgqa: min-max scaling epsilon
-  TORCH_ARG(int64_t, ema_window) = 100;             // dgqa: training steps between reallocations
-  TORCH_ARG(double, ema_beta) = -1.0;               // dgqa: weight of newest norms; < 0 = default
-  TORCH_ARG(DgqaMode, dgqa_mode) = DgqaMode::kEma;  // dgqa: allocate by EMA or by its change
-  TORCH_ARG(NoiseKind, noise) = NoiseKind::kGaussian;           // robust pgqa: noise distribution
-  TORCH_ARG(double, noise_scale) = 1.0;                         // pgqa: multiplier on the noise
+  TORCH_ARG(int64_t, dim);                      // model width d; d_h = d / heads
+  TORCH_ARG(int64_t, heads);                    // H, output heads
+  TORCH_ARG(Variant, variant) = Variant::kMha;  // see layout.h
+  TORCH_ARG(int64_t, kv_heads) = 0;             // G (gqa, kdgqa, dgqa, pgqa, wgqa); 0 means H
+  TORCH_ARG(int64_t, q_heads) = 0;              // g for gkva (required there)
+  TORCH_ARG(int64_t, q_groups) = 0;             // gq for gqkva (required there)
+  TORCH_ARG(int64_t, kv_groups) = 0;            // gkv for gqkva (required there)
+  TORCH_ARG(bool, bias) = false;                // biases on q, k, v and output projections
+  TORCH_ARG(bool, out_bias) = false;        // a bias on the output projection even without `bias`
+  TORCH_ARG(bool, qk_norm) = false;         // RMSNorm on queries and keys per head
+  TORCH_ARG(double, norm_eps) = 1e-6;       // epsilon of that RMSNorm
+  TORCH_ARG(bool, rope) = false;            // rotary position embedding (language model)
+  TORCH_ARG(double, rope_theta) = 10000.0;  // RoPE base
+  TORCH_ARG(bool, causal) = false;          // mask future keys (language model)
+  TORCH_ARG(bool, faithful) = false;        // authors' exact behaviour (see above)
+  TORCH_ARG(int64_t, min_per_group) = 1;    // robust kdgqa/dgqa: least queries per kv head
+  TORCH_ARG(double, eps) = 1e-6;            // robust kdgqa: min-max scaling epsilon
+  TORCH_ARG(int64_t, ema_window) = 100;     // dgqa: training steps between reallocations
+  TORCH_ARG(double, ema_beta) = -1.0;       // dgqa: weight of newest norms; < 0 = default
+  TORCH_ARG(DgqaMode, dgqa_mode) = DgqaMode::kEma;     // dgqa: allocate by EMA or by its change
+  TORCH_ARG(NoiseKind, noise) = NoiseKind::kGaussian;  // robust pgqa: noise distribution
+  TORCH_ARG(double, noise_scale) = 1.0;                // pgqa: multiplier on the noise
   TORCH_ARG(NoiseTarget, noise_target) = NoiseTarget::kOutput;  // robust pgqa: what is perturbed
   TORCH_ARG(bool, noise_at_eval) = false;  // robust pgqa: perturb in eval mode too
   TORCH_ARG(WeightForm, weight_form) = WeightForm::kScalar;  // wgqa: shape of each weight
   TORCH_ARG(WeightInit, weight_init) = WeightInit::kMean;    // wgqa: G/H everywhere or N(0, 1)
   TORCH_ARG(AttentionPath, path) = AttentionPath::kAuto;     // attention implementation
+  TORCH_ARG(double, attn_dropout) = 0.0;  // dropout on the attention probabilities (training)
+  TORCH_ARG(double, out_dropout) = 0.0;   // dropout after the output projection (training)
 };
 
 // Throws std::invalid_argument naming the option and the valid values; returns the layout.
@@ -120,6 +123,16 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   // x: [B, S, dim] -> [B, S, dim].
   torch::Tensor forward(const torch::Tensor& x);
 
+  // Seeds of the generators the next training forwards draw their dropout masks from (attention
+  // probabilities, output). The training loop sets them every step from (seed, step, layer), so
+  // masks do not depend on what other layers drew and a resumed run draws the same ones.
+  void set_dropout_seeds(uint64_t probabilities, uint64_t output);
+
+  // Called by the training loop at the first step of every epoch: faithful dgqa's step counter
+  // restarts at 0, as the authors' training loop passes the batch index within the epoch (so a
+  // reallocation happens at every epoch's first batch). Nothing else depends on epochs.
+  void start_epoch();
+
   // Queries per key/value head used by the most recent forward (static variants: the layout's),
   // [n_kv] int64. For diagnostics and tests.
   torch::Tensor allocation() const;
@@ -128,7 +141,8 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   torch::Tensor last_key_norms() const { return last_key_norms_; }
   // kdgqa / dgqa: forwards whose shares were degenerate (0/0) and fell back to uniform.
   int64_t degenerate_steps() const;
-  // The attention path forward takes (tests and benchmarks check it).
+  // The attention path a training forward takes (tests and benchmarks check it); with
+  // attn_dropout > 0 that is the reference path, and eval forwards may take the fused one.
   AttentionPath path() const;
 
   const HeadLayout& layout() const { return layout_; }
@@ -161,6 +175,7 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   torch::Tensor last_counts_;     // counts the last forward used (robust kdgqa lags `counts`)
   torch::Tensor last_key_norms_;  // key-head norms of the last forward (kdgqa, dgqa)
   RopeTables rope_;               // cached RoPE tables, rebuilt when too short or moved
+  uint64_t probabilities_seed_ = 0, output_seed_ = 0;  // dropout generators' seeds
 };
 TORCH_MODULE(Attention);
 

@@ -6,6 +6,7 @@
 // (fp64 stays fp64); masked scores are -inf, never a large finite bias.
 #pragma once
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -47,6 +48,14 @@ struct ScoreNoise {
                                    const torch::Tensor& visible) const = 0;
 };
 
+// A generator of `device`'s kind seeded with `seed`, independent of the global one, so a layer's
+// random draws (dropout masks) depend only on its own seed, not on what other layers drew.
+at::Generator seeded_generator(const torch::Device& device, uint64_t seed);
+
+// Dropout whose mask comes from `generator`: x * mask / (1 - p), mask ~ Bernoulli(1 - p). p = 0
+// returns x unchanged (no draw); p must be in [0, 1).
+torch::Tensor dropout(const torch::Tensor& x, double p, at::Generator generator);
+
 struct AttendOptions {
   // [H] int64 on q's device: key/value head read by each query head. Undefined means the
   // contiguous layout, head h -> h / (H / G), which needs no gather.
@@ -54,6 +63,11 @@ struct AttendOptions {
   bool causal = false;                        // mask keys after the query position
   AttentionPath path = AttentionPath::kAuto;  // which implementation
   const ScoreNoise* score_noise = nullptr;    // forces the reference path when set
+  // Dropout on the attention probabilities (after softmax, before V), masks from
+  // `dropout_generator`; > 0 forces the reference path (the fused kernels draw their masks from
+  // the global generator).
+  double dropout = 0.0;
+  at::Generator dropout_generator;
 };
 
 // q: [B, H, S, d], k and v: [B, G, S, d]; returns [B, H, S, d]. G must divide H when kv_index is
