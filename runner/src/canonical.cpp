@@ -202,6 +202,7 @@ std::string to_yaml(const Config& config) {
 
 Config without_ignored_fields(const Config& config) {
   Config c = config;
+  if (c.train.epochs > 0) c.train.steps = Config().train.steps;  // epochs set the length
   AttentionConfig& a = c.attention;
   const AttentionConfig d;
   const std::string& v = a.variant;

@@ -56,6 +56,12 @@ Config all_changed_lm() {
   c.attention.weight_form = "row";
   c.attention.weight_init = "random";
   c.attention.path = "reference";
+  c.attention.out_bias = true;
+  c.attention.attn_dropout = 0.1;
+  c.attention.out_dropout = 0.05;
+  c.model.mlp_dropout = 0.2;
+  c.train.epochs = 2;
+  c.train.eval_each_epoch = true;
   c.train.steps = 300;
   c.train.batch_size = 8;
   c.train.lr = 3e-4;
@@ -235,7 +241,10 @@ TEST(Canonical, ToYamlIsNestedAndSortedAtEveryLevel) {
   }
   EXPECT_EQ(tops,
             (std::set<std::string>{"attention", "data", "init", "model", "seed", "task", "train"}));
-  EXPECT_EQ(yaml.rfind("attention:\n  allow_noncausal: false\n  bias: false\n", 0), 0u) << yaml;
+  EXPECT_EQ(
+      yaml.rfind("attention:\n  allow_noncausal: false\n  attn_dropout: 0.0\n  bias: false\n", 0),
+      0u)
+      << yaml;
   EXPECT_NE(yaml.find("\nseed: 0\ntask: lm\ntrain:\n  batch_size: 32\n"), std::string::npos);
   EXPECT_NE(yaml.find("\n  lr: 0.001\n"), std::string::npos);
   EXPECT_NE(yaml.find("\n  rope_theta: 10000.0\n"), std::string::npos);
@@ -332,8 +341,7 @@ TEST(Canonical, HashIsSixteenLowercaseHexDigitsAndStable) {
 TEST(Canonical, PrecisionHashesAsTheBf16KeyItReplaced) {
   Config c;
   const std::string text = canonical_semantic_text(c);
-  EXPECT_NE(text.find("\n  beta2: 0.95\n  bf16: true\n  eval_batches"), std::string::npos)
-      << text;
+  EXPECT_NE(text.find("\n  beta2: 0.95\n  bf16: true\n  eval_batches"), std::string::npos) << text;
   EXPECT_EQ(text.find("precision"), std::string::npos) << text;
   c.train.precision = "fp32";
   EXPECT_NE(canonical_semantic_text(c).find("  bf16: false\n"), std::string::npos);
@@ -347,6 +355,25 @@ TEST(Canonical, PrecisionHashesAsTheBf16KeyItReplaced) {
   // config.yaml (to_yaml) shows the key as it is now.
   EXPECT_NE(to_yaml(c).find("  precision: bf16\n"), std::string::npos);
   EXPECT_EQ(to_yaml(c).find("bf16: "), std::string::npos);
+}
+
+// Fields added after job ids were first issued leave every earlier id as it was while at their
+// defaults, and change it when set; train.epochs makes train.steps irrelevant.
+TEST(Canonical, LaterFieldsAtTheirDefaultsKeepEarlierIds) {
+  const std::string id = config_hash(Config());
+  for (const auto& f : schema()) {
+    if (f.hashed_at_default) continue;
+    EXPECT_EQ(canonical_semantic_text(Config()).find("\n  " + f.name() + ":"), std::string::npos)
+        << f.key;
+    Config c;
+    change(f, c);
+    EXPECT_NE(config_hash(c), id) << f.key;
+  }
+  Config a, b;
+  a.train.epochs = b.train.epochs = 3;
+  b.train.steps = 77;
+  EXPECT_EQ(config_hash(a), config_hash(b));
+  EXPECT_NE(config_hash(a), id);
 }
 
 // The variant under which an attention field matters (without_ignored_fields resets it for the
@@ -411,10 +438,16 @@ TEST(Canonical, HashChangesWithEverySemanticField) {
         base.attention.variant = variant;
         base.attention.faithful = false;
       }
+      // train.steps matters only when train.epochs does not set the length.
+      const bool steps_without_epochs = f.key == "train.steps" && base.train.epochs > 0;
+      if (steps_without_epochs) {
+        base.train.epochs = 0;
+        base.train.eval_each_epoch = false;
+      }
       Config c = base;
       change(f, c);
       EXPECT_NE(config_hash(c), config_hash(base)) << f.key;
-      if (variant.empty()) {
+      if (variant.empty() && !steps_without_epochs) {
         hashes.insert(config_hash(c));
         ++changed;
       }

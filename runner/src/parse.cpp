@@ -400,7 +400,16 @@ void validate(const Config& c, const Locations& locations) {
     fail_at({"init.convert", "init.from"},
             "init.convert " + c.init.convert + " needs init.from (the parent run dir)");
   }
-  if (c.train.warmup > c.train.steps) {
+  if (c.train.eval_each_epoch && c.train.epochs == 0) {
+    fail_at({"train.eval_each_epoch", "train.epochs"},
+            "train.eval_each_epoch needs train.epochs > 0 (a run of train.steps has no epochs)");
+  }
+  if (c.attention.attn_dropout > 0 && c.attention.path == "fused") {
+    fail_at({"attention.attn_dropout", "attention.path"},
+            "attention.attn_dropout needs the reference path (the fused kernels draw their masks "
+            "from the global generator); use attention.path auto or reference");
+  }
+  if (c.train.epochs == 0 && c.train.warmup > c.train.steps) {
     fail_at({"train.warmup", "train.steps"}, "train.warmup " + std::to_string(c.train.warmup) +
                                                  " exceeds train.steps " +
                                                  std::to_string(c.train.steps));

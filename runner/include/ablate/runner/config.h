@@ -27,13 +27,14 @@ struct DataConfig {
 
 // Model shape. d_h = dim / heads.
 struct ModelConfig {
-  int64_t dim = 128;       // model width d
-  int64_t depth = 4;       // transformer blocks
-  int64_t heads = 4;       // H, query-head outputs per attention layer
-  int64_t mlp_hidden = 0;  // MLP hidden width; 0 = lm: 8/3 d rounded up to 64, vit: 4 d
-  int64_t vocab = 0;       // lm: vocabulary size; 0 = 256 for bytes, 50304 for bin shards
-  int64_t patch = 4;       // vit: patch side in pixels (must divide the image side)
-  double norm_eps = 1e-6;  // epsilon of RMSNorm / LayerNorm
+  int64_t dim = 128;         // model width d
+  int64_t depth = 4;         // transformer blocks
+  int64_t heads = 4;         // H, query-head outputs per attention layer
+  int64_t mlp_hidden = 0;    // MLP hidden width; 0 = lm: 8/3 d rounded up to 64, vit: 4 d
+  int64_t vocab = 0;         // lm: vocabulary size; 0 = 256 for bytes, 50304 for bin shards
+  int64_t patch = 4;         // vit: patch side in pixels (must divide the image side)
+  double norm_eps = 1e-6;    // epsilon of RMSNorm / LayerNorm
+  double mlp_dropout = 0.0;  // dropout in the MLP, after the activation and after the output
 };
 
 // The attention layer of every block (docs/design.md section 4;
@@ -62,6 +63,9 @@ struct AttentionConfig {
   std::string weight_form = "scalar";   // wgqa: scalar | row | col
   std::string weight_init = "mean";     // wgqa: mean | random
   std::string path = "auto";            // attention implementation: auto | reference | fused
+  bool out_bias = false;                // a bias on the output projection even when `bias` is false
+  double attn_dropout = 0.0;            // dropout on the attention probabilities (reference path)
+  double out_dropout = 0.0;             // dropout after the output projection
 };
 
 // Optimisation, evaluation, checkpoints and the device.
@@ -82,6 +86,8 @@ struct TrainConfig {
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 (autocast)
   int64_t threads = 0;             // CPU threads for LibTorch; 0 = its default
+  int64_t epochs = 0;              // passes over the training data; > 0 replaces steps
+  bool eval_each_epoch = false;    // also evaluate at the end of every epoch (epochs > 0)
 };
 
 // Starting point of a stage: a parent checkpoint and how to convert its attention.
