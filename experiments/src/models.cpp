@@ -1,6 +1,7 @@
 #include "ablate/experiments/models.h"
 
 #include "ablate/core/causality.h"
+#include "streams.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -53,7 +54,10 @@ core::AttentionOptions attention_options(const runner::AttentionConfig& c, int64
       .ema_window(c.ema_window)
       .ema_beta(c.ema_beta)
       .noise_scale(c.noise_scale)
-      .noise_at_eval(c.noise_at_eval);
+      .noise_at_eval(c.noise_at_eval)
+      .out_bias(c.out_bias)
+      .attn_dropout(c.attn_dropout)
+      .out_dropout(c.out_dropout);
   o.dgqa_mode(choose<core::DgqaMode>(
       "dgqa_mode", c.dgqa_mode, {{"ema", core::DgqaMode::kEma}, {"diff", core::DgqaMode::kDiff}}));
   o.noise(choose<core::NoiseKind>(
@@ -99,10 +103,29 @@ void LmBlockImpl::reset() {
       "down", torch::nn::Linear(torch::nn::LinearOptions(options.hidden, options.dim).bias(false)));
 }
 
+namespace {
+
+// The MLP's two dropout sites (after the activation, after the output), each from its own
+// generator; nothing is drawn at eval or with p = 0.
+torch::Tensor mlp_dropout(const torch::Tensor& x, double p, bool training, uint64_t seed) {
+  if (!training || p <= 0.0) return x;
+  return core::dropout(x, p, core::seeded_generator(x.device(), seed));
+}
+
+}  // namespace
+
 torch::Tensor LmBlockImpl::forward(const torch::Tensor& x) {
   auto h = x + attention->forward(core::rms_norm(x, norm1, options.norm_eps));
   auto n = core::rms_norm(h, norm2, options.norm_eps);
-  return h + down->forward(torch::silu(gate->forward(n)) * up->forward(n));
+  const double p = options.mlp_dropout;
+  auto a = mlp_dropout(torch::silu(gate->forward(n)) * up->forward(n), p, is_training(),
+                       mix(dropout_seed_, 3));
+  return h + mlp_dropout(down->forward(a), p, is_training(), mix(dropout_seed_, 4));
+}
+
+void LmBlockImpl::set_dropout_seed(uint64_t seed) {
+  dropout_seed_ = seed;
+  attention->set_dropout_seeds(mix(seed, 1), mix(seed, 2));
 }
 
 LmImpl::LmImpl(const LmOptions& options) : options(options) { reset(); }
@@ -136,7 +159,15 @@ void VitBlockImpl::reset() {
 
 torch::Tensor VitBlockImpl::forward(const torch::Tensor& x) {
   auto h = x + attention->forward(norm1->forward(x));
-  return h + fc2->forward(torch::gelu(fc1->forward(norm2->forward(h))));
+  const double p = options.mlp_dropout;
+  auto a = mlp_dropout(torch::gelu(fc1->forward(norm2->forward(h))), p, is_training(),
+                       mix(dropout_seed_, 3));
+  return h + mlp_dropout(fc2->forward(a), p, is_training(), mix(dropout_seed_, 4));
+}
+
+void VitBlockImpl::set_dropout_seed(uint64_t seed) {
+  dropout_seed_ = seed;
+  attention->set_dropout_seeds(mix(seed, 1), mix(seed, 2));
 }
 
 VitImpl::VitImpl(const VitOptions& options) : options(options) { reset(); }
@@ -176,6 +207,17 @@ std::vector<core::Attention> attention_layers(torch::nn::Module& model) {
     }
   }
   return layers;
+}
+
+void set_dropout_seeds(torch::nn::Module& model, uint64_t step_seed) {
+  uint64_t index = 0;
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (auto lm = std::dynamic_pointer_cast<LmBlockImpl>(module)) {
+      lm->set_dropout_seed(mix(step_seed, index++));
+    } else if (auto vit = std::dynamic_pointer_cast<VitBlockImpl>(module)) {
+      vit->set_dropout_seed(mix(step_seed, index++));
+    }
+  }
 }
 
 void init_parameters(torch::nn::Module& model, int64_t seed) {

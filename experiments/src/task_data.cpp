@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -15,14 +16,20 @@
 
 namespace ablate::experiments {
 
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+namespace {
+
+// The order of epoch `epoch`: a permutation of [0, n) drawn from (seed, epoch).
+torch::Tensor epoch_permutation(int64_t seed, int64_t epoch, int64_t n) {
+  auto gen = at::detail::createCPUGenerator(mix(mix(seed, kEpochStream), epoch));
+  return torch::randperm(n, gen, torch::kInt64);
 }
 
-namespace {
+// Batch `index` of an epoch of `n` items in batches of `b`: positions [index * b, min(n, ...)).
+torch::Tensor epoch_slice(const torch::Tensor& permutation, int64_t index, int64_t b) {
+  const int64_t n = permutation.size(0), begin = index * b;
+  if (begin >= n) throw std::out_of_range("epoch_batch: batch " + std::to_string(index));
+  return permutation.narrow(0, begin, std::min(b, n - begin));
+}
 
 class LmData : public TaskData {
  public:
@@ -54,7 +61,25 @@ class LmData : public TaskData {
     for (auto& o : starts) o = offset(rng);
     auto index = torch::tensor(starts).unsqueeze(1) + torch::arange(s + 1).unsqueeze(0);
     auto windows = train_.index_select(0, index.flatten()).view({b, s + 1}).to(torch::kInt64);
-    return {windows.narrow(1, 0, s), windows.narrow(1, 1, s)};
+    return {windows.narrow(1, 0, s), windows.narrow(1, 1, s), b * s};
+  }
+
+  // Epochs go over the non-overlapping windows: window w is tokens [w * s, w * s + s].
+  int64_t windows() const { return (train_.numel() - 1) / config_.data.seq_len; }
+  int64_t batches_per_epoch() const override {
+    return (windows() + config_.train.batch_size - 1) / config_.train.batch_size;
+  }
+  Batch epoch_batch(int64_t epoch, int64_t index) override {
+    const int64_t s = config_.data.seq_len;
+    if (epoch != epoch_) {
+      perm_ = epoch_permutation(config_.seed, epoch, windows());
+      epoch_ = epoch;
+    }
+    auto picked = epoch_slice(perm_, index, config_.train.batch_size);
+    const int64_t n = picked.size(0);
+    auto index_ = (picked * s).unsqueeze(1) + torch::arange(s + 1).unsqueeze(0);
+    auto w = train_.index_select(0, index_.flatten()).view({n, s + 1}).to(torch::kInt64);
+    return {w.narrow(1, 0, s), w.narrow(1, 1, s), n * s};
   }
 
   std::map<std::string, double> evaluate(
@@ -83,15 +108,14 @@ class LmData : public TaskData {
     return m;
   }
 
-  int64_t items_per_batch() const override {
-    return config_.train.batch_size * config_.data.seq_len;
-  }
   std::string unit() const override { return "tokens"; }
 
  private:
   runner::Config config_;
   torch::Tensor train_, val_;  // 1-D token streams
   bool bytes_;
+  torch::Tensor perm_;  // the window order of epoch epoch_ (train.epochs)
+  int64_t epoch_ = -1;
 };
 
 class VitData : public TaskData {
@@ -118,14 +142,26 @@ class VitData : public TaskData {
     for (int64_t i = 0; i < b; ++i) {
       const int64_t g = step * b + i, epoch = g / n;
       if (epoch != epoch_) {
-        auto gen = at::detail::createCPUGenerator(mix(mix(config_.seed, kEpochStream), epoch));
-        perm_ = torch::randperm(n, gen, torch::kInt64);
+        perm_ = epoch_permutation(config_.seed, epoch, n);
         epoch_ = epoch;
       }
       picks[i] = perm_[g % n].item<int64_t>();
     }
     auto index = torch::tensor(picks);
-    return {normalise(train_x_.index_select(0, index)), train_y_.index_select(0, index)};
+    return {normalise(train_x_.index_select(0, index)), train_y_.index_select(0, index), b};
+  }
+
+  int64_t batches_per_epoch() const override {
+    return (train_x_.size(0) + config_.train.batch_size - 1) / config_.train.batch_size;
+  }
+  Batch epoch_batch(int64_t epoch, int64_t index) override {
+    if (epoch != epoch_) {
+      perm_ = epoch_permutation(config_.seed, epoch, train_x_.size(0));
+      epoch_ = epoch;
+    }
+    auto picked = epoch_slice(perm_, index, config_.train.batch_size);
+    return {normalise(train_x_.index_select(0, picked)), train_y_.index_select(0, picked),
+            picked.size(0)};
   }
 
   std::map<std::string, double> evaluate(
@@ -151,7 +187,6 @@ class VitData : public TaskData {
             {"test_acc", static_cast<double>(correct) / static_cast<double>(n)}};
   }
 
-  int64_t items_per_batch() const override { return config_.train.batch_size; }
   std::string unit() const override { return "images"; }
 
  private:

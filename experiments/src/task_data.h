@@ -1,6 +1,5 @@
-// The data side of a training run: the seeded random streams every draw comes from, and what a
-// task gives the training loop (batches by step, evaluation on the held-out split, the unit of
-// throughput). Internal to experiments/.
+// The data side of a training run: what a task gives the training loop (batches by step or by
+// epoch, evaluation on the held-out split, the unit of throughput). Internal to experiments/.
 #pragma once
 
 #include <torch/types.h>
@@ -12,18 +11,13 @@
 #include <string>
 
 #include "ablate/runner/config.h"
+#include "streams.h"
 
 namespace ablate::experiments {
 
-// splitmix64: independent, stable streams for (seed, purpose, step).
-uint64_t mix(uint64_t a, uint64_t b);
-
-// The purposes a run draws random numbers for: draw i of purpose p is seeded mix(mix(seed, p), i),
-// so a resumed run redraws exactly what an uninterrupted one draws.
-constexpr uint64_t kBatchStream = 1, kTorchStream = 2, kEvalStream = 3, kEpochStream = 4;
-
 struct Batch {
   torch::Tensor input, target;
+  int64_t items = 0;  // tokens (lm) or images (vit) in the batch
 };
 
 // What a task gives the loop: batches, evaluation and the unit of throughput.
@@ -31,10 +25,15 @@ class TaskData {
  public:
   virtual ~TaskData() = default;
   virtual Batch train_batch(int64_t step) = 0;
+  // With train.epochs: batches per epoch, and batch `index` of `epoch`. Each epoch is a new
+  // permutation of the whole training split (lm: of its non-overlapping seq_len windows), drawn
+  // from (seed, epoch) and cut into batch_size pieces in order; an epoch's last batch may be
+  // smaller.
+  virtual int64_t batches_per_epoch() const = 0;
+  virtual Batch epoch_batch(int64_t epoch, int64_t index) = 0;
   // Evaluation metrics of `forward` on the held-out split.
   virtual std::map<std::string, double> evaluate(
       const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device) = 0;
-  virtual int64_t items_per_batch() const = 0;  // tokens or images per training batch
   virtual std::string unit() const = 0;
 };
 

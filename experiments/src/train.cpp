@@ -52,6 +52,7 @@ LmOptions lm_options(const runner::Config& c) {
   o.depth = c.model.depth;
   o.hidden = mlp_hidden(c.model, /*swiglu=*/true);
   o.norm_eps = c.model.norm_eps;
+  o.mlp_dropout = c.model.mlp_dropout;
   o.attention = attention_options(c.attention, c.model.dim, c.model.heads, c.model.norm_eps,
                                   /*causal=*/true);
   return o;
@@ -74,6 +75,7 @@ Model make_model(const runner::Config& c, const TaskData* data) {
     o.depth = c.model.depth;
     o.hidden = mlp_hidden(c.model, /*swiglu=*/false);
     o.norm_eps = c.model.norm_eps;
+    o.mlp_dropout = c.model.mlp_dropout;
     o.attention = attention_options(c.attention, c.model.dim, c.model.heads, c.model.norm_eps,
                                     /*causal=*/false);
     Vit vit(o);
@@ -189,10 +191,10 @@ void init_from_parent(const runner::Config& c, Model& model, const TaskData* dat
   }
 }
 
-// The learning rate of `step`: linear warm-up to lr, then cosine decay to min_lr.
-double learning_rate(const runner::TrainConfig& t, int64_t step) {
+// The learning rate of `step` of `steps`: linear warm-up to lr, then cosine decay to min_lr.
+double learning_rate(const runner::TrainConfig& t, int64_t step, int64_t steps) {
   if (step < t.warmup) return t.lr * static_cast<double>(step + 1) / static_cast<double>(t.warmup);
-  const double span = std::max<int64_t>(1, t.steps - t.warmup);
+  const double span = std::max<int64_t>(1, steps - t.warmup);
   const double progress = static_cast<double>(step - t.warmup) / span;
   return t.min_lr + 0.5 * (t.lr - t.min_lr) * (1.0 + std::cos(kPi * progress));
 }
@@ -234,6 +236,7 @@ struct Checked {
   torch::Device device;  // where to train
   std::unique_ptr<TaskData> data;
   std::string causality;  // the verdict for summary.json
+  int64_t steps = 0;      // optimiser steps: train.steps, or train.epochs x batches per epoch
 };
 
 Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
@@ -250,7 +253,18 @@ Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
   if (c.train.threads > 0) torch::set_num_threads(static_cast<int>(c.train.threads));
   const torch::Device device = choose_device(c.train.device);
   auto data = load_data(c);
-  return {hash, device, std::move(data), check_causality(c)};
+  int64_t steps = c.train.steps;
+  if (c.train.epochs > 0) {
+    const int64_t per_epoch = data->batches_per_epoch();
+    steps = c.train.epochs * per_epoch;
+    if (c.train.warmup > steps) {
+      throw RunError("train.warmup " + std::to_string(c.train.warmup) + " exceeds the " +
+                     std::to_string(steps) + " steps of train.epochs " +
+                     std::to_string(c.train.epochs) + " (" + std::to_string(per_epoch) +
+                     " batches per epoch)");
+    }
+  }
+  return {hash, device, std::move(data), check_causality(c), steps};
 }
 
 // AdamW with weight decay on matrices only.
@@ -280,6 +294,8 @@ class Trainer {
         device_(checked.device),
         data_(std::move(checked.data)),
         causality_(std::move(checked.causality)),
+        steps_(checked.steps),
+        per_epoch_(c.train.epochs > 0 ? data_->batches_per_epoch() : 0),
         use_bf16_(uses_bf16_autocast(c.train.precision, device_)) {
     torch::manual_seed(c_.seed);
     model_ = make_model(c_, data_.get());
@@ -402,7 +418,7 @@ class Trainer {
   void write_summary(const std::string& status, int64_t step) {
     json s{{"status", status},
            {"step", step},
-           {"steps", c_.train.steps},
+           {"steps", steps_},
            {"final", final_},
            {"best", best_},
            {"wall_time_s", wall_time()},
@@ -450,7 +466,19 @@ class Trainer {
   struct StepOutcome {
     double loss = 0.0;       // the batch's training loss
     double grad_norm = 0.0;  // before clipping; 0 when clipping is off
+    int64_t items = 0;       // tokens or images trained on
   };
+
+  // The batch of `step`: by step, or with train.epochs batch step % per_epoch of epoch
+  // step / per_epoch; an epoch's first batch restarts what counts batches within the epoch.
+  Batch batch_of(int64_t step) {
+    if (per_epoch_ == 0) return data_->train_batch(step);
+    const int64_t epoch = step / per_epoch_, index = step % per_epoch_;
+    if (index == 0) {
+      for (auto& layer : layers_) layer->start_epoch();
+    }
+    return data_->epoch_batch(epoch, index);
+  }
 
   // One optimiser step at `step` (0-based) with learning rate `lr`. The loss is checked before
   // the backward pass: a NaN or inf loss returns without touching the weights.
@@ -459,7 +487,8 @@ class Trainer {
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     }
     torch::manual_seed(mix(mix(c_.seed, kTorchStream), step));
-    Batch batch = data_->train_batch(step);
+    set_dropout_seeds(*model_.module, mix(mix(c_.seed, kDropoutStream), step));
+    Batch batch = batch_of(step);
     auto input = batch.input.to(device_), target = batch.target.to(device_);
     optimizer_->zero_grad();
     torch::Tensor logits;
@@ -471,6 +500,7 @@ class Trainer {
     auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
                                                      target.reshape({-1}));
     StepOutcome out;
+    out.items = batch.items;
     out.loss = loss.item<double>();
     if (!std::isfinite(out.loss)) return out;
     loss.backward();
@@ -495,12 +525,12 @@ class Trainer {
   TrainResult loop() {
     const bool tty = options_.progress && isatty(STDERR_FILENO);
     model_.module->train();
-    double window_seconds = 0.0, window_loss = 0.0;
+    double window_seconds = 0.0, window_loss = 0.0, window_items = 0.0;
     int64_t window_steps = 0, steps_this_call = 0;
     int64_t step = start_step_;
-    while (step < c_.train.steps) {
+    while (step < steps_) {
       const auto t0 = Clock::now();
-      const double lr = learning_rate(c_.train, step);
+      const double lr = learning_rate(c_.train, step, steps_);
       const StepOutcome o = train_step(step, lr);
       if (!std::isfinite(o.loss)) {
         diverge(step, o.loss);
@@ -511,32 +541,34 @@ class Trainer {
       const double dt = seconds_since(t0);
       train_seconds_ += dt;
       window_seconds += dt;
-      items_done_ += static_cast<double>(data_->items_per_batch());
+      items_done_ += static_cast<double>(o.items);
+      window_items += static_cast<double>(o.items);
       window_loss += o.loss;
       ++window_steps;
+      const bool last = step == steps_;
 
-      if (step % c_.train.log_every == 0 || step == c_.train.steps) {
+      if (step % c_.train.log_every == 0 || last) {
         emit({{"step", step},
               {"kind", "train"},
               {"loss", window_loss / window_steps},
               {"lr", lr},
               {"grad_norm", o.grad_norm},
               {"step_time_s", window_seconds / window_steps},
-              {"throughput", data_->items_per_batch() * window_steps / window_seconds},
+              {"throughput", window_items / window_seconds},
               {"peak_memory_bytes", peak_memory_bytes(device_)}});
-        window_loss = window_seconds = 0.0;
+        window_loss = window_seconds = window_items = 0.0;
         window_steps = 0;
       }
       if (tty) {
         const double rate = steps_this_call / train_seconds_;
         std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f %s/s  ETA %s   ",
-                     static_cast<long long>(step), static_cast<long long>(c_.train.steps), o.loss,
+                     static_cast<long long>(step), static_cast<long long>(steps_), o.loss,
                      throughput(), data_->unit().c_str(),
-                     format_duration((c_.train.steps - step) / rate).c_str());
-        if (step == c_.train.steps) std::fputc('\n', stderr);
+                     format_duration((steps_ - step) / rate).c_str());
+        if (last) std::fputc('\n', stderr);
       }
-      const bool last = step == c_.train.steps;
-      if (step % c_.train.eval_every == 0 || last) {
+      const bool epoch_end = per_epoch_ > 0 && c_.train.eval_each_epoch && step % per_epoch_ == 0;
+      if (step % c_.train.eval_every == 0 || last || epoch_end) {
         if (tty && !last) std::fputc('\n', stderr);
         evaluate(step);
       }
@@ -565,6 +597,8 @@ class Trainer {
   const torch::Device device_;
   std::unique_ptr<TaskData> data_;
   const std::string causality_;
+  const int64_t steps_;      // optimiser steps of the whole run
+  const int64_t per_epoch_;  // batches per epoch with train.epochs; 0 without
   const bool use_bf16_;
 
   Model model_;

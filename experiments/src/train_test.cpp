@@ -281,24 +281,8 @@ TEST(Train, LmTrainsOnTokenShardsWithoutBitsPerByte) {
   EXPECT_FALSE(fs::exists(tmp.path() / "small_vocab"));
 }
 
-// IDX files (big-endian header) for a tiny image task: class k is an 8x8 image of brightness k.
 void write_idx(const fs::path& dir, const std::string& prefix, int n) {
-  auto be = [](std::ofstream& out, uint32_t v) {
-    for (int s = 24; s >= 0; s -= 8) out.put(static_cast<char>((v >> s) & 0xff));
-  };
-  std::ofstream images(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary);
-  std::ofstream labels(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
-  be(images, 0x803);
-  be(images, n);
-  be(images, 8);
-  be(images, 8);
-  be(labels, 0x801);
-  be(labels, n);
-  for (int i = 0; i < n; ++i) {
-    const int label = i % 10;
-    for (int p = 0; p < 64; ++p) images.put(static_cast<char>(label * 25 + (p % 3)));
-    labels.put(static_cast<char>(label));
-  }
+  test_helpers::write_idx(dir, prefix, n);
 }
 
 TEST(Train, VitTrainsOnIdxImagesAndReportsAccuracy) {

@@ -21,7 +21,9 @@
 //          allocation used at training step t comes from the keys of step t - 1 (detached, a
 //          one-step lag); eval uses the last training allocation, frozen. Causal-safe.
 // dgqa   faithful: allocations start uniform; a training forward whose step (0-based count of
-//          training forwards) is a multiple of ema_window recomputes them from avg = beta *
+//          training forwards since start_epoch(), as the authors' batch index within the epoch;
+//          without epochs it never restarts) is a multiple of ema_window recomputes them from
+//          avg = beta *
 //          current + (1 - beta) * cache (mode ema, beta 0.9) or |cache - current| (mode diff),
 //          no min-max scaling, then sets cache = (cache + current) / ema_window. A rounded
 //          total off H is fixed as the original does: on the host, random heads from the CPU

@@ -31,6 +31,7 @@ struct LmOptions {
   int64_t depth = 4;                         // blocks
   int64_t hidden = 384;                      // SwiGLU hidden width
   double norm_eps = 1e-6;                    // RMSNorm epsilon
+  double mlp_dropout = 0.0;                  // dropout after the SwiGLU product and the MLP output
   core::AttentionOptions attention{128, 4};  // every block's attention (causal)
 };
 
@@ -40,11 +41,16 @@ class LmBlockImpl : public torch::nn::Cloneable<LmBlockImpl> {
   explicit LmBlockImpl(const LmOptions& options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
+  // The seed this block's dropout masks (attention and MLP) come from at the next training step.
+  void set_dropout_seed(uint64_t seed);
 
   LmOptions options;
   torch::Tensor norm1, norm2;  // RMSNorm gains [dim]
   core::Attention attention{nullptr};
   torch::nn::Linear gate{nullptr}, up{nullptr}, down{nullptr};
+
+ private:
+  uint64_t dropout_seed_ = 0;
 };
 TORCH_MODULE(LmBlock);
 
@@ -72,6 +78,7 @@ struct VitOptions {
   int64_t depth = 4;                         // blocks
   int64_t hidden = 512;                      // GELU MLP hidden width
   double norm_eps = 1e-6;                    // LayerNorm epsilon
+  double mlp_dropout = 0.0;                  // dropout after the GELU and the MLP output (timm)
   core::AttentionOptions attention{128, 4};  // every block's attention (not causal)
 };
 
@@ -81,11 +88,16 @@ class VitBlockImpl : public torch::nn::Cloneable<VitBlockImpl> {
   explicit VitBlockImpl(const VitOptions& options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
+  // The seed this block's dropout masks (attention and MLP) come from at the next training step.
+  void set_dropout_seed(uint64_t seed);
 
   VitOptions options;
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   core::Attention attention{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+
+ private:
+  uint64_t dropout_seed_ = 0;
 };
 TORCH_MODULE(VitBlock);
 
@@ -109,6 +121,10 @@ TORCH_MODULE(Vit);
 
 // Every attention layer of a model, in block order.
 std::vector<core::Attention> attention_layers(torch::nn::Module& model);
+
+// Dropout masks of the next training step: block i of the model draws them from generators seeded
+// by (step_seed, i), so a mask depends on the run's seed, the step and the layer only.
+void set_dropout_seeds(torch::nn::Module& model, uint64_t step_seed);
 
 // Re-initialises matrices and embeddings from generators seeded by (seed, parameter name), so two
 // arms that differ only in their attention start from the same MLP, embedding and query/output
