@@ -61,14 +61,7 @@ struct Run {
 };
 
 Run train_in(const runner::Config& c, const fs::path& dir) {
-  TrainOptions o;
-  o.run_dir = dir.string();
-  o.progress = false;
-  o.quiet = true;
-  Run r{train(c, o), {}};
-  std::ifstream in(dir / "summary.json");
-  r.summary = json::parse(in);
-  return r;
+  return {test_helpers::run_quietly(c, dir), test_helpers::read_json(dir / "summary.json")};
 }
 
 TEST(Precision, AutoIsBf16OnCudaAndFp32OnTheCpu) {

@@ -49,30 +49,16 @@ runner::Config vit_config(const fs::path& dir) {
 }
 
 TrainResult run(const runner::Config& c, const fs::path& dir, int64_t stop_after = 0) {
-  TrainOptions o;
-  o.run_dir = dir.string();
-  o.progress = false;
-  o.quiet = true;
-  o.stop_after = stop_after;
-  return train(c, o);
+  return test_helpers::run_quietly(c, dir, stop_after);
 }
 
 std::vector<json> events(const fs::path& dir) {
-  std::ifstream in(dir / "events.jsonl");
   std::vector<json> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    json e = json::parse(line);
-    for (const char* k : {"step_time_s", "throughput", "peak_memory_bytes"}) e.erase(k);
-    out.push_back(e);
-  }
+  for (const auto& e : test_helpers::read_events(dir)) out.push_back(test_helpers::stable(e));
   return out;
 }
 
-json summary(const fs::path& dir) {
-  std::ifstream in(dir / "summary.json");
-  return json::parse(in);
-}
+json summary(const fs::path& dir) { return test_helpers::read_json(dir / "summary.json"); }
 
 TEST(Epochs, EveryTrainingItemOncePerEpochInANewOrder) {
   TempDir tmp;

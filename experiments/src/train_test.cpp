@@ -50,32 +50,11 @@ runner::Config lm_config(const fs::path& corpus, const std::string& variant) {
 }
 
 TrainResult run(const runner::Config& c, const fs::path& dir, int64_t stop_after = 0) {
-  TrainOptions o;
-  o.run_dir = dir.string();
-  o.progress = false;
-  o.quiet = true;
-  o.stop_after = stop_after;
-  return train(c, o);
+  return test_helpers::run_quietly(c, dir, stop_after);
 }
-
-std::vector<json> read_events(const fs::path& dir) {
-  std::ifstream in(dir / "events.jsonl");
-  std::vector<json> events;
-  std::string line;
-  while (std::getline(in, line)) events.push_back(json::parse(line));
-  return events;
-}
-
-json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  return json::parse(in);
-}
-
-// The deterministic content of an event (timings and memory vary from run to run).
-json stable(json e) {
-  for (const char* k : {"step_time_s", "throughput", "peak_memory_bytes"}) e.erase(k);
-  return e;
-}
+using test_helpers::read_events;
+using test_helpers::read_json;
+using test_helpers::stable;
 
 TEST(Train, ResumeAfterAStopGivesBitIdenticalMetricsAndEvents) {
   TempDir tmp;

@@ -1,12 +1,48 @@
 // Helpers shared by the training tests.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <vector>
+
+#include "ablate/experiments/train.h"
+#include "ablate/runner/config.h"
 
 namespace ablate::experiments::test_helpers {
+
+// One training run with no output, optionally stopped (as a kill would) after `stop_after` steps.
+inline TrainResult run_quietly(const runner::Config& c, const std::filesystem::path& dir,
+                               int64_t stop_after = 0) {
+  TrainOptions o;
+  o.run_dir = dir.string();
+  o.progress = false;
+  o.quiet = true;
+  o.stop_after = stop_after;
+  return train(c, o);
+}
+
+inline nlohmann::json read_json(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return nlohmann::json::parse(in);
+}
+
+inline std::vector<nlohmann::json> read_events(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "events.jsonl");
+  std::vector<nlohmann::json> events;
+  std::string line;
+  while (std::getline(in, line)) events.push_back(nlohmann::json::parse(line));
+  return events;
+}
+
+// The deterministic content of an event (timings and memory vary from run to run).
+inline nlohmann::json stable(nlohmann::json e) {
+  for (const char* k : {"step_time_s", "throughput", "peak_memory_bytes"}) e.erase(k);
+  return e;
+}
 
 // A text of words from a short list: structure a tiny language model learns in a few dozen steps.
 inline void write_word_corpus(const std::filesystem::path& file) {
