@@ -39,6 +39,17 @@ struct PgqaScoreNoise : ScoreNoise {
   }
 };
 
+// What decides the attention path of a training forward, for resolve_path: the asked path, score
+// noise (pgqa scores mode) and attention dropout.
+AttendOptions path_probe(const AttentionOptions& o) {
+  static const PgqaScoreNoise kAnyScoreNoise(NoiseKind::kGaussian, 0.0, nullptr);
+  AttendOptions probe;
+  probe.path = o.path();
+  probe.dropout = o.attn_dropout();
+  if (is_pgqa_scores(o)) probe.score_noise = &kAnyScoreNoise;
+  return probe;
+}
+
 }  // namespace
 
 HeadLayout validate(const AttentionOptions& o) {
@@ -73,12 +84,7 @@ HeadLayout validate(const AttentionOptions& o) {
     fail("attention.attn_dropout must be in [0, 1)");
   if (o.out_dropout() < 0 || o.out_dropout() >= 1) fail("attention.out_dropout must be in [0, 1)");
   if (o.path() == AttentionPath::kFused) {
-    AttendOptions probe;
-    probe.path = AttentionPath::kFused;
-    PgqaScoreNoise dummy(NoiseKind::kGaussian, 0.0, nullptr);
-    if (is_pgqa_scores(o)) probe.score_noise = &dummy;
-    probe.dropout = o.attn_dropout();
-    resolve_path(probe);  // throws with the reason when fused cannot apply
+    resolve_path(path_probe(o));  // throws with the reason when fused cannot apply
   }
   return layout;
 }
@@ -373,14 +379,7 @@ int64_t AttentionImpl::degenerate_steps() const {
   return degenerate.defined() ? degenerate.item<int64_t>() : 0;
 }
 
-AttentionPath AttentionImpl::path() const {
-  AttendOptions probe;
-  probe.path = options.path();
-  probe.dropout = options.attn_dropout();
-  PgqaScoreNoise dummy(NoiseKind::kGaussian, 0.0, nullptr);
-  if (is_pgqa_scores(options)) probe.score_noise = &dummy;
-  return resolve_path(probe);
-}
+AttentionPath AttentionImpl::path() const { return resolve_path(path_probe(options)); }
 
 int64_t expected_parameter_count(const AttentionOptions& o) {
   const auto layout = validate(o);

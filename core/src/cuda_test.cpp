@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "ablate/core/attention.h"
+#include "ablate/testing/cuda.h"
 #include "test_support.h"
 
 namespace ablate::core {
@@ -21,13 +22,8 @@ using testing::max_abs_diff;
 using testing::random_input;
 using testing::randomize;
 
-#define SKIP_WITHOUT_CUDA()                                                                    \
-  if (!torch::cuda::is_available())                                                            \
-  GTEST_SKIP() << "needs a CUDA GPU (none here); runs in scripts/gpu-check on a GPU machine, " \
-                  "and its CUDA code is compiled by the PyPI LibTorch build"
-
 TEST(Cuda, ModuleStateMovesToTheGpuWithItsTypes) {
-  SKIP_WITHOUT_CUDA();
+  ABLATE_SKIP_WITHOUT_CUDA();
   const torch::Device gpu(torch::kCUDA, 0);
   Attention m(AttentionOptions(64, 8).variant(Variant::kDgqa).kv_heads(2).qk_norm(true));
   m->to(gpu, torch::kBFloat16);
@@ -46,7 +42,7 @@ TEST(Cuda, ModuleStateMovesToTheGpuWithItsTypes) {
 // The same weights and input give the same output (and the same allocations) on GPU and CPU, in
 // fp32, on every variant; pgqa is left out (its noise comes from another generator).
 TEST(Cuda, EveryVariantAgreesWithTheCpu) {
-  SKIP_WITHOUT_CUDA();
+  ABLATE_SKIP_WITHOUT_CUDA();
   const torch::Device gpu(torch::kCUDA, 0);
   auto o = [](Variant v) { return AttentionOptions(64, 8).variant(v).causal(true).rope(true); };
   for (const auto& options :
@@ -70,7 +66,7 @@ TEST(Cuda, EveryVariantAgreesWithTheCpu) {
 // pgqa's noise comes from the CUDA generator: the same seed gives the same perturbation, another
 // seed another one.
 TEST(Cuda, PgqaNoiseFollowsTheSeedOnTheGpu) {
-  SKIP_WITHOUT_CUDA();
+  ABLATE_SKIP_WITHOUT_CUDA();
   const torch::Device gpu(torch::kCUDA, 0);
   for (auto target : {NoiseTarget::kOutput, NoiseTarget::kScores}) {
     Attention m(AttentionOptions(64, 8).variant(Variant::kPgqa).kv_heads(2).noise_target(target));
@@ -116,7 +112,7 @@ class SyncIsAnError {
 #endif
 
 TEST(Cuda, DynamicAndPerturbedForwardsNeverSynchroniseWithTheHost) {
-  SKIP_WITHOUT_CUDA();
+  ABLATE_SKIP_WITHOUT_CUDA();
 #if defined(ABLATE_WITH_CUDA)
   const torch::Device gpu(torch::kCUDA, 0);
   for (const auto& options : dynamic_and_perturbed()) {

@@ -51,6 +51,20 @@ torch::Tensor fix_at_random_on_host(const torch::Tensor& counts, int64_t H, int6
   return torch::tensor(c, torch::kLong).to(counts.device());
 }
 
+// Noise from a raw draw: zeroed on each [R, C] matrix's diagonal, standardised per row, then
+// given the target's row mean and std; statistics over `mask` (float 0/1, broadcast). `raw`
+// broadcasts against `target` (one draw may serve several batch elements).
+NoiseDraw noise_from_draw(torch::Tensor raw, const torch::Tensor& target, const torch::Tensor& t,
+                          const torch::Tensor& mask) {
+  const int64_t R = raw.size(-2), C = raw.size(-1);
+  raw = raw * (1 - torch::eye(R, C, raw.options()));
+  auto r = masked_row_stats(raw, mask);
+  auto z = torch::where(r.std > 0, (raw - r.mean) / r.std.clamp_min(1e-30), torch::zeros_like(raw));
+  auto s = masked_row_stats(t, mask.expand_as(t));
+  auto noise = (z * s.std + s.mean) * mask;
+  return {raw, noise.to(target.scalar_type())};
+}
+
 }  // namespace
 
 torch::Tensor key_head_norms(const torch::Tensor& k) {
@@ -111,15 +125,9 @@ NoiseDraw draw_shared_group_noise(const torch::Tensor& target) {
   const auto dtype = target.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   auto t = target.to(dtype);
   auto opts = t.options().requires_grad(false);
-  std::vector<torch::Tensor> draws;
+  std::vector<torch::Tensor> draws;  // one call per group, in order, as the original
   for (int64_t g = 0; g < G; ++g) draws.push_back(torch::rand({R, C}, opts));
-  auto raw = torch::stack(draws) * (1 - torch::eye(R, C, opts));  // [G, R, C]
-  auto all = torch::ones({R, C}, opts);
-  auto r = masked_row_stats(raw, all);
-  auto z = torch::where(r.std > 0, (raw - r.mean) / r.std.clamp_min(1e-30), torch::zeros_like(raw));
-  auto s = masked_row_stats(t, all.expand_as(t));
-  auto noise = z.unsqueeze(0) * s.std + s.mean;  // one draw per group, every batch element
-  return {raw, noise.to(target.scalar_type())};
+  return noise_from_draw(torch::stack(draws), target, t, torch::ones({R, C}, opts));
 }
 
 NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind, const torch::Tensor& visible) {
@@ -129,14 +137,8 @@ NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind, const torch::T
   auto opts = t.options().requires_grad(false);
   auto raw =
       kind == NoiseKind::kUniform ? torch::rand(t.sizes(), opts) : torch::randn(t.sizes(), opts);
-  raw = raw * (1 - torch::eye(R, C, opts));
   auto mask = visible.defined() ? visible.to(dtype) : torch::ones({R, C}, opts);
-  mask = mask.expand_as(t);
-  auto r = masked_row_stats(raw, mask);
-  auto z = torch::where(r.std > 0, (raw - r.mean) / r.std.clamp_min(1e-30), torch::zeros_like(raw));
-  auto s = masked_row_stats(t, mask);
-  auto noise = (z * s.std + s.mean) * mask;
-  return {raw, noise.to(target.scalar_type())};
+  return noise_from_draw(raw, target, t, mask.expand_as(t));
 }
 
 }  // namespace ablate::core

@@ -20,6 +20,15 @@
 
 namespace ablate::experiments {
 
+#if defined(ABLATE_WITH_CUDA)
+namespace {
+// The index of a CUDA device; "cuda" without one means the current device.
+c10::DeviceIndex cuda_index(const torch::Device& device) {
+  return device.has_index() ? device.index() : c10::cuda::current_device();
+}
+}  // namespace
+#endif
+
 torch::Device choose_device(const std::string& name) {
   if (name == "auto") return torch::cuda::is_available() ? torch::Device("cuda") : torch::kCPU;
   torch::Device device(name);
@@ -38,8 +47,9 @@ torch::Device choose_device(const std::string& name) {
 int64_t peak_memory_bytes(const torch::Device& device) {
 #if defined(ABLATE_WITH_CUDA)
   if (device.is_cuda()) {
-    const auto index = device.has_index() ? device.index() : c10::cuda::current_device();
-    return c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[0].peak;
+    return c10::cuda::CUDACachingAllocator::getDeviceStats(cuda_index(device))
+        .allocated_bytes[0]
+        .peak;
   }
 #endif
   (void)device;
@@ -52,8 +62,7 @@ DeviceInfo describe_device(const torch::Device& device) {
   DeviceInfo info;
 #if defined(ABLATE_WITH_CUDA)
   if (device.is_cuda()) {
-    const auto index = device.has_index() ? device.index() : c10::cuda::current_device();
-    info.gpu_name = at::cuda::getDeviceProperties(index)->name;
+    info.gpu_name = at::cuda::getDeviceProperties(cuda_index(device))->name;
     info.cuda_version =
         std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10);
   }

@@ -14,6 +14,7 @@
 
 #include "ablate/experiments/train.h"
 #include "ablate/runner/config.h"
+#include "ablate/testing/cuda.h"
 #include "ablate/testing/temp_dir.h"
 #include "train_test_support.h"
 
@@ -22,11 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using ablate::testing::TempDir;
-
-#define SKIP_WITHOUT_CUDA()                                                                    \
-  if (!torch::cuda::is_available())                                                            \
-  GTEST_SKIP() << "needs a CUDA GPU (none here); runs in scripts/gpu-check on a GPU machine, " \
-                  "and its CUDA code is compiled by the PyPI LibTorch build"
 
 void write_corpus(const fs::path& file) { test_helpers::write_word_corpus(file); }
 
@@ -126,7 +122,7 @@ TEST(Device, PeakMemoryOfTheCpuIsTheResidentSetPeak) {
 }
 
 TEST(Cuda, DescribesTheGpuAndCountsItsPeakMemory) {
-  SKIP_WITHOUT_CUDA();
+  ABLATE_SKIP_WITHOUT_CUDA();
   const torch::Device gpu("cuda:0");
   const auto info = describe_device(gpu);
   EXPECT_FALSE(info.gpu_name.empty());
@@ -137,7 +133,7 @@ TEST(Cuda, DescribesTheGpuAndCountsItsPeakMemory) {
 
 // The lm on the GPU in bf16 (the default there) learns as it does on the CPU in fp32.
 TEST(Cuda, LmTrainsInBf16OnTheGpu) {
-  SKIP_WITHOUT_CUDA();
+  ABLATE_SKIP_WITHOUT_CUDA();
   TempDir tmp;
   write_corpus(tmp.path() / "corpus.txt");
   auto cpu = train_in(lm_config(tmp.path() / "corpus.txt", "fp32"), tmp.path() / "cpu");

@@ -87,6 +87,15 @@ int64_t mlp_hidden(const runner::ModelConfig& model, bool swiglu) {
   return (raw + 63) / 64 * 64;
 }
 
+// ----- blocks' dropout seeds -----
+
+void SeededDropout::set_dropout_seed(uint64_t seed) {
+  seed_ = seed;
+  block_attention().set_dropout_seeds(mix(seed, 1), mix(seed, 2));
+}
+
+uint64_t SeededDropout::mlp_dropout_seed(uint64_t site) const { return mix(seed_, 3 + site); }
+
 // ----- language model -----
 
 LmBlockImpl::LmBlockImpl(const LmOptions& options) : options(options) { reset(); }
@@ -119,13 +128,8 @@ torch::Tensor LmBlockImpl::forward(const torch::Tensor& x) {
   auto n = core::rms_norm(h, norm2, options.norm_eps);
   const double p = options.mlp_dropout;
   auto a = mlp_dropout(torch::silu(gate->forward(n)) * up->forward(n), p, is_training(),
-                       mix(dropout_seed_, 3));
-  return h + mlp_dropout(down->forward(a), p, is_training(), mix(dropout_seed_, 4));
-}
-
-void LmBlockImpl::set_dropout_seed(uint64_t seed) {
-  dropout_seed_ = seed;
-  attention->set_dropout_seeds(mix(seed, 1), mix(seed, 2));
+                       mlp_dropout_seed(0));
+  return h + mlp_dropout(down->forward(a), p, is_training(), mlp_dropout_seed(1));
 }
 
 LmImpl::LmImpl(const LmOptions& options) : options(options) { reset(); }
@@ -161,13 +165,8 @@ torch::Tensor VitBlockImpl::forward(const torch::Tensor& x) {
   auto h = x + attention->forward(norm1->forward(x));
   const double p = options.mlp_dropout;
   auto a = mlp_dropout(torch::gelu(fc1->forward(norm2->forward(h))), p, is_training(),
-                       mix(dropout_seed_, 3));
-  return h + mlp_dropout(fc2->forward(a), p, is_training(), mix(dropout_seed_, 4));
-}
-
-void VitBlockImpl::set_dropout_seed(uint64_t seed) {
-  dropout_seed_ = seed;
-  attention->set_dropout_seeds(mix(seed, 1), mix(seed, 2));
+                       mlp_dropout_seed(0));
+  return h + mlp_dropout(fc2->forward(a), p, is_training(), mlp_dropout_seed(1));
 }
 
 VitImpl::VitImpl(const VitOptions& options) : options(options) { reset(); }
@@ -212,10 +211,8 @@ std::vector<core::Attention> attention_layers(torch::nn::Module& model) {
 void set_dropout_seeds(torch::nn::Module& model, uint64_t step_seed) {
   uint64_t index = 0;
   for (const auto& module : model.modules(/*include_self=*/false)) {
-    if (auto lm = std::dynamic_pointer_cast<LmBlockImpl>(module)) {
-      lm->set_dropout_seed(mix(step_seed, index++));
-    } else if (auto vit = std::dynamic_pointer_cast<VitBlockImpl>(module)) {
-      vit->set_dropout_seed(mix(step_seed, index++));
+    if (auto block = std::dynamic_pointer_cast<SeededDropout>(module)) {
+      block->set_dropout_seed(mix(step_seed, index++));
     }
   }
 }

@@ -18,23 +18,54 @@ namespace ablate::experiments {
 
 namespace {
 
-// The order of epoch `epoch`: a permutation of [0, n) drawn from (seed, epoch).
-torch::Tensor epoch_permutation(int64_t seed, int64_t epoch, int64_t n) {
-  auto gen = at::detail::createCPUGenerator(mix(mix(seed, kEpochStream), epoch));
-  return torch::randperm(n, gen, torch::kInt64);
-}
+// The item order of every epoch: a permutation of [0, n) drawn from (seed, epoch). The last one
+// is kept, as consecutive batches ask for the same epoch.
+class EpochOrder {
+ public:
+  EpochOrder(int64_t seed, int64_t n) : seed_(seed), n_(n) {}
 
-// Batch `index` of an epoch of `n` items in batches of `b`: positions [index * b, min(n, ...)).
-torch::Tensor epoch_slice(const torch::Tensor& permutation, int64_t index, int64_t b) {
-  const int64_t n = permutation.size(0), begin = index * b;
-  if (begin >= n) throw std::out_of_range("epoch_batch: batch " + std::to_string(index));
-  return permutation.narrow(0, begin, std::min(b, n - begin));
+  const torch::Tensor& of(int64_t epoch) {
+    if (epoch != epoch_) {
+      auto gen = at::detail::createCPUGenerator(mix(mix(seed_, kEpochStream), epoch));
+      permutation_ = torch::randperm(n_, gen, torch::kInt64);
+      epoch_ = epoch;
+    }
+    return permutation_;
+  }
+
+  // Batches of `b` per epoch, the last one possibly smaller.
+  int64_t batches(int64_t b) const { return (n_ + b - 1) / b; }
+
+  // The items of batch `index` of `epoch`: positions [index * b, min(n, (index + 1) * b)).
+  torch::Tensor batch(int64_t epoch, int64_t index, int64_t b) {
+    const int64_t begin = index * b;
+    if (begin >= n_) throw std::out_of_range("epoch_batch: batch " + std::to_string(index));
+    return of(epoch).narrow(0, begin, std::min(b, n_ - begin));
+  }
+
+ private:
+  int64_t seed_, n_;
+  torch::Tensor permutation_;
+  int64_t epoch_ = -1;
+};
+
+// The windows of seq_len + 1 tokens of `stream` starting at `starts` [n]: inputs and targets
+// [n, seq_len] (targets shifted by one).
+Batch windows_at(const torch::Tensor& stream, const torch::Tensor& starts, int64_t seq_len) {
+  const int64_t n = starts.size(0);
+  auto index = starts.unsqueeze(1) + torch::arange(seq_len + 1).unsqueeze(0);
+  auto w = stream.index_select(0, index.flatten()).view({n, seq_len + 1}).to(torch::kInt64);
+  return {w.narrow(1, 0, seq_len), w.narrow(1, 1, seq_len), n * seq_len};
 }
 
 class LmData : public TaskData {
  public:
   LmData(const runner::Config& c, torch::Tensor train, torch::Tensor val, bool bytes, int64_t vocab)
-      : config_(c), train_(std::move(train)), val_(std::move(val)), bytes_(bytes) {
+      : config_(c),
+        train_(std::move(train)),
+        val_(std::move(val)),
+        bytes_(bytes),
+        windows_(c.seed, (train_.numel() - 1) / c.data.seq_len) {
     const int64_t s = c.data.seq_len;
     for (const auto* split : {&train_, &val_}) {
       const int64_t top = split->numel() > 0 ? split->max().item<int64_t>() : 0;
@@ -59,27 +90,14 @@ class LmData : public TaskData {
     std::uniform_int_distribution<int64_t> offset(0, train_.numel() - s - 1);
     std::vector<int64_t> starts(b);
     for (auto& o : starts) o = offset(rng);
-    auto index = torch::tensor(starts).unsqueeze(1) + torch::arange(s + 1).unsqueeze(0);
-    auto windows = train_.index_select(0, index.flatten()).view({b, s + 1}).to(torch::kInt64);
-    return {windows.narrow(1, 0, s), windows.narrow(1, 1, s), b * s};
+    return windows_at(train_, torch::tensor(starts), s);
   }
 
   // Epochs go over the non-overlapping windows: window w is tokens [w * s, w * s + s].
-  int64_t windows() const { return (train_.numel() - 1) / config_.data.seq_len; }
-  int64_t batches_per_epoch() const override {
-    return (windows() + config_.train.batch_size - 1) / config_.train.batch_size;
-  }
+  int64_t batches_per_epoch() const override { return windows_.batches(config_.train.batch_size); }
   Batch epoch_batch(int64_t epoch, int64_t index) override {
     const int64_t s = config_.data.seq_len;
-    if (epoch != epoch_) {
-      perm_ = epoch_permutation(config_.seed, epoch, windows());
-      epoch_ = epoch;
-    }
-    auto picked = epoch_slice(perm_, index, config_.train.batch_size);
-    const int64_t n = picked.size(0);
-    auto index_ = (picked * s).unsqueeze(1) + torch::arange(s + 1).unsqueeze(0);
-    auto w = train_.index_select(0, index_.flatten()).view({n, s + 1}).to(torch::kInt64);
-    return {w.narrow(1, 0, s), w.narrow(1, 1, s), n * s};
+    return windows_at(train_, windows_.batch(epoch, index, config_.train.batch_size) * s, s);
   }
 
   std::map<std::string, double> evaluate(
@@ -93,11 +111,10 @@ class LmData : public TaskData {
     int64_t tokens = 0;
     for (int64_t w0 = 0; w0 < windows; w0 += b) {
       const int64_t n = std::min(b, windows - w0);
-      auto index = (torch::arange(w0, w0 + n) * s).unsqueeze(1) + torch::arange(s + 1).unsqueeze(0);
-      auto x = val_.index_select(0, index.flatten()).view({n, s + 1}).to(torch::kInt64).to(device);
-      auto logits = forward(x.narrow(1, 0, s)).to(torch::kFloat32);
+      Batch x = windows_at(val_, torch::arange(w0, w0 + n) * s, s);
+      auto logits = forward(x.input.to(device)).to(torch::kFloat32);
       auto loss = torch::nn::functional::cross_entropy(
-          logits.reshape({-1, logits.size(-1)}), x.narrow(1, 1, s).reshape({-1}),
+          logits.reshape({-1, logits.size(-1)}), x.target.to(device).reshape({-1}),
           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
       loss_sum += loss.item<double>();
       tokens += n * s;
@@ -114,13 +131,13 @@ class LmData : public TaskData {
   runner::Config config_;
   torch::Tensor train_, val_;  // 1-D token streams
   bool bytes_;
-  torch::Tensor perm_;  // the window order of epoch epoch_ (train.epochs)
-  int64_t epoch_ = -1;
+  EpochOrder windows_;  // the order of the non-overlapping windows per epoch (train.epochs)
 };
 
 class VitData : public TaskData {
  public:
-  VitData(const runner::Config& c, const ImageData& data) : config_(c), classes_(data.classes) {
+  VitData(const runner::Config& c, const ImageData& data)
+      : config_(c), classes_(data.classes), order_(c.seed, data.train.count) {
     train_x_ = to_tensor(data.train);
     test_x_ = to_tensor(data.test);
     train_y_ = torch::tensor(data.train.labels, torch::kInt64);
@@ -136,30 +153,20 @@ class VitData : public TaskData {
   int64_t classes() const { return classes_; }
 
   Batch train_batch(int64_t step) override {
-    // Epochs of a seeded permutation; sample g of the run is item perm_{g / N}[g % N].
+    // Epochs of a seeded permutation; sample g of the run is item order(g / N)[g % N].
     const int64_t b = config_.train.batch_size, n = train_x_.size(0);
     std::vector<int64_t> picks(b);
     for (int64_t i = 0; i < b; ++i) {
-      const int64_t g = step * b + i, epoch = g / n;
-      if (epoch != epoch_) {
-        perm_ = epoch_permutation(config_.seed, epoch, n);
-        epoch_ = epoch;
-      }
-      picks[i] = perm_[g % n].item<int64_t>();
+      const int64_t g = step * b + i;
+      picks[i] = order_.of(g / n)[g % n].item<int64_t>();
     }
     auto index = torch::tensor(picks);
     return {normalise(train_x_.index_select(0, index)), train_y_.index_select(0, index), b};
   }
 
-  int64_t batches_per_epoch() const override {
-    return (train_x_.size(0) + config_.train.batch_size - 1) / config_.train.batch_size;
-  }
+  int64_t batches_per_epoch() const override { return order_.batches(config_.train.batch_size); }
   Batch epoch_batch(int64_t epoch, int64_t index) override {
-    if (epoch != epoch_) {
-      perm_ = epoch_permutation(config_.seed, epoch, train_x_.size(0));
-      epoch_ = epoch;
-    }
-    auto picked = epoch_slice(perm_, index, config_.train.batch_size);
+    auto picked = order_.batch(epoch, index, config_.train.batch_size);
     return {normalise(train_x_.index_select(0, picked)), train_y_.index_select(0, picked),
             picked.size(0)};
   }
@@ -201,9 +208,8 @@ class VitData : public TaskData {
 
   runner::Config config_;
   int64_t classes_;
+  EpochOrder order_;  // the order of the training images per epoch
   torch::Tensor train_x_, test_x_, train_y_, test_y_, mean_, std_;
-  torch::Tensor perm_;
-  int64_t epoch_ = -1;
 };
 
 torch::Tensor tokens_tensor(const std::vector<uint8_t>& bytes) {

@@ -236,7 +236,8 @@ struct Checked {
   torch::Device device;  // where to train
   std::unique_ptr<TaskData> data;
   std::string causality;  // the verdict for summary.json
-  int64_t steps = 0;      // optimiser steps: train.steps, or train.epochs x batches per epoch
+  int64_t steps = 0;      // optimiser steps: train.steps, or train.epochs x per_epoch
+  int64_t per_epoch = 0;  // batches per epoch with train.epochs; 0 without
 };
 
 Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
@@ -253,9 +254,9 @@ Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
   if (c.train.threads > 0) torch::set_num_threads(static_cast<int>(c.train.threads));
   const torch::Device device = choose_device(c.train.device);
   auto data = load_data(c);
-  int64_t steps = c.train.steps;
+  int64_t steps = c.train.steps, per_epoch = 0;
   if (c.train.epochs > 0) {
-    const int64_t per_epoch = data->batches_per_epoch();
+    per_epoch = data->batches_per_epoch();
     steps = c.train.epochs * per_epoch;
     if (c.train.warmup > steps) {
       throw RunError("train.warmup " + std::to_string(c.train.warmup) + " exceeds the " +
@@ -264,7 +265,7 @@ Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
                      " batches per epoch)");
     }
   }
-  return {hash, device, std::move(data), check_causality(c), steps};
+  return {hash, device, std::move(data), check_causality(c), steps, per_epoch};
 }
 
 // AdamW with weight decay on matrices only.
@@ -295,7 +296,7 @@ class Trainer {
         data_(std::move(checked.data)),
         causality_(std::move(checked.causality)),
         steps_(checked.steps),
-        per_epoch_(c.train.epochs > 0 ? data_->batches_per_epoch() : 0),
+        per_epoch_(checked.per_epoch),
         use_bf16_(uses_bf16_autocast(c.train.precision, device_)) {
     torch::manual_seed(c_.seed);
     model_ = make_model(c_, data_.get());

@@ -33,83 +33,93 @@ bool looks_numeric(const std::string& s) {
   return i < s.size() && s[i] >= '0' && s[i] <= '9';
 }
 
-// The schema's fields sorted by top-level name, then by key: the order of a nested, sorted
-// mapping. Sorted once: job ids are computed for every job of a sweep.
+// Keys whose job-id line is the one of the key they replaced, so ids issued before the rename
+// still name the same jobs. train.precision replaced the boolean train.bf16: auto was true and
+// fp32 false; the new value bf16 hashes as itself, in the old key's place.
+struct LegacyLine {
+  const char* key;                            // the key now
+  const char* old_key;                        // where its line sorts in the hashed text
+  std::string (*line)(const Config& config);  // the hashed line, "name: value"
+};
+const LegacyLine kLegacyLines[] = {
+    {"train.precision", "train.bf16",
+     [](const Config& c) -> std::string {
+       if (c.train.precision == "auto") return "bf16: true";
+       if (c.train.precision == "fp32") return "bf16: false";
+       return "precision: " + yaml_quote(c.train.precision);
+     }},
+};
+
+const LegacyLine* legacy_line(const FieldInfo& f) {
+  for (const auto& l : kLegacyLines) {
+    if (f.key == l.key) return &l;
+  }
+  return nullptr;
+}
+
+// `fields` sorted by top-level name, then by `sort_key`: the order of a nested, sorted mapping.
+std::vector<const FieldInfo*> sorted(std::vector<const FieldInfo*> fields,
+                                     std::string (*sort_key)(const FieldInfo&)) {
+  auto top = [](const FieldInfo* f) { return f->section().empty() ? f->key : f->section(); };
+  std::sort(fields.begin(), fields.end(), [&](const FieldInfo* a, const FieldInfo* b) {
+    return std::make_pair(top(a), sort_key(*a)) < std::make_pair(top(b), sort_key(*b));
+  });
+  return fields;
+}
+
+// Every field, in to_yaml's order. Sorted once: job ids are computed for every job of a sweep.
 const std::vector<const FieldInfo*>& canonical_order() {
   static const std::vector<const FieldInfo*> order = [] {
     std::vector<const FieldInfo*> fields;
     for (const auto& f : schema()) fields.push_back(&f);
-    auto top = [](const FieldInfo* f) { return f->section().empty() ? f->key : f->section(); };
-    std::sort(fields.begin(), fields.end(), [&](const FieldInfo* a, const FieldInfo* b) {
-      return std::make_pair(top(a), a->key) < std::make_pair(top(b), b->key);
-    });
-    return fields;
+    return sorted(fields, [](const FieldInfo& f) { return f.key; });
   }();
   return order;
 }
 
-void emit(std::string& out, const Config& config) {
-  std::string section;
-  for (const FieldInfo* f : canonical_order()) {
-    if (!f->applies_to(config.task)) continue;
-    if (f->section() != section) {
-      section = f->section();
-      if (!section.empty()) out += section + ":\n";
-    }
-    out += (section.empty() ? "" : "  ") + f->name() + ": " + format_value(*f, config) + "\n";
-  }
-}
-
-// train.precision replaced the boolean train.bf16 (auto was true, fp32 was false). The job id
-// hashes the old line in the old place for those two values, so the ids issued before the change
-// still name the same jobs; the new value bf16 hashes as itself, in the same place.
-const char* const kLegacyPrecisionKey = "train.bf16";
-std::string legacy_precision_line(const std::string& precision) {
-  if (precision == "auto") return "bf16: true";
-  if (precision == "fp32") return "bf16: false";
-  return "precision: " + yaml_quote(precision);
-}
-
-// The semantic fields in the order the job id's text has them: canonical_order, but with
-// train.precision where train.bf16 sorted.
+// The semantic fields, in the order the job id's text has them (legacy lines in their old place).
 const std::vector<const FieldInfo*>& hash_order() {
   static const std::vector<const FieldInfo*> order = [] {
     std::vector<const FieldInfo*> fields;
-    for (const FieldInfo* f : canonical_order()) {
-      if (f->semantic) fields.push_back(f);
+    for (const auto& f : schema()) {
+      if (f.semantic) fields.push_back(&f);
     }
-    auto key = [](const FieldInfo* f) {
-      return f->key == "train.precision" ? std::string(kLegacyPrecisionKey) : f->key;
-    };
-    auto top = [](const FieldInfo* f) { return f->section().empty() ? f->key : f->section(); };
-    std::stable_sort(fields.begin(), fields.end(), [&](const FieldInfo* a, const FieldInfo* b) {
-      return std::make_pair(top(a), key(a)) < std::make_pair(top(b), key(b));
+    return sorted(fields, [](const FieldInfo& f) {
+      const LegacyLine* l = legacy_line(f);
+      return l != nullptr ? std::string(l->old_key) : f.key;
     });
-    return fields;
   }();
   return order;
 }
 
-// What the job id hashes: the semantic fields of the config's task, nested and sorted as
-// to_yaml, without the later-added fields that have their defaults, with the legacy precision
-// line.
-std::string hash_text(const Config& config) {
-  static const Config defaults;
+// The fields of config's task in `order`, nested by section; `line` gives a field's
+// "name: value", or "" to leave it out.
+template <typename Line>
+std::string emit(const Config& config, const std::vector<const FieldInfo*>& order, Line line) {
   std::string out, section;
-  for (const FieldInfo* f : hash_order()) {
+  for (const FieldInfo* f : order) {
     if (!f->applies_to(config.task)) continue;
-    const std::string value = format_value(*f, config);
-    if (!f->hashed_at_default && value == format_value(*f, defaults)) continue;
+    const std::string text = line(*f);
+    if (text.empty()) continue;
     if (f->section() != section) {
       section = f->section();
       if (!section.empty()) out += section + ":\n";
     }
-    const std::string line = f->key == "train.precision"
-                                 ? legacy_precision_line(config.train.precision)
-                                 : f->name() + ": " + value;
-    out += (section.empty() ? "" : "  ") + line + "\n";
+    out += (section.empty() ? "" : "  ") + text + "\n";
   }
   return out;
+}
+
+// What the job id hashes: to_yaml's text of the semantic fields, without the later-added fields
+// that have their defaults, with legacy lines for renamed keys.
+std::string hash_text(const Config& config) {
+  static const Config defaults;
+  return emit(config, hash_order(), [&](const FieldInfo& f) -> std::string {
+    const std::string value = format_value(f, config);
+    if (!f.hashed_at_default && value == format_value(f, defaults)) return "";
+    const LegacyLine* l = legacy_line(f);
+    return l != nullptr ? l->line(config) : f.name() + ": " + value;
+  });
 }
 
 // 16 lowercase hex digits of XXH64 (seed 0).
@@ -195,9 +205,8 @@ std::string format_value(const FieldInfo& field, const Config& config) {
 }
 
 std::string to_yaml(const Config& config) {
-  std::string out;
-  emit(out, config);
-  return out;
+  return emit(config, canonical_order(),
+              [&](const FieldInfo& f) { return f.name() + ": " + format_value(f, config); });
 }
 
 Config without_ignored_fields(const Config& config) {

@@ -25,6 +25,22 @@ core::AttentionOptions attention_options(const runner::AttentionConfig& config, 
 // of 64, the SwiGLU width that keeps parameters equal to a 4 d GELU MLP; vit: 4 d).
 int64_t mlp_hidden(const runner::ModelConfig& model, bool swiglu);
 
+// A block whose dropout masks come from a seed the training loop sets every step (set_dropout_seeds
+// below): its attention's two sites (probabilities, output) and the MLP's two (after the
+// activation, after the output) each draw from a generator seeded by (seed, site).
+class SeededDropout {
+ public:
+  virtual ~SeededDropout() = default;
+  void set_dropout_seed(uint64_t seed);
+
+ protected:
+  virtual core::AttentionImpl& block_attention() = 0;
+  uint64_t mlp_dropout_seed(uint64_t site) const;  // site 0: after the activation; 1: output
+
+ private:
+  uint64_t seed_ = 0;
+};
+
 struct LmOptions {
   int64_t vocab = 256;                       // token ids in [0, vocab)
   int64_t dim = 128;                         // model width
@@ -36,21 +52,19 @@ struct LmOptions {
 };
 
 // Pre-norm decoder block: x + attn(rmsnorm(x)), then x + swiglu(rmsnorm(x)).
-class LmBlockImpl : public torch::nn::Cloneable<LmBlockImpl> {
+class LmBlockImpl : public torch::nn::Cloneable<LmBlockImpl>, public SeededDropout {
  public:
   explicit LmBlockImpl(const LmOptions& options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
-  // The seed this block's dropout masks (attention and MLP) come from at the next training step.
-  void set_dropout_seed(uint64_t seed);
 
   LmOptions options;
   torch::Tensor norm1, norm2;  // RMSNorm gains [dim]
   core::Attention attention{nullptr};
   torch::nn::Linear gate{nullptr}, up{nullptr}, down{nullptr};
 
- private:
-  uint64_t dropout_seed_ = 0;
+ protected:
+  core::AttentionImpl& block_attention() override { return *attention; }
 };
 TORCH_MODULE(LmBlock);
 
@@ -83,21 +97,19 @@ struct VitOptions {
 };
 
 // Pre-norm encoder block: x + attn(layernorm(x)), then x + mlp(layernorm(x)).
-class VitBlockImpl : public torch::nn::Cloneable<VitBlockImpl> {
+class VitBlockImpl : public torch::nn::Cloneable<VitBlockImpl>, public SeededDropout {
  public:
   explicit VitBlockImpl(const VitOptions& options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
-  // The seed this block's dropout masks (attention and MLP) come from at the next training step.
-  void set_dropout_seed(uint64_t seed);
 
   VitOptions options;
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   core::Attention attention{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 
- private:
-  uint64_t dropout_seed_ = 0;
+ protected:
+  core::AttentionImpl& block_attention() override { return *attention; }
 };
 TORCH_MODULE(VitBlock);
 
