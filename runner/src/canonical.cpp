@@ -33,26 +33,10 @@ bool looks_numeric(const std::string& s) {
   return i < s.size() && s[i] >= '0' && s[i] <= '9';
 }
 
-// Keys whose job-id line is the one of the key they replaced, so ids issued before the rename
-// still name the same jobs. train.precision replaced the boolean train.bf16: auto was true and
-// fp32 false; the new value bf16 hashes as itself, in the old key's place.
-struct LegacyLine {
-  const char* key;                            // the key now
-  const char* old_key;                        // where its line sorts in the hashed text
-  std::string (*line)(const Config& config);  // the hashed line, "name: value"
-};
-const LegacyLine kLegacyLines[] = {
-    {"train.precision", "train.bf16",
-     [](const Config& c) -> std::string {
-       if (c.train.precision == "auto") return "bf16: true";
-       if (c.train.precision == "fp32") return "bf16: false";
-       return "precision: " + yaml_quote(c.train.precision);
-     }},
-};
-
-const LegacyLine* legacy_line(const FieldInfo& f) {
-  for (const auto& l : kLegacyLines) {
-    if (f.key == l.key) return &l;
+// The rename a field's job-id line follows, if any (schema.h, RenamedKey).
+const RenamedKey* renamed_from(const FieldInfo& f) {
+  for (const auto& r : renamed_keys()) {
+    if (f.key == r.key) return &r;
   }
   return nullptr;
 }
@@ -85,8 +69,8 @@ const std::vector<const FieldInfo*>& hash_order() {
       if (f.semantic) fields.push_back(&f);
     }
     return sorted(fields, [](const FieldInfo& f) {
-      const LegacyLine* l = legacy_line(f);
-      return l != nullptr ? std::string(l->old_key) : f.key;
+      const RenamedKey* r = renamed_from(f);
+      return r != nullptr ? std::string(r->old_key) : f.key;
     });
   }();
   return order;
@@ -117,8 +101,8 @@ std::string hash_text(const Config& config) {
   return emit(config, hash_order(), [&](const FieldInfo& f) -> std::string {
     const std::string value = format_value(f, config);
     if (!f.hashed_at_default && value == format_value(f, defaults)) return "";
-    const LegacyLine* l = legacy_line(f);
-    return l != nullptr ? l->line(config) : f.name() + ": " + value;
+    const RenamedKey* r = renamed_from(f);
+    return r != nullptr ? r->hashed_line(config) : f.name() + ": " + value;
   });
 }
 

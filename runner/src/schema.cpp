@@ -363,10 +363,23 @@ std::string nearest_key(const std::string& key) {
   return nearest_word(key, candidates);
 }
 
+const std::vector<RenamedKey>& renamed_keys() {
+  static const std::vector<RenamedKey> keys = {
+      {"train.bf16", "train.precision",
+       "replaced by train.precision: auto | fp32 | bf16 (train.bf16: true was auto, "
+       "train.bf16: false is fp32)",
+       [](const Config& c) -> std::string {
+         if (c.train.precision == "auto") return "bf16: true";
+         if (c.train.precision == "fp32") return "bf16: false";
+         return "precision: " + yaml_quote(c.train.precision);
+       }},
+  };
+  return keys;
+}
+
 std::string replaced_key_hint(const std::string& key) {
-  if (key == "train.bf16") {
-    return "replaced by train.precision: auto | fp32 | bf16 (train.bf16: true was auto, "
-           "train.bf16: false is fp32)";
+  for (const auto& r : renamed_keys()) {
+    if (key == r.old_key) return r.hint;
   }
   return "";
 }

@@ -76,6 +76,17 @@ size_t edit_distance(const std::string& a, const std::string& b);
 std::string nearest_word(const std::string& word, const std::vector<std::string>& candidates);
 // nearest_word over every dotted key and section name.
 std::string nearest_key(const std::string& key);
+// A key an earlier version of ablate had and replaced. Parsing the old key gives `hint`; the job
+// id hashes the new key as the old key's line (in the old key's sorted place), so ids issued
+// before the rename still name the same jobs.
+struct RenamedKey {
+  const char* old_key;  // "train.bf16"
+  const char* key;      // "train.precision"
+  const char* hint;     // the error for a config that still uses old_key
+  std::string (*hashed_line)(const Config& config);  // "name: value" in the job id's text
+};
+const std::vector<RenamedKey>& renamed_keys();
+
 // For a key an earlier version of ablate had and replaced, what replaces it ("" otherwise), so
 // an old config gets an answer rather than a guess.
 std::string replaced_key_hint(const std::string& key);
