@@ -1,0 +1,71 @@
+#pragma once
+// The pieces every `ablate` command shares (docs/design.md section 7): exit statuses, argument
+// parsing with `--help`, the file-and-overrides split and the read-only store. One file per
+// command (command_*.cpp) holds that command's options and its work; main.cpp dispatches.
+#include <boost/program_options.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ablate/results/store.h"
+
+namespace ablate::cli {
+
+namespace po = boost::program_options;
+
+// Exit statuses: success, a failure while running, bad input (nothing written).
+constexpr int kOk = 0, kFailure = 1, kBadInput = 2;
+
+// What `ablate help` says about a command.
+struct CommandInfo {
+  const char* name;      // "run"
+  const char* synopsis;  // "SWEEP.yaml [KEY=VALUE...] [options]"
+  const char* summary;   // one line for `ablate --help`
+  const char* details;   // a paragraph for `ablate help NAME` ("" = none)
+};
+
+// Parses `args` for a command. `options` are the documented options (printed by --help with their
+// defaults), `hidden` the positional slots. Returns false after printing the help when the
+// arguments ask for it (-h, --help): the command then returns kOk.
+bool parse_args(const CommandInfo& info, const po::options_description& options,
+                const po::options_description& hidden,
+                const po::positional_options_description& pos, const std::vector<std::string>& args,
+                po::variables_map& vm);
+
+// Whether the user gave `option` (not just its default).
+inline bool given(const po::variables_map& vm, const char* option) {
+  return vm.count(option) > 0 && !vm[option].defaulted();
+}
+
+// The full help of a command: usage line, details, options.
+std::string help_text(const CommandInfo& info, const po::options_description& options);
+
+// "1 job", "2 jobs": a count and a noun, plural unless the count is 1.
+std::string count_of(long long n, const std::string& singular, const std::string& plural = "");
+
+// Positional arguments split into one file and KEY=VALUE overrides.
+struct FileAndOverrides {
+  std::string file;
+  std::vector<std::string> overrides;
+  std::string error;  // "" unless there was more than one file
+};
+FileAndOverrides split_positional(const std::vector<std::string>& positional);
+
+// The store for a command that only reads it; nullptr (and a message) when the file is missing,
+// so a typo in --db never creates an empty database.
+std::unique_ptr<results::Store> open_read_only(const std::string& db, const std::string& command);
+
+// A string as one shell word (quoted only when it needs to be), for commands printed as hints.
+std::string shell_word(const std::string& s);
+
+// The commands. `argv0` is how the binary was called (run launches jobs with it).
+int command_schema(const std::vector<std::string>& args);
+int command_train(const std::vector<std::string>& args);
+int command_plan(const std::vector<std::string>& args);
+int command_run(const std::vector<std::string>& args, const char* argv0);
+int command_status(const std::vector<std::string>& args);
+int command_query(const std::vector<std::string>& args);
+int command_import(const std::vector<std::string>& args);
+int command_report(const std::vector<std::string>& args);
+
+}  // namespace ablate::cli

@@ -1,0 +1,34 @@
+#include <iostream>
+
+#include "ablate/runner/plan.h"
+#include "ablate/runner/sweep.h"
+#include "cli.h"
+
+namespace ablate::cli {
+
+int command_plan(const std::vector<std::string>& args) {
+  const CommandInfo info{
+      "plan", "SWEEP.yaml [KEY=VALUE...] [--json]",
+      "The jobs a sweep expands to (stages, arms, seeds, job ids), without running anything.",
+      "KEY=VALUE overrides apply to the sweep's base config, as they would for `ablate run`."};
+  std::vector<std::string> positional;
+  po::options_description options("options");
+  options.add_options()("json", "one JSON object per job instead of the table");
+  po::options_description hidden;
+  hidden.add_options()("args", po::value(&positional), "");
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  po::variables_map vm;
+  if (!parse_args(info, options, hidden, pos, args, vm)) return kOk;
+  const auto in = split_positional(positional);
+  if (!in.error.empty() || in.file.empty()) {
+    std::cerr << "ablate plan: " << (in.file.empty() ? "give SWEEP.yaml" : in.error) << "\n";
+    return kBadInput;
+  }
+  const auto sweep = runner::load_sweep(in.file, in.overrides);
+  const auto jobs = runner::expand(sweep);
+  std::cout << (vm.count("json") ? runner::plan_json(sweep, jobs) : runner::plan_text(sweep, jobs));
+  return kOk;
+}
+
+}  // namespace ablate::cli

@@ -1,0 +1,180 @@
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "ablate/runner/coordinator.h"
+#include "ablate/runner/executor.h"
+#include "ablate/runner/slurm.h"
+#include "ablate/runner/sweep.h"
+#include "cli.h"
+
+namespace ablate::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+// The path of this executable, which the jobs run as `ablate train`.
+std::string self_path(const char* argv0) {
+  std::error_code ec;
+  const auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::absolute(argv0).string() : p.string();
+}
+
+}  // namespace
+
+int command_run(const std::vector<std::string>& args, const char* argv0) {
+  const CommandInfo info{
+      "run", "SWEEP.yaml [KEY=VALUE...] [options]",
+      "Runs a sweep's jobs, stores their results, and resumes where an earlier run stopped.",
+      "Jobs already done are skipped; interrupted ones continue from their checkpoints. The\n"
+      "sweep file's current plan defines the sweep. KEY=VALUE overrides apply to its base config."};
+  std::vector<std::string> positional;
+  std::string db = "ablate.db", devices = "cpu", backend = "local";
+  runner::RunOptions run;
+  po::options_description options("options");
+  options.add_options()("db", po::value(&db)->default_value(db), "database file")(
+      "workdir", po::value(&run.workdir)->default_value(run.workdir),
+      "run dirs go to DIR/<sweep>/<job id>")("devices", po::value(&devices)->default_value(devices),
+                                             "cpu, or a list cuda:0,cuda:1")(
+      "per-device", po::value(&run.per_device)->default_value(run.per_device),
+      "jobs at once per device")(
+      "retries", po::value(&run.retries)->default_value(run.retries),
+      "extra attempts for a job that fails while running (not for bad input)")(
+      "timeout", po::value(&run.timeout_s)->default_value(run.timeout_s),
+      "seconds per attempt; 0 = none")("backend", po::value(&backend)->default_value(backend),
+                                       "local or slurm");
+  runner::SlurmOptions slurm;
+  po::options_description slurm_options(
+      "slurm options (with --backend slurm; the sweep file's "
+      "slurm: section gives their defaults)");
+  slurm_options.add_options()("partition", po::value(&slurm.partition),
+                              "--partition (default: the cluster's)")(
+      "time", po::value(&slurm.time_limit), "--time per task (default: from --timeout)")(
+      "gpus-per-task", po::value(&slurm.gpus_per_task), "GPUs per task (default 0: CPU tasks)")(
+      "cpus-per-task", po::value(&slurm.cpus_per_task),
+      "CPUs (and threads) per task (default: the cluster's)")(
+      "mem", po::value(&slurm.memory), "--mem per task (default: the partition's)")(
+      "account", po::value(&slurm.account), "--account (default: yours)")(
+      "sbatch", po::value(&slurm.extra), "an extra #SBATCH line (repeatable)")(
+      "poll-interval", po::value(&slurm.poll_interval_s),
+      "seconds between squeue calls (default 5)")("detach", "submit the ready jobs and return")(
+      "dry-run", "print the sbatch script of the first wave and exit");
+  options.add(slurm_options);
+  po::options_description hidden;
+  hidden.add_options()("args", po::value(&positional), "");
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  po::variables_map vm;
+  if (!parse_args(info, options, hidden, pos, args, vm)) return kOk;
+  const auto in = split_positional(positional);
+  if (!in.error.empty() || in.file.empty()) {
+    std::cerr << "ablate run: " << (in.file.empty() ? "give SWEEP.yaml" : in.error) << "\n";
+    return kBadInput;
+  }
+  if (backend != "local" && backend != "slurm") {
+    std::cerr << "ablate run: --backend " << backend << ": expected local or slurm\n";
+    return kBadInput;
+  }
+  for (const char* only : {"partition", "time", "gpus-per-task", "cpus-per-task", "mem", "account",
+                           "sbatch", "poll-interval", "detach", "dry-run"}) {
+    if (backend != "slurm" && given(vm, only)) {
+      std::cerr << "ablate run: --" << only << " needs --backend slurm\n";
+      return kBadInput;
+    }
+  }
+  if (run.per_device < 1 || run.retries < 0 || run.timeout_s < 0) {
+    std::cerr << "ablate run: --per-device must be >= 1, --retries and --timeout >= 0\n";
+    return kBadInput;
+  }
+  run.devices.clear();
+  std::stringstream list(devices);
+  for (std::string d; std::getline(list, d, ',');) {
+    if (d != "cpu" && d.rfind("cuda", 0) != 0) {
+      std::cerr << "ablate run: --devices: '" << d << "' is neither cpu nor cuda:N\n";
+      return kBadInput;
+    }
+    run.devices.push_back(d);
+  }
+  // Everything is checked before the database is touched: an invalid file writes nothing.
+  const auto sweep = runner::load_sweep(in.file, in.overrides);
+  const auto jobs = runner::expand(sweep);
+  run.ablate_binary = self_path(argv0);
+  std::unique_ptr<runner::Executor> executor;
+  if (backend == "slurm") {
+    // Slurm runs the parallelism: every ready job is submitted, `--per-device` is the array's
+    // %N limit when given, and each task's device is the GPU Slurm gives it, or the CPU.
+    // The sweep file's slurm: settings, with the command line's flags on top.
+    runner::SlurmOptions from_file = sweep.slurm;
+    if (given(vm, "partition")) from_file.partition = slurm.partition;
+    if (given(vm, "time")) from_file.time_limit = slurm.time_limit;
+    if (given(vm, "gpus-per-task")) from_file.gpus_per_task = slurm.gpus_per_task;
+    if (given(vm, "cpus-per-task")) from_file.cpus_per_task = slurm.cpus_per_task;
+    if (given(vm, "mem")) from_file.memory = slurm.memory;
+    if (given(vm, "account")) from_file.account = slurm.account;
+    if (given(vm, "poll-interval")) from_file.poll_interval_s = slurm.poll_interval_s;
+    from_file.extra.insert(from_file.extra.end(), slurm.extra.begin(), slurm.extra.end());
+    slurm = from_file;
+    if (given(vm, "per-device")) slurm.max_parallel = run.per_device;
+    slurm.job_name = "ablate-" + sweep.name;
+    // Absolute: Slurm resolves --output on the compute node, from the job's working directory.
+    slurm.script_dir = fs::absolute(fs::path(run.workdir) / sweep.name / "slurm").string();
+    run.devices = {slurm.gpus_per_task > 0 ? "cuda" : "cpu"};
+    run.per_device = std::max<int>(1, static_cast<int>(jobs.size()));
+    run.threads_per_job = std::max(1, slurm.cpus_per_task);
+    run.detach = vm.count("detach") > 0;
+    if (vm.count("dry-run")) {
+      std::vector<runner::Launch> wave;
+      for (const auto& job : jobs) {
+        if (!job.parent_id.empty()) continue;
+        wave.push_back(runner::job_launch(job.id,
+                                          runner::run_dir_of(run.workdir, sweep.name, job.id),
+                                          run.devices.front(), run.threads_per_job, run));
+      }
+      std::cout << "# first wave: the " << wave.size() << " jobs without a parent; each later "
+                << "stage is submitted as its own array when its parents are done\n"
+                << runner::sbatch_script(slurm, "", wave);
+      return kOk;
+    }
+    auto slurm_executor = std::make_unique<runner::SlurmExecutor>(slurm);
+    slurm_executor->check();  // sbatch present, partition and options accepted: before the DB
+    executor = std::move(slurm_executor);
+  } else {
+    executor = std::make_unique<runner::LocalExecutor>();
+  }
+  results::Store store(db);
+  struct sigaction action {};
+  action.sa_handler = [](int) {
+    g_interrupted = true;
+    signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the coordinator at once
+  };
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  const auto summary = runner::run_sweep(sweep, jobs, store, *executor, run, &g_interrupted);
+  std::cout << "sweep " << sweep.name << ": " << jobs.size() << " jobs, " << summary.launched
+            << " launched";
+  for (const auto& [status, n] : summary.counts) std::cout << ", " << n << " " << status;
+  std::cout << "\n";
+  if (run.detach) {
+    std::cout << "detached: Slurm runs the submitted jobs; run the same command again to ingest "
+                 "them and submit the next stages\n";
+    return kOk;
+  }
+  if (summary.interrupted) {
+    std::cout << "interrupted: run the same command again to resume\n";
+    return kFailure;
+  }
+  const bool all_good =
+      summary.counts.size() ==
+      static_cast<size_t>(summary.counts.count("done") + summary.counts.count("diverged"));
+  return all_good ? kOk : kFailure;
+}
+
+}  // namespace ablate::cli

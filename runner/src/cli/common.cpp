@@ -1,0 +1,77 @@
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "ablate/runner/command.h"
+#include "cli.h"
+
+namespace ablate::cli {
+namespace fs = std::filesystem;
+
+std::string help_text(const CommandInfo& info, const po::options_description& options) {
+  std::ostringstream out;
+  out << "usage: ablate " << info.name << " " << info.synopsis << "\n" << info.summary << "\n";
+  if (info.details[0] != '\0') out << "\n" << info.details << "\n";
+  out << "\n" << options;
+  return out.str();
+}
+
+bool parse_args(const CommandInfo& info, const po::options_description& options,
+                const po::options_description& hidden,
+                const po::positional_options_description& pos, const std::vector<std::string>& args,
+                po::variables_map& vm) {
+  // --help wins over everything else on the line, so `ablate run --help` never starts a run and
+  // never fails on a missing or invalid argument.
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << help_text(info, options);
+      return false;
+    }
+  }
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  return true;
+}
+
+std::string count_of(long long n, const std::string& singular, const std::string& plural) {
+  return std::to_string(n) + " " + (n == 1 ? singular : plural.empty() ? singular + "s" : plural);
+}
+
+FileAndOverrides split_positional(const std::vector<std::string>& positional) {
+  FileAndOverrides r;
+  for (const auto& a : positional) {
+    if (a.find('=') != std::string::npos) {
+      r.overrides.push_back(a);
+    } else if (r.file.empty()) {
+      r.file = a;
+    } else {
+      r.error = "more than one file (" + r.file + ", " + a + ")";
+    }
+  }
+  return r;
+}
+
+std::unique_ptr<results::Store> open_read_only(const std::string& db, const std::string& command) {
+  if (!fs::exists(db)) {
+    std::cerr << "ablate " << command << ": no database " << db
+              << " (ablate run or ablate import creates it)\n";
+    return nullptr;
+  }
+  results::StoreOptions read_only;
+  read_only.read_only = true;
+  return std::make_unique<results::Store>(db, read_only);
+}
+
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == '/' || c == ':' || c == '=' || c == ',';
+  });
+  return plain ? s : runner::shell_quote(s);
+}
+
+}  // namespace ablate::cli

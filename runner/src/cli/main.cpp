@@ -1,0 +1,138 @@
+// The `ablate` command line (docs/design.md section 7). A thin layer: it parses arguments, calls
+// the libraries and maps errors to exit statuses (0 success, 2 bad input, 1 failure while running).
+// Torch-free: training is reached through experiments/train.h.
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "ablate/experiments/data_error.h"
+#include "ablate/experiments/train.h"
+#include "ablate/results/import.h"
+#include "ablate/results/query.h"
+#include "ablate/results/report.h"
+#include "ablate/results/store.h"
+#include "ablate/runner/parse.h"
+#include "ablate/runner/slurm.h"
+#include "cli.h"
+
+using namespace ablate;
+using namespace ablate::cli;
+
+namespace {
+
+struct Entry {
+  const char* name;
+  const char* summary;
+  std::function<int(const std::vector<std::string>&)> run;
+};
+
+const char* self_name = "ablate";
+
+const std::vector<Entry>& commands() {
+  static const std::vector<Entry> table = {
+      {"schema", "every config key: type, default, meaning", command_schema},
+      {"plan", "the jobs a sweep file expands to", command_plan},
+      {"run", "run a sweep's jobs (resumes; --retry-failed re-runs failures)",
+       [](const std::vector<std::string>& a) { return command_run(a, self_name); }},
+      {"status", "jobs of a sweep by status and arm, failures with reasons", command_status},
+      {"report", "which arms differ from the baseline, with tests and corrections", command_report},
+      {"query", "read-only SQL over the results database", command_query},
+      {"import", "results from a CSV file as a sweep", command_import},
+      {"train", "one training run (what run launches per job)", command_train},
+  };
+  return table;
+}
+
+std::string usage() {
+  std::string text =
+      "usage: ablate COMMAND [ARGS...]\n"
+      "A sweep's life: ablate plan SWEEP.yaml, ablate run SWEEP.yaml, ablate status,\n"
+      "ablate report SWEEP --metric NAME.\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-8s %s\n", c.name, c.summary);
+    text += line;
+  }
+  text += "  help     ablate help COMMAND: that command's options and defaults\n";
+  return text;
+}
+
+const Entry* find_command(const std::string& name) {
+  for (const auto& c : commands()) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+int dispatch(const std::string& command, const std::vector<std::string>& args) {
+  if (command == "help") {
+    if (args.empty()) {
+      std::cout << usage();
+      return kOk;
+    }
+    const Entry* c = find_command(args.front());
+    if (c == nullptr) {
+      std::cerr << "ablate help: unknown command '" << args.front() << "'\n" << usage();
+      return kBadInput;
+    }
+    return c->run({"--help"});
+  }
+  const Entry* c = find_command(command);
+  if (c == nullptr) {
+    std::cerr << "ablate: unknown command '" << command << "'\n" << usage();
+    return kBadInput;
+  }
+  return c->run(args);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  self_name = argv[0];
+  if (argc < 2) {
+    std::cerr << usage();
+    return kBadInput;
+  }
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h") {
+    std::cout << usage();
+    return kOk;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    return dispatch(command, args);
+  } catch (const runner::ConfigError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const experiments::DataError& e) {
+    std::cerr << "data error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const experiments::RunError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const results::QueryError& e) {
+    std::cerr << "ablate query: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const results::ImportError& e) {
+    std::cerr << "ablate import: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const runner::SlurmError& e) {
+    std::cerr << "ablate " << command << ": slurm: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const results::ReportError& e) {
+    std::cerr << "ablate report: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const results::StoreError& e) {
+    std::cerr << "store error: " << e.what() << "\n";
+    return kFailure;
+  } catch (const po::error& e) {
+    std::cerr << "ablate " << command << ": " << e.what() << " (ablate help " << command
+              << " lists the options)\n";
+    return kBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "ablate " << command << " failed: " << e.what() << "\n";
+    return kFailure;
+  }
+}
