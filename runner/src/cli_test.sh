@@ -22,6 +22,37 @@ YAML
 
 expect 2 "usage" "$ablate"
 expect 2 "unknown command 'frobnicate'" "$ablate" frobnicate
+
+# Help: `ablate --help` lists the commands; for each, `ablate CMD --help`, `-h` and `ablate help CMD`
+# print the same usage and options (exit 0, nothing run or written), and a wrong option points there.
+"$ablate" --help > help.txt 2>&1 || fail "ablate --help exited $?"
+commands=$(sed -n '/^commands:/,$p' help.txt | awk 'NR > 1 && $1 != "help" {print $1}')
+for c in schema plan run status report query import train; do
+  grep -qx "$c" <<< "$commands" || fail "ablate --help does not list $c: $(cat help.txt)"
+done
+for c in $commands; do
+  "$ablate" "$c" --help > "h_$c.txt" 2>&1 || fail "ablate $c --help exited $?"
+  head -1 "h_$c.txt" | grep -q "^usage: ablate $c" || fail "ablate $c --help: $(head -3 "h_$c.txt")"
+  "$ablate" help "$c" > "help_$c.txt" 2>&1 || fail "ablate help $c exited $?"
+  "$ablate" "$c" -h > "dash_$c.txt" 2>&1 || fail "ablate $c -h exited $?"
+  cmp -s "h_$c.txt" "help_$c.txt" || fail "ablate help $c differs from ablate $c --help"
+  cmp -s "h_$c.txt" "dash_$c.txt" || fail "ablate $c -h differs from ablate $c --help"
+  expect 2 "unrecognised option '--no-such-flag'.*ablate help $c" "$ablate" "$c" --no-such-flag
+done
+# Every option is listed with its default where it has one.
+has h_run.txt "--db arg (=ablate.db)"
+has h_run.txt "--workdir arg (=runs)"
+has h_run.txt "--per-device arg (=1)"
+has h_run.txt "--partition"
+has h_report.txt "--correction arg (=holm)"
+has h_report.txt "--min-seeds arg (=3)"
+has h_query.txt "--format arg (=table)"
+has h_import.txt "--seed-col arg (=seed)"
+has h_train.txt "--run-dir"
+# --help wins over a missing or bad argument and starts nothing.
+expect 0 "usage: ablate run" "$ablate" run no-such.yaml --devices nowhere --help
+[ -e ablate.db ] && fail "ablate run --help created a database"
+expect 2 "unknown command 'frobnicate'" "$ablate" help frobnicate
 expect 0 "attention.kv_heads" "$ablate" schema
 expect 0 "model.patch" "$ablate" schema --task vit
 expect 2 "expected lm or vit" "$ablate" schema --task speech
