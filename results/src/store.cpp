@@ -108,14 +108,21 @@ CREATE VIEW curves AS
          m.value AS value
   FROM metrics m JOIN jobs j ON j.pk = m.job JOIN sweeps s ON s.pk = j.sweep;
 )sql"},
+    // The sweep file's current plan defines the sweep: a job it no longer plans is kept, marked
+    // stale (docs/design.md section 6).
+    {2, "jobs.stale: jobs the sweep file no longer plans", R"sql(
+ALTER TABLE jobs ADD COLUMN stale INTEGER NOT NULL DEFAULT 0 CHECK (stale IN (0, 1));
+)sql"},
 };
 static_assert(kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion,
               "the last migration must bring the schema to kSchemaVersion");
 
-// The fixed leading columns of the `runs` view, over `jobs j JOIN sweeps s`.
+// The fixed leading columns of the `runs` view, over `jobs j JOIN sweeps s`, with the schema
+// version that brought each.
 struct ViewColumn {
   const char* name;
   const char* expression;
+  int since = 1;
 };
 constexpr ViewColumn kRunsColumns[] = {
     {"job", "j.pk"},
@@ -125,6 +132,7 @@ constexpr ViewColumn kRunsColumns[] = {
     {"arm_key", "j.arm_key"},
     {"seed", "j.seed"},
     {"status", "j.status"},
+    {"stale", "j.stale", 2},
     {"attempts", "j.attempts"},
     {"host", "j.host"},
     {"device", "j.device"},
@@ -138,11 +146,6 @@ constexpr ViewColumn kRunsColumns[] = {
     {"summary_status", "j.summary_status"},
     {"causality", "j.causality"},
 };
-
-constexpr const char* kJobSelect =
-    "SELECT j.pk, s.name, j.id, j.stage, j.arm_key, j.seed, j.parent_id, j.run_dir, j.status, "
-    "j.attempts, j.host, j.device, j.started, j.ended, j.exit_code, j.error, j.summary_status, "
-    "j.causality, j.events_offset, j.events_lines FROM jobs j JOIN sweeps s ON s.pk = j.sweep ";
 
 template <class F>
 auto guarded(const Store& store, const std::string& what, F&& f) -> decltype(f()) {
@@ -325,14 +328,12 @@ void Store::check_version(int version) const {
 void Store::migrate() {
   int version = schema_version();
   check_version(version);
+  version_ = version;
   if (options_.read_only) {
+    // An older file reads as it is: what a later version added reads as its default (a job of a
+    // version-1 file is never stale; see job_select()).
     if (version == 0) {
       throw StoreError(context("open") + ": not an ablate database (no schema_version table)");
-    }
-    if (version < kSchemaVersion) {
-      throw StoreError(context("open") + ": schema version " + std::to_string(version) +
-                       " is older than this ablate's (" + std::to_string(kSchemaVersion) +
-                       "); open it for writing once (ablate run) to migrate it");
     }
     return;
   }
@@ -350,9 +351,19 @@ void Store::migrate() {
       s.bind(2, m.description);
       s.exec();
     });
+    version_ = m.version;
     refresh_views();  // a migration may change the columns the views show
     t.commit();
   }
+  version_ = schema_version();
+}
+
+std::string Store::job_select() const {
+  return std::string(
+             "SELECT j.pk, s.name, j.id, j.stage, j.arm_key, j.seed, j.parent_id, j.run_dir, "
+             "j.status, j.attempts, j.host, j.device, j.started, j.ended, j.exit_code, j.error, "
+             "j.summary_status, j.causality, j.events_offset, j.events_lines, ") +
+         (version_ >= 2 ? "j.stale" : "0") + " FROM jobs j JOIN sweeps s ON s.pk = j.sweep ";
 }
 
 SQLite::Statement& Store::statement(const std::string& sql) const {
@@ -582,6 +593,7 @@ JobRow read_job(SQLite::Statement& s) {
   r.causality = text(s.getColumn(17));
   r.events_offset = s.getColumn(18).getInt64();
   r.events_lines = s.getColumn(19).getInt64();
+  r.stale = s.getColumn(20).getInt() != 0;
   return r;
 }
 }  // namespace
@@ -589,7 +601,7 @@ JobRow read_job(SQLite::Statement& s) {
 std::vector<JobRow> Store::jobs(const std::string& sweep) const {
   const int64_t sweep_key = sweep_pk(sweep);
   return guarded(*this, "jobs('" + sweep + "')", [&] {
-    auto& s = statement(std::string(kJobSelect) + "WHERE j.sweep = ? ORDER BY j.pk");
+    auto& s = statement(job_select() + "WHERE j.sweep = ? ORDER BY j.pk");
     StatementScope scope(s);
     s.bind(1, sweep_key);
     std::vector<JobRow> rows;
@@ -601,7 +613,7 @@ std::vector<JobRow> Store::jobs(const std::string& sweep) const {
 std::optional<JobRow> Store::job(const std::string& sweep, const std::string& id) const {
   const int64_t sweep_key = sweep_pk(sweep);
   return guarded(*this, "job('" + sweep + "', '" + id + "')", [&]() -> std::optional<JobRow> {
-    auto& s = statement(std::string(kJobSelect) + "WHERE j.sweep = ? AND j.id = ?");
+    auto& s = statement(job_select() + "WHERE j.sweep = ? AND j.id = ?");
     StatementScope scope(s);
     s.bind(1, sweep_key);
     s.bind(2, id);
@@ -760,12 +772,165 @@ std::map<std::string, int> Store::status_counts(const std::string& sweep) const 
   return guarded(*this, "status_counts('" + sweep + "')", [&] {
     std::map<std::string, int> counts;
     for (const char* s : kJobStatuses) counts[s] = 0;
-    auto& s = statement("SELECT status, COUNT(*) FROM jobs WHERE sweep = ? GROUP BY status");
+    auto& s = statement(std::string("SELECT status, COUNT(*) FROM jobs WHERE sweep = ?") +
+                        (version_ >= 2 ? " AND stale = 0" : "") + " GROUP BY status");
     StatementScope scope(s);
     s.bind(1, sweep_key);
     while (s.executeStep()) counts[s.getColumn(0).getString()] = s.getColumn(1).getInt();
     return counts;
   });
+}
+
+// ----- the life cycle: plan, reset, prune -----
+
+PlanSync Store::sync_plan(const std::string& sweep, const std::vector<std::string>& planned) {
+  const int64_t sweep_key = sweep_pk(sweep);
+  const std::set<std::string> wanted(planned.begin(), planned.end());
+  Transaction t(*this);
+  PlanSync out;
+  guarded(*this, "sync_plan('" + sweep + "')", [&] {
+    auto& rows = statement("SELECT pk, id, stale FROM jobs WHERE sweep = ? ORDER BY pk");
+    std::vector<std::pair<int64_t, int>> changes;  // pk -> new stale value
+    {
+      StatementScope scope(rows);
+      rows.bind(1, sweep_key);
+      while (rows.executeStep()) {
+        const std::string id = rows.getColumn(1).getString();
+        const bool stale = rows.getColumn(2).getInt() != 0;
+        const bool now_stale = wanted.count(id) == 0;
+        out.stale_total += now_stale;
+        if (stale == now_stale) continue;
+        changes.emplace_back(rows.getColumn(0).getInt64(), now_stale ? 1 : 0);
+        (now_stale ? out.stale : out.reactivated).push_back(id);
+      }
+    }
+    auto& update = statement("UPDATE jobs SET stale = ? WHERE pk = ?");
+    for (const auto& [pk, stale] : changes) {
+      update.tryReset();
+      update.bind(1, stale);
+      update.bind(2, pk);
+      update.exec();
+    }
+  });
+  t.commit();
+  return out;
+}
+
+void Store::reset_jobs(const std::string& sweep, const std::vector<std::string>& ids) {
+  const std::string what = "reset_jobs('" + sweep + "')";
+  Transaction t(*this);
+  std::vector<int64_t> keys;
+  for (const auto& id : ids) keys.push_back(job_pk(sweep, id));
+  guarded(*this, what, [&] {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::string status = current_status(*this, keys[i]);
+      if (status == "running") {
+        throw StoreError(context(what) + ": job " + ids[i] +
+                         " is running; a worker may still write its run dir");
+      }
+    }
+    auto& reset = statement(
+        "UPDATE jobs SET status = 'pending', attempts = 0, host = NULL, device = NULL, "
+        "started = NULL, ended = NULL, exit_code = NULL, error = NULL, summary_status = NULL, "
+        "causality = NULL, events_offset = 0, events_lines = 0, events_inode = NULL, "
+        "events_tail = NULL WHERE pk = ?");
+    for (const int64_t pk : keys) {
+      reset.tryReset();
+      reset.bind(1, pk);
+      reset.exec();
+      for (const char* table : {"metrics", "summaries", "environment"}) {
+        auto& clear = statement(std::string("DELETE FROM ") + table + " WHERE job = ?");
+        clear.bind(1, pk);
+        clear.exec();
+      }
+    }
+  });
+  t.commit();
+}
+
+bool Store::replace_params(const std::string& sweep, const std::string& id,
+                           const std::vector<std::pair<std::string, std::string>>& params) {
+  std::vector<std::pair<std::string, std::string>> sorted = params;
+  std::sort(sorted.begin(), sorted.end());
+  if (this->params(sweep, id) == sorted) return false;
+  const std::string what = "replace_params('" + sweep + "', '" + id + "')";
+  Transaction t(*this);
+  const int64_t pk = job_pk(sweep, id);
+  bool new_keys = false;
+  guarded(*this, what, [&] {
+    auto& known = statement("SELECT 1 FROM params WHERE key = ? LIMIT 1");
+    for (const auto& [key, value] : sorted) {
+      known.tryReset();
+      known.bind(1, key);
+      if (!known.executeStep()) new_keys = true;
+      known.tryReset();
+    }
+    auto& clear = statement("DELETE FROM params WHERE job = ?");
+    clear.bind(1, pk);
+    clear.exec();
+    auto& insert = statement("INSERT INTO params (job, key, value, num) VALUES (?, ?, ?, ?)");
+    for (const auto& [key, value] : sorted) {
+      insert.tryReset();
+      insert.bind(1, pk);
+      insert.bind(2, key);
+      insert.bind(3, value);
+      const auto number = parse_number(value);
+      if (std::holds_alternative<int64_t>(number)) {
+        insert.bind(4, std::get<int64_t>(number));
+      } else if (std::holds_alternative<double>(number)) {
+        insert.bind(4, std::get<double>(number));
+      } else {
+        insert.bind(4);
+      }
+      insert.exec();
+    }
+  });
+  if (new_keys) refresh_views();
+  t.commit();
+  return true;
+}
+
+void Store::prune_jobs(const std::string& sweep, const std::vector<std::string>& ids) {
+  const std::string what = "prune_jobs('" + sweep + "')";
+  const int64_t sweep_key = sweep_pk(sweep);
+  Transaction t(*this);
+  std::vector<int64_t> keys;
+  for (const auto& id : ids) keys.push_back(job_pk(sweep, id));
+  const std::set<std::string> doomed(ids.begin(), ids.end());
+  guarded(*this, what, [&] {
+    auto& stale = statement("SELECT stale FROM jobs WHERE pk = ?");
+    auto& children = statement("SELECT id FROM jobs WHERE sweep = ? AND parent_id = ?");
+    for (size_t i = 0; i < keys.size(); ++i) {
+      stale.tryReset();
+      stale.bind(1, keys[i]);
+      stale.executeStep();
+      const bool is_stale = stale.getColumn(0).getInt() != 0;
+      stale.tryReset();
+      if (!is_stale) {
+        throw StoreError(context(what) + ": job " + ids[i] +
+                         " is planned by the sweep file (not stale); only stale jobs are pruned");
+      }
+      children.tryReset();
+      children.bind(1, sweep_key);
+      children.bind(2, ids[i]);
+      while (children.executeStep()) {
+        const std::string child = children.getColumn(0).getString();
+        if (doomed.count(child) == 0) {
+          children.tryReset();
+          throw StoreError(context(what) + ": job " + ids[i] + " is the parent of job " + child +
+                           ", which stays");
+        }
+      }
+      children.tryReset();
+    }
+    auto& remove = statement("DELETE FROM jobs WHERE pk = ?");  // params, metrics, ... cascade
+    for (const int64_t pk : keys) {
+      remove.tryReset();
+      remove.bind(1, pk);
+      remove.exec();
+    }
+  });
+  t.commit();
 }
 
 // ----- provenance -----
@@ -825,6 +990,7 @@ void Store::refresh_views() {
     std::set<std::string> taken;
     std::string runs = "CREATE VIEW runs AS SELECT";
     for (const ViewColumn& c : kRunsColumns) {
+      if (c.since > version_) continue;  // during a migration: a column a later one adds
       runs += std::string(taken.empty() ? " " : ", ") + c.expression + " AS " + c.name;
       taken.insert(c.name);
     }

@@ -88,7 +88,7 @@ TEST(Store, FreshFileIsMigratedAndReopens) {
   }
   Store again(path);
   EXPECT_EQ(again.schema_version(), kSchemaVersion);
-  EXPECT_EQ(count(again, "SELECT COUNT(*) FROM schema_version"), 1);  // not migrated twice
+  EXPECT_EQ(count(again, "SELECT COUNT(*) FROM schema_version"), kSchemaVersion);  // once each
   EXPECT_EQ(again.sweeps(), std::vector<std::string>{"grid"});
   ASSERT_TRUE(again.job("grid", "a1"));
   EXPECT_EQ(again.job("grid", "a1")->status, "pending");
@@ -159,6 +159,39 @@ TEST(Store, Version1FileReopens) {
   EXPECT_EQ(read_only.sweeps(), std::vector<std::string>{"old"});
 }
 
+// A version-1 file opened read-only first (ablate status, query or report right after an
+// upgrade) reads as it is: no job is stale; opened for writing it becomes version 2, its jobs
+// active and its views with a `stale` column.
+TEST(Store, Version1FileReadsReadOnlyThenMigratesToStale) {
+  TempDir dir;
+  const std::string path = dir.file("v1ro.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(kVersion1Schema);
+  }
+  {
+    Store read_only(path, StoreOptions{/*read_only=*/true});
+    EXPECT_EQ(read_only.schema_version(), 1);
+    const auto jobs = read_only.jobs("old");
+    ASSERT_EQ(jobs.size(), 1u);
+    EXPECT_FALSE(jobs[0].stale);
+    EXPECT_EQ(jobs[0].status, "done");
+    EXPECT_EQ(read_only.status_counts("old").at("done"), 1);
+  }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    EXPECT_THROW(db.exec("SELECT stale FROM jobs"), SQLite::Exception);  // untouched
+  }
+  Store store(path);
+  EXPECT_EQ(store.schema_version(), 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM schema_version"), 2);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM jobs WHERE stale = 0"), 1);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE stale = 0"), 1);
+  EXPECT_EQ(scalar_text(store, "SELECT final_val_loss FROM results WHERE stale = 0"), "1.5");
+  EXPECT_THROW(store.database().exec("UPDATE jobs SET stale = 2"), SQLite::Exception);
+  EXPECT_FALSE(store.job("old", "0123456789abcdef")->stale);
+}
+
 TEST(Store, NewerSchemaIsRefused) {
   TempDir dir;
   const std::string path = dir.file("new.db");
@@ -167,7 +200,7 @@ TEST(Store, NewerSchemaIsRefused) {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("INSERT INTO schema_version VALUES (7, 'from the future', 'now')");
   }
-  EXPECT_ERROR_HAS(Store store(path), "schema version 7 is newer than this ablate knows (1)");
+  EXPECT_ERROR_HAS(Store store(path), "schema version 7 is newer than this ablate knows (2)");
   EXPECT_ERROR_HAS(Store store(path), path);
 }
 
@@ -481,6 +514,156 @@ TEST(Store, EnvironmentOfSweepAndJob) {
   EXPECT_EQ(env.at("host"), "box");  // from the sweep record's provenance
   EXPECT_EQ(env.count("gpu"), 0u);
   EXPECT_ERROR_HAS(store.set_environment("grid", "zz", {{"k", "v"}}), "no job 'zz'");
+}
+
+// The sweep file's plan: jobs it no longer names become stale (kept, out of the status counts,
+// flagged in the views); named again they are active with their results.
+TEST(Store, SyncPlanMarksStaleAndReactivatesWithResults) {
+  TempDir dir;
+  Store store(dir.file("plan.db"));
+  store.register_sweep(sweep_record());
+  store.register_jobs("grid", {job_record("a1"), job_record("b1", 0, "a1"), job_record("c1")});
+  store.mark_running("grid", "c1", "box", "cpu");
+  store.mark_finished("grid", "c1", "done", 0, "");
+  store.set_summaries("grid", "c1", {{"final_val_loss", 2.5}});
+
+  PlanSync sync = store.sync_plan("grid", {"a1", "b1", "c1"});
+  EXPECT_TRUE(sync.stale.empty());
+  EXPECT_TRUE(sync.reactivated.empty());
+  EXPECT_EQ(sync.stale_total, 0);
+
+  sync = store.sync_plan("grid", {"a1", "zz"});  // zz: not registered, ignored
+  EXPECT_EQ(sync.stale, (std::vector<std::string>{"b1", "c1"}));
+  EXPECT_TRUE(sync.reactivated.empty());
+  EXPECT_EQ(sync.stale_total, 2);
+  EXPECT_TRUE(store.job("grid", "c1")->stale);
+  EXPECT_FALSE(store.job("grid", "a1")->stale);
+  EXPECT_EQ(store.jobs("grid").size(), 3u);  // kept
+  auto counts = store.status_counts("grid");
+  EXPECT_EQ(counts.at("pending"), 1);  // a1 only
+  EXPECT_EQ(counts.at("done"), 0);     // c1 is stale
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE stale = 1"), 2);
+  EXPECT_EQ(scalar_text(store, "SELECT final_val_loss FROM results WHERE id = 'c1'"), "2.5");
+
+  sync = store.sync_plan("grid", {"a1"});  // again: nothing new becomes stale
+  EXPECT_TRUE(sync.stale.empty());
+  EXPECT_EQ(sync.stale_total, 2);
+
+  sync = store.sync_plan("grid", {"a1", "c1"});  // the file reverted for c1
+  EXPECT_EQ(sync.reactivated, std::vector<std::string>{"c1"});
+  EXPECT_EQ(sync.stale_total, 1);
+  const JobRow c1 = *store.job("grid", "c1");
+  EXPECT_FALSE(c1.stale);
+  EXPECT_EQ(c1.status, "done");
+  EXPECT_EQ(store.status_counts("grid").at("done"), 1);
+  EXPECT_EQ(scalar_text(store, "SELECT final_val_loss FROM results WHERE id = 'c1'"), "2.5");
+  EXPECT_ERROR_HAS(store.sync_plan("nope", {}), "no sweep named 'nope'");
+}
+
+TEST(Store, ResetReturnsJobsToPendingWithoutTheirResults) {
+  TempDir dir;
+  Store store(dir.file("reset.db"));
+  store.register_sweep(sweep_record());
+  store.register_jobs("grid", {job_record("a1"), job_record("a2"), job_record("a3")});
+  for (const char* id : {"a1", "a2"}) {
+    store.mark_running("grid", id, "box", "cuda:0");
+    store.mark_finished("grid", id, id == std::string("a1") ? "diverged" : "failed", 1, "boom");
+    store.set_summaries("grid", id, {{"final_val_loss", 3.0}});
+    store.set_environment("grid", id, {{"torch_version", "2.1"}});
+    SQLite::Statement m(store.database(), "INSERT INTO metrics VALUES (?, 'train/loss', 10, 4.0)");
+    m.bind(1, store.job_pk("grid", id));
+    m.exec();
+    store.database().exec(
+        "UPDATE jobs SET events_offset = 99, events_lines = 3, events_inode = 7,"
+        " summary_status = 'diverged', causality = 'ok'");
+  }
+  store.mark_running("grid", "a3", "box", "cpu");
+
+  // A running job (a worker may still write its run dir) or an unknown one: nothing changes.
+  EXPECT_ERROR_HAS(store.reset_jobs("grid", {"a1", "a3"}), "job a3 is running");
+  EXPECT_ERROR_HAS(store.reset_jobs("grid", {"a1", "zz"}), "no job 'zz'");
+  EXPECT_EQ(store.job("grid", "a1")->status, "diverged");
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM summaries"), 2);
+
+  store.reset_jobs("grid", {"a1"});
+  const JobRow r = *store.job("grid", "a1");
+  EXPECT_EQ(r.status, "pending");
+  EXPECT_EQ(r.attempts, 0);
+  EXPECT_TRUE(r.host.empty());
+  EXPECT_TRUE(r.device.empty());
+  EXPECT_TRUE(r.started.empty());
+  EXPECT_TRUE(r.ended.empty());
+  EXPECT_FALSE(r.exit_code);
+  EXPECT_TRUE(r.error.empty());
+  EXPECT_TRUE(r.summary_status.empty());
+  EXPECT_TRUE(r.causality.empty());
+  EXPECT_EQ(r.events_offset, 0);
+  EXPECT_EQ(r.events_lines, 0);
+  const int64_t pk = store.job_pk("grid", "a1");
+  for (const char* table : {"metrics", "summaries", "environment"}) {
+    EXPECT_EQ(count(store, std::string("SELECT COUNT(*) FROM ") + table +
+                               " WHERE job = " + std::to_string(pk)),
+              0)
+        << table;
+  }
+  EXPECT_EQ(store.params("grid", "a1").size(), 2u);  // the config stays
+  EXPECT_EQ(scalar_text(store, "SELECT final_val_loss FROM results WHERE id = 'a1'"), "<null>");
+  // The other job keeps its outcome and results.
+  EXPECT_EQ(store.job("grid", "a2")->status, "failed");
+  EXPECT_EQ(scalar_text(store, "SELECT final_val_loss FROM results WHERE id = 'a2'"), "3.0");
+  // A reset job runs again: a diverged one never could.
+  store.mark_running("grid", "a1", "box", "cpu");
+  EXPECT_EQ(store.job("grid", "a1")->attempts, 1);
+}
+
+TEST(Store, ReplaceParamsUpdatesTheConfigOfARelaunch) {
+  TempDir dir;
+  Store store(dir.file("params.db"));
+  store.register_sweep(sweep_record());
+  store.register_jobs("grid", {job_record("a1")});
+  EXPECT_FALSE(store.replace_params("grid", "a1",
+                                    {{"attention.variant", "gqa"}, {"attention.kv_heads", "2"}}));
+  EXPECT_TRUE(store.replace_params(
+      "grid", "a1",
+      {{"attention.variant", "gqa"}, {"attention.kv_heads", "2"}, {"data.path", "/fixed"}}));
+  EXPECT_EQ(scalar_text(store, "SELECT data_path FROM runs WHERE id = 'a1'"), "/fixed");
+  EXPECT_EQ(count(store, "SELECT attention_kv_heads FROM runs WHERE id = 'a1'"), 2);
+}
+
+TEST(Store, PruneDeletesStaleJobsWithEverythingOfThem) {
+  TempDir dir;
+  Store store(dir.file("prune.db"));
+  store.register_sweep(sweep_record());
+  store.register_jobs(
+      "grid", {job_record("a1"), job_record("b1", 0, "a1"), job_record("c1"), job_record("d1")});
+  for (const char* id : {"a1", "b1", "c1"}) {
+    store.mark_running("grid", id, "box", "cpu");
+    store.mark_finished("grid", id, "done", 0, "");
+    store.set_summaries("grid", id, {{"final_val_loss", 1.0}});
+    store.set_environment("grid", id, {{"device", "cpu"}});
+    SQLite::Statement m(store.database(), "INSERT INTO metrics VALUES (?, 'train/loss', 10, 4.0)");
+    m.bind(1, store.job_pk("grid", id));
+    m.exec();
+  }
+  store.sync_plan("grid", {"b1", "d1"});  // a1 and c1 stale; b1 (a1's child) planned
+  EXPECT_ERROR_HAS(store.prune_jobs("grid", {"d1"}), "job d1 is planned by the sweep file");
+  EXPECT_ERROR_HAS(store.prune_jobs("grid", {"a1", "c1"}), "job a1 is the parent of job b1");
+  EXPECT_EQ(store.jobs("grid").size(), 4u);  // nothing deleted
+
+  store.sync_plan("grid", {"d1"});  // now b1 is stale too
+  const int64_t kept = store.job_pk("grid", "d1");
+  store.prune_jobs("grid", {"a1", "b1", "c1"});
+  ASSERT_EQ(store.jobs("grid").size(), 1u);
+  EXPECT_EQ(store.jobs("grid")[0].id, "d1");
+  for (const char* table : {"params", "metrics", "summaries", "environment"}) {
+    EXPECT_EQ(count(store, std::string("SELECT COUNT(*) FROM ") + table + " WHERE job <> " +
+                               std::to_string(kept)),
+              0)
+        << table;
+  }
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM environment WHERE job IS NULL"), 2);  // the sweep's
+  EXPECT_EQ(scalar_text(store, "PRAGMA foreign_key_check"), "<null>");
+  EXPECT_ERROR_HAS(store.prune_jobs("grid", {"a1"}), "no job 'a1'");
 }
 
 TEST(Store, TransactionsRollBackUnlessCommittedAndNest) {

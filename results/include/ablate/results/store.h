@@ -4,20 +4,26 @@
 // (worker processes write run dirs; see ingest.h); readers (`ablate query`, reports) may open it
 // at the same time, which WAL mode allows.
 //
-// Schema (version 1; `schema_version` records each migration applied):
+// Schema (version 2; `schema_version` records each migration applied):
 //   sweeps       pk, name UNIQUE, yaml, config_hash, code_version (git commit), dirty, created,
 //                updated
 //   jobs         pk (integer key the other tables use), sweep -> sweeps, id (16-hex job id),
 //                UNIQUE(sweep, id), stage, arm_key, seed, parent_id (-> jobs(sweep, id)), run_dir,
 //                status, attempts, host, device, started, ended, exit_code, error,
-//                summary_status and causality (from summary.json), and the ingest position in
-//                events.jsonl (events_offset, events_lines, events_inode, events_tail)
+//                summary_status and causality (from summary.json), the ingest position in
+//                events.jsonl (events_offset, events_lines, events_inode, events_tail), and
+//                stale (1: the sweep file no longer plans the job; version 2)
 //   params       (job, key) -> value text, num (the value as a number when it is one)
 //   metrics      (job, name, step) -> value: curves from events.jsonl
 //   summaries    (job, name) -> value: final/best values from summary.json
 //   environment  key/value provenance of a sweep (job NULL) or of one job
 // Views: `runs` (one row per job, params pivoted wide), `results` (`runs` plus summaries pivoted
 // wide) and `curves` (metrics with sweep name and job id); see refresh_views().
+//
+// A job's life (docs/design.md section 6): registered pending; running; an outcome. The sweep
+// file's current plan defines the sweep: a job it no longer plans is stale (kept with its results,
+// left out of status counts and reports) until it is planned again (active again, with its
+// results) or pruned (deleted). A reset returns a job to pending without its results.
 // Times are ISO-8601 UTC text with milliseconds ("2024-05-01T12:34:56.789Z"): readable in the
 // sqlite3 shell and usable by julianday().
 #include <SQLiteCpp/Database.h>
@@ -42,9 +48,9 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The schema version this code writes; an older file is migrated when opened for writing, a
-// newer one is refused.
-inline constexpr int kSchemaVersion = 1;
+// The schema version this code writes; an older file is migrated when opened for writing (and
+// read as it is when opened read-only), a newer one is refused. Version 2 added jobs.stale.
+inline constexpr int kSchemaVersion = 2;
 
 // Every job status, in lifecycle order. "pending" until started; "running" while a worker has it;
 // the rest are outcomes ("skipped": never ran because a job it depends on failed).
@@ -53,8 +59,9 @@ inline constexpr const char* kJobStatuses[] = {"pending",  "running",   "done", 
 bool is_job_status(const std::string& status);
 
 struct StoreOptions {
-  // Open for reading only (`ablate query`, reports): the file must exist and have the current
-  // schema; nothing is migrated or written.
+  // Open for reading only (`ablate query`, reports): the file must exist; nothing is migrated or
+  // written. An older schema reads as it is (a version-1 file has no stale jobs and its views
+  // no `stale` column).
   bool read_only = false;
   // How long a statement waits for another connection's lock before failing.
   int busy_timeout_ms = 10000;
@@ -107,13 +114,21 @@ struct JobRow {
   std::string summary_status, causality;  // from the last ingested summary.json
   int64_t events_offset = 0;              // bytes of events.jsonl ingested
   int64_t events_lines = 0;               // lines of events.jsonl ingested
+  bool stale = false;                     // the sweep file no longer plans it
+};
+
+// What sync_plan changed.
+struct PlanSync {
+  std::vector<std::string> stale;        // jobs that became stale (registration order)
+  std::vector<std::string> reactivated;  // stale jobs planned again
+  int64_t stale_total = 0;               // stale jobs of the sweep after the call
 };
 
 class Store {
  public:
   // Opens (or, for writing, creates) the database file and brings its schema up to date. Throws
   // StoreError when the file is not a database, has a newer schema than kSchemaVersion, or (read
-  // only) is missing or older.
+  // only) is missing.
   explicit Store(const std::string& path, StoreOptions options = {});
   ~Store();
   Store(const Store&) = delete;
@@ -137,7 +152,8 @@ class Store {
   // left untouched (idempotent). A parent must be in the batch or already registered. Returns
   // how many were inserted. Refreshes the views when any was.
   int register_jobs(const std::string& sweep, const std::vector<JobRecord>& jobs);
-  std::vector<JobRow> jobs(const std::string& sweep) const;  // in registration order
+  // Every job of the sweep, stale ones included (JobRow::stale), in registration order.
+  std::vector<JobRow> jobs(const std::string& sweep) const;
   std::optional<JobRow> job(const std::string& sweep, const std::string& id) const;
   std::vector<std::pair<std::string, std::string>> params(const std::string& sweep,
                                                           const std::string& id) const;
@@ -162,8 +178,32 @@ class Store {
   // diverged value is left out instead). Refreshes the views when a name is new to the store.
   void set_summaries(const std::string& sweep, const std::string& id,
                      const std::vector<std::pair<std::string, double>>& values);
-  // Jobs of the sweep by status; every status of kJobStatuses is present (0 when none).
+  // Active (not stale) jobs of the sweep by status; every status of kJobStatuses is present (0
+  // when none).
   std::map<std::string, int> status_counts(const std::string& sweep) const;
+
+  // ----- the life cycle: plan, reset, prune -----
+  // The sweep file's current plan defines the sweep: jobs of the sweep whose id is not in
+  // `planned` become stale (rows, results and run dirs kept); stale jobs in `planned` are active
+  // again, with their results. Ids in `planned` that are not jobs of the sweep are ignored
+  // (register them first).
+  PlanSync sync_plan(const std::string& sweep, const std::vector<std::string>& planned);
+  // Returns the jobs to pending so the next run trains them from scratch: attempts 0; host,
+  // device, started, ended, exit_code, error, summary_status, causality and the ingest position
+  // cleared; their metrics, summaries and environment rows deleted, so no report uses their old
+  // numbers. Params and stale stay. One transaction; StoreError (nothing changed) for an unknown
+  // job or a running one (a worker may still write its run dir). Moving the run dir aside is the
+  // caller's part (runner/lifecycle.h).
+  void reset_jobs(const std::string& sweep, const std::vector<std::string>& ids);
+  // Replaces a job's params (a relaunch under an edited sweep file: data.path and the other
+  // fields outside the job id may have changed). Returns whether they changed; refreshes the
+  // views when a key is new.
+  bool replace_params(const std::string& sweep, const std::string& id,
+                      const std::vector<std::pair<std::string, std::string>>& params);
+  // Deletes stale jobs with their params, metrics, summaries and environment rows. One
+  // transaction; StoreError (nothing deleted) for an unknown job, a job that is not stale, or one
+  // whose child stays. Deleting their run dirs is the caller's part.
+  void prune_jobs(const std::string& sweep, const std::vector<std::string>& ids);
 
   // ----- provenance -----
   // Upserts key/value provenance of the sweep (job_id "") or of one of its jobs.
@@ -212,6 +252,10 @@ class Store {
  private:
   void migrate();
   void check_version(int version) const;
+  // The SELECT of a JobRow: jobs.stale is read as 0 from a version-1 file opened read-only.
+  std::string job_select() const;
+
+  int version_ = 0;  // the file's schema version (after migration when writable)
 
   std::string path_;
   StoreOptions options_;
