@@ -212,6 +212,44 @@ TEST_F(ReportTest, DivergedAndFailedRunsAreExcludedListedAndCounted) {
   EXPECT_NE(md.find("1 diverged, 1 failed"), std::string::npos);
 }
 
+// Jobs the sweep file no longer plans are neither samples nor excluded: they are left out, and
+// every format says how many; planned again, they count again.
+TEST_F(ReportTest, StaleJobsAreLeftOutWithALine) {
+  write_sweep(store_, dir_, "s", three_arms());
+  std::vector<std::string> planned;
+  for (int i = 0; i < 10; ++i) planned.push_back("job" + std::to_string(i));  // not the kv 1 arm
+  store_.sync_plan("s", planned);
+  Report r = report("s");
+  EXPECT_EQ(r.stale, 5);
+  ASSERT_EQ(r.arms.size(), 2u);
+  EXPECT_TRUE(r.excluded.empty());
+  ASSERT_EQ(r.comparisons.size(), 1u);
+  // One comparison left: Holm adjusts nothing (scipy ttest_rel(better, base).pvalue).
+  EXPECT_NEAR(r.comparisons[0].p_adjusted, 0.0006081849444633143, 1e-12);
+  const std::string line = "5 stale jobs (no longer in the sweep file) left out";
+  EXPECT_NE(std::find(r.warnings.begin(), r.warnings.end(), line), r.warnings.end());
+  EXPECT_NE(render_markdown(r, {}).find(line), std::string::npos);
+  EXPECT_NE(render_html(r, {}).find(line), std::string::npos);
+  EXPECT_NE(render_latex(r).find("% " + line), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(render_json(r))["stale"], 5);
+  for (const auto& [k, v] : r.provenance) EXPECT_EQ(v.find("job1"), std::string::npos) << k;
+
+  store_.sync_plan("s", {"job0", "job1", "job2", "job3", "job4", "job5", "job6", "job7", "job8",
+                         "job9", "job14"});
+  r = report("s");
+  EXPECT_NE(std::find(r.warnings.begin(), r.warnings.end(),
+                      "4 stale jobs (no longer in the sweep file) left out"),
+            r.warnings.end());
+  ASSERT_EQ(r.arms.size(), 3u);
+  EXPECT_EQ(r.arms[2].stats.n, 1);  // its one planned seed
+
+  store_.sync_plan("s", {});
+  EXPECT_NE(testing::thrown_message<ReportError>([&] {
+              report("s");
+            }).find("sweep 's' has no jobs that its sweep file still plans (15 stale jobs"),
+            std::string::npos);
+}
+
 TEST_F(ReportTest, TooFewSeedsGivesNoPValues) {
   std::vector<FakeRun> runs;
   for (int64_t s = 0; s < 2; ++s) {

@@ -13,7 +13,9 @@
 //   values of the logged metrics, or an imported column). Jobs that are done with a finite value
 //   are the samples. A diverged job, or a done job whose value is missing or not finite, is
 //   excluded and listed (never averaged). Jobs that failed, timed out, were interrupted, skipped,
-//   or have not finished are listed with their status and reason and are not samples.
+//   or have not finished are listed with their status and reason and are not samples. Stale
+//   jobs (the sweep file no longer plans them; store.h) are left out altogether: the report
+//   counts them in a warning ("4 stale jobs (no longer in the sweep file) left out").
 // - The baseline is the arm that matches every --baseline KEY=VALUE (keys as config keys,
 //   "attention.variant", or view columns, "attention_variant"; values as stored). Without one it
 //   is chosen: the mha arm if there is exactly one; else the one arm whose kv_heads equals
@@ -146,6 +148,7 @@ struct Report {
   std::vector<ExcludedJob> excluded;    // not samples: diverged, failed, missing values, ...
   int64_t diverged = 0;                 // excluded jobs that diverged (status or NaN value)
   int64_t failed = 0;                   // excluded jobs that did not finish
+  int64_t stale = 0;                    // jobs left out: the sweep file no longer plans them
   bool too_few_seeds = false;           // no comparison could run a test
   std::string curve_metric;             // logged metric behind the curves ("" when none)
   // Provenance: code version, dirty flag, created, the sweep's environment, the distinct devices,
