@@ -23,6 +23,7 @@
 #include "ablate/results/ingest.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/command.h"
+#include "ablate/runner/progress.h"
 #include "ablate/runner/schema.h"
 
 #ifndef ABLATE_SOURCE_DIR
@@ -81,17 +82,6 @@ void stop_orphan(const fs::path& run_dir) {
   for (int i = 0; i < 100 && alive(pid); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-}
-
-// The newest training loss of a running job, for the progress line ("" before the first one).
-std::string latest_loss(results::Store& store, const std::string& sweep, const std::string& id) {
-  auto& st = store.statement(
-      "SELECT value FROM metrics WHERE job = ? AND name = 'train/loss' ORDER BY step DESC LIMIT 1");
-  st.bind(1, static_cast<int64_t>(store.job_pk(sweep, id)));
-  if (!st.executeStep()) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.8s loss %.3f", id.c_str(), st.getColumn(0).getDouble());
-  return buf;
 }
 
 bool final_bad(const std::string& status) {
@@ -268,6 +258,9 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
                                   : std::max(1, cores / std::max(1, cpu_slots));
 
   RunSummary summary;
+  Progress progress(progress_mode(options.progress, STDERR_FILENO), std::cerr, store, sweep.name,
+                    jobs, status);
+  progress.begin();
   auto retryable = [&](const std::string& id) {
     const auto& s = status[id];
     return (s == "failed" || s == "timed_out") && exit_code[id] != 2 &&
@@ -304,6 +297,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     status[job.id] = "running";
     slot.job = job.id;
     ++summary.launched;
+    progress.started(job.id, slot.device);
   };
 
   auto finish = [&](const Exit& e, bool stopping) {
@@ -342,11 +336,10 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     status[e.job_id] = s;
     store.mark_finished(sweep.name, e.job_id, s,
                         e.exit_code >= 0 ? std::optional<int>(e.exit_code) : std::nullopt, reason);
+    progress.ended(e.job_id, s, reason);
   };
 
-  const bool tty = options.progress && isatty(STDERR_FILENO);
   double next_ingest = monotonic_seconds() + options.ingest_interval_s;
-  const double started = monotonic_seconds();
   for (;;) {
     if (interrupt != nullptr && interrupt->load()) {
       summary.interrupted = true;
@@ -360,8 +353,9 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       const auto& ps = status[job.parent_id];
       if (final_bad(ps) && !retryable(job.parent_id) && status[job.id] != "skipped") {
         status[job.id] = "skipped";
-        store.mark_finished(sweep.name, job.id, "skipped", std::nullopt,
-                            "skipped: parent " + job.parent_id + " " + ps);
+        const std::string reason = "skipped: parent " + job.parent_id + " " + ps;
+        store.mark_finished(sweep.name, job.id, "skipped", std::nullopt, reason);
+        progress.ended(job.id, "skipped", reason);
       }
     }
     for (const auto& job : jobs) {
@@ -381,29 +375,9 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       }
       next_ingest = monotonic_seconds() + options.ingest_interval_s;
     }
-    if (tty) {
-      int done = 0, running = 0, bad = 0;
-      for (const auto& job : jobs) {
-        const auto& s = status[job.id];
-        done += s == "done" || s == "diverged";
-        running += s == "running";
-        bad += s == "failed" || s == "timed_out" || s == "skipped";
-      }
-      const double elapsed = monotonic_seconds() - started;
-      const int finished_here = std::max(1, done);
-      const double eta = elapsed / finished_here * (static_cast<double>(jobs.size()) - done - bad);
-      std::string latest;
-      int shown = 0;
-      for (const auto& slot : slots) {
-        if (slot.job.empty() || shown == 2) continue;
-        const std::string l = latest_loss(store, sweep.name, slot.job);
-        if (!l.empty()) latest += (shown++ ? ", " : "  ") + l;
-      }
-      std::fprintf(stderr, "\r%d/%zu done, %d running, %d failed or skipped, ETA %.0f s%s   ", done,
-                   jobs.size(), running, bad, done > 0 ? eta : 0.0, latest.c_str());
-    }
+    progress.tick();
   }
-  if (tty) std::fputc('\n', stderr);
+  progress.finish();
   for (const auto& job : jobs) ++summary.counts[status[job.id]];
   return summary;
 }

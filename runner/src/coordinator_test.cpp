@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "ablate/results/store.h"
 #include "ablate/runner/sweep.h"
@@ -321,6 +323,48 @@ TEST(Coordinator, ASecondCoordinatorIsRefused) {
     }
     EXPECT_TRUE(fake.started.empty());
   }
+}
+
+// Without a terminal (a log file, nohup, Slurm) the coordinator writes a line on stderr as each
+// job starts and ends, naming its arm and seed, and for an end its outcome (progress.h).
+TEST(Coordinator, WritesALinePerJobStartAndEndWithoutATerminal) {
+  if (isatty(STDERR_FILENO)) GTEST_SKIP() << "stderr is a terminal: the progress line instead";
+  Fixture f;
+  f.options.progress = true;
+  const JobSpec* victim = f.stage("pretrain")[0];
+  FakeExecutor executor;
+  executor.script[victim->id] = {Outcome{1, "", false}};
+  std::ostringstream captured;
+  std::streambuf* const old = std::cerr.rdbuf(captured.rdbuf());
+  f.run(executor);
+  std::cerr.rdbuf(old);
+
+  std::vector<std::string> lines;
+  std::istringstream in(captured.str());
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  auto count = [&](const std::string& text) {
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines[0].find("sweep staged: 6 jobs, 6 to run"), std::string::npos) << lines[0];
+  EXPECT_EQ(count("Z  start      "), 4) << captured.str();  // the victim's children never start
+  EXPECT_EQ(count("Z  done       "), 3) << captured.str();
+  EXPECT_EQ(count("Z  skipped    uptrain "), 2) << captured.str();
+  EXPECT_EQ(count("Z  failed     pretrain kv_heads=1  seed " + std::to_string(victim->seed) +
+                  "  exit status 1  "),
+            1)
+      << captured.str();
+  EXPECT_EQ(count("uptrain variant=gqa kv_heads=2  seed 1  final_val_loss 1.5  "), 1)
+      << captured.str();
+  // A job's start comes before its end.
+  const auto first = [&](const std::string& text) {
+    return std::find_if(lines.begin(), lines.end(),
+                        [&](const std::string& l) { return l.find(text) != std::string::npos; }) -
+           lines.begin();
+  };
+  EXPECT_LT(first("start      pretrain kv_heads=1  seed 1"),
+            first("done       pretrain kv_heads=1  seed 1"));
 }
 
 TEST(Coordinator, RunDirsStayInsideTheWorkdir) {

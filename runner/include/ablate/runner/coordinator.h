@@ -22,7 +22,7 @@ struct RunOptions {
   double timeout_s = 0;                     // per attempt; 0 = none
   std::string ablate_binary;                // the `ablate` executable the jobs run
   int cpu_threads = 0;                      // threads to share among CPU jobs; 0 = all cores
-  bool progress = true;                     // a progress line on stderr when it is a terminal
+  bool progress = true;                     // stderr: progress line on a tty, else job lines
   double ingest_interval_s = 2.0;           // how often running jobs' events are ingested
   int threads_per_job = 0;  // train.threads of CPU jobs; 0 = cpu_threads / CPU slots
   // Return once the ready jobs are submitted, leaving them running (Slurm's --detach); a later
