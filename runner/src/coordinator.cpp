@@ -368,6 +368,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     for (const auto& [id, handle] : executor.flush()) write_handle(dir[id], handle);
     if (options.detach) break;           // submitted: the scheduler runs them from here
     if (executor.running() == 0) break;  // nothing runs and nothing could start
+    progress.tick();
     for (const auto& e : executor.poll(0.25)) finish(e, /*stopping=*/false);
     if (monotonic_seconds() >= next_ingest) {
       for (const auto& slot : slots) {
@@ -375,7 +376,6 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       }
       next_ingest = monotonic_seconds() + options.ingest_interval_s;
     }
-    progress.tick();
   }
   progress.finish();
   for (const auto& job : jobs) ++summary.counts[status[job.id]];

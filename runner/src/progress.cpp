@@ -64,13 +64,37 @@ std::string arm_label(const std::string& stage, const Params& params,
 }
 
 std::map<std::string, std::string> arm_labels(const std::vector<JobSpec>& jobs) {
+  // Of the plan's params, the keys whose value differs between jobs of the stage (the plan also
+  // shows a key its grid cell sets, when every job has the same value); a key some jobs of the
+  // stage lack differs too.
+  struct Seen {
+    std::set<std::string> values;
+    size_t jobs = 0;
+  };
+  std::map<std::string, std::map<std::string, Seen>> seen;  // stage -> key -> values
+  std::map<std::string, size_t> members;
+  for (const auto& job : jobs) {
+    ++members[job.stage];
+    for (const auto& [key, value] : job.params) {
+      Seen& s = seen[job.stage][key];
+      s.values.insert(value);
+      ++s.jobs;
+    }
+  }
+  std::map<std::string, Params> shown;
   std::set<std::string> keys;
   for (const auto& job : jobs) {
-    for (const auto& p : job.params) keys.insert(p.first);
+    for (const auto& [key, value] : job.params) {
+      const Seen& s = seen[job.stage][key];
+      if (s.values.size() > 1 || s.jobs < members[job.stage]) {
+        shown[job.id].emplace_back(key, value);
+        keys.insert(key);
+      }
+    }
   }
   const auto names = short_key_names(keys);
   std::map<std::string, std::string> labels;
-  for (const auto& job : jobs) labels[job.id] = arm_label(job.stage, job.params, names);
+  for (const auto& job : jobs) labels[job.id] = arm_label(job.stage, shown[job.id], names);
   return labels;
 }
 
@@ -174,13 +198,20 @@ std::optional<double> eta_seconds(const std::vector<JobSteps>& jobs, double elap
 
 // ----- the lines -----
 
-std::string progress_summary(const ProgressCounts& c, std::optional<double> eta) {
+namespace {
+// The summary without the ETA: how the terminal's line ends the run.
+std::string counts_text(const ProgressCounts& c) {
   std::string out =
       std::to_string(c.done_here) + "/" + std::to_string(c.total - c.before) + " done";
   if (c.before > 0) out += " (" + std::to_string(c.before) + " before this run)";
   out += ", " + std::to_string(c.running) + " running";
   if (c.failed > 0) out += ", " + std::to_string(c.failed) + " failed";
-  return out + ", ETA " + (eta ? format_duration(*eta) : std::string("--"));
+  return out;
+}
+}  // namespace
+
+std::string progress_summary(const ProgressCounts& c, std::optional<double> eta) {
+  return counts_text(c) + ", ETA " + (eta ? format_duration(*eta) : std::string("--"));
 }
 
 std::string progress_line(const std::string& summary, const std::vector<std::string>& notes,
@@ -392,7 +423,9 @@ void Progress::tick() {
 }
 
 void Progress::finish() {
-  if (mode_ == ProgressMode::kTerminal && drawn_) out_ << "\n" << std::flush;
+  if (mode_ == ProgressMode::kTerminal) {  // the counts as the run leaves them
+    out_ << "\r" << counts_text(counts()) << "\033[K\n" << std::flush;
+  }
   drawn_ = false;
 }
 

@@ -45,8 +45,9 @@ std::map<std::string, std::string> short_key_names(const std::set<std::string>& 
 std::string arm_label(const std::string& stage, const Params& params,
                       const std::map<std::string, std::string>& names);
 
-// The names of the arms of `jobs` (by job id), from their params (JobSpec::params: the keys that
-// vary, as `ablate plan` shows them).
+// The names of the arms of `jobs` (by job id): of each job's params (JobSpec::params, as `ablate
+// plan` shows them), the keys whose value differs between the jobs of its stage, as
+// varying_params finds them in the store, so `ablate run` and `ablate status` name an arm alike.
 std::map<std::string, std::string> arm_labels(const std::vector<JobSpec>& jobs);
 
 // The varying params of stored jobs (the store keeps every field of each job, not which vary):
@@ -158,7 +159,7 @@ class Progress {
   void ended(const std::string& id, const std::string& status, const std::string& reason);
   // Redraws the terminal's line (at most once a second); nothing in the other modes.
   void tick();
-  // Ends the terminal's line.
+  // Ends the terminal's line: the counts as the run leaves them, without the ETA.
   void finish();
 
   ProgressCounts counts() const;
