@@ -23,6 +23,7 @@
 #include "ablate/results/ingest.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/command.h"
+#include "ablate/runner/lifecycle.h"
 #include "ablate/runner/progress.h"
 #include "ablate/runner/schema.h"
 
@@ -187,10 +188,17 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
                        {"sweep_file", sweep.file},
                        {"compiler", std::string("g++ ") + __VERSION__},
                        {"code_dirty", code.dirty ? "true" : "false"}};
-  store.register_sweep(record);
+  // The command line's KEY=VALUE overrides as shell words, so a hint can repeat the run.
+  std::string overrides;
+  for (const auto& o : sweep.overrides) {
+    overrides += (overrides.empty() ? "" : " ") + shell_quote(o);
+  }
+  record.provenance["overrides"] = overrides;
+  const auto registered = store.register_sweep(record);
   std::vector<results::JobRecord> records;
   std::map<std::string, const JobSpec*> spec;
   std::map<std::string, std::string> dir;
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> params_of;
   for (const auto& job : jobs) {
     spec[job.id] = &job;
     dir[job.id] = run_dir_of(options.workdir, sweep.name, job.id);
@@ -209,35 +217,79 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       if (field.applies_to(shown.task))
         r.params.emplace_back(field.key, format_value(field, shown));
     }
+    params_of[job.id] = r.params;
     records.push_back(std::move(r));
   }
-  store.register_jobs(sweep.name, records);
+  PlanChange change;
+  change.created = registered == results::Store::Registered::kCreated;
+  change.planned = static_cast<int>(jobs.size());
+  change.added = store.register_jobs(sweep.name, records);
+  // The file's current plan defines the sweep: jobs it no longer plans become stale (kept with
+  // their results, left out of status counts and reports); stale jobs it plans again are active.
+  std::vector<std::string> planned;
+  for (const auto& job : jobs) planned.push_back(job.id);
+  const results::PlanSync sync = store.sync_plan(sweep.name, planned);
+  change.newly_stale = sync.stale;
+  change.reactivated = sync.reactivated;
 
-  // Current status of every job; recover the ones an earlier coordinator left running.
+  // Current status of every job; recover the ones an earlier coordinator left running (a stale
+  // one too: its orphan is stopped and its outcome recorded, though it is not run again).
   std::map<std::string, std::string> status;
   std::map<std::string, int> retries_used, exit_code;
+  auto recover = [&](const std::string& id, const std::string& run_dir) {
+    stop_orphan(run_dir);
+    const auto ingested = results::ingest_run_dir(store, sweep.name, id, run_dir);
+    if (ingested.summary_status == "done" || ingested.summary_status == "diverged") {
+      store.mark_finished(sweep.name, id, ingested.summary_status, 0, "");
+      return ingested.summary_status;
+    }
+    store.mark_finished(sweep.name, id, "interrupted", std::nullopt,
+                        "coordinator stopped while it ran");
+    return std::string("interrupted");
+  };
   for (const auto& row : store.jobs(sweep.name)) {
-    if (spec.count(row.id) == 0) continue;  // a job of an earlier version of the sweep file
+    if (spec.count(row.id) == 0) {  // stale: a job of an earlier version of the sweep file
+      change.stale.push_back(row.id);
+      if (row.status == "running" && !row.run_dir.empty()) recover(row.id, row.run_dir);
+      continue;
+    }
     std::string s = row.status;
     const std::string handle = read_text(fs::path(dir[row.id]) / "launcher.pid");
     if (s == "running" &&
         executor.adopt(row.id, handle.substr(0, handle.find('\n')), dir[row.id])) {
       // Still with the scheduler (or it knows how it ended): the next poll tells.
     } else if (s == "running") {
-      stop_orphan(dir[row.id]);
-      const auto ingested = results::ingest_run_dir(store, sweep.name, row.id, dir[row.id]);
-      if (ingested.summary_status == "done" || ingested.summary_status == "diverged") {
-        s = ingested.summary_status;
-        store.mark_finished(sweep.name, row.id, s, 0, "");
-      } else {
-        s = "interrupted";
-        store.mark_finished(sweep.name, row.id, s, std::nullopt,
-                            "coordinator stopped while it ran");
-      }
+      s = recover(row.id, dir[row.id]);
     }
     status[row.id] = s;
     if (row.exit_code) exit_code[row.id] = static_cast<int>(*row.exit_code);
   }
+
+  // --retry-failed: failed and timed-out jobs run once more, whatever their exit status.
+  // --retry-diverged: diverged jobs (and the dependants skipped for them) are reset first, so
+  // they train from scratch in a fresh run dir; the old one is kept aside.
+  std::set<std::string> retry_once;
+  std::set<std::string> diverged;
+  for (const auto& job : jobs) {
+    const std::string& s = status[job.id];
+    if (options.retry_failed && (s == "failed" || s == "timed_out")) {
+      retry_once.insert(job.id);
+      change.retried.push_back(job.id);
+    }
+    if (options.retry_diverged && s == "diverged") diverged.insert(job.id);
+  }
+  if (!diverged.empty()) {
+    std::vector<results::JobRow> rows;
+    for (const auto& row : with_dependants(store.jobs(sweep.name), diverged)) {
+      if (row.status != "pending") rows.push_back(row);
+    }
+    for (const auto& r : reset_jobs(store, sweep.name, rows)) {
+      if (diverged.count(r.id)) change.reset.push_back(r.id);
+      if (status.count(r.id)) status[r.id] = "pending";
+      exit_code.erase(r.id);
+    }
+  }
+  if (options.on_registered) options.on_registered(change);
 
   // Slots: per_device processes on each device; CPU threads shared among CPU slots.
   struct Slot {
@@ -263,8 +315,8 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   progress.begin();
   auto retryable = [&](const std::string& id) {
     const auto& s = status[id];
-    return (s == "failed" || s == "timed_out") && exit_code[id] != 2 &&
-           retries_used[id] < options.retries;
+    return (s == "failed" || s == "timed_out") &&
+           (retry_once.count(id) > 0 || (exit_code[id] != 2 && retries_used[id] < options.retries));
   };
   auto parent_ok = [&](const JobSpec& job) {
     return job.parent_id.empty() || status[job.parent_id] == "done";
@@ -284,13 +336,21 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   auto launch = [&](const JobSpec& job, Slot& slot) {
     const fs::path run_dir = dir[job.id];
     fs::create_directories(run_dir);
-    if (!fs::exists(run_dir / "config.yaml")) {
-      Config c = job.config;
-      if (!job.parent_id.empty()) c.init.from = dir[job.parent_id];
-      std::ofstream(run_dir / "config.yaml.tmp") << to_yaml(c);
+    // The config of the current plan at every launch: fields outside the job id (data.path, the
+    // device) may have been fixed in the sweep file since the run dir was made. Atomic, so a
+    // worker never reads half a file; `ablate train` resumes as the job id is the same.
+    Config c = job.config;
+    if (!job.parent_id.empty()) c.init.from = dir[job.parent_id];
+    const std::string yaml = to_yaml(c);
+    if (read_text(run_dir / "config.yaml") != yaml) {
+      std::ofstream out(run_dir / "config.yaml.tmp", std::ios::trunc);
+      out << yaml;
+      out.close();
+      if (!out) throw std::runtime_error("cannot write " + (run_dir / "config.yaml.tmp").string());
       fs::rename(run_dir / "config.yaml.tmp", run_dir / "config.yaml");
     }
-    if (retryable(job.id)) ++retries_used[job.id];
+    store.replace_params(sweep.name, job.id, params_of[job.id]);
+    if (retry_once.erase(job.id) == 0 && retryable(job.id)) ++retries_used[job.id];
     const Launch l = job_launch(job.id, run_dir.string(), slot.device, threads_per_job, options);
     store.mark_running(sweep.name, job.id, host_name(), slot.device);
     executor.start(l);  // records launcher.pid itself, or hands it back at flush()

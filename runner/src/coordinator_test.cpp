@@ -365,6 +365,220 @@ TEST(Coordinator, WritesALinePerJobStartAndEndWithoutATerminal) {
   EXPECT_LT(first("start      pretrain  seed 1"), first("done       pretrain  seed 1"));
 }
 
+// The text of a file in a run dir ("" when absent).
+std::string file_text(const fs::path& file) {
+  std::ifstream in(file);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// --retry-failed runs a failed job again whatever its exit status (within one run, --retries
+// skips exit status 2: bad input does not fix itself, but the user may have fixed it since), in
+// its run dir, and its skipped dependants run once it is done.
+TEST(Coordinator, RetryFailedRerunsEveryFailureAndThenItsDependants) {
+  Fixture f;
+  const auto* refused = f.stage("pretrain")[0];
+  const auto* timed_out = f.stage("pretrain")[1];
+  f.options.retries = 1;
+  FakeExecutor first;
+  first.script[refused->id] = {{2, "", false}};
+  first.script[timed_out->id] = {{-1, "", true}, {-1, "", true}};
+  f.run(first);
+  ASSERT_EQ(f.status(refused->id), "failed");
+  ASSERT_EQ(f.status(timed_out->id), "timed_out");
+  EXPECT_EQ(f.store->job("staged", refused->id)->attempts, 1);  // exit 2: no retry in a run
+  EXPECT_EQ(f.store->status_counts("staged").at("skipped"), 4);
+
+  f.options.retries = 0;
+  FakeExecutor plain;  // without the flag a failure stays
+  EXPECT_EQ(f.run(plain).launched, 0);
+  EXPECT_EQ(f.status(refused->id), "failed");
+
+  f.options.retry_failed = true;
+  PlanChange change;
+  f.options.on_registered = [&](const PlanChange& c) { change = c; };
+  FakeExecutor again;
+  const auto summary = f.run(again);
+  EXPECT_EQ(std::set<std::string>(change.retried.begin(), change.retried.end()),
+            (std::set<std::string>{refused->id, timed_out->id}));
+  EXPECT_EQ(summary.launched, 6);  // the two failures, then their four dependants
+  EXPECT_EQ(f.store->status_counts("staged").at("done"), 6);
+  EXPECT_EQ(f.store->job("staged", refused->id)->attempts, 2);
+  const auto order = again.order();
+  for (const auto* child : f.stage("uptrain")) {
+    const auto parent = std::find(order.begin(), order.end(), child->parent_id);
+    EXPECT_LT(parent - order.begin(),
+              std::find(order.begin(), order.end(), child->id) - order.begin());
+  }
+  // The same run dir: `ablate train` resumes from its checkpoint there.
+  for (const auto& l : again.started) {
+    EXPECT_EQ(FakeExecutor::run_dir(l), run_dir_of(f.options.workdir, "staged", l.job_id));
+  }
+}
+
+TEST(Coordinator, RetryFailedGivesOneMoreAttemptNotUnlimited) {
+  Fixture f;
+  const auto* refused = f.stage("pretrain")[0];
+  FakeExecutor first;
+  first.script[refused->id] = {{2, "", false}};
+  f.run(first);
+  f.options.retry_failed = true;
+  f.options.retries = 3;
+  FakeExecutor again;
+  again.script[refused->id] = {{2, "", false}, {0, "done", false}};
+  f.run(again);
+  // Failed with exit 2 again: --retries does not retry bad input, --retry-failed ran it once.
+  EXPECT_EQ(f.status(refused->id), "failed");
+  EXPECT_EQ(f.store->job("staged", refused->id)->attempts, 2);
+}
+
+// A diverged run is a result: it stays, even under --retry-failed; --retry-diverged trains it
+// again from scratch, its old run dir kept aside and its old numbers gone from the store.
+TEST(Coordinator, DivergedStaysUnlessRetryDiverged) {
+  Fixture f;
+  const auto* bad = f.stage("pretrain")[0];
+  FakeExecutor first;
+  first.script[bad->id] = {{0, "diverged", false}};
+  f.run(first);
+  ASSERT_EQ(f.status(bad->id), "diverged");
+  const fs::path dir = run_dir_of(f.options.workdir, "staged", bad->id);
+  std::ofstream(dir / "checkpoint.marker") << "old run\n";
+
+  f.options.retry_failed = true;
+  FakeExecutor retry;
+  f.run(retry);
+  EXPECT_EQ(f.status(bad->id), "diverged");
+  const auto retried = retry.order();
+  EXPECT_EQ(std::count(retried.begin(), retried.end(), bad->id), 0);
+
+  f.options.retry_failed = false;
+  f.options.retry_diverged = true;
+  PlanChange change;
+  f.options.on_registered = [&](const PlanChange& c) { change = c; };
+  FakeExecutor again;
+  f.run(again);
+  EXPECT_EQ(change.reset, std::vector<std::string>{bad->id});
+  EXPECT_EQ(f.status(bad->id), "done");
+  EXPECT_EQ(f.store->job("staged", bad->id)->attempts, 1);  // counted from the reset
+  EXPECT_EQ(f.store->status_counts("staged").at("done"), 6);
+  EXPECT_FALSE(fs::exists(dir / "checkpoint.marker"));  // a fresh run dir
+  int aside = 0;
+  for (const auto& e : fs::directory_iterator(dir.parent_path())) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(bad->id + ".reset-", 0) == 0) {
+      ++aside;
+      EXPECT_EQ(file_text(e.path() / "checkpoint.marker"), "old run\n");
+    }
+  }
+  EXPECT_EQ(aside, 1);
+}
+
+// data.path is not part of the job id: after the user fixes it in the sweep file, the job's
+// config.yaml (and its params in the store) must be the current plan's at the next launch.
+TEST(Coordinator, ConfigYamlIsRewrittenFromTheCurrentPlanAtLaunch) {
+  auto with_path = [](const std::string& path) {
+    std::string text = kStaged;
+    const std::string base = "base: {";
+    text.replace(text.find(base), base.size(),
+                 "base: {data: {dataset: text, path: " + path + "}, ");
+    return text;
+  };
+  Fixture f(with_path("/no/such/corpus.txt"));
+  const std::string job = f.stage("pretrain")[0]->id;
+  FakeExecutor first;
+  first.script[job] = {{2, "", false}};
+  f.run(first);
+  const fs::path config = run_dir_of(f.options.workdir, "staged", job) + "/config.yaml";
+  ASSERT_NE(file_text(config).find("/no/such/corpus.txt"), std::string::npos);
+
+  Fixture fixed_plan(with_path("/data/corpus.txt"));
+  ASSERT_EQ(fixed_plan.jobs.size(), f.jobs.size());
+  EXPECT_EQ(fixed_plan.stage("pretrain")[0]->id, job);  // the same job
+  f.sweep = fixed_plan.sweep;
+  f.jobs = fixed_plan.jobs;
+  f.options.retry_failed = true;
+  FakeExecutor again;
+  f.run(again);
+  EXPECT_EQ(f.status(job), "done");
+  const std::string text = file_text(config);
+  EXPECT_NE(text.find("/data/corpus.txt"), std::string::npos) << text;
+  EXPECT_EQ(text.find("/no/such"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(config.string() + ".tmp"));
+  for (const auto& [k, v] : f.store->params("staged", job)) {
+    if (k == "data.path") {
+      EXPECT_EQ(v, "/data/corpus.txt");
+    }
+  }
+}
+
+// The sweep file's current plan defines the sweep: an edit that drops cells makes their jobs
+// stale (kept, out of the counts, not run), reverting it makes them active with their results.
+TEST(Coordinator, JobsTheFileNoLongerPlansBecomeStaleAndComeBack) {
+  Fixture f;
+  std::vector<PlanChange> changes;
+  f.options.on_registered = [&](const PlanChange& c) { changes.push_back(c); };
+  FakeExecutor first;
+  f.run(first);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].created);
+  EXPECT_EQ(changes[0].planned, 6);
+  EXPECT_EQ(changes[0].added, 6);
+  EXPECT_TRUE(changes[0].stale.empty());
+
+  std::string text = kStaged;
+  text.replace(text.find("[1, 2]"), 6, "[2, 4]");  // kv_heads 1 dropped, 4 added
+  Fixture edited(text);
+  const auto full_sweep = f.sweep;
+  const auto full_jobs = f.jobs;
+  f.sweep = edited.sweep;
+  f.jobs = edited.jobs;
+  FakeExecutor second;
+  const auto summary = f.run(second);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_FALSE(changes[1].created);
+  EXPECT_EQ(changes[1].added, 2);
+  EXPECT_EQ(changes[1].stale.size(), 2u);
+  EXPECT_EQ(changes[1].newly_stale.size(), 2u);
+  EXPECT_EQ(summary.launched, 2);  // only the new cells
+  const auto counts = f.store->status_counts("staged");
+  EXPECT_EQ(counts.at("done"), 6);  // 2 pretrain + 4 uptrain planned; the 2 stale not counted
+  int stale = 0;
+  for (const auto& row : f.store->jobs("staged")) stale += row.stale;
+  EXPECT_EQ(stale, 2);
+
+  f.sweep = full_sweep;  // reverted
+  f.jobs = full_jobs;
+  FakeExecutor third;
+  EXPECT_EQ(f.run(third).launched, 0);
+  EXPECT_EQ(changes[2].reactivated.size(), 2u);
+  EXPECT_EQ(changes[2].stale.size(), 2u);  // the kv_heads 4 cells now
+  EXPECT_TRUE(changes[2].newly_stale.size() == 2u);
+  EXPECT_EQ(f.store->status_counts("staged").at("done"), 6);
+}
+
+// A stale job that a killed coordinator left running is recovered (its orphan stopped, its
+// outcome recorded), not left running forever, and not launched.
+TEST(Coordinator, AStaleJobLeftRunningIsRecoveredNotRun) {
+  Fixture f;
+  FakeExecutor first;
+  std::atomic<bool> stop{true};
+  f.run(first, &stop);  // registers only
+  const std::string gone = f.stage("uptrain")[0]->id;
+  f.store->mark_running("staged", gone, "h", "cpu");
+  std::vector<JobSpec> fewer;
+  for (const auto& j : f.jobs) {
+    if (j.id != gone) fewer.push_back(j);
+  }
+  f.jobs = fewer;
+  FakeExecutor second;
+  f.run(second);
+  const auto order = second.order();
+  EXPECT_EQ(order.size(), 5u);
+  EXPECT_EQ(std::count(order.begin(), order.end(), gone), 0);
+  const auto row = *f.store->job("staged", gone);
+  EXPECT_TRUE(row.stale);
+  EXPECT_EQ(row.status, "interrupted");
+}
+
 TEST(Coordinator, RunDirsStayInsideTheWorkdir) {
   EXPECT_EQ(run_dir_of("/tmp/w", "s", "abc"), "/tmp/w/s/abc");
   EXPECT_THROW(run_dir_of("/tmp/w", "..", "x"), std::runtime_error);

@@ -67,5 +67,20 @@ int command_status(const std::vector<std::string>& args);
 int command_query(const std::vector<std::string>& args);
 int command_import(const std::vector<std::string>& args);
 int command_report(const std::vector<std::string>& args);
+int command_reset(const std::vector<std::string>& args);
+int command_prune(const std::vector<std::string>& args);
+
+// The `ablate run` of a sweep as it was last run, for hints: its sweep file (and KEY=VALUE
+// overrides) from the sweep's provenance, with --db and --workdir where they are not the defaults
+// (the workdir from a run dir of the sweep, `run_dir`). "" for a sweep without a sweep file (an
+// import). (rerun_hint.cpp)
+std::string run_command_of(const results::Store& store, const std::string& db,
+                           const std::string& sweep, const std::string& run_dir);
+// What runs a job that ended badly again, for `ablate status` ("" when nothing but a run of its
+// parent does, or for an import): "ablate run FILE --retry-failed" for a failed or timed-out job
+// (from its checkpoint; after an exit status 2, once the input is fixed), "ablate run FILE
+// --retry-diverged" for a diverged one (from scratch; its run dir is kept aside).
+std::string rerun_hint(const results::Store& store, const std::string& db,
+                       const results::JobRow& job);
 
 }  // namespace ablate::cli

@@ -35,7 +35,11 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
       "run", "SWEEP.yaml [KEY=VALUE...] [options]",
       "Runs a sweep's jobs, stores their results, and resumes where an earlier run stopped.",
       "Jobs already done are skipped; interrupted ones continue from their checkpoints. The\n"
-      "sweep file's current plan defines the sweep. KEY=VALUE overrides apply to its base config."};
+      "sweep file's current plan defines the sweep. KEY=VALUE overrides apply to its base config.\n"
+      "Jobs registered earlier that the file no longer plans become stale: kept, left out of\n"
+      "status counts and reports (ablate prune deletes them). Failed jobs run again with\n"
+      "--retry-failed, diverged ones with --retry-diverged; ablate reset returns any job to\n"
+      "pending."};
   std::vector<std::string> positional;
   std::string db = "ablate.db", devices = "cpu", backend = "local";
   runner::RunOptions run;
@@ -51,6 +55,12 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
       "timeout", po::value(&run.timeout_s)->default_value(run.timeout_s),
       "seconds per attempt; 0 = none")("backend", po::value(&backend)->default_value(backend),
                                        "local or slurm");
+  auto lifecycle = options.add_options();
+  lifecycle("retry-failed", po::bool_switch(&run.retry_failed),
+            "run the sweep's failed and timed-out jobs again, whatever their exit status (from "
+            "their checkpoints)");
+  lifecycle("retry-diverged", po::bool_switch(&run.retry_diverged),
+            "train the sweep's diverged jobs again from scratch (their run dirs moved aside)");
   runner::SlurmOptions slurm;
   po::options_description slurm_options(
       "slurm options (with --backend slurm; the sweep file's "
@@ -157,8 +167,39 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   };
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // What the file changed, before anything starts.
+  run.on_registered = [&](const runner::PlanChange& c) {
+    std::cout << "sweep " << sweep.name << ": ";
+    if (c.created) {
+      std::cout << count_of(c.planned, "job");
+    } else {
+      std::cout << (c.added > 0 ? count_of(c.added, "new job") : "no new jobs");
+      if (!c.stale.empty()) {
+        std::cout << ", " << c.stale.size() << " stale: no longer in " << in.file
+                  << " (kept, left out of status and reports; ablate prune " << sweep.name
+                  << " deletes " << (c.stale.size() == 1 ? "it" : "them") << ")";
+      }
+      if (!c.reactivated.empty()) {
+        std::cout << ", " << c.reactivated.size() << " back in " << in.file
+                  << " (their results count again)";
+      }
+    }
+    std::cout << "\n";
+    if (!c.retried.empty()) {
+      std::cout << "--retry-failed: "
+                << count_of(static_cast<long long>(c.retried.size()), "failed or timed-out job")
+                << " to run again\n";
+    }
+    if (!c.reset.empty()) {
+      std::cout << "--retry-diverged: "
+                << count_of(static_cast<long long>(c.reset.size()), "diverged job")
+                << " to train again from scratch (old run dirs moved aside to *.reset-*)\n";
+    }
+    std::cout.flush();
+  };
   const auto summary = runner::run_sweep(sweep, jobs, store, *executor, run, &g_interrupted);
-  std::cout << "sweep " << sweep.name << ": " << jobs.size() << " jobs, " << summary.launched
+  std::cout << "sweep " << sweep.name << ": "
+            << count_of(static_cast<long long>(jobs.size()), "job") << ", " << summary.launched
             << " launched";
   for (const auto& [status, n] : summary.counts) std::cout << ", " << n << " " << status;
   std::cout << "\n";

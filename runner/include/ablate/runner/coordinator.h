@@ -4,6 +4,7 @@
 // is the database's only writer. Re-running it resumes: done jobs are skipped, interrupted ones
 // continue from their checkpoints, new ones run.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "ablate/runner/sweep.h"
 
 namespace ablate::runner {
+
+struct PlanChange;
 
 struct RunOptions {
   std::string workdir = "runs";             // run dirs go to WORKDIR/<sweep>/<job id>/
@@ -28,6 +31,26 @@ struct RunOptions {
   // Return once the ready jobs are submitted, leaving them running (Slurm's --detach); a later
   // run_sweep adopts them through the executor and goes on.
   bool detach = false;
+  // Run the sweep's failed and timed-out jobs again, whatever their exit status (bad input is
+  // fixed in the file by now), each once more from its checkpoint (`--retries` applies on top).
+  bool retry_failed = false;
+  // Train the sweep's diverged jobs again from scratch: each is reset first (its run dir moved
+  // aside, its results removed; lifecycle.h). Without it a diverged run is a result and stays.
+  bool retry_diverged = false;
+  // Told what registering the sweep changed, before any job is launched (`ablate run` prints it).
+  std::function<void(const PlanChange&)> on_registered;
+};
+
+// What registering a sweep file changed in the database (RunOptions::on_registered).
+struct PlanChange {
+  bool created = false;                  // the sweep is new to the database
+  int planned = 0;                       // jobs the file plans
+  int added = 0;                         // of them, new to the database
+  std::vector<std::string> stale;        // jobs registered earlier that the file no longer plans
+  std::vector<std::string> newly_stale;  // of them, the ones this file's edit made stale
+  std::vector<std::string> reactivated;  // stale jobs the file plans again (results count again)
+  std::vector<std::string> retried;      // failed or timed-out jobs that retry_failed runs again
+  std::vector<std::string> reset;        // diverged jobs that retry_diverged trains again
 };
 
 struct RunSummary {
