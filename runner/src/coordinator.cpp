@@ -250,7 +250,14 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   for (const auto& row : store.jobs(sweep.name)) {
     if (spec.count(row.id) == 0) {  // stale: a job of an earlier version of the sweep file
       change.stale.push_back(row.id);
-      if (row.status == "running" && !row.run_dir.empty()) recover(row.id, row.run_dir);
+      if (row.status == "running" && !row.run_dir.empty()) {
+        const std::string handle = read_text(fs::path(row.run_dir) / "launcher.pid");
+        if (executor.adopt(row.id, handle.substr(0, handle.find('\n')), row.run_dir)) {
+          dir[row.id] = row.run_dir;  // a Slurm task: followed to its end, never relaunched
+        } else {
+          recover(row.id, row.run_dir);
+        }
+      }
       continue;
     }
     std::string s = row.status;
