@@ -133,6 +133,11 @@ std::optional<MainMetric> main_metric(const std::map<std::string, double>& summa
   return std::nullopt;
 }
 
+std::string reason_line(const std::string& status, const std::string& error) {
+  const std::string line = first_line(error);
+  return line.rfind(status + ": ", 0) == 0 ? line.substr(status.size() + 2) : line;
+}
+
 std::map<std::string, double> job_summaries(results::Store& store, const std::string& sweep,
                                             const std::string& id) {
   auto& st = store.statement("SELECT name, value FROM summaries WHERE job = ?");
@@ -387,7 +392,7 @@ void Progress::ended(const std::string& id, const std::string& status, const std
                           ? "at step " + std::to_string(static_cast<int64_t>(step->second))
                           : "");
   } else {
-    details.push_back(first_line(reason));
+    details.push_back(reason_line(status, reason));
   }
   auto& time = store_.statement(
       "SELECT (julianday(ended) - julianday(started)) * 86400 FROM jobs WHERE pk = ? "

@@ -110,6 +110,13 @@ TEST(Formats, Durations) {
   EXPECT_EQ(format_metric(2.34567), "2.346");
 }
 
+TEST(Formats, ReasonLine) {
+  EXPECT_EQ(reason_line("failed", "exit status 1\nlog line"), "exit status 1");
+  EXPECT_EQ(reason_line("skipped", "skipped: parent abc failed"), "parent abc failed");
+  EXPECT_EQ(reason_line("timed_out", "timed out after 5 s\nlog"), "timed out after 5 s");
+  EXPECT_EQ(reason_line("failed", ""), "");
+}
+
 TEST(Formats, UtcNowIsIsoToTheSecond) {
   const std::string t = utc_now();
   ASSERT_EQ(t.size(), 20u) << t;

@@ -479,7 +479,7 @@ expect 1 "sweep timeout: 2 jobs, 2 launched, 2 timed_out" \
 [ $((SECONDS - t0)) -le 15 ] || fail "timeout: --timeout 1 took $((SECONDS - t0)) s"
 expect 0 "sweep timeout: 2 jobs, 2 timed_out" "$ablate" status --db $db timeout
 eq "timeout: status lines with the reason" \
-  "$("$ablate" status --db $db timeout | grep -cE '^  [0-9a-f]{16} timed_out: timed out after 1')" 2
+  "$("$ablate" status --db $db timeout | grep -cE '\(job [0-9a-f]{16}\) timed_out: timed out after 1')" 2
 no_orphans "$tmp/w6/timeout" "timeout"
 
 # 6b. Bad input in a job (its data vanished after the plan): failed with exit status 2 and the
@@ -488,10 +488,10 @@ cp corpus.txt vanishing.txt
 DATA=$tmp/vanishing.txt sweep badinput.yaml badinput 60 20 1 '  - attention.variant: gqa'
 expect 0 "total: 1 job " "$ablate" plan badinput.yaml
 rm vanishing.txt
-expect 1 "sweep badinput: 1 jobs, 1 launched, 1 failed" \
+expect 1 "sweep badinput: 1 job, 1 launched, 1 failed" \
   "$ablate" run badinput.yaml --db $db --workdir w6 --retries 1
 "$ablate" status --db $db badinput > badinput.status
-grep -qE "^  [0-9a-f]{16} failed: exit status 2$" badinput.status ||
+grep -qE "^  .* \(job [0-9a-f]{16}\) failed: exit status 2$" badinput.status ||
   fail "badinput: ablate status lacks the exit status: $(cat badinput.status)"
 grep -qF "$tmp/vanishing.txt does not exist" badinput.status ||
   fail "badinput: ablate status lacks the job's last log lines: $(cat badinput.status)"
@@ -529,12 +529,12 @@ grep -q "sweep oom: 4 jobs, 3 launched, 2 done, 1 failed, 1 skipped" oom.out ||
 "$ablate" status --db $db oom > oom.status
 grep -qE "^sweep oom: 4 jobs, 2 done, 1 failed, 1 skipped$" oom.status ||
   fail "oom: ablate status counts: $(cat oom.status)"
-grep -qE "^  $victim failed: killed by signal 9" oom.status ||
+grep -qE "^  .* \(job $victim\) failed: killed by signal 9" oom.status ||
   fail "oom: ablate status lacks the killed job's reason: $(cat oom.status)"
 last=$(tail -1 "w6/oom/$victim/output.txt")
 [ -n "$last" ] && grep -qF -- "$last" oom.status ||
   fail "oom: ablate status lacks the killed job's last log line '$last': $(cat oom.status)"
-grep -qE "^  $dependant skipped: .*parent $victim failed" oom.status ||
+grep -qE "^  .* \(job $dependant\) skipped: parent $victim failed" oom.status ||
   fail "oom: ablate status does not say the dependant was skipped for its parent: $(cat oom.status)"
 eq "oom: jobs of seed 1 done" "$(q $db "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep
   WHERE s.name = 'oom' AND j.seed = 1 AND j.status = 'done'")" 2

@@ -148,7 +148,8 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
                                           runner::run_dir_of(run.workdir, sweep.name, job.id),
                                           run.devices.front(), run.threads_per_job, run));
       }
-      std::cout << "# first wave: the " << wave.size() << " jobs without a parent; each later "
+      std::cout << "# first wave: the " << count_of(static_cast<long long>(wave.size()), "job")
+                << " without a parent; each later "
                 << "stage is submitted as its own array when its parents are done\n"
                 << runner::sbatch_script(slurm, "", wave);
       return kOk;

@@ -1,14 +1,305 @@
-#include <algorithm>
-#include <iostream>
-#include <nlohmann/json.hpp>
+// `ablate status`: a sweep's jobs by status and by arm (arms named by the keys that vary), its
+// failures with their whole reasons, and the command to run next (docs/design.md section 7).
+#include <signal.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "ablate/runner/command.h"
+#include "ablate/runner/coordinator.h"
+#include "ablate/runner/progress.h"
 #include "cli.h"
 
 namespace ablate::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// The columns of the per-arm table that count jobs, in order. "diverged" is shown only when a
+// job diverged.
+const std::vector<std::string> kColumns = {"done",   "running", "pending",
+                                           "failed", "stale",   "diverged"};
+
+// The column a job counts in. A new job state is one line here (and its column in kColumns).
+std::string column_of(const results::JobRow& job) {
+  if (job.stale) return "stale";  // no longer planned by the sweep file, whatever its status
+  if (job.status == "done" || job.status == "running" || job.status == "diverged")
+    return job.status;
+  if (job.status == "pending" || job.status == "interrupted") return "pending";  // runs next time
+  return "failed";  // failed, timed_out, skipped
+}
+
+bool ended_badly(const results::JobRow& job) {
+  return !job.stale && (job.status == "failed" || job.status == "timed_out" ||
+                        job.status == "skipped" || job.status == "diverged");
+}
+
+// One arm: the jobs of the sweep that differ only in their seed.
+struct Arm {
+  std::string stage, arm_key, label;
+  runner::Params params;
+  std::map<std::string, int> count;  // column -> jobs
+  double sum = 0.0;                  // of the main metric over done jobs
+  int n = 0;                         // done jobs with the metric
+  double seconds = 0.0;              // time its jobs trained
+};
+
+// Everything `ablate status SWEEP` shows, as JSON (the text is printed from it).
+Json describe(results::Store& store, const std::string& db, const std::string& name) {
+  const auto rows = store.jobs(name);
+  const int64_t sweep_pk = store.sweep_pk(name);
+
+  // Params, main-metric summaries and times of every job of the sweep, a query each.
+  std::map<std::string, runner::Params> params;
+  auto& p = store.statement(
+      "SELECT j.id, p.key, p.value FROM params p JOIN jobs j ON j.pk = p.job WHERE j.sweep = ?");
+  p.bind(1, sweep_pk);
+  while (p.executeStep()) {
+    params[p.getColumn(0).getString()].emplace_back(p.getColumn(1).getString(),
+                                                    p.getColumn(2).getString());
+  }
+  std::map<std::string, std::map<std::string, double>> summaries;
+  auto& s = store.statement(
+      "SELECT j.id, s.name, s.value FROM summaries s JOIN jobs j ON j.pk = s.job "
+      "WHERE j.sweep = ? AND s.name IN ('wall_time_s', ?, ?)");
+  s.bind(1, sweep_pk);
+  s.bind(2, runner::kMainMetrics[0]);
+  s.bind(3, runner::kMainMetrics[1]);
+  static_assert(std::size(runner::kMainMetrics) == 2, "bind every main metric");
+  while (s.executeStep()) {
+    summaries[s.getColumn(0).getString()][s.getColumn(1).getString()] = s.getColumn(2).getDouble();
+  }
+  // Since the last start, up to its end or now; the summary's wall time counts earlier attempts.
+  std::map<std::string, double> attempt_seconds;
+  auto& t = store.statement(
+      "SELECT id, (julianday(COALESCE(ended, 'now')) - julianday(started)) * 86400 FROM jobs "
+      "WHERE sweep = ? AND started IS NOT NULL");
+  t.bind(1, sweep_pk);
+  while (t.executeStep()) attempt_seconds[t.getColumn(0).getString()] = t.getColumn(1).getDouble();
+
+  std::vector<std::string> stages;
+  std::vector<runner::Params> all;
+  for (const auto& row : rows) {
+    stages.push_back(row.stage);
+    all.push_back(params[row.id]);
+  }
+  const auto varying = runner::varying_params(stages, all);
+  std::set<std::string> keys;
+  for (const auto& v : varying) {
+    for (const auto& kv : v) keys.insert(kv.first);
+  }
+  const auto names = runner::short_key_names(keys);
+
+  std::vector<Arm> arms;
+  std::map<std::pair<std::string, std::string>, size_t> arm_of;  // (stage, arm key) -> index
+  std::map<std::string, std::string> label_of;                   // job id -> its arm's label
+  std::set<std::string> metric_names;
+  std::map<std::string, int> counts = store.status_counts(name);
+  int stale = 0;
+  for (size_t j = 0; j < rows.size(); ++j) {
+    const auto& row = rows[j];
+    const auto [it, added] = arm_of.emplace(std::make_pair(row.stage, row.arm_key), arms.size());
+    if (added) {
+      Arm arm;
+      arm.stage = row.stage;
+      arm.arm_key = row.arm_key;
+      arm.params = varying[j];
+      arm.label = runner::arm_label(row.stage, varying[j], names);
+      arms.push_back(arm);
+    }
+    Arm& arm = arms[it->second];
+    label_of[row.id] = arm.label;
+    ++arm.count[column_of(row)];
+    stale += row.stale;
+    const auto& sums = summaries[row.id];
+    if (row.status == "done" && !row.stale) {
+      if (const auto metric = runner::main_metric(sums)) {
+        arm.sum += metric->value;
+        ++arm.n;
+        metric_names.insert(metric->name);
+      }
+    }
+    const auto wall = sums.find("wall_time_s");
+    const auto attempt = attempt_seconds.find(row.id);
+    arm.seconds += std::max(wall != sums.end() ? wall->second : 0.0,
+                            attempt != attempt_seconds.end() ? attempt->second : 0.0);
+  }
+
+  Json out;
+  out["sweep"] = name;
+  out["counts"] = counts;  // active jobs by status (stale ones left out)
+  int total = 0;
+  for (const auto& [k, n] : counts) total += n;
+  out["total"] = total;
+  out["stale"] = stale;
+  const auto env = store.environment(name);
+  const auto file = env.find("sweep_file");
+  out["sweep_file"] = file != env.end() ? Json(file->second) : Json(nullptr);
+  const std::string metric = metric_names.size() == 1 ? *metric_names.begin() : "";
+  out["metric"] = metric.empty() ? Json(nullptr) : Json(metric);
+  Json arms_json = Json::array();
+  for (const auto& arm : arms) {
+    Json a;
+    a["arm"] = arm.label;
+    a["stage"] = arm.stage.empty() ? Json(nullptr) : Json(arm.stage);
+    a["arm_key"] = arm.arm_key;
+    Json ps = Json::object();
+    for (const auto& [k, v] : arm.params) ps[k] = v;
+    a["params"] = ps;
+    for (const auto& c : kColumns) a[c] = arm.count.count(c) ? arm.count.at(c) : 0;
+    a["metric_n"] = arm.n;
+    a["metric_mean"] = arm.n > 0 ? Json(arm.sum / arm.n) : Json(nullptr);
+    a["time_s"] = std::round(arm.seconds * 10.0) / 10.0;
+    arms_json.push_back(a);
+  }
+  out["arms"] = arms_json;
+
+  Json failures = Json::array();
+  for (const auto& row : rows) {
+    if (!ended_badly(row)) continue;
+    failures.push_back({{"id", row.id},
+                        {"status", row.status},
+                        {"error", row.error},
+                        {"arm", label_of[row.id]},
+                        {"seed", row.seed},
+                        {"exit_code", row.exit_code ? Json(*row.exit_code) : Json(nullptr)},
+                        {"next", rerun_hint(store, db, row)}});
+  }
+  out["failures"] = failures;
+
+  // What to run next.
+  const std::string run = run_command_of(store, db, name, rows.empty() ? "" : rows[0].run_dir);
+  int left = counts["pending"] + counts["interrupted"], running = counts["running"];
+  int retry = counts["failed"] + counts["timed_out"];
+  Json next = Json::array();
+  if (running > 0) {
+    const std::string holder = runner::read_text(runner::database_lock_file(store.path(), name));
+    const long pid = std::atol(holder.c_str());
+    const std::string cmdline =
+        pid > 1 ? runner::read_text("/proc/" + std::to_string(pid) + "/cmdline") : "";
+    if (cmdline.find("ablate") != std::string::npos) {
+      next.push_back(count_of(running, "job") + " running under the coordinator with pid " +
+                     std::to_string(pid) + "; see again: ablate status " + shell_word(name) +
+                     (db != "ablate.db" ? " --db " + shell_word(db) : ""));
+    } else {
+      left += running;  // its coordinator is gone: the next run recovers them
+    }
+  }
+  if (!run.empty()) {
+    if (left > 0) next.push_back(run + "   (runs the " + count_of(left, "job") + " left)");
+    if (retry > 0) {
+      next.push_back(run + " --retry-failed   (runs the " + count_of(retry, "failed job") +
+                     " again, from " + (retry == 1 ? "its checkpoint)" : "their checkpoints)"));
+    }
+  }
+  if (stale > 0) {
+    next.push_back("ablate prune " + shell_word(name) +
+                   (db != "ablate.db" ? " --db " + shell_word(db) : "") + "   (lists the " +
+                   count_of(stale, "stale job") + "; --yes deletes them)");
+  }
+  if (left == 0 && running == 0 && counts["done"] > 0 && !metric.empty()) {
+    next.push_back("ablate report " + shell_word(name) +
+                   (db != "ablate.db" ? " --db " + shell_word(db) : "") + " --metric " + metric);
+  }
+  out["next"] = next;
+  return out;
+}
+
+std::string pad(const std::string& s, size_t width, bool right) {
+  if (s.size() >= width) return s;
+  const std::string fill(width - s.size(), ' ');
+  return right ? fill + s : s + fill;
+}
+
+// The sweep's line: "sweep NAME: 12 jobs, 7 done, 1 failed" (statuses with jobs, stale apart).
+std::string counts_line(const Json& s) {
+  std::string line =
+      "sweep " + s["sweep"].get<std::string>() + ": " + count_of(s["total"].get<int>(), "job");
+  for (const auto& [k, n] : s["counts"].items()) {
+    if (n.get<int>() > 0) line += ", " + std::to_string(n.get<int>()) + " " + k;
+  }
+  if (s["stale"].get<int>() > 0)
+    line += " (and " + std::to_string(s["stale"].get<int>()) + " stale)";
+  return line;
+}
+
+void print_sweep(const Json& s) {
+  std::cout << counts_line(s) << "\n";
+  // The table: the arm, the job columns (diverged only when any), the metric, the time.
+  std::vector<std::string> columns;
+  for (const auto& c : kColumns) {
+    bool any = c != "diverged";
+    for (const auto& a : s["arms"]) any = any || a[c].get<int>() > 0;
+    if (any) columns.push_back(c);
+  }
+  const bool metric = !s["metric"].is_null();
+  std::vector<std::string> header{"arm"};
+  header.insert(header.end(), columns.begin(), columns.end());
+  if (metric) header.push_back("mean " + s["metric"].get<std::string>());
+  header.push_back("time");
+  std::vector<std::vector<std::string>> table{header};
+  for (const auto& a : s["arms"]) {
+    std::vector<std::string> row{a["arm"].get<std::string>()};
+    for (const auto& c : columns) row.push_back(std::to_string(a[c].get<int>()));
+    if (metric) {
+      row.push_back(
+          a["metric_mean"].is_null() ? "-" : runner::format_metric(a["metric_mean"].get<double>()));
+    }
+    row.push_back(runner::format_duration(a["time_s"].get<double>()));
+    table.push_back(row);
+  }
+  std::vector<size_t> width(header.size(), 0);
+  for (const auto& row : table) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  for (const auto& row : table) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      // The arm and the time left-aligned, the numbers right-aligned.
+      const bool right = c > 0 && c + 1 < row.size();
+      line += (c ? "  " : "") + pad(row[c], c + 1 < row.size() ? width[c] : 0, right);
+    }
+    std::cout << line << "\n";
+  }
+
+  if (!s["failures"].empty()) {
+    std::cout << "\nfailures (" << s["failures"].size() << "):\n";
+    for (const auto& f : s["failures"]) {
+      // The reason's first line, then the job's last log lines, each whole.
+      const std::string status = f["status"].get<std::string>();
+      std::istringstream lines(f["error"].get<std::string>());
+      std::string first;
+      std::getline(lines, first);
+      std::cout << "  " << f["arm"].get<std::string>() << " seed " << f["seed"].get<int64_t>()
+                << " (job " << f["id"].get<std::string>() << ") " << status << ": "
+                << runner::reason_line(status, first) << "\n";
+      for (std::string line; std::getline(lines, line);) std::cout << "    | " << line << "\n";
+      if (!f["next"].get<std::string>().empty())
+        std::cout << "    " << f["next"].get<std::string>() << "\n";
+    }
+  }
+  if (!s["next"].empty()) {
+    std::cout << "\n";
+    for (const auto& n : s["next"]) std::cout << "next: " << n.get<std::string>() << "\n";
+  }
+}
+
+}  // namespace
 
 int command_status(const std::vector<std::string>& args) {
-  const CommandInfo info{"status", "[--db FILE] [SWEEP] [--json]",
-                         "Jobs by status, per arm, with failures and their reasons.", ""};
+  const CommandInfo info{
+      "status", "[--db FILE] [SWEEP] [--json]",
+      "A sweep's jobs by status and by arm, its failures with their reasons, what to run next.",
+      "Arms are named by the keys whose values differ between the sweep's jobs. Without SWEEP:\n"
+      "one line per sweep (all of it for a database with one sweep). --json prints every sweep\n"
+      "(or SWEEP) in full: counts, arms, failures and the next commands."};
   std::string db = "ablate.db", sweep;
   po::options_description options("options");
   options.add_options()("db", po::value(&db)->default_value(db), "database file")("json",
@@ -22,7 +313,6 @@ int command_status(const std::vector<std::string>& args) {
   const auto opened = open_read_only(db, "status");
   if (!opened) return kBadInput;
   results::Store& store = *opened;
-  std::vector<std::string> names = sweep.empty() ? store.sweeps() : std::vector<std::string>{sweep};
   const auto known = store.sweeps();
   if (!sweep.empty() && std::find(known.begin(), known.end(), sweep) == known.end()) {
     std::cerr << "ablate status: no sweep '" << sweep << "' in " << db << " (sweeps:";
@@ -30,46 +320,20 @@ int command_status(const std::vector<std::string>& args) {
     std::cerr << ")\n";
     return kBadInput;
   }
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& name : names) {
-    const auto counts = store.status_counts(name);
-    nlohmann::json s{{"sweep", name}, {"counts", counts}, {"failures", nlohmann::json::array()}};
-    int total = 0;
-    for (const auto& [k, n] : counts) total += n;
-    s["total"] = total;
-    for (const auto& job : store.jobs(name)) {
-      if (job.status == "failed" || job.status == "timed_out" || job.status == "skipped" ||
-          job.status == "diverged") {
-        s["failures"].push_back({{"id", job.id}, {"status", job.status}, {"error", job.error}});
-      }
-    }
-    out.push_back(s);
-  }
+  const std::vector<std::string> names = sweep.empty() ? known : std::vector<std::string>{sweep};
+  Json out = Json::array();
+  for (const auto& name : names) out.push_back(describe(store, db, name));
   if (vm.count("json")) {
     std::cout << out.dump() << "\n";
     return kOk;
   }
-  for (const auto& s : out) {
-    std::cout << "sweep " << s["sweep"].get<std::string>() << ": " << s["total"].get<int>()
-              << " jobs";
-    for (const auto& [k, n] : s["counts"].items()) {
-      if (n.get<int>() > 0) std::cout << ", " << n.get<int>() << " " << k;
-    }
-    std::cout << "\n";
-    for (const auto& f : s["failures"]) {
-      std::string error = f["error"];
-      if (error.size() > 400) {
-        // The first line is the reason ("timed out after 60 s"); the rest is the job's log tail,
-        // of which the end matters most.
-        const auto newline = std::min(error.find('\n'), error.size());
-        error = newline >= 300 ? error.substr(0, 400) + "..."
-                               : error.substr(0, newline) + "\n..." +
-                                     error.substr(error.size() - (400 - newline));
-      }
-      std::cout << "  " << f["id"].get<std::string>() << " " << f["status"].get<std::string>()
-                << ": " << error << "\n";
-    }
+  if (out.size() == 1) {
+    print_sweep(out[0]);
+    return kOk;
   }
+  for (const auto& s : out) std::cout << counts_line(s) << "\n";
+  if (!out.empty())
+    std::cout << "\nablate status SWEEP shows a sweep's arms, failures and what next\n";
   return kOk;
 }
 

@@ -70,6 +70,10 @@ struct MainMetric {
 // The job's main metric among its summaries (name -> value); nullopt when it has none.
 std::optional<MainMetric> main_metric(const std::map<std::string, double>& summaries);
 
+// The first line of a job's stored reason (Store's JobRow::error), without a leading "STATUS: "
+// that repeats `status` ("skipped: parent X failed" -> "parent X failed").
+std::string reason_line(const std::string& status, const std::string& error);
+
 // A job's summaries from the store, name -> value.
 std::map<std::string, double> job_summaries(results::Store& store, const std::string& sweep,
                                             const std::string& id);
