@@ -111,6 +111,11 @@ bool same_value(const std::string& a, const std::string& b) {
   return parse_number(a, &x) && parse_number(b, &y) && x == y;
 }
 
+// "1 seed", "2 seeds": a count and a noun, plural unless the count is 1.
+std::string count_of(size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
@@ -361,8 +366,9 @@ Comparison compare(const Report& report, size_t arm_index,
   c.n = static_cast<int64_t>(paired ? s.x.size() : s.x.size() + s.y.size());
   std::vector<std::string> notes;
   if (paired && s.dropped > 0) {
-    notes.push_back("paired on the " + std::to_string(s.x.size()) + " seeds both arms have (" +
-                    std::to_string(s.dropped) + " runs without a partner left out)");
+    notes.push_back("paired on the " + count_of(s.x.size(), "seed") + " both arms have (" +
+                    count_of(static_cast<size_t>(s.dropped), "run") +
+                    " without a partner left out)");
   }
   const int64_t smallest = paired ? static_cast<int64_t>(s.x.size())
                                   : static_cast<int64_t>(std::min(s.x.size(), s.y.size()));
@@ -530,7 +536,7 @@ void write_method(Report& r) {
   r.method.push_back("Each arm is compared with the baseline by " + test_words(o.test) + ".");
   if (o.test != TestChoice::kAso) {
     r.method.push_back("p-values are adjusted over the family of " +
-                       std::to_string(r.comparisons.size()) + " comparisons with " +
+                       count_of(r.comparisons.size(), "comparison") + " with " +
                        correction_words(o.correction) +
                        "; significant means adjusted p <= " + format_number(o.alpha) + ".");
   }
@@ -799,9 +805,11 @@ Report build_report(Store& store, const ReportOptions& options) {
   }
   if (r.stale > 0) r.warnings.push_back(stale_line(r.stale));
   if (!r.excluded.empty()) {
-    r.warnings.push_back(std::to_string(r.excluded.size()) + " jobs are not samples (" +
-                         std::to_string(r.diverged) + " diverged, " + std::to_string(r.failed) +
-                         " failed or unfinished); they are listed below");
+    const bool one = r.excluded.size() == 1;
+    r.warnings.push_back(
+        count_of(r.excluded.size(), "job") + (one ? " is not a sample (" : " are not samples (") +
+        std::to_string(r.diverged) + " diverged, " + std::to_string(r.failed) +
+        " failed or unfinished); " + (one ? "it is" : "they are") + " listed below");
   }
   write_method(r);
   write_provenance(r, store, jobs);
@@ -1030,7 +1038,7 @@ std::string summary_sentence(const Report& r) {
     else
       ++untested;
   }
-  std::string s = std::to_string(r.arms.size()) + " arms, " + std::to_string(r.comparisons.size()) +
+  std::string s = count_of(r.arms.size(), "arm") + ", " + std::to_string(r.comparisons.size()) +
                   " compared with the baseline: " + std::to_string(better) + " better, " +
                   std::to_string(worse) + " worse, " + std::to_string(none) +
                   " with no detectable difference";

@@ -206,10 +206,25 @@ TEST_F(ReportTest, DivergedAndFailedRunsAreExcludedListedAndCounted) {
   EXPECT_EQ(better.n, 4);
   EXPECT_NEAR(better.result.statistic, 9.0, 1e-9);
   EXPECT_NEAR(better.result.p_value, 0.002895812161864147, 1e-12);
-  EXPECT_NE(better.note.find("without a partner"), std::string::npos);
+  EXPECT_NE(better.note.find("paired on the 4 seeds both arms have (1 run without a partner "
+                             "left out)"),
+            std::string::npos)
+      << better.note;
   const std::string md = render_markdown(r, {});
   EXPECT_NE(md.find("out of memory"), std::string::npos);
-  EXPECT_NE(md.find("1 diverged, 1 failed"), std::string::npos);
+  EXPECT_NE(md.find("2 jobs are not samples (1 diverged, 1 failed"), std::string::npos);
+}
+
+TEST_F(ReportTest, OneExcludedJobIsOneJob) {
+  auto runs = three_arms();
+  runs[8] = {kGqa2, 3, std::nan(""), "diverged"};
+  write_sweep(store_, dir_, "s", runs);
+  const Report r = report("s");
+  ASSERT_EQ(r.excluded.size(), 1u);
+  EXPECT_NE(std::find(r.warnings.begin(), r.warnings.end(),
+                      "1 job is not a sample (1 diverged, 0 failed or unfinished); it is listed "
+                      "below"),
+            r.warnings.end());
 }
 
 // Jobs the sweep file no longer plans are neither samples nor excluded: they are left out, and
