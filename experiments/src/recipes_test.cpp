@@ -156,6 +156,36 @@ TEST(Epochs, SetTheRunLengthAndEvaluateAtEpochEnds) {
   EXPECT_FALSE(fs::exists(tmp.path() / "too_long"));
 }
 
+// The automatic warm-up (train.warmup unset) of a run shorter than 100 steps is a tenth of it: of
+// train.steps, or with train.epochs of the steps the epochs come to, known only once the data is
+// loaded. 30 steps either way here: 3 warm-up steps, then the cosine decay.
+TEST(Warmup, TheAutomaticOneScalesWithAShortRun) {
+  for (const bool epochs : {false, true}) {
+    TempDir tmp;
+    auto c = vit_config(tmp.path());
+    c.train.batch_size = 5;  // 10 batches per epoch
+    c.train.warmup = runner::kAutoWarmup;
+    if (!epochs) {
+      c.train.epochs = 0;
+      c.train.steps = 30;
+    }
+    ASSERT_EQ(run(c, tmp.path() / "run").status, "done") << epochs;
+    const json s = summary(tmp.path() / "run");
+    EXPECT_EQ(s["steps"], 30) << epochs;
+    EXPECT_EQ(s["warmup"], 3) << epochs;
+    std::vector<double> lr;
+    for (const auto& e : events(tmp.path() / "run")) {
+      if (e["kind"] == "train") lr.push_back(e["lr"].get<double>());
+    }
+    ASSERT_EQ(lr.size(), 30u);
+    EXPECT_DOUBLE_EQ(lr[0], c.train.lr / 3) << epochs;
+    EXPECT_DOUBLE_EQ(lr[1], c.train.lr * 2 / 3) << epochs;
+    EXPECT_DOUBLE_EQ(lr[2], c.train.lr) << epochs;
+    EXPECT_DOUBLE_EQ(lr[3], c.train.lr) << epochs;  // the decay's first step: cos(0)
+    EXPECT_LT(lr[4], c.train.lr) << epochs;
+  }
+}
+
 // Dropout everywhere, an output bias, epochs; killed after step 5 and resumed from the checkpoint
 // of step 4: the same metrics and events as an uninterrupted run, bit for bit. Dropout changes
 // the result, and a second fresh run repeats the first.

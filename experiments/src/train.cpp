@@ -191,11 +191,12 @@ void init_from_parent(const runner::Config& c, Model& model, const TaskData* dat
   }
 }
 
-// The learning rate of `step` of `steps`: linear warm-up to lr, then cosine decay to min_lr.
-double learning_rate(const runner::TrainConfig& t, int64_t step, int64_t steps) {
-  if (step < t.warmup) return t.lr * static_cast<double>(step + 1) / static_cast<double>(t.warmup);
-  const double span = std::max<int64_t>(1, steps - t.warmup);
-  const double progress = static_cast<double>(step - t.warmup) / span;
+// The learning rate of `step` of `steps`: linear warm-up over `warmup` steps to lr, then cosine
+// decay to min_lr.
+double learning_rate(const runner::TrainConfig& t, int64_t warmup, int64_t step, int64_t steps) {
+  if (step < warmup) return t.lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  const double span = std::max<int64_t>(1, steps - warmup);
+  const double progress = static_cast<double>(step - warmup) / span;
   return t.min_lr + 0.5 * (t.lr - t.min_lr) * (1.0 + std::cos(kPi * progress));
 }
 
@@ -208,10 +209,7 @@ std::string check_causality(const runner::Config& c) {
   if (c.task != "lm") return "not checked (vit attends both ways)";
   std::ostringstream why;
   const auto& v = c.attention.variant;
-  if (c.attention.faithful && (v == "kdgqa" || v == "dgqa" || v == "pgqa")) {
-    why << "in its faithful mode its " << (v == "pgqa" ? "noise statistics" : "query allocation")
-        << " uses later positions (docs/design.md section 4, Causal safety)";
-  }
+  why << runner::noncausal_reason(c);  // the rule validate() applies; here for the summary
   const double leak = lm_causality_leak(c);
   if (leak > 0.0) {
     why << (why.tellp() > 0 ? "; and " : "")
@@ -238,6 +236,7 @@ struct Checked {
   std::string causality;  // the verdict for summary.json
   int64_t steps = 0;      // optimiser steps: train.steps, or train.epochs x per_epoch
   int64_t per_epoch = 0;  // batches per epoch with train.epochs; 0 without
+  int64_t warmup = 0;     // warm-up steps: train.warmup, or the automatic one for `steps`
 };
 
 Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
@@ -262,10 +261,18 @@ Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
       throw RunError("train.warmup " + std::to_string(c.train.warmup) + " exceeds the " +
                      std::to_string(steps) + " steps of train.epochs " +
                      std::to_string(c.train.epochs) + " (" + std::to_string(per_epoch) +
-                     " batches per epoch)");
+                     " batches per epoch); without train.warmup the warm-up is automatic (" +
+                     std::to_string(runner::warmup_steps(runner::TrainConfig(), steps)) +
+                     " steps here)");
     }
   }
-  return {hash, device, std::move(data), check_causality(c), steps, per_epoch};
+  return {hash,
+          device,
+          std::move(data),
+          check_causality(c),
+          steps,
+          per_epoch,
+          runner::warmup_steps(c.train, steps)};
 }
 
 // AdamW with weight decay on matrices only.
@@ -297,6 +304,7 @@ class Trainer {
         causality_(std::move(checked.causality)),
         steps_(checked.steps),
         per_epoch_(checked.per_epoch),
+        warmup_(checked.warmup),
         use_bf16_(uses_bf16_autocast(c.train.precision, device_)) {
     torch::manual_seed(c_.seed);
     model_ = make_model(c_, data_.get());
@@ -420,6 +428,7 @@ class Trainer {
     json s{{"status", status},
            {"step", step},
            {"steps", steps_},
+           {"warmup", warmup_},
            {"final", final_},
            {"best", best_},
            {"wall_time_s", wall_time()},
@@ -531,7 +540,7 @@ class Trainer {
     int64_t step = start_step_;
     while (step < steps_) {
       const auto t0 = Clock::now();
-      const double lr = learning_rate(c_.train, step, steps_);
+      const double lr = learning_rate(c_.train, warmup_, step, steps_);
       const StepOutcome o = train_step(step, lr);
       if (!std::isfinite(o.loss)) {
         diverge(step, o.loss);
@@ -600,6 +609,7 @@ class Trainer {
   const std::string causality_;
   const int64_t steps_;      // optimiser steps of the whole run
   const int64_t per_epoch_;  // batches per epoch with train.epochs; 0 without
+  const int64_t warmup_;     // warm-up steps (the automatic one resolved for steps_)
   const bool use_bf16_;
 
   Model model_;

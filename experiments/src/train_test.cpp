@@ -13,6 +13,7 @@
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/models.h"
 #include "ablate/runner/config.h"
+#include "ablate/runner/parse.h"
 #include "ablate/testing/temp_dir.h"
 #include "train_test_support.h"
 
@@ -169,13 +170,16 @@ TEST(Train, RefusesANonCausalVariantUnlessAllowed) {
   for (const char* variant : {"kdgqa", "dgqa", "pgqa"}) {
     auto c = lm_config(tmp.path() / "corpus.txt", variant);
     c.attention.faithful = true;
+    // The rule of runner::validate, before anything else (the empirical check comes after it).
     try {
       run(c, tmp.path() / "refused");
       ADD_FAILURE() << "faithful " << variant << " trained as a language model";
-    } catch (const RunError& e) {
+    } catch (const runner::ConfigError& e) {
       const std::string what = e.what();
-      EXPECT_NE(what.find(std::string("attention.variant = ") + variant), std::string::npos);
-      EXPECT_NE(what.find("faithful"), std::string::npos);
+      EXPECT_NE(what.find(std::string("attention.variant ") + variant +
+                          " with attention.faithful = true is not causal"),
+                std::string::npos)
+          << what;
       EXPECT_NE(what.find("allow_noncausal"), std::string::npos);
     }
     EXPECT_FALSE(fs::exists(tmp.path() / "refused"));  // nothing written

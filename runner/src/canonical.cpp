@@ -195,6 +195,13 @@ std::string to_yaml(const Config& config) {
 
 Config without_ignored_fields(const Config& config) {
   Config c = config;
+  // An automatic warm-up counts as the steps it warms up for, so that resolving it changes no id:
+  // 100, or train.steps / 10 for a run shorter than that. With train.epochs the run's length is
+  // known only at train time: it counts as 100, the warm-up such a run had before the automatic
+  // rule (when one shorter than 100 steps was refused), so those ids hold.
+  if (c.train.warmup == kAutoWarmup) {
+    c.train.warmup = c.train.epochs > 0 ? kLongRunWarmup : warmup_steps(c.train, c.train.steps);
+  }
   if (c.train.epochs > 0) c.train.steps = Config().train.steps;  // epochs set the length
   AttentionConfig& a = c.attention;
   const AttentionConfig d;

@@ -27,6 +27,14 @@ std::string format_what(const std::string& file, int line, int column, const std
   return out + message;
 }
 
+// what() of a ConfigError: one problem per line.
+std::string lines_of(const std::vector<ConfigProblem>& problems) {
+  if (problems.empty()) throw std::logic_error("ConfigError without a problem");
+  std::string out;
+  for (const auto& p : problems) out += (out.empty() ? "" : "\n") + p.text();
+  return out;
+}
+
 const char* expected(FieldType type) {
   switch (type) {
     case FieldType::kInt:
@@ -127,20 +135,25 @@ void set_value(Config& config, const FieldInfo& field, const YAML::Node& node,
 
 // Applies the entries of a mapping whose keys are relative to `prefix`. `use_marks`: the nodes'
 // marks are positions in `file` (not so for a value given on the command line).
+// Every entry is tried: the problems of all of them are thrown together at the end.
 void walk(Config& config, Locations& locations, const YAML::Node& node, const std::string& file,
           const std::string& prefix, bool use_marks, std::set<std::string>* seen) {
   std::map<std::string, Location> names;  // raw keys of this mapping, for duplicates
+  ConfigProblems problems;
   for (const auto& entry : node) {
-    const YAML::Node& k = entry.first;
-    const Location key_at = use_marks ? location_of(k.Mark(), file) : Location{file, 0, 0};
-    if (!k.IsScalar()) fail(key_at, prefix, "expected a key name, got " + describe(k));
-    const std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
-    const auto [it, inserted] = names.emplace(k.Scalar(), key_at);
-    if (!inserted) {
-      fail(key_at, key, "duplicate key" + first_given(it->second));
-    }
-    apply_yaml_entry(config, locations, key, entry.second, key_at, seen);
+    problems.check([&] {
+      const YAML::Node& k = entry.first;
+      const Location key_at = use_marks ? location_of(k.Mark(), file) : Location{file, 0, 0};
+      if (!k.IsScalar()) fail(key_at, prefix, "expected a key name, got " + describe(k));
+      const std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
+      const auto [it, inserted] = names.emplace(k.Scalar(), key_at);
+      if (!inserted) {
+        fail(key_at, key, "duplicate key" + first_given(it->second));
+      }
+      apply_yaml_entry(config, locations, key, entry.second, key_at, seen);
+    });
   }
+  problems.throw_if_any();
 }
 
 std::vector<int64_t> divisors(int64_t n) {
@@ -209,14 +222,45 @@ void apply_override_entry(Config& config, Locations& locations, const std::strin
   apply_yaml_entry(config, locations, key, node, at);
 }
 
+std::string ConfigProblem::text() const { return format_what(file, line, column, key, message); }
+
+bool ConfigProblem::operator==(const ConfigProblem& o) const {
+  return file == o.file && line == o.line && column == o.column && key == o.key &&
+         message == o.message;
+}
+
 ConfigError::ConfigError(std::string file, int line, int column, std::string key,
                          std::string message)
-    : std::runtime_error(format_what(file, line, column, key, message)),
-      file_(std::move(file)),
-      line_(line),
-      column_(column),
-      key_(std::move(key)),
-      message_(std::move(message)) {}
+    : ConfigError(std::vector<ConfigProblem>{
+          {std::move(file), line, column, std::move(key), std::move(message)}}) {}
+
+ConfigError::ConfigError(std::vector<ConfigProblem> problems)
+    : std::runtime_error(lines_of(problems)), problems_(std::move(problems)) {}
+
+void ConfigProblems::add(const ConfigProblem& problem) {
+  if (std::find(problems_.begin(), problems_.end(), problem) != problems_.end()) return;
+  if (problems_.size() < kMaxConfigProblems) {
+    problems_.push_back(problem);
+  } else {
+    ++not_shown_;
+  }
+}
+
+void ConfigProblems::add(const ConfigError& error) {
+  for (const auto& p : error.problems()) add(p);
+}
+
+void ConfigProblems::throw_if_any() const {
+  if (problems_.empty()) return;
+  std::vector<ConfigProblem> all = problems_;
+  if (not_shown_ > 0) {
+    all.push_back({all.front().file, 0, 0, "",
+                   std::to_string(not_shown_) + " more problem" + (not_shown_ == 1 ? "" : "s") +
+                       " not shown (the first " + std::to_string(kMaxConfigProblems) +
+                       " are above)"});
+  }
+  throw ConfigError(std::move(all));
+}
 
 void Locations::set(const std::string& key, const Location& where) {
   keys_[key] = Entry{where, next_order_++};
@@ -311,8 +355,17 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
                     const std::vector<std::string>& overrides) {
   Config config;
   Locations locations(source_name);
-  apply_yaml_mapping(config, locations, load_yaml(yaml_text, source_name), source_name);
-  for (const auto& o : overrides) apply_override_entry(config, locations, o);
+  ConfigProblems problems;
+  problems.check([&] {
+    apply_yaml_mapping(config, locations, load_yaml(yaml_text, source_name), source_name);
+  });
+  for (const auto& o : overrides) {
+    problems.check([&] { apply_override_entry(config, locations, o); });
+  }
+  // The constraints are checked on values that were all read: a value that was not would leave
+  // its default behind and make them point at the wrong thing.
+  problems.throw_if_any();
+  resolve_defaults(config, locations);
   validate(config, locations);
   return config;
 }
@@ -323,11 +376,32 @@ void apply_override(Config& config, const std::string& key_equals_value) {
   validate(config, locations);
 }
 
+void resolve_defaults(Config& c, const Locations& locations) {
+  if (c.task == "vit" && !locations.has("data.dataset")) c.data.dataset = "fashion-mnist";
+  if (c.train.epochs == 0) c.train.warmup = warmup_steps(c.train, c.train.steps);
+}
+
+std::string noncausal_reason(const Config& c) {
+  const std::string& v = c.attention.variant;
+  if (c.task != "lm" || !c.attention.faithful) return "";
+  if (v == "kdgqa" || v == "dgqa") {
+    return "in its faithful mode its query allocation uses later positions (docs/design.md "
+           "section 4, Causal safety)";
+  }
+  if (v == "pgqa") {
+    return "in its faithful mode its noise statistics use later positions (docs/design.md "
+           "section 4, Causal safety)";
+  }
+  return "";
+}
+
 void validate(const Config& c, const Locations& locations) {
-  // The error goes to the key of `keys` that was set last, or the first when all are defaults.
+  ConfigProblems problems;
+  // The problem goes to the key of `keys` that was set last, or the first when all are defaults.
   auto fail_at = [&](const std::vector<std::string>& keys, const std::string& message) {
     const std::string key = locations.latest(keys);
-    fail(locations.at(key), key, message);
+    const Location at = locations.at(key);
+    problems.add(ConfigProblem{at.file, at.line, at.column, key, message});
   };
 
   for (const auto& f : schema()) {
@@ -341,6 +415,8 @@ void validate(const Config& c, const Locations& locations) {
               std::string("applies to ") + scope_name(f->task) + " only; the task is " + c.task);
     }
   }
+  // The constraints below divide by model.heads and compare values: they need values in range.
+  problems.throw_if_any();
 
   const auto& m = c.model;
   const auto& a = c.attention;
@@ -348,9 +424,8 @@ void validate(const Config& c, const Locations& locations) {
     fail_at({"model.dim", "model.heads"}, "model.dim " + std::to_string(m.dim) +
                                               " is not divisible by model.heads " +
                                               std::to_string(m.heads));
-  }
-  const int64_t head_size = m.dim / m.heads;
-  if (a.rope && head_size % 2 != 0) {
+  } else if (a.rope && (m.dim / m.heads) % 2 != 0) {
+    const int64_t head_size = m.dim / m.heads;
     fail_at({"attention.rope", "model.dim", "model.heads"},
             "attention.rope needs an even head size; model.dim / model.heads = " +
                 std::to_string(m.dim) + " / " + std::to_string(m.heads) + " = " +
@@ -382,6 +457,13 @@ void validate(const Config& c, const Locations& locations) {
                 std::to_string(m.heads) + ", got " + std::to_string(a.q_groups) + " * " +
                 std::to_string(a.kv_groups) + "; valid q_groups x kv_groups: " + pairs);
   }
+  const std::string leak = noncausal_reason(c);
+  if (!leak.empty() && !a.allow_noncausal) {
+    fail_at({"attention.faithful", "attention.variant", "task"},
+            "attention.variant " + v + " with attention.faithful = true is not causal: " + leak +
+                ", so a language model trained with it sees the future. Set "
+                "attention.allow_noncausal: true to train it anyway (the summary records it)");
+  }
 
   const std::string& dataset = c.data.dataset;
   const bool lm_dataset = dataset == "fortunes" || dataset == "text" || dataset == "bin";
@@ -391,8 +473,7 @@ void validate(const Config& c, const Locations& locations) {
                 " datasets: " +
                 (c.task == "lm" ? "fortunes, text, bin"
                                 : "fashion-mnist, mnist, idx, cifar10, cifar100"));
-  }
-  if (dataset != "fortunes" && dataset != "fashion-mnist" && c.data.path.empty()) {
+  } else if (dataset != "fortunes" && dataset != "fashion-mnist" && c.data.path.empty()) {
     fail_at({"data.dataset", "data.path"},
             "data.dataset " + dataset + " needs data.path (the file or folder to read)");
   }
@@ -409,15 +490,21 @@ void validate(const Config& c, const Locations& locations) {
             "attention.attn_dropout needs the reference path (the fused kernels draw their masks "
             "from the global generator); use attention.path auto or reference");
   }
+  // An automatic warm-up always fits (warmup_steps); one that was set must fit the run.
   if (c.train.epochs == 0 && c.train.warmup > c.train.steps) {
-    fail_at({"train.warmup", "train.steps"}, "train.warmup " + std::to_string(c.train.warmup) +
-                                                 " exceeds train.steps " +
-                                                 std::to_string(c.train.steps));
+    TrainConfig automatic = c.train;
+    automatic.warmup = kAutoWarmup;
+    fail_at({"train.warmup", "train.steps"},
+            "train.warmup " + std::to_string(c.train.warmup) + " exceeds train.steps " +
+                std::to_string(c.train.steps) +
+                "; without train.warmup the warm-up is automatic (" +
+                std::to_string(warmup_steps(automatic, c.train.steps)) + " steps here)");
   }
   if (c.train.min_lr > c.train.lr) {
     fail_at({"train.min_lr", "train.lr"}, "train.min_lr " + format_float(c.train.min_lr) +
                                               " exceeds train.lr " + format_float(c.train.lr));
   }
+  problems.throw_if_any();
 }
 
 }  // namespace ablate::runner

@@ -44,10 +44,14 @@ using testing::TempFile;
 // ---------------------------------------------------------------- what parses
 
 TEST(Parse, EmptyTextGivesDefaults) {
-  EXPECT_EQ(to_yaml(parse("")), to_yaml(Config()));
-  EXPECT_TRUE(parse("") == Config());
-  EXPECT_TRUE(parse("# only a comment\n\n") == Config());
-  EXPECT_TRUE(parse("attention:\nmodel:\n") == Config());  // empty sections
+  // The defaults, resolved (resolve_defaults): the automatic warm-up of 1000 steps is 100.
+  Config defaults;
+  defaults.train.warmup = 100;
+  EXPECT_EQ(to_yaml(parse("")), to_yaml(defaults));
+  EXPECT_TRUE(parse("") == defaults);
+  EXPECT_TRUE(parse("# only a comment\n\n") == defaults);
+  EXPECT_TRUE(parse("attention:\nmodel:\n") == defaults);  // empty sections
+  EXPECT_EQ(config_hash(parse("")), config_hash(Config()));
 }
 
 TEST(Parse, NestedSectionsSetFieldsOfEveryType) {
@@ -425,7 +429,8 @@ TEST(ParseError, GqkvaNeedsGroupsMultiplyingToHeads) {
 }
 
 TEST(ParseError, DatasetMustBelongToTheTask) {
-  expect_error(parse_error("seed: 1\ntask: vit\n"), "cfg.yaml", 2, 1, "task",
+  expect_error(parse_error("seed: 1\ntask: vit\ndata.dataset: fortunes\n"), "cfg.yaml", 3, 1,
+               "data.dataset",
                "data.dataset fortunes is not a dataset of task vit; vit datasets: "
                "fashion-mnist, mnist, idx, cifar10, cifar100");
   expect_error(parse_error("data:\n  dataset: cifar10\n  path: /c\n"), "cfg.yaml", 2, 3,
@@ -456,15 +461,157 @@ TEST(ParseError, ConvertNeedsFrom) {
 }
 
 TEST(ParseError, WarmupAtMostSteps) {
-  expect_error(parse_error("train:\n  steps: 50\n"), "cfg.yaml", 2, 3, "train.steps",
-               "train.warmup 100 exceeds train.steps 50");
+  // A warm-up that was set must fit the run; the automatic one always does.
+  expect_error(parse_error("train:\n  warmup: 100\n  steps: 50\n"), "cfg.yaml", 3, 3, "train.steps",
+               "train.warmup 100 exceeds train.steps 50; without train.warmup the warm-up is "
+               "automatic (5 steps here)");
+  expect_error(parse_error("train: {steps: 60}\n", {"train.warmup=100"}), "command line", 0, 0,
+               "train.warmup", "train.warmup 100 exceeds train.steps 60");
   EXPECT_EQ(parse("train: {steps: 50, warmup: 50}\n").train.warmup, 50);
+  EXPECT_EQ(parse("train: {steps: 50}\n").train.warmup, 5);
 }
 
 TEST(ParseError, MinLrAtMostLr) {
   expect_error(parse_error("train:\n  min_lr: 0.01\n"), "cfg.yaml", 2, 3, "train.min_lr",
                "train.min_lr 0.01 exceeds train.lr 0.001");
   EXPECT_DOUBLE_EQ(parse("train: {min_lr: 0.001}\n").train.min_lr, 0.001);
+}
+
+// ---------------------------------------------------------------- several problems at once
+
+TEST(ConfigErrors, WhatIsOneLinePerProblemAndTheAccessorsTheFirst) {
+  const ConfigError e({{"a.yaml", 3, 5, "train.lr", "too big"},
+                       {"a.yaml", 0, 0, "train.steps", "too small"},
+                       {"command line", 0, 0, "", "no key"}});
+  EXPECT_STREQ(
+      e.what(),
+      "a.yaml:3:5: train.lr: too big\na.yaml: train.steps: too small\ncommand line: no key");
+  EXPECT_EQ(e.problems().size(), 3u);
+  EXPECT_EQ(e.file(), "a.yaml");
+  EXPECT_EQ(e.line(), 3);
+  EXPECT_EQ(e.column(), 5);
+  EXPECT_EQ(e.key(), "train.lr");
+  EXPECT_EQ(e.message(), "too big");
+  const ConfigError one("b.yaml", 1, 2, "seed", "bad");
+  EXPECT_STREQ(one.what(), "b.yaml:1:2: seed: bad");
+  EXPECT_EQ(one.problems().size(), 1u);
+}
+
+TEST(ConfigErrors, EachProblemOnceAndAtMostTheLimit) {
+  ConfigProblems problems;
+  problems.throw_if_any();  // none: nothing thrown
+  EXPECT_TRUE(problems.empty());
+  EXPECT_TRUE(problems.check([] {}));
+  EXPECT_FALSE(problems.check([] { throw ConfigError("f", 1, 1, "k", "the same"); }));
+  EXPECT_FALSE(problems.check([] { throw ConfigError("f", 1, 1, "k", "the same"); }));
+  for (int i = 0; i < 30; ++i) problems.add(ConfigProblem{"f", i + 2, 1, "k", "m"});
+  const ConfigError e = error_of([&] { problems.throw_if_any(); });
+  ASSERT_EQ(e.problems().size(), kMaxConfigProblems + 1);
+  EXPECT_EQ(e.problems()[0].line, 1);  // the duplicate was kept once
+  EXPECT_EQ(e.problems()[1].line, 2);
+  EXPECT_EQ(e.problems().back().text(), "f: 11 more problems not shown (the first 20 are above)");
+}
+
+TEST(ParseError, EveryMistakeOfAFileAtOnce) {
+  const ConfigError e = parse_error(
+      "model:\n"
+      "  dimm: 64\n"
+      "  heads: four\n"
+      "attention: {variant: gqq}\n"
+      "train.steps: 10\n"
+      "train.steps: 20\n",
+      {"train.lr=x", "trian.lr=1"});
+  ASSERT_EQ(e.problems().size(), 6u) << e.what();
+  const std::vector<std::string> expected = {
+      "cfg.yaml:2:3: model.dimm: unknown key; did you mean model.dim?",
+      "cfg.yaml:3:10: model.heads: expected an integer, got four",
+      "cfg.yaml:4:22: attention.variant: unknown value gqq",
+      "cfg.yaml:6:1: train.steps: duplicate key; first given at line 5, column 1",
+      "command line: train.lr: expected a number, got x",
+      "command line: trian.lr: unknown key; did you mean train.lr?"};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(e.problems()[i].text().rfind(expected[i], 0), 0u) << e.problems()[i].text();
+  }
+}
+
+TEST(ParseError, EveryBrokenConstraintAtOnce) {
+  const ConfigError e = parse_error(
+      "model: {dim: 30}\n"
+      "init: {convert: wgqa}\n"
+      "train: {lr: 0.001, min_lr: 0.01}\n");
+  ASSERT_EQ(e.problems().size(), 3u) << e.what();
+  expect_error(e, "cfg.yaml", 1, 9, "model.dim", "model.dim 30 is not divisible by model.heads 4");
+  EXPECT_EQ(e.problems()[1].key, "init.convert");
+  EXPECT_EQ(e.problems()[2].key, "train.min_lr");
+  // No rope complaint about the odd head size: dim / heads is not a head size here.
+  EXPECT_EQ(std::string(e.what()).find("rope"), std::string::npos) << e.what();
+}
+
+// The faithful kdgqa, dgqa and pgqa see later positions by construction: a causal lm refuses
+// them unless attention.allow_noncausal, at the key that made the config faithful.
+TEST(ParseError, FaithfulDynamicVariantsInALanguageModelNeedAllowNoncausal) {
+  for (const std::string v : {"kdgqa", "dgqa", "pgqa"}) {
+    const std::string yaml = "attention:\n  variant: " + v + "\n  faithful: true\n";
+    expect_error(parse_error(yaml), "cfg.yaml", 3, 3, "attention.faithful",
+                 "attention.variant " + v + " with attention.faithful = true is not causal: ");
+    const ConfigError e = parse_error(yaml);
+    EXPECT_NE(e.message().find("Set attention.allow_noncausal: true to train it anyway"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(noncausal_reason(parse(yaml + "  allow_noncausal: true\n")), "");
+    EXPECT_EQ(parse(yaml + "  allow_noncausal: true\n").attention.faithful, true);
+    // The robust mode is causal, and a vit attends both ways.
+    EXPECT_EQ(parse("attention: {variant: " + v + "}\n").attention.variant, v);
+    EXPECT_EQ(parse("task: vit\n" + yaml).attention.faithful, true);
+    EXPECT_EQ(noncausal_reason(parse("task: vit\n" + yaml)), "");
+  }
+  // faithful means nothing to the static variants.
+  EXPECT_EQ(parse("attention: {variant: gqa, kv_heads: 2, faithful: true}\n").attention.variant,
+            "gqa");
+  // Set on the command line: the error points there.
+  expect_error(parse_error("attention: {variant: dgqa}\n", {"attention.faithful=true"}),
+               "command line", 0, 0, "attention.faithful", "is not causal");
+}
+
+// ---------------------------------------------------------------- defaults that depend on others
+
+TEST(Defaults, AVitWithoutADatasetReadsFashionMnist) {
+  EXPECT_EQ(parse("task: vit\n").data.dataset, "fashion-mnist");
+  EXPECT_EQ(parse("task: vit\n").data.path, "");  // the Debian package's location
+  EXPECT_EQ(parse("").data.dataset, "fortunes");
+  EXPECT_EQ(parse("task: vit\ndata: {dataset: mnist, path: /m}\n").data.dataset, "mnist");
+  EXPECT_EQ(parse("data: {dataset: mnist, path: /m}\n", {"task=vit"}).data.dataset, "mnist");
+  EXPECT_EQ(parse("", {"task=vit"}).data.dataset, "fashion-mnist");
+}
+
+TEST(Defaults, TheAutomaticWarmUpIs100OrATenthOfAShorterRun) {
+  for (const auto& [steps, warmup] : std::vector<std::pair<int64_t, int64_t>>{
+           {1, 0}, {9, 0}, {10, 1}, {60, 6}, {99, 9}, {100, 100}, {250, 100}, {1000, 100}}) {
+    const Config c = parse("train: {steps: " + std::to_string(steps) + "}\n");
+    EXPECT_EQ(c.train.warmup, warmup) << steps;
+    TrainConfig t;
+    EXPECT_EQ(warmup_steps(t, steps), warmup) << steps;
+  }
+  // One that is set stays as it is.
+  EXPECT_EQ(parse("train: {steps: 60, warmup: 0}\n").train.warmup, 0);
+  EXPECT_EQ(parse("train: {steps: 60, warmup: 60}\n").train.warmup, 60);
+  EXPECT_EQ(parse("train: {steps: 300, warmup: 30}\n").train.warmup, 30);
+  TrainConfig t;
+  t.warmup = 7;
+  EXPECT_EQ(warmup_steps(t, 5000), 7);
+  // -1, written out, is the automatic one.
+  EXPECT_EQ(parse("train: {steps: 60, warmup: -1}\n").train.warmup, 6);
+  // With epochs the run's length is known at train time: it stays automatic until then.
+  EXPECT_EQ(parse("train: {epochs: 3}\n").train.warmup, kAutoWarmup);
+  EXPECT_EQ(parse("train: {epochs: 3, warmup: 5}\n").train.warmup, 5);
+  // Resolving changes no job id: a short run's id is that of its warm-up written out.
+  EXPECT_EQ(config_hash(parse("train: {steps: 60}\n")),
+            config_hash(parse("train: {steps: 60, warmup: 6}\n")));
+  Config unresolved;
+  unresolved.train.steps = 60;
+  EXPECT_EQ(config_hash(unresolved), config_hash(parse("train: {steps: 60}\n")));
+  EXPECT_NE(config_hash(parse("train: {steps: 60}\n")),
+            config_hash(parse("train: {steps: 60, warmup: 0}\n")));
 }
 
 TEST(ParseError, KeyOfTheOtherTask) {

@@ -62,7 +62,8 @@ std::vector<FieldInfo> make_schema() {
 
       text(ABLATE_FIELD(data.dataset),
            {"fortunes", "text", "bin", "fashion-mnist", "mnist", "idx", "cifar10", "cifar100"},
-           "lm: fortunes text bin; vit: fashion-mnist mnist idx cifar10 cifar100"),
+           "lm: fortunes text bin; vit: fashion-mnist mnist idx cifar10 cifar100 (default: "
+           "fortunes for lm, fashion-mnist for vit)"),
       text(ABLATE_FIELD(data.path), {},
            "file or folder; empty: the dataset's Debian package location", kNotSemantic),
       number(ABLATE_FIELD(data.val_fraction), 1e-4, 0.9,
@@ -136,7 +137,9 @@ std::vector<FieldInfo> make_schema() {
       number(ABLATE_FIELD(train.batch_size), 1, 1 << 24, "sequences (lm) or images (vit) per step"),
       number(ABLATE_FIELD(train.lr), 1e-12, 10.0, "peak learning rate"),
       number(ABLATE_FIELD(train.min_lr), 0.0, 10.0, "learning rate at the end of the cosine decay"),
-      number(ABLATE_FIELD(train.warmup), 0, kInf, "linear warm-up steps"),
+      number(ABLATE_FIELD(train.warmup), -1, kInf,
+             "linear warm-up steps; -1 = automatic: 100, or train.steps / 10 (rounded down) for "
+             "a run of fewer than 100 steps; with train.epochs, of the run's steps at train time"),
       number(ABLATE_FIELD(train.weight_decay), 0.0, 10.0,
              "AdamW decoupled weight decay (matrices only)"),
       number(ABLATE_FIELD(train.beta1), 0.0, 0.999999, "AdamW beta1"),
@@ -385,7 +388,8 @@ std::string replaced_key_hint(const std::string& key) {
 }
 
 std::string schema_text(const std::string& task) {
-  const Config defaults;
+  Config defaults;
+  if (task == "vit") defaults.data.dataset = "fashion-mnist";  // resolve_defaults, parse.h
   struct Line {
     std::string key, type, value, allowed, doc;
   };

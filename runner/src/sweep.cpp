@@ -388,8 +388,11 @@ void for_each_cell(const SweepSpec& spec, F f) {
           cell.values.push_back(&s);
         }
       }
+      // `exclude` compares the values the cell trains with: its defaults resolved.
+      Config resolved = cell.config;
+      resolve_defaults(resolved, cell.locations);
       for (size_t r = 0; r < spec.excludes.size(); ++r) {
-        if (matches(spec.excludes[r], cell.config)) cell.matched.push_back(r);
+        if (matches(spec.excludes[r], resolved)) cell.matched.push_back(r);
       }
       f(cell);
       // Odometer step: the last axis fastest.
@@ -407,6 +410,60 @@ std::string cell_text(const Cell& cell) {
   }
   return out + "}";
 }
+
+// The problems of a sweep's cells, each once: one that many cells share (a base key they all
+// inherit, a grid value of several cells) is reported once, with the first cell and stage that
+// has it and how many more cells do.
+class CellProblems {
+ public:
+  // The problems of one cell (`cell`: "grid block 1, cell {...}", "" without a grid) and stage
+  // (`stage`: its name, "" without stages).
+  void add(const ConfigError& error, const std::string& cell, const std::string& stage) {
+    for (const ConfigProblem& p : error.problems()) {
+      auto it = std::find_if(found_.begin(), found_.end(),
+                             [&](const Found& f) { return f.problem == p; });
+      if (it == found_.end()) it = found_.insert(found_.end(), Found{p, cell, {}, {}});
+      it->cells.insert(cell);
+      if (std::find(it->stages.begin(), it->stages.end(), stage) == it->stages.end()) {
+        it->stages.push_back(stage);
+      }
+    }
+  }
+
+  // Throws them all, each message prefixed with where it was found; `cells`: the cells checked.
+  void throw_if_any(int64_t cells) const {
+    ConfigProblems out;
+    for (const Found& f : found_) {
+      const int64_t n = static_cast<int64_t>(f.cells.size());
+      std::string context;
+      if (!f.first_cell.empty()) {
+        context = n > 1 && n == cells ? "every cell of the grid"
+                  : n > 1 ? f.first_cell + " and " + std::to_string(n - 1) + " more cell" +
+                                (n == 2 ? "" : "s")
+                          : f.first_cell;
+      }
+      if (!f.stages.front().empty()) {
+        std::string names;
+        for (const auto& s : f.stages) names += (names.empty() ? "" : ", ") + s;
+        context += (context.empty() ? "" : ", ") +
+                   std::string(f.stages.size() > 1 ? "stages " : "stage ") + names;
+      }
+      ConfigProblem p = f.problem;
+      if (!context.empty()) p.message = context + ": " + p.message;
+      out.add(p);
+    }
+    out.throw_if_any();
+  }
+
+ private:
+  struct Found {
+    ConfigProblem problem;
+    std::string first_cell;
+    std::set<std::string> cells;
+    std::vector<std::string> stages;  // in the order found
+  };
+  std::vector<Found> found_;
+};
 
 }  // namespace
 
@@ -507,20 +564,25 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
          "expected a mapping (name:, base:, grid:, ...), got " + describe(root));
   }
 
+  // Each part of the file is checked even when an earlier one failed; their problems are thrown
+  // together before the job count is checked.
+  ConfigProblems problems;
   std::map<std::string, Entry> top_entries;
   if (root.IsMap()) {
     for (Entry& e : entries_of(root, file)) {
-      if (std::find(kTopKeys.begin(), kTopKeys.end(), e.key) == kTopKeys.end()) {
-        if (find_field(e.key) != nullptr || is_section(e.key)) {
-          fail(e.key_at, e.key, "is a config key; put it under base: (or in a grid block)");
+      problems.check([&] {
+        if (std::find(kTopKeys.begin(), kTopKeys.end(), e.key) == kTopKeys.end()) {
+          if (find_field(e.key) != nullptr || is_section(e.key)) {
+            fail(e.key_at, e.key, "is a config key; put it under base: (or in a grid block)");
+          }
+          const std::string near = nearest_word(e.key, kTopKeys);
+          fail(e.key_at, e.key,
+               "unknown key; " + (near.empty() ? "expected name, task, base, seeds, grid, "
+                                                 "exclude, stages or slurm"
+                                               : "did you mean " + near + "?"));
         }
-        const std::string near = nearest_word(e.key, kTopKeys);
-        fail(e.key_at, e.key,
-             "unknown key; " + (near.empty() ? "expected name, task, base, seeds, grid, exclude, "
-                                               "stages or slurm"
-                                             : "did you mean " + near + "?"));
-      }
-      top_entries.emplace(e.key, e);
+        top_entries.emplace(e.key, e);
+      });
     }
   }
   auto get = [&](const char* key) -> const Entry* {
@@ -529,63 +591,74 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
   };
 
   // name
-  const Entry* name = get("name");
-  if (name == nullptr) fail(top, "name", "missing; a sweep needs a name (name: my-sweep)");
-  const Location name_at = where(name->value, name->key_at);
-  if (!name->value.IsScalar())
-    fail(name_at, "name", "expected a name, got " + describe(name->value));
-  spec.name = name->value.Scalar();
-  const std::string why = sweep_name_error(spec.name);
-  if (!why.empty()) fail(name_at, "name", "sweep name " + yaml_quote(spec.name) + " " + why);
+  problems.check([&] {
+    const Entry* name = get("name");
+    if (name == nullptr) fail(top, "name", "missing; a sweep needs a name (name: my-sweep)");
+    const Location name_at = where(name->value, name->key_at);
+    if (!name->value.IsScalar())
+      fail(name_at, "name", "expected a name, got " + describe(name->value));
+    spec.name = name->value.Scalar();
+    const std::string why = sweep_name_error(spec.name);
+    if (!why.empty()) fail(name_at, "name", "sweep name " + yaml_quote(spec.name) + " " + why);
+  });
 
   // task, base, overrides
   if (const Entry* base = get("base")) {
-    if (!base->value.IsMap() && !base->value.IsNull()) {
-      fail(where(base->value, base->key_at), "base",
-           "expected a mapping of config keys, got " + describe(base->value));
+    problems.check([&] {
+      if (!base->value.IsMap() && !base->value.IsNull()) {
+        fail(where(base->value, base->key_at), "base",
+             "expected a mapping of config keys, got " + describe(base->value));
+      }
+      apply_yaml_mapping(spec.base, spec.base_locations, base->value, file);
+    });
+    if (spec.base_locations.has("seed")) {
+      problems.check([&] { fail(spec.base_locations.at("seed"), "seed", kSeedMessage); });
     }
-    apply_yaml_mapping(spec.base, spec.base_locations, base->value, file);
-    if (spec.base_locations.has("seed")) fail(spec.base_locations.at("seed"), "seed", kSeedMessage);
   }
   if (const Entry* task = get("task")) {
-    if (spec.base_locations.has("task")) {
-      fail(task->key_at, "task",
-           "given twice: here and in base" + first_given(spec.base_locations.at("task")));
-    }
-    apply_yaml_entry(spec.base, spec.base_locations, "task", task->value, task->key_at);
+    problems.check([&] {
+      if (spec.base_locations.has("task")) {
+        fail(task->key_at, "task",
+             "given twice: here and in base" + first_given(spec.base_locations.at("task")));
+      }
+      apply_yaml_entry(spec.base, spec.base_locations, "task", task->value, task->key_at);
+    });
   }
-  for (const auto& o : overrides) apply_sweep_override(spec.base, spec.base_locations, o);
+  for (const auto& o : overrides) {
+    problems.check([&] { apply_sweep_override(spec.base, spec.base_locations, o); });
+  }
 
   // seeds
-  if (const Entry* seeds = get("seeds")) {
-    spec.seeds_at = seeds->key_at;
-    const YAML::Node& v = seeds->value;
-    if (v.IsScalar()) {
-      const int64_t n = read_seed(v, seeds->key_at);
-      if (n < 1) fail(where(v, seeds->key_at), "seeds", "a count of seeds must be at least 1");
-      if (n > kMaxSweepJobs) {
+  if (const Entry* seeds = get("seeds"))
+    problems.check([&] {
+      spec.seeds_at = seeds->key_at;
+      const YAML::Node& v = seeds->value;
+      if (v.IsScalar()) {
+        const int64_t n = read_seed(v, seeds->key_at);
+        if (n < 1) fail(where(v, seeds->key_at), "seeds", "a count of seeds must be at least 1");
+        if (n > kMaxSweepJobs) {
+          fail(where(v, seeds->key_at), "seeds",
+               std::to_string(n) + " seeds; at most " + std::to_string(kMaxSweepJobs));
+        }
+        spec.seeds.clear();
+        for (int64_t s = 0; s < n; ++s) spec.seeds.push_back(s);
+      } else if (v.IsSequence()) {
+        if (v.size() == 0) fail(where(v, seeds->key_at), "seeds", "empty list of seeds");
+        spec.seeds.clear();
+        std::map<int64_t, Location> seen;
+        for (const auto& item : v) {
+          const int64_t s = read_seed(item, seeds->key_at);
+          const Location at = where(item, seeds->key_at);
+          const auto [it, inserted] = seen.emplace(s, at);
+          if (!inserted)
+            fail(at, "seeds", "duplicate seed " + std::to_string(s) + first_given(it->second));
+          spec.seeds.push_back(s);
+        }
+      } else {
         fail(where(v, seeds->key_at), "seeds",
-             std::to_string(n) + " seeds; at most " + std::to_string(kMaxSweepJobs));
+             "expected a count or a list of seeds, got " + describe(v));
       }
-      spec.seeds.clear();
-      for (int64_t s = 0; s < n; ++s) spec.seeds.push_back(s);
-    } else if (v.IsSequence()) {
-      if (v.size() == 0) fail(where(v, seeds->key_at), "seeds", "empty list of seeds");
-      spec.seeds.clear();
-      std::map<int64_t, Location> seen;
-      for (const auto& item : v) {
-        const int64_t s = read_seed(item, seeds->key_at);
-        const Location at = where(item, seeds->key_at);
-        const auto [it, inserted] = seen.emplace(s, at);
-        if (!inserted)
-          fail(at, "seeds", "duplicate seed " + std::to_string(s) + first_given(it->second));
-        spec.seeds.push_back(s);
-      }
-    } else {
-      fail(where(v, seeds->key_at), "seeds",
-           "expected a count or a list of seeds, got " + describe(v));
-    }
-  }
+    });
 
   // grid
   const Entry* grid = get("grid");
@@ -593,13 +666,16 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
   if (grid != nullptr && grid->value.IsSequence()) {
     int number = 0;
     for (const auto& block : grid->value) {
-      spec.blocks.push_back(read_block(block, ++number, grid_at, file));
+      ++number;
+      problems.check([&] { spec.blocks.push_back(read_block(block, number, grid_at, file)); });
     }
   } else if (grid != nullptr && grid->value.IsMap()) {
-    spec.blocks.push_back(read_block(grid->value, 1, grid_at, file));
+    problems.check([&] { spec.blocks.push_back(read_block(grid->value, 1, grid_at, file)); });
   } else if (grid != nullptr && !grid->value.IsNull()) {
-    fail(where(grid->value, grid_at), "grid",
-         "expected a list of blocks (- key: [values]), got " + describe(grid->value));
+    problems.check([&] {
+      fail(where(grid->value, grid_at), "grid",
+           "expected a list of blocks (- key: [values]), got " + describe(grid->value));
+    });
   }
   spec.has_grid = !spec.blocks.empty();
   if (spec.blocks.empty()) spec.blocks.push_back(GridBlock{{}, grid_at});
@@ -610,47 +686,55 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
     if (exclude->value.IsSequence()) {
       int number = 0;
       for (const auto& rule : exclude->value) {
-        spec.excludes.push_back(read_exclude(rule, ++number, exclude->key_at, file));
+        ++number;
+        problems.check(
+            [&] { spec.excludes.push_back(read_exclude(rule, number, exclude->key_at, file)); });
       }
     } else if (!exclude->value.IsNull()) {
-      fail(where(exclude->value, exclude->key_at), "exclude",
-           "expected a list of mappings (- {key: value, ...}), got " + describe(exclude->value));
+      problems.check([&] {
+        fail(where(exclude->value, exclude->key_at), "exclude",
+             "expected a list of mappings (- {key: value, ...}), got " + describe(exclude->value));
+      });
     }
   }
 
-  // stages
-  if (const Entry* stages = get("stages")) {
-    if (stages->value.IsSequence()) {
-      std::vector<StageFrom> froms;
-      std::map<std::string, Location> names;
-      int number = 0;
-      for (const auto& node : stages->value) {
-        froms.emplace_back();
-        StageSpec stage = read_stage(node, ++number, stages->key_at, file, froms.back());
-        const auto [it, inserted] = names.emplace(stage.name, stage.at);
-        if (!inserted) {
-          fail(stage.at, "name", "duplicate stage name " + stage.name + first_given(it->second));
+  // stages: checked up to their first problem (a later stage names earlier ones)
+  if (const Entry* stages = get("stages"))
+    problems.check([&] {
+      if (stages->value.IsSequence()) {
+        std::vector<StageFrom> froms;
+        std::map<std::string, Location> names;
+        int number = 0;
+        for (const auto& node : stages->value) {
+          froms.emplace_back();
+          StageSpec stage = read_stage(node, ++number, stages->key_at, file, froms.back());
+          const auto [it, inserted] = names.emplace(stage.name, stage.at);
+          if (!inserted) {
+            fail(stage.at, "name", "duplicate stage name " + stage.name + first_given(it->second));
+          }
+          spec.stages.push_back(std::move(stage));
         }
-        spec.stages.push_back(std::move(stage));
+        resolve_from(spec.stages, froms);
+      } else if (!stages->value.IsNull()) {
+        fail(where(stages->value, stages->key_at), "stages",
+             "expected a list of stages (- {name: ..., set: {...}}), got " +
+                 describe(stages->value));
       }
-      resolve_from(spec.stages, froms);
-    } else if (!stages->value.IsNull()) {
-      fail(where(stages->value, stages->key_at), "stages",
-           "expected a list of stages (- {name: ..., set: {...}}), got " + describe(stages->value));
-    }
-  }
+    });
 
   // slurm: kept for the Slurm backend, which checks it.
-  if (const Entry* slurm = get("slurm")) {
-    if (!slurm->value.IsMap() && !slurm->value.IsNull()) {
-      fail(where(slurm->value, slurm->key_at), "slurm",
-           "expected a mapping, got " + describe(slurm->value));
-    }
-    if (slurm->value.IsMap()) {
-      spec.slurm_yaml = YAML::Dump(slurm->value) + "\n";
-      spec.slurm = parse_slurm(slurm->value, file);
-    }
-  }
+  if (const Entry* slurm = get("slurm"))
+    problems.check([&] {
+      if (!slurm->value.IsMap() && !slurm->value.IsNull()) {
+        fail(where(slurm->value, slurm->key_at), "slurm",
+             "expected a mapping, got " + describe(slurm->value));
+      }
+      if (slurm->value.IsMap()) {
+        spec.slurm_yaml = YAML::Dump(slurm->value) + "\n";
+        spec.slurm = parse_slurm(slurm->value, file);
+      }
+    });
+  problems.throw_if_any();
 
   const int64_t bound = job_count_bound(spec);
   if (bound > kMaxSweepJobs) {
@@ -661,7 +745,7 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
   return spec;
 }
 
-std::vector<JobSpec> expand(const SweepSpec& spec) {
+std::vector<JobSpec> expand(const SweepSpec& spec, const JobCheck& job_check) {
   // A sweep without stages runs one unnamed stage that changes nothing.
   const std::vector<StageSpec> stages =
       spec.stages.empty() ? std::vector<StageSpec>{StageSpec{}} : spec.stages;
@@ -670,14 +754,16 @@ std::vector<JobSpec> expand(const SweepSpec& spec) {
   std::vector<JobSpec> jobs;
   std::unordered_map<std::string, size_t> index_of;  // id -> index in jobs
   std::vector<std::set<std::string>> cell_keys;      // per job: keys its cells set, for params
-  bool any_cell = false;
+  int64_t cells = 0;                                 // cells not excluded
+  CellProblems problems;
 
   for_each_cell(spec, [&](const Cell& cell) {
     if (!cell.matched.empty()) return;
-    any_cell = true;
+    ++cells;
 
-    // Each stage's config for this cell, validated once (the seed changes nothing to check).
+    // Each stage's config for this cell, checked once (the seed changes nothing to check).
     std::vector<Config> configs;
+    bool cell_ok = true;
     for (const StageSpec& stage : stages) {
       Config config = cell.config;
       Locations locations = cell.locations;
@@ -690,25 +776,25 @@ std::vector<JobSpec> expand(const SweepSpec& spec) {
         config.init.convert = stage.convert;
         locations.set("init.convert", stage.convert_at);
       }
+      resolve_defaults(config, locations);
       Config check = config;
       check.seed = spec.seeds.front();
       if (stage.from_index >= 0) check.init.from = "(the parent's run dir)";
+      const std::string where =
+          spec.has_grid ? "grid block " + std::to_string(cell.block) + ", cell " + cell_text(cell)
+                        : "";
+      ConfigProblems found;
+      found.check([&] { validate(check, locations); });
+      if (job_check) found.check([&] { job_check(check, locations); });
       try {
-        validate(check, locations);
+        found.throw_if_any();
       } catch (const ConfigError& e) {
-        std::vector<std::string> context;
-        if (spec.has_grid) {
-          context.push_back("grid block " + std::to_string(cell.block) + ", cell " +
-                            cell_text(cell));
-        }
-        if (named_stages) context.push_back("stage " + stage.name);
-        std::string prefix;
-        for (const auto& c : context) prefix += (prefix.empty() ? "" : ", ") + c;
-        throw ConfigError(e.file(), e.line(), e.column(), e.key(),
-                          prefix.empty() ? e.message() : prefix + ": " + e.message());
+        problems.add(e, where, named_stages ? stage.name : "");
+        cell_ok = false;
       }
       configs.push_back(std::move(config));
     }
+    if (!cell_ok) return;
 
     for (const int64_t seed : spec.seeds) {
       std::vector<std::string> ids, arms;
@@ -747,9 +833,10 @@ std::vector<JobSpec> expand(const SweepSpec& spec) {
       }
     }
   });
-  if (!any_cell) {
+  if (cells == 0) {
     fail(spec.exclude_at, "exclude", "every cell of the grid is excluded; nothing would run");
   }
+  problems.throw_if_any(cells);
 
   // params: per stage, the keys whose value differs between its jobs (seed and init.from aside:
   // the seed is not part of an arm, init.from is filled in at launch).

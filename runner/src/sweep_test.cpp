@@ -146,7 +146,10 @@ TEST(SweepParse, MinimalSweepIsOneJobOfTheBase) {
   EXPECT_TRUE(spec.blocks[0].axes.empty());
   const std::vector<JobSpec> jobs = expand(spec);
   ASSERT_EQ(jobs.size(), 1u);
-  EXPECT_TRUE(jobs[0].config == Config());
+  // The defaults, resolved: the automatic warm-up of a 1000-step run is 100.
+  Config defaults;
+  defaults.train.warmup = 100;
+  EXPECT_TRUE(jobs[0].config == defaults);
   EXPECT_EQ(jobs[0].id, config_hash(Config()));
   EXPECT_EQ(jobs[0].stage, "");
   EXPECT_EQ(jobs[0].parent_id, "");
@@ -635,9 +638,9 @@ TEST(SweepError, ConstraintBrokenByAnOverrideOrAStage) {
   expect_error(
       sweep_error("name: t\ngrid:\n  - attention.variant: [gqa, mqa]\n", {"model.heads=3"}),
       "command line", {0, 0}, "model.heads",
-      "grid block 1, cell {attention.variant: gqa}: model.dim 128 is not divisible by "
-      "model.heads 3");
-  const std::string staged = "name: t\nstages:\n  - {name: pretrain, set: {train.steps: 50}}\n";
+      "every cell of the grid: model.dim 128 is not divisible by model.heads 3");
+  const std::string staged =
+      "name: t\nbase: {train.warmup: 100}\nstages:\n  - {name: pretrain, set: {train.steps: 50}}\n";
   expect_error(sweep_error(staged), kFile, pos_of(staged, "train.steps"), "train.steps",
                "stage pretrain: train.warmup 100 exceeds train.steps 50");
 }
@@ -690,9 +693,9 @@ TEST(SweepError, GridValueOfTheWrongTypeOrRange) {
   const std::string nested = "name: t\ngrid:\n  - attention.kv_heads: {a: 1}\n";
   expect_error(sweep_error(nested), kFile, pos_of(nested, "{a"), "attention.kv_heads",
                "expected a value or a list of values, got a mapping");
-  const std::string zip = "name: t\ngrid:\n  - zip: {train.warmup: [10, -1]}\n";
-  expect_error(sweep_error(zip), kFile, pos_of(zip, "-1"), "train.warmup",
-               "-1 is out of range; expected >= 0");
+  const std::string zip = "name: t\ngrid:\n  - zip: {train.warmup: [10, -2]}\n";
+  expect_error(sweep_error(zip), kFile, pos_of(zip, "-2"), "train.warmup",
+               "-2 is out of range; expected >= -1");
 }
 
 TEST(SweepError, DuplicateKeysAndValuesInABlock) {
@@ -861,6 +864,140 @@ TEST(SweepError, BaseTaskAndOverrideErrorsAreThoseOfConfigFiles) {
   EXPECT_EQ(syntax.file(), kFile);
   EXPECT_NE(syntax.message().find("YAML syntax error"), std::string::npos) << syntax.what();
   expect_error(sweep_error("- 1\n"), kFile, {1, 1}, "", "expected a mapping (name:, base:");
+}
+
+// Every part of the file is checked, and every problem listed, before anything expands.
+TEST(SweepError, EveryPartOfTheFileAtOnce) {
+  const std::string text =
+      "name: t\n"
+      "grdi: []\n"
+      "base:\n"
+      "  model: {dimm: 64}\n"
+      "  train: {lr: x}\n"
+      "seeds: 0\n"
+      "grid:\n"
+      "  - attention.kv_head: [1, 2]\n"
+      "  - attention.variant: [gqa, gqq]\n"
+      "exclude:\n"
+      "  - {train.rl: 1}\n";
+  const ConfigError e = sweep_error(text, {"model.heads=x"});
+  std::vector<std::string> keys;
+  for (const auto& p : e.problems()) keys.push_back(p.key);
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"grdi", "model.dimm", "train.lr", "model.heads", "seeds",
+                                      "attention.kv_head", "attention.variant", "train.rl"}))
+      << e.what();
+  EXPECT_EQ(e.problems()[5].line, pos_of(text, "attention.kv_head").line);
+  EXPECT_EQ(e.problems()[6].column, pos_of(text, "gqq").column);
+}
+
+// A problem many cells share is reported once, with the first cell that has it and how many
+// more do (or "every cell"); problems of a JobCheck (the command line's data and device checks)
+// are reported as validate's are.
+TEST(SweepError, EachProblemOnceWithTheCellsThatHaveIt) {
+  const std::string text =
+      "name: t\n"
+      "task: lm\n"
+      "base: {attention.faithful: true, data: {dataset: text, path: /corpus}}\n"
+      "grid:\n"
+      "  - attention.variant: [dgqa, kdgqa, gqa]\n"
+      "    attention.kv_heads: [1, 2]\n";
+  int checked = 0;
+  const JobCheck no_corpus = [&](const Config& c, const Locations& at) {
+    ++checked;
+    const Location where = at.at("data.path");
+    throw ConfigError(where.file, where.line, where.column, "data.path",
+                      c.data.path + " does not exist");
+  };
+  const ConfigError e = error_of([&] { expand(parse(text), no_corpus); });
+  EXPECT_EQ(checked, 6);  // every cell, the failing ones too
+  ASSERT_EQ(e.problems().size(), 3u) << e.what();
+  // At the grid value that makes each cell faithful dgqa or kdgqa (set after base's faithful).
+  EXPECT_EQ(e.problems()[0].text(),
+            "sweep.yaml:5:25: attention.variant: grid block 1, cell {attention.variant: dgqa, "
+            "attention.kv_heads: 1} and 1 more cell: attention.variant dgqa with "
+            "attention.faithful = true is not causal: in its faithful mode its query allocation "
+            "uses later positions (docs/design.md section 4, Causal safety), so a language model "
+            "trained with it sees the future. Set attention.allow_noncausal: true to train it "
+            "anyway (the summary records it)");
+  EXPECT_EQ(e.problems()[1].text(),
+            "sweep.yaml:3:" + std::to_string(pos_of(text, "path").column) +
+                ": data.path: every cell of the grid: /corpus does not exist");
+  EXPECT_EQ(e.problems()[2].column, pos_of(text, "kdgqa").column);
+  EXPECT_EQ(e.problems()[2].key, "attention.variant");
+  EXPECT_NE(e.problems()[2].message.find("cell {attention.variant: kdgqa, attention.kv_heads: 1} "
+                                         "and 1 more cell: attention.variant kdgqa"),
+            std::string::npos)
+      << e.what();
+  // With allow_noncausal only the data remains; without a grid there is no cell to name.
+  const ConfigError data_only =
+      error_of([&] { expand(parse(text, {"attention.allow_noncausal=true"}), no_corpus); });
+  ASSERT_EQ(data_only.problems().size(), 1u) << data_only.what();
+  const std::string plain = "name: t\nbase: {data: {dataset: text, path: /corpus}}\n";
+  const ConfigError no_grid = error_of([&] { expand(parse(plain), no_corpus); });
+  EXPECT_EQ(no_grid.problems()[0].text(),
+            "sweep.yaml:2:" + std::to_string(pos_of(plain, "path").column) +
+                ": data.path: /corpus does not exist");
+  // Stages: the stages that have it are named.
+  const ConfigError staged = error_of([&] {
+    expand(parse("name: t\nbase: {data: {dataset: text, path: /corpus}}\n"
+                 "stages:\n  - {name: pre}\n  - {name: up, from: pre}\n"),
+           no_corpus);
+  });
+  EXPECT_EQ(staged.problems()[0].message, "stages pre, up: /corpus does not exist");
+}
+
+TEST(SweepError, AtMostTwentyProblems) {
+  std::string values;
+  for (int i = 3; i < 33; ++i) values += (values.empty() ? "" : ", ") + std::to_string(i * 2 + 1);
+  const ConfigError e = sweep_error(
+      "name: t\ngrid:\n  - attention.variant: gqa\n    attention.kv_heads: [" + values + "]\n");
+  ASSERT_EQ(e.problems().size(), kMaxConfigProblems + 1);
+  EXPECT_EQ(e.problems().back().message, "10 more problems not shown (the first 20 are above)");
+}
+
+// The defaults that depend on other keys are resolved per job, after its cell and stage.
+TEST(SweepExpand, DefaultsAreResolvedPerJob) {
+  const std::vector<JobSpec> jobs = jobs_of(
+      "name: w\n"
+      "grid:\n"
+      "  - train.steps: [60, 1000]\n"
+      "  - {train.steps: 60, train.warmup: 0}\n"
+      "  - train.epochs: 2\n"
+      "stages:\n"
+      "  - {name: a}\n"
+      "  - {name: b, from: a, set: {train.steps: 50}}\n");
+  std::vector<int64_t> warmups;
+  for (const auto& j : jobs) warmups.push_back(j.config.train.warmup);
+  // Cell by cell, stage a then b: b's own 50 steps give 5, unless warmup was set (0) or epochs
+  // leave it to train time.
+  EXPECT_EQ(warmups, (std::vector<int64_t>{6, 5, 100, 5, 0, 0, kAutoWarmup, kAutoWarmup}));
+  // A vit without a dataset reads fashion-mnist; exclude sees the resolved values.
+  const std::vector<JobSpec> vit = jobs_of(
+      "name: v\ntask: vit\ngrid:\n  - train.steps: [60, 300]\n"
+      "exclude:\n  - {train.warmup: 6}\n");
+  ASSERT_EQ(vit.size(), 1u);
+  EXPECT_EQ(vit[0].config.data.dataset, "fashion-mnist");
+  EXPECT_EQ(vit[0].config.train.steps, 300);
+}
+
+// Every config that was valid before the automatic warm-up and left train.warmup unset keeps its
+// job id: these are the ids the version before it gave this sweep (ablate plan --json).
+TEST(SweepExpand, TheAutomaticWarmUpKeepsEveryEarlierId) {
+  const std::vector<JobSpec> jobs = jobs_of(
+      "name: pin\n"
+      "task: lm\n"
+      "base: {model: {dim: 32, depth: 1, heads: 4}}\n"
+      "grid:\n"
+      "  - train.steps: [100, 250, 999, 1000, 5000]\n"
+      "  - train.epochs: [1, 3]\n"
+      "  - {task: vit, data.dataset: fashion-mnist, model.patch: 7, train.steps: 300}\n");
+  std::vector<std::string> ids;
+  for (const auto& j : jobs) ids.push_back(j.id);
+  EXPECT_EQ(ids,
+            (std::vector<std::string>{"a26082a1ea602aee", "5d1fc12623567e5c", "f1e4fa073e492f2c",
+                                      "81a0aec226650668", "878a181b5692de9d", "56d10d4401666e67",
+                                      "a34fe83361443cb5", "387212b27dc7fb5d"}));
 }
 
 TEST(SweepError, TooManyJobs) {

@@ -30,9 +30,10 @@ std::string format_value(const FieldInfo& field, const Config& config);
 std::string to_yaml(const Config& config);
 
 // `config` with the attention fields its variant ignores reset to their defaults (kv_heads for
-// mha, ema_window for anything but dgqa, noise_* outside pgqa, ...) and train.steps reset when
-// train.epochs sets the length, so configs that train the same model are one job: an MHA
-// pretrain stage is shared by every arm of a grid over kv_heads.
+// mha, ema_window for anything but dgqa, noise_* outside pgqa, ...), train.steps reset when
+// train.epochs sets the length, and an automatic train.warmup replaced by its steps (config.h,
+// warmup_steps; 100 with train.epochs), so configs that train the same model are one job: an
+// MHA pretrain stage is shared by every arm of a grid over kv_heads.
 Config without_ignored_fields(const Config& config);
 
 // What the job id hashes: to_yaml of without_ignored_fields(config), restricted to the semantic

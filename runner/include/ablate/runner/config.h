@@ -12,7 +12,8 @@ namespace ablate::runner {
 
 // Where the examples come from.
 struct DataConfig {
-  // lm: fortunes | text | bin. vit: fashion-mnist | mnist | idx | cifar10 | cifar100.
+  // lm: fortunes | text | bin. vit: fashion-mnist | mnist | idx | cifar10 | cifar100. A vit
+  // config that does not set it gets fashion-mnist (resolve_defaults, parse.h).
   std::string dataset = "fortunes";
   // File or folder. Empty: the dataset's Debian package location (fortunes, fashion-mnist).
   std::string path = "";
@@ -74,7 +75,7 @@ struct TrainConfig {
   int64_t batch_size = 32;         // sequences (lm) or images (vit) per step
   double lr = 1e-3;                // peak learning rate
   double min_lr = 0.0;             // learning rate at the end of the cosine decay
-  int64_t warmup = 100;            // linear warm-up steps
+  int64_t warmup = -1;             // linear warm-up steps; -1 = automatic (warmup_steps)
   double weight_decay = 0.1;       // AdamW decoupled weight decay (matrices only)
   double beta1 = 0.9;              // AdamW beta1
   double beta2 = 0.95;             // AdamW beta2
@@ -89,6 +90,17 @@ struct TrainConfig {
   int64_t epochs = 0;              // passes over the training data; > 0 replaces steps
   bool eval_each_epoch = false;    // also evaluate at the end of every epoch (epochs > 0)
 };
+
+// The warm-up steps of a run of `steps` optimiser steps: train.warmup when it is set (>= 0);
+// automatic (-1): 100 when the run has at least 100 steps, else steps / 10 rounded down. 100 was
+// the fixed default before the automatic rule: every run that was valid then warms up as it did
+// (and keeps its job id); only runs shorter than 100 steps, refused then, get the scaled value.
+constexpr int64_t kAutoWarmup = -1;
+constexpr int64_t kLongRunWarmup = 100;
+inline int64_t warmup_steps(const TrainConfig& train, int64_t steps) {
+  if (train.warmup != kAutoWarmup) return train.warmup;
+  return steps >= kLongRunWarmup ? kLongRunWarmup : steps / 10;
+}
 
 // Starting point of a stage: a parent checkpoint and how to convert its attention.
 struct InitConfig {

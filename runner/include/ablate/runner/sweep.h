@@ -38,14 +38,17 @@
 // override is an error. Command-line KEY=VALUE overrides apply to the base, after the file's.
 //
 // Expansion. For each block in order, each cell, each seed and each stage in order, the job's
-// config is defaults <- base <- overrides <- cell values <- stage.set <- seed. Each is validated
-// (runner::validate); a failure names the block and cell and points at the grid value that broke
-// it. A job's id is job_id(config, parent id) (canonical.h): jobs with the same id (an MHA
-// pretrain shared by every conversion arm, a cell listed in two blocks) are one job, kept where it
-// first appears. A stage job is shared only when its whole config is equal: a pretrain stage that
-// should not depend on the arm must also `set` the keys the grid varies (attention.kv_heads: 0 for
-// MHA), since every key is part of the id.
+// config is defaults <- base <- overrides <- cell values <- stage.set <- seed, then the defaults
+// that depend on other keys (resolve_defaults: a vit's dataset, an automatic warm-up). Each is
+// validated (runner::validate); a failure names the block and cell and points at the grid value
+// that broke it, and every failing cell is reported, not only the first. A job's id is
+// job_id(config, parent id) (canonical.h): jobs with the same id (an MHA pretrain shared by every
+// conversion arm, a cell listed in two blocks) are one job, kept where it first appears. A stage
+// job is shared only when its whole config is equal: a pretrain stage that should not depend on the
+// arm must also `set` the keys the grid varies (attention.kv_heads: 0 for MHA), since every key is
+// part of the id.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -160,18 +163,27 @@ struct SweepCounts {
 constexpr int64_t kMaxSweepJobs = 100000;
 
 // Reads and checks a sweep file (a missing file is an error) with `overrides` (KEY=VALUE) applied
-// to its base. Throws ConfigError naming the file, line, column and key.
+// to its base. Throws ConfigError naming the file, line, column and key: one with the problems of
+// every part of the file (each top-level key, each grid block and exclude entry; the stages up to
+// their first problem).
 SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& overrides = {});
 
 // As load_sweep, from text; `file` is the name used in errors.
 SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
                       const std::vector<std::string>& overrides = {});
 
+// A check of a job's resolved config beyond validate(), such as whether the data it reads is
+// there: it throws ConfigError at `locations.at(key)` of the key at fault. expand() runs it as it
+// runs validate().
+using JobCheck = std::function<void(const Config& config, const Locations& locations)>;
+
 // The jobs of a sweep, deduplicated, in a topological order (a parent before its children): by
-// block, cell, seed, then stage, each job where it first appears. Deterministic. Throws
-// ConfigError for a cell whose config is invalid (naming the block and the cell) and for a grid
-// left empty by `exclude`.
-std::vector<JobSpec> expand(const SweepSpec& sweep);
+// block, cell, seed, then stage, each job where it first appears. Deterministic. Each cell's
+// config per stage (defaults resolved: resolve_defaults) is checked by validate() and by
+// `job_check` when given. Throws one ConfigError with the problems of every cell, each problem
+// once, named with the cell (its block and values; "every cell of the grid", or the first cell
+// and how many more have it) and the stage; or for a grid left empty by `exclude`.
+std::vector<JobSpec> expand(const SweepSpec& sweep, const JobCheck& job_check = nullptr);
 
 // Per block and in total, how `jobs` (expand(sweep)) came about.
 SweepCounts count_jobs(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
