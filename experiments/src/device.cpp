@@ -10,6 +10,7 @@
 #endif
 
 #include <stdexcept>
+#include <string>
 
 #include "ablate/experiments/train.h"
 
@@ -29,19 +30,34 @@ c10::DeviceIndex cuda_index(const torch::Device& device) {
 }  // namespace
 #endif
 
-torch::Device choose_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device("cuda") : torch::kCPU;
-  torch::Device device(name);
-  if (device.is_cuda() && !torch::cuda::is_available()) {
+std::string device_problem(const std::string& name) {
+  if (name == "auto" || name == "cpu") return "";
+  if (name != "cuda" && (name.rfind("cuda:", 0) != 0 || name.size() == 5 ||
+                         name.find_first_not_of("0123456789", 5) != std::string::npos)) {
+    return name + ", which is neither auto, cpu, cuda nor cuda:N";
+  }
+  if (!torch::cuda::is_available()) {
 #if defined(ABLATE_WITH_CUDA)
-    throw RunError("train.device = " + name + " but no CUDA device is available");
+    return name + ", but this machine has no CUDA device";
 #else
-    throw RunError("train.device = " + name +
-                   " but this ablate was built against a LibTorch without CUDA (" TORCH_VERSION
-                   "); see the README, 'Building against your own PyTorch'");
+    return name + ", but this ablate was built against a LibTorch without CUDA (" TORCH_VERSION
+                  "); see the README, 'Building against your own PyTorch'";
 #endif
   }
-  return device;
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  const std::string index = name == "cuda" ? "" : name.substr(5);  // digits, checked above
+  if (!index.empty() && (index.size() > 6 || std::stoll(index) >= count)) {
+    return name + ", but this machine has " + std::to_string(count) + " CUDA device" +
+           (count == 1 ? " (cuda:0)" : "s (cuda:0 to cuda:" + std::to_string(count - 1) + ")");
+  }
+  return "";
+}
+
+torch::Device choose_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device("cuda") : torch::kCPU;
+  const std::string problem = device_problem(name);
+  if (!problem.empty()) throw RunError("train.device = " + problem);
+  return torch::Device(name);
 }
 
 int64_t peak_memory_bytes(const torch::Device& device) {

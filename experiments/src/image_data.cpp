@@ -222,9 +222,7 @@ std::string find_idx_file(const std::string& dir, const std::string& name,
                             hint));
 }
 
-ImageSet read_idx_pair(const std::string& dir, const std::string& prefix, const std::string& hint) {
-  const std::string images_file = find_idx_file(dir, prefix + "-images-idx3-ubyte", hint);
-  const std::string labels_file = find_idx_file(dir, prefix + "-labels-idx1-ubyte", hint);
+ImageSet read_idx_pair(const std::string& images_file, const std::string& labels_file) {
   IdxFile images = read_idx_file(images_file, kIdxImagesMagic);
   IdxFile labels = read_idx_file(labels_file, kIdxLabelsMagic);
   if (images.dims[0] != labels.dims[0]) {
@@ -308,15 +306,23 @@ void append_cifar_file(const std::string& file, const CifarLayout& layout, int64
 
 std::string default_fashion_mnist_path() { return "/usr/share/datasets/fashion-mnist"; }
 
-ImageData load_idx(const std::string& dir, const std::string& missing_hint) {
+IdxFiles idx_files(const std::string& dir, const std::string& missing_hint) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     throw DataError(
         with_hint("image data: the IDX folder " + dir + " does not exist", missing_hint));
   }
+  return {find_idx_file(dir, "train-images-idx3-ubyte", missing_hint),
+          find_idx_file(dir, "train-labels-idx1-ubyte", missing_hint),
+          find_idx_file(dir, "t10k-images-idx3-ubyte", missing_hint),
+          find_idx_file(dir, "t10k-labels-idx1-ubyte", missing_hint)};
+}
+
+ImageData load_idx(const std::string& dir, const std::string& missing_hint) {
+  const IdxFiles files = idx_files(dir, missing_hint);
   ImageData data;
-  data.train = read_idx_pair(dir, "train", missing_hint);
-  data.test = read_idx_pair(dir, "t10k", missing_hint);
+  data.train = read_idx_pair(files.train_images, files.train_labels);
+  data.test = read_idx_pair(files.test_images, files.test_labels);
   if (data.train.height != data.test.height || data.train.width != data.test.width) {
     throw DataError("image data: in " + dir + " the training images are " +
                     std::to_string(data.train.height) + " x " + std::to_string(data.train.width) +
@@ -327,7 +333,9 @@ ImageData load_idx(const std::string& dir, const std::string& missing_hint) {
   return data;
 }
 
-ImageData load_cifar(const std::string& dir, int classes) {
+namespace {
+
+CifarLayout cifar_layout(int classes) {
   CifarLayout layout;
   if (classes == 10) {
     layout = {
@@ -341,6 +349,13 @@ ImageData load_cifar(const std::string& dir, int classes) {
   } else {
     throw DataError("image data: CIFAR has 10 or 100 classes, not " + std::to_string(classes));
   }
+  return layout;
+}
+
+}  // namespace
+
+CifarFiles cifar_files(const std::string& dir, int classes) {
+  const CifarLayout layout = cifar_layout(classes);
   // The folder itself, or the folder the official archive unpacks to inside it.
   std::error_code ec;
   fs::path base(dir);
@@ -354,18 +369,31 @@ ImageData load_cifar(const std::string& dir, int classes) {
                     "): expects the " + layout.name + " binary version (" + layout.archive +
                     " from the dataset's authors; no Debian package provides it)");
   }
+  CifarFiles files;
+  for (const auto& name : layout.train_files) files.train.push_back((base / name).string());
+  for (const auto& name : layout.test_files) files.test.push_back((base / name).string());
+  for (const auto* list : {&files.train, &files.test}) {
+    for (const auto& file : *list) {
+      if (!fs::is_regular_file(file, ec)) {
+        throw DataError("image data: " + file + " does not exist (the " + layout.name +
+                        " binary version, " + layout.archive + ")");
+      }
+    }
+  }
+  return files;
+}
+
+ImageData load_cifar(const std::string& dir, int classes) {
+  const CifarLayout layout = cifar_layout(classes);
+  const CifarFiles files = cifar_files(dir, classes);
   ImageData data;
   data.classes = classes;
   for (ImageSet* set : {&data.train, &data.test}) {
     set->channels = kCifarChannels;
     set->height = set->width = kCifarSide;
   }
-  for (const auto& name : layout.train_files) {
-    append_cifar_file((base / name).string(), layout, classes, data.train);
-  }
-  for (const auto& name : layout.test_files) {
-    append_cifar_file((base / name).string(), layout, classes, data.test);
-  }
+  for (const auto& file : files.train) append_cifar_file(file, layout, classes, data.train);
+  for (const auto& file : files.test) append_cifar_file(file, layout, classes, data.test);
   return data;
 }
 

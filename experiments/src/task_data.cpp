@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ablate/experiments/data_check.h"
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/image_data.h"
 #include "ablate/experiments/text_data.h"
@@ -238,7 +239,7 @@ std::unique_ptr<TaskData> load_data(const runner::Config& c) {
     }
     TextOptions options;
     options.fortune_format = d.dataset == "fortunes";
-    options.path = d.path.empty() ? default_fortunes_path() : d.path;
+    options.path = data_path(d);
     options.val_fraction = d.val_fraction;
     auto split = load_text(options);
     return std::make_unique<LmData>(c, tokens_tensor(split.train), tokens_tensor(split.val),
@@ -247,11 +248,8 @@ std::unique_ptr<TaskData> load_data(const runner::Config& c) {
   if (d.dataset == "cifar10" || d.dataset == "cifar100") {
     return std::make_unique<VitData>(c, load_cifar(d.path, d.dataset == "cifar10" ? 10 : 100));
   }
-  const bool fashion = d.dataset == "fashion-mnist";
-  const std::string path = d.path.empty() && fashion ? default_fashion_mnist_path() : d.path;
-  return std::make_unique<VitData>(
-      c, load_idx(path, fashion ? "install the Debian package dataset-fashion-mnist"
-                                : "give data.path, the folder holding the IDX files"));
+  // A path the user gave is named in the error as it is, with no advice to install a package.
+  return std::make_unique<VitData>(c, load_idx(data_path(d), missing_data_hint(d)));
 }
 
 ImageShape image_shape(const TaskData& data) {

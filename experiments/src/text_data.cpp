@@ -195,6 +195,12 @@ void split_single_document(const TextOptions& options, TextSplit& split) {
 
 std::string default_fortunes_path() { return "/usr/share/games/fortunes"; }
 
+std::vector<std::string> text_files(const TextOptions& options) {
+  std::vector<std::string> out;
+  for (const auto& file : list_files(options)) out.push_back(file.string());
+  return out;
+}
+
 size_t utf8_error_offset(const uint8_t* s, size_t n) {
   constexpr uint64_t kHigh = 0x8080808080808080ull, kOnes = 0x0101010101010101ull;
   size_t i = 0;

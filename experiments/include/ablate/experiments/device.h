@@ -12,7 +12,8 @@
 namespace ablate::experiments {
 
 // train.device: "auto" (cuda when there is one), "cpu", "cuda" or "cuda:N". Throws RunError when
-// a CUDA device is asked for and none is available (or this build has no CUDA).
+// device_problem (train.h) finds one: a CUDA device asked for and none there (or this build has
+// no CUDA), or cuda:N beyond the devices there are.
 torch::Device choose_device(const std::string& name);
 
 // Peak memory so far: on CUDA the caching allocator's peak of allocated bytes on that device; on

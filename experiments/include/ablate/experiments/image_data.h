@@ -28,9 +28,23 @@ struct ImageData {
   int64_t classes = 0;
 };
 
-// Reads the four IDX files in `dir` (10 classes). `missing_hint` is appended to the error for a
-// missing folder or file (e.g. "install the Debian package dataset-fashion-mnist").
+// The four IDX files of `dir` (each raw or .gz), without reading them. Throws DataError for a
+// missing folder or file, with `missing_hint` appended (e.g. "install the Debian package
+// dataset-fashion-mnist"; "" for none).
+struct IdxFiles {
+  std::string train_images, train_labels, test_images, test_labels;
+};
+IdxFiles idx_files(const std::string& dir, const std::string& missing_hint);
+
+// Reads the four IDX files in `dir` (10 classes); a missing one as idx_files.
 ImageData load_idx(const std::string& dir, const std::string& missing_hint);
+
+// The CIFAR-10 (classes 10) or CIFAR-100 (classes 100) batch files of `dir` or of its subfolder
+// (see load_cifar), without reading them. Throws DataError when one is missing.
+struct CifarFiles {
+  std::vector<std::string> train, test;
+};
+CifarFiles cifar_files(const std::string& dir, int classes);
 
 // Reads CIFAR-10 (classes 10) or CIFAR-100 (classes 100) binary batches from `dir` or from its
 // subfolder cifar-10-batches-bin / cifar-100-binary (the folders the official archives unpack

@@ -47,6 +47,10 @@ struct TextSplit {
 // file that is not UTF-8 text (naming the file and the byte offset), no documents, an empty split.
 TextSplit load_text(const TextOptions& options);
 
+// The files load_text reads, in order (see above), without reading them. Throws DataError as
+// load_text does for a missing path or one that holds no files.
+std::vector<std::string> text_files(const TextOptions& options);
+
 // Where the Debian package `fortunes` installs its files.
 std::string default_fortunes_path();
 

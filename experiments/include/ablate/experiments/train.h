@@ -47,6 +47,13 @@ struct TrainResult {
 // input before anything is written.
 TrainResult train(const runner::Config& config, const TrainOptions& options);
 
+// Why the device `name` (train.device, or one of `ablate run --devices`) cannot be used on this
+// machine, or "" when it can. Written to follow "train.device = " or "--devices ": "cuda:3, but
+// this machine has 1 CUDA device (cuda:0)"; "cuda, but this machine has no CUDA device"; on a
+// build without CUDA, every CUDA device. auto and cpu always can. (Torch-free here: the command
+// line checks devices before anything is written; choose_device refuses the same names.)
+std::string device_problem(const std::string& name);
+
 // The language-model causality check run before training: perturbs tokens after position t of a
 // random batch and requires the logits at positions <= t to stay bit-identical, on fresh copies
 // of the model in training mode. Returns the largest change seen (0 when causal).
