@@ -30,7 +30,7 @@ std::map<std::string, double> summary_values(Store& store, int64_t sweep_pk,
                                              const std::string& name) {
   auto& s = store.statement(
       "SELECT j.id, s.value FROM summaries s JOIN jobs j ON j.pk = s.job "
-      "WHERE j.sweep = ? AND s.name = ?");
+      "WHERE j.sweep_pk = ? AND s.name = ?");
   s.bind(1, sweep_pk);
   s.bind(2, name);
   std::map<std::string, double> out;
@@ -41,7 +41,7 @@ std::map<std::string, double> summary_values(Store& store, int64_t sweep_pk,
 
 std::vector<std::string> summary_names(Store& store, int64_t sweep_pk) {
   auto& s = store.statement(
-      "SELECT DISTINCT s.name FROM summaries s JOIN jobs j ON j.pk = s.job WHERE j.sweep = ? "
+      "SELECT DISTINCT s.name FROM summaries s JOIN jobs j ON j.pk = s.job WHERE j.sweep_pk = ? "
       "ORDER BY s.name");
   s.bind(1, sweep_pk);
   std::vector<std::string> out;
@@ -52,7 +52,7 @@ std::vector<std::string> summary_names(Store& store, int64_t sweep_pk) {
 
 bool has_curve(Store& store, int64_t sweep_pk, const std::string& name) {
   auto& s = store.statement(
-      "SELECT 1 FROM jobs j JOIN metrics m ON m.job = j.pk WHERE j.sweep = ? AND m.name = ? "
+      "SELECT 1 FROM jobs j JOIN metrics m ON m.job = j.pk WHERE j.sweep_pk = ? AND m.name = ? "
       "LIMIT 1");
   s.bind(1, sweep_pk);
   s.bind(2, name);
@@ -66,7 +66,7 @@ std::map<std::string, std::map<int64_t, double>> curve_values(Store& store, int6
                                                               const std::string& name) {
   auto& s = store.statement(
       "SELECT j.id, m.step, m.value FROM jobs j JOIN metrics m ON m.job = j.pk "
-      "WHERE j.sweep = ? AND m.name = ?");
+      "WHERE j.sweep_pk = ? AND m.name = ?");
   s.bind(1, sweep_pk);
   s.bind(2, name);
   std::map<std::string, std::map<int64_t, double>> out;
@@ -579,7 +579,7 @@ void write_provenance(Report& r, Store& store, const std::vector<JobRow>& jobs) 
   // LibTorch versions from the jobs' own environment (summary.json), one query.
   auto& s = store.statement(
       "SELECT DISTINCT e.value FROM environment e JOIN jobs j ON j.pk = e.job "
-      "WHERE j.sweep = ? AND e.key = 'torch_version' ORDER BY e.value");
+      "WHERE j.sweep_pk = ? AND e.key = 'torch_version' ORDER BY e.value");
   s.bind(1, store.sweep_pk(r.sweep.name));
   while (s.executeStep()) torch.insert(s.getColumn(0).getString());
   s.reset();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <initializer_list>
 #include <iterator>
+#include <regex>
 #include <set>
 #include <variant>
 
@@ -112,6 +113,18 @@ CREATE VIEW curves AS
     // stale (docs/design.md section 6).
     {2, "jobs.stale: jobs the sweep file no longer plans", R"sql(
 ALTER TABLE jobs ADD COLUMN stale INTEGER NOT NULL DEFAULT 0 CHECK (stale IN (0, 1));
+)sql"},
+    // In version 2, jobs.sweep and environment.sweep were the sweep's integer key while every
+    // view's `sweep` was its name: `WHERE sweep = 'name'` on a table silently matched nothing.
+    // From version 3 a `sweep` column holds the name wherever it appears; the key is `sweep_pk`.
+    // Renaming the column carries the constraints, indexes and views that use it.
+    {3, "jobs.sweep and environment.sweep hold the sweep's name; the key is sweep_pk", R"sql(
+ALTER TABLE jobs RENAME COLUMN sweep TO sweep_pk;
+ALTER TABLE jobs ADD COLUMN sweep TEXT NOT NULL DEFAULT '';
+UPDATE jobs SET sweep = (SELECT name FROM sweeps WHERE pk = jobs.sweep_pk);
+ALTER TABLE environment RENAME COLUMN sweep TO sweep_pk;
+ALTER TABLE environment ADD COLUMN sweep TEXT NOT NULL DEFAULT '';
+UPDATE environment SET sweep = (SELECT name FROM sweeps WHERE pk = environment.sweep_pk);
 )sql"},
 };
 static_assert(kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion,
@@ -363,10 +376,18 @@ std::string Store::job_select() const {
              "SELECT j.pk, s.name, j.id, j.stage, j.arm_key, j.seed, j.parent_id, j.run_dir, "
              "j.status, j.attempts, j.host, j.device, j.started, j.ended, j.exit_code, j.error, "
              "j.summary_status, j.causality, j.events_offset, j.events_lines, ") +
-         (version_ >= 2 ? "j.stale" : "0") + " FROM jobs j JOIN sweeps s ON s.pk = j.sweep ";
+         (version_ >= 2 ? "j.stale" : "0") + " FROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk ";
 }
 
-SQLite::Statement& Store::statement(const std::string& sql) const {
+std::string Store::for_file_version(const std::string& sql) const {
+  if (version_ >= 3) return sql;
+  // A file before version 3 (read only, or during its migration) calls the key `sweep`.
+  static const std::regex key("\\bsweep_pk\\b");
+  return std::regex_replace(sql, key, "sweep");
+}
+
+SQLite::Statement& Store::statement(const std::string& written) const {
+  const std::string sql = for_file_version(written);
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     auto s = guarded(*this, "prepare " + sql,
@@ -391,7 +412,7 @@ int64_t Store::sweep_pk(const std::string& sweep) const {
 int64_t Store::job_pk(const std::string& sweep, const std::string& id) const {
   const int64_t sweep_key = sweep_pk(sweep);
   return guarded(*this, "job " + id, [&] {
-    auto& s = statement("SELECT pk FROM jobs WHERE sweep = ? AND id = ?");
+    auto& s = statement("SELECT pk FROM jobs WHERE sweep_pk = ? AND id = ?");
     StatementScope scope(s);
     s.bind(1, sweep_key);
     s.bind(2, id);
@@ -516,8 +537,8 @@ int Store::register_jobs(const std::string& sweep, const std::vector<JobRecord>&
   int inserted = 0;
   guarded(*this, what, [&] {
     auto& insert = statement(
-        "INSERT INTO jobs (sweep, id, stage, arm_key, seed, parent_id, run_dir) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sweep, id) DO NOTHING");
+        "INSERT INTO jobs (sweep_pk, id, stage, arm_key, seed, parent_id, run_dir, sweep) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sweep_pk, id) DO NOTHING");
     auto& param = statement("INSERT INTO params (job, key, value, num) VALUES (?, ?, ?, ?)");
     std::set<std::string> seen;
     std::vector<const JobRecord*> with_parent;
@@ -531,6 +552,7 @@ int Store::register_jobs(const std::string& sweep, const std::vector<JobRecord>&
       insert.bind(5, j.seed);
       bind_text_or_null(insert, 6, j.parent_id);
       insert.bind(7, j.run_dir);
+      insert.bind(8, sweep);
       if (insert.exec() == 0) continue;  // already registered: untouched
       ++inserted;
       const int64_t pk = db_->getLastInsertRowid();
@@ -552,7 +574,7 @@ int Store::register_jobs(const std::string& sweep, const std::vector<JobRecord>&
       if (!j.parent_id.empty()) with_parent.push_back(&j);
     }
     // The foreign key would only fail at commit; say which job names which parent.
-    auto& parent = statement("SELECT 1 FROM jobs WHERE sweep = ? AND id = ?");
+    auto& parent = statement("SELECT 1 FROM jobs WHERE sweep_pk = ? AND id = ?");
     for (const JobRecord* j : with_parent) {
       parent.tryReset();
       parent.bind(1, sweep_key);
@@ -601,7 +623,7 @@ JobRow read_job(SQLite::Statement& s) {
 std::vector<JobRow> Store::jobs(const std::string& sweep) const {
   const int64_t sweep_key = sweep_pk(sweep);
   return guarded(*this, "jobs('" + sweep + "')", [&] {
-    auto& s = statement(job_select() + "WHERE j.sweep = ? ORDER BY j.pk");
+    auto& s = statement(job_select() + "WHERE j.sweep_pk = ? ORDER BY j.pk");
     StatementScope scope(s);
     s.bind(1, sweep_key);
     std::vector<JobRow> rows;
@@ -613,7 +635,7 @@ std::vector<JobRow> Store::jobs(const std::string& sweep) const {
 std::optional<JobRow> Store::job(const std::string& sweep, const std::string& id) const {
   const int64_t sweep_key = sweep_pk(sweep);
   return guarded(*this, "job('" + sweep + "', '" + id + "')", [&]() -> std::optional<JobRow> {
-    auto& s = statement(job_select() + "WHERE j.sweep = ? AND j.id = ?");
+    auto& s = statement(job_select() + "WHERE j.sweep_pk = ? AND j.id = ?");
     StatementScope scope(s);
     s.bind(1, sweep_key);
     s.bind(2, id);
@@ -772,7 +794,7 @@ std::map<std::string, int> Store::status_counts(const std::string& sweep) const 
   return guarded(*this, "status_counts('" + sweep + "')", [&] {
     std::map<std::string, int> counts;
     for (const char* s : kJobStatuses) counts[s] = 0;
-    auto& s = statement(std::string("SELECT status, COUNT(*) FROM jobs WHERE sweep = ?") +
+    auto& s = statement(std::string("SELECT status, COUNT(*) FROM jobs WHERE sweep_pk = ?") +
                         (version_ >= 2 ? " AND stale = 0" : "") + " GROUP BY status");
     StatementScope scope(s);
     s.bind(1, sweep_key);
@@ -789,7 +811,7 @@ PlanSync Store::sync_plan(const std::string& sweep, const std::vector<std::strin
   Transaction t(*this);
   PlanSync out;
   guarded(*this, "sync_plan('" + sweep + "')", [&] {
-    auto& rows = statement("SELECT pk, id, stale FROM jobs WHERE sweep = ? ORDER BY pk");
+    auto& rows = statement("SELECT pk, id, stale FROM jobs WHERE sweep_pk = ? ORDER BY pk");
     std::vector<std::pair<int64_t, int>> changes;  // pk -> new stale value
     {
       StatementScope scope(rows);
@@ -899,7 +921,7 @@ void Store::prune_jobs(const std::string& sweep, const std::vector<std::string>&
   const std::set<std::string> doomed(ids.begin(), ids.end());
   guarded(*this, what, [&] {
     auto& stale = statement("SELECT stale FROM jobs WHERE pk = ?");
-    auto& children = statement("SELECT id FROM jobs WHERE sweep = ? AND parent_id = ?");
+    auto& children = statement("SELECT id FROM jobs WHERE sweep_pk = ? AND parent_id = ?");
     for (size_t i = 0; i < keys.size(); ++i) {
       stale.tryReset();
       stale.bind(1, keys[i]);
@@ -943,12 +965,12 @@ void Store::set_environment(const std::string& sweep, const std::string& job_id,
   const bool of_job = !job_id.empty();
   const int64_t job_key = of_job ? job_pk(sweep, job_id) : 0;
   guarded(*this, what, [&] {
-    auto& s = statement(of_job ? "INSERT INTO environment (sweep, job, key, value) VALUES "
-                                 "(?, ?, ?, ?) ON CONFLICT (job, key) WHERE job IS NOT NULL "
-                                 "DO UPDATE SET value = excluded.value"
-                               : "INSERT INTO environment (sweep, job, key, value) VALUES "
-                                 "(?, ?, ?, ?) ON CONFLICT (sweep, key) WHERE job IS NULL "
-                                 "DO UPDATE SET value = excluded.value");
+    auto& s = statement(of_job ? "INSERT INTO environment (sweep_pk, job, key, value, sweep) "
+                                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job, key) WHERE job IS "
+                                 "NOT NULL DO UPDATE SET value = excluded.value"
+                               : "INSERT INTO environment (sweep_pk, job, key, value, sweep) "
+                                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sweep_pk, key) WHERE job "
+                                 "IS NULL DO UPDATE SET value = excluded.value");
     for (const auto& [key, value] : values) {
       s.tryReset();
       s.bind(1, sweep_key);
@@ -959,6 +981,7 @@ void Store::set_environment(const std::string& sweep, const std::string& job_id,
       }
       s.bind(3, key);
       s.bind(4, value);
+      s.bind(5, sweep);
       s.exec();
     }
   });
@@ -972,7 +995,7 @@ std::map<std::string, std::string> Store::environment(const std::string& sweep,
   const int64_t job_key = of_job ? job_pk(sweep, job_id) : 0;
   return guarded(*this, "environment('" + sweep + "', '" + job_id + "')", [&] {
     auto& s = statement(of_job ? "SELECT key, value FROM environment WHERE job = ?"
-                               : "SELECT key, value FROM environment WHERE sweep = ? AND "
+                               : "SELECT key, value FROM environment WHERE sweep_pk = ? AND "
                                  "job IS NULL");
     StatementScope scope(s);
     s.bind(1, of_job ? job_key : sweep_key);
@@ -1007,7 +1030,7 @@ void Store::refresh_views() {
                 quote_identifier(view_column(key, "param_", taken));
       }
     }
-    runs += "\nFROM jobs j JOIN sweeps s ON s.pk = j.sweep";
+    runs += "\nFROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk";
     std::string results = "CREATE VIEW results AS SELECT r.*";
     {
       SQLite::Statement names(*db_, "SELECT DISTINCT name FROM summaries ORDER BY name");
@@ -1021,7 +1044,7 @@ void Store::refresh_views() {
     results += "\nFROM runs r";
     db_->exec("DROP VIEW IF EXISTS results");
     db_->exec("DROP VIEW IF EXISTS runs");
-    db_->exec(runs);
+    db_->exec(for_file_version(runs));
     db_->exec(results);
   });
   t.commit();

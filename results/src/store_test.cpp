@@ -160,7 +160,7 @@ TEST(Store, Version1FileReopens) {
 }
 
 // A version-1 file opened read-only first (ablate status, query or report right after an
-// upgrade) reads as it is: no job is stale; opened for writing it becomes version 2, its jobs
+// upgrade) reads as it is: no job is stale; opened for writing it becomes version 3, its jobs
 // active and its views with a `stale` column.
 TEST(Store, Version1FileReadsReadOnlyThenMigratesToStale) {
   TempDir dir;
@@ -183,13 +183,79 @@ TEST(Store, Version1FileReadsReadOnlyThenMigratesToStale) {
     EXPECT_THROW(db.exec("SELECT stale FROM jobs"), SQLite::Exception);  // untouched
   }
   Store store(path);
-  EXPECT_EQ(store.schema_version(), 2);
-  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM schema_version"), 2);
+  EXPECT_EQ(store.schema_version(), 3);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM schema_version"), 3);
   EXPECT_EQ(count(store, "SELECT COUNT(*) FROM jobs WHERE stale = 0"), 1);
   EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE stale = 0"), 1);
   EXPECT_EQ(scalar_text(store, "SELECT final_val_loss FROM results WHERE stale = 0"), "1.5");
   EXPECT_THROW(store.database().exec("UPDATE jobs SET stale = 2"), SQLite::Exception);
   EXPECT_FALSE(store.job("old", "0123456789abcdef")->stale);
+}
+
+// A `sweep` column holds the sweep's name in every table and view (version 3), so a query by name
+// never silently matches nothing; a version-1 file gets the names when migrated, and reads
+// (read-only, before migration) through its integer `sweep` column.
+TEST(Store, SweepNamesAreQueryableInEveryTable) {
+  TempDir dir;
+  const std::string old_path = dir.file("v1names.db");
+  {
+    SQLite::Database db(old_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(kVersion1Schema);
+    db.exec("INSERT INTO environment (sweep, job, key, value) VALUES (1, NULL, 'host', 'h1')");
+  }
+  {
+    Store read_only(old_path, StoreOptions{/*read_only=*/true});
+    EXPECT_EQ(read_only.environment("old").at("host"), "h1");
+    EXPECT_EQ(read_only.jobs("old").size(), 1u);
+  }
+  Store migrated(old_path);
+  EXPECT_EQ(count(migrated, "SELECT COUNT(*) FROM jobs WHERE sweep = 'old'"), 1);
+  EXPECT_EQ(count(migrated, "SELECT COUNT(*) FROM environment WHERE sweep = 'old'"), 1);
+  EXPECT_EQ(count(migrated,
+                  "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk "
+                  "WHERE s.name = 'old'"),
+            1);
+  EXPECT_EQ(migrated.environment("old").at("host"), "h1");
+
+  const std::string path = dir.file("names.db");
+  Store store(path);
+  store.register_sweep(sweep_record("first"));
+  store.register_sweep(sweep_record("second"));
+  JobRecord a;
+  a.id = "aaaaaaaaaaaaaaaa";
+  a.arm_key = "arm";
+  a.run_dir = "runs/second/a";
+  a.params = {{"attention.kv_heads", "2"}};
+  store.register_jobs("second", {a});
+  store.set_environment("second", "", {{"host", "h2"}});
+  store.set_environment("second", a.id, {{"device", "cpu"}});
+  for (const char* table : {"jobs", "runs", "results"}) {
+    EXPECT_EQ(
+        count(store, std::string("SELECT COUNT(*) FROM ") + table + " WHERE sweep = 'second'"), 1)
+        << table;
+    EXPECT_EQ(count(store, std::string("SELECT COUNT(*) FROM ") + table + " WHERE sweep = 'first'"),
+              0)
+        << table;
+  }
+  for (const char* name : {"first", "second"}) {
+    const std::string by_key =
+        "SELECT COUNT(*) FROM environment WHERE sweep_pk = (SELECT pk FROM "
+        "sweeps WHERE name = '" +
+        std::string(name) + "')";
+    EXPECT_EQ(
+        count(store, "SELECT COUNT(*) FROM environment WHERE sweep = '" + std::string(name) + "'"),
+        count(store, by_key))
+        << name;
+  }
+  EXPECT_EQ(count(store,
+                  "SELECT COUNT(*) FROM environment WHERE sweep = 'second' AND key IN "
+                  "('host', 'device')"),
+            2);
+  // The key still joins, and the store's own reads use it.
+  EXPECT_EQ(scalar_text(store, "SELECT s.name FROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk"),
+            "second");
+  EXPECT_EQ(store.jobs("second").size(), 1u);
+  EXPECT_EQ(store.environment("second", a.id).at("device"), "cpu");
 }
 
 TEST(Store, NewerSchemaIsRefused) {
@@ -200,7 +266,7 @@ TEST(Store, NewerSchemaIsRefused) {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("INSERT INTO schema_version VALUES (7, 'from the future', 'now')");
   }
-  EXPECT_ERROR_HAS(Store store(path), "schema version 7 is newer than this ablate knows (2)");
+  EXPECT_ERROR_HAS(Store store(path), "schema version 7 is newer than this ablate knows (3)");
   EXPECT_ERROR_HAS(Store store(path), path);
 }
 

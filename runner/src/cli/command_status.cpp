@@ -41,6 +41,17 @@ bool ended_badly(const results::JobRow& job) {
                         job.status == "skipped" || job.status == "diverged");
 }
 
+// The pid of a live `ablate run` that holds the sweep's database lock (its pid stays in the lock
+// file after it ends), or 0.
+long coordinator_pid(const std::string& database, const std::string& sweep) {
+  const long pid =
+      std::atol(runner::read_text(runner::database_lock_file(database, sweep)).c_str());
+  if (pid <= 1) return 0;
+  const std::string cmdline = runner::read_text("/proc/" + std::to_string(pid) + "/cmdline");
+  const bool run = cmdline.find(std::string("\0run\0", 5)) != std::string::npos;
+  return run && cmdline.find("ablate") != std::string::npos ? pid : 0;
+}
+
 // One arm: the jobs of the sweep that differ only in their seed.
 struct Arm {
   std::string stage, arm_key, label;
@@ -59,7 +70,7 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   // Params, main-metric summaries and times of every job of the sweep, a query each.
   std::map<std::string, runner::Params> params;
   auto& p = store.statement(
-      "SELECT j.id, p.key, p.value FROM params p JOIN jobs j ON j.pk = p.job WHERE j.sweep = ?");
+      "SELECT j.id, p.key, p.value FROM params p JOIN jobs j ON j.pk = p.job WHERE j.sweep_pk = ?");
   p.bind(1, sweep_pk);
   while (p.executeStep()) {
     params[p.getColumn(0).getString()].emplace_back(p.getColumn(1).getString(),
@@ -68,7 +79,7 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   std::map<std::string, std::map<std::string, double>> summaries;
   auto& s = store.statement(
       "SELECT j.id, s.name, s.value FROM summaries s JOIN jobs j ON j.pk = s.job "
-      "WHERE j.sweep = ? AND s.name IN ('wall_time_s', ?, ?)");
+      "WHERE j.sweep_pk = ? AND s.name IN ('wall_time_s', ?, ?)");
   s.bind(1, sweep_pk);
   s.bind(2, runner::kMainMetrics[0]);
   s.bind(3, runner::kMainMetrics[1]);
@@ -80,7 +91,7 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   std::map<std::string, double> attempt_seconds;
   auto& t = store.statement(
       "SELECT id, (julianday(COALESCE(ended, 'now')) - julianday(started)) * 86400 FROM jobs "
-      "WHERE sweep = ? AND started IS NOT NULL");
+      "WHERE sweep_pk = ? AND started IS NOT NULL");
   t.bind(1, sweep_pk);
   while (t.executeStep()) attempt_seconds[t.getColumn(0).getString()] = t.getColumn(1).getDouble();
 
@@ -174,24 +185,20 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   }
   out["failures"] = failures;
 
-  // What to run next.
+  // What to run next: nothing while a coordinator runs the sweep (a second one is refused).
   const std::string run = run_command_of(store, db, name, rows.empty() ? "" : rows[0].run_dir);
-  int left = counts["pending"] + counts["interrupted"], running = counts["running"];
-  int retry = counts["failed"] + counts["timed_out"];
+  const std::string on_db = db != "ablate.db" ? " --db " + shell_word(db) : "";
+  const int running = counts["running"], retry = counts["failed"] + counts["timed_out"];
+  int left = counts["pending"] + counts["interrupted"];
   Json next = Json::array();
-  if (running > 0) {
-    const std::string holder = runner::read_text(runner::database_lock_file(store.path(), name));
-    const long pid = std::atol(holder.c_str());
-    const std::string cmdline =
-        pid > 1 ? runner::read_text("/proc/" + std::to_string(pid) + "/cmdline") : "";
-    if (cmdline.find("ablate") != std::string::npos) {
-      next.push_back(count_of(running, "job") + " running under the coordinator with pid " +
-                     std::to_string(pid) + "; see again: ablate status " + shell_word(name) +
-                     (db != "ablate.db" ? " --db " + shell_word(db) : ""));
-    } else {
-      left += running;  // its coordinator is gone: the next run recovers them
-    }
+  if (const long pid = coordinator_pid(store.path(), name); pid > 0) {
+    next.push_back("the coordinator with pid " + std::to_string(pid) + " runs the sweep (" +
+                   std::to_string(running) + " running); see again: ablate status " +
+                   shell_word(name) + on_db);
+    out["next"] = next;
+    return out;
   }
+  left += running;  // their coordinator is gone: the next run recovers them
   if (!run.empty()) {
     if (left > 0) next.push_back(run + "   (runs the " + count_of(left, "job") + " left)");
     if (retry > 0) {
@@ -200,13 +207,11 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     }
   }
   if (stale > 0) {
-    next.push_back("ablate prune " + shell_word(name) +
-                   (db != "ablate.db" ? " --db " + shell_word(db) : "") + "   (lists the " +
+    next.push_back("ablate prune " + shell_word(name) + on_db + "   (lists the " +
                    count_of(stale, "stale job") + "; --yes deletes them)");
   }
-  if (left == 0 && running == 0 && counts["done"] > 0 && !metric.empty()) {
-    next.push_back("ablate report " + shell_word(name) +
-                   (db != "ablate.db" ? " --db " + shell_word(db) : "") + " --metric " + metric);
+  if (left == 0 && counts["done"] > 0 && !metric.empty()) {
+    next.push_back("ablate report " + shell_word(name) + on_db + " --metric " + metric);
   }
   out["next"] = next;
   return out;

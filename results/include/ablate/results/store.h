@@ -4,19 +4,24 @@
 // (worker processes write run dirs; see ingest.h); readers (`ablate query`, reports) may open it
 // at the same time, which WAL mode allows.
 //
-// Schema (version 2; `schema_version` records each migration applied):
+// Schema (version 3; `schema_version` records each migration applied). Wherever a table or view
+// has a `sweep` column it holds the sweep's name (from version 3; the integer key is `sweep_pk`):
 //   sweeps       pk, name UNIQUE, yaml, config_hash, code_version (git commit), dirty, created,
 //                updated
-//   jobs         pk (integer key the other tables use), sweep -> sweeps, id (16-hex job id),
-//                UNIQUE(sweep, id), stage, arm_key, seed, parent_id (-> jobs(sweep, id)), run_dir,
-//                status, attempts, host, device, started, ended, exit_code, error,
+//   jobs         pk (integer key the other tables use), sweep_pk -> sweeps, id (16-hex job id),
+//                UNIQUE(sweep_pk, id), stage, arm_key, seed, parent_id (-> jobs(sweep_pk, id)),
+//                run_dir, status, attempts, host, device, started, ended, exit_code, error,
 //                summary_status and causality (from summary.json), the ingest position in
-//                events.jsonl (events_offset, events_lines, events_inode, events_tail), and
-//                stale (1: the sweep file no longer plans the job; version 2)
+//                events.jsonl (events_offset, events_lines, events_inode, events_tail),
+//                stale (1: the sweep file no longer plans the job; version 2) and sweep (the
+//                sweep's name; version 3)
 //   params       (job, key) -> value text, num (the value as a number when it is one)
 //   metrics      (job, name, step) -> value: curves from events.jsonl
 //   summaries    (job, name) -> value: final/best values from summary.json
-//   environment  key/value provenance of a sweep (job NULL) or of one job
+//   environment  key/value provenance of a sweep (job NULL) or of one job: sweep_pk, job, key,
+//                value, sweep (the name; version 3)
+// SQL in this library names the key `sweep_pk`; statement() spells it `sweep` for an older file
+// opened read-only.
 // Views: `runs` (one row per job, params pivoted wide), `results` (`runs` plus summaries pivoted
 // wide) and `curves` (metrics with sweep name and job id); see refresh_views().
 //
@@ -50,7 +55,7 @@ class StoreError : public std::runtime_error {
 
 // The schema version this code writes; an older file is migrated when opened for writing (and
 // read as it is when opened read-only), a newer one is refused. Version 2 added jobs.stale.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Every job status, in lifecycle order. "pending" until started; "running" while a worker has it;
 // the rest are outcomes ("skipped": never ran because a job it depends on failed).
@@ -255,6 +260,8 @@ class Store {
   // The SELECT of a JobRow: jobs.stale is read as 0 from a version-1 file opened read-only.
   std::string job_select() const;
 
+  // `sql` as this file's schema version spells it (before version 3, sweep_pk was `sweep`).
+  std::string for_file_version(const std::string& sql) const;
   int version_ = 0;  // the file's schema version (after migration when writable)
 
   std::string path_;
