@@ -482,18 +482,19 @@ eq "timeout: status lines with the reason" \
   "$("$ablate" status --db $db timeout | grep -cE '\(job [0-9a-f]{16}\) timed_out: timed out after 1')" 2
 no_orphans "$tmp/w6/timeout" "timeout"
 
-# 6b. Bad input in a job (its data vanished after the plan): failed with exit status 2 and the
-# message, and not retried even with --retries 1.
+# 6b. Bad input in a job (its data turned binary after the plan: run checks that the file is
+# there, the job reads it): failed with exit status 2 and the message, and not retried even with
+# --retries 1.
 cp corpus.txt vanishing.txt
 DATA=$tmp/vanishing.txt sweep badinput.yaml badinput 60 20 1 '  - attention.variant: gqa'
 expect 0 "total: 1 job " "$ablate" plan badinput.yaml
-rm vanishing.txt
+printf 'text\000binary' > vanishing.txt
 expect 1 "sweep badinput: 1 job, 1 launched, 1 failed" \
   "$ablate" run badinput.yaml --db $db --workdir w6 --retries 1
 "$ablate" status --db $db badinput > badinput.status
 grep -qE "^  .* \(job [0-9a-f]{16}\) failed: exit status 2$" badinput.status ||
   fail "badinput: ablate status lacks the exit status: $(cat badinput.status)"
-grep -qF "$tmp/vanishing.txt does not exist" badinput.status ||
+grep -qF "$tmp/vanishing.txt is not UTF-8 text" badinput.status ||
   fail "badinput: ablate status lacks the job's last log lines: $(cat badinput.status)"
 eq "badinput: attempts (exit status 2 is not retried)" \
   "$(q $db "SELECT attempts || ' ' || exit_code FROM jobs JOIN sweeps s ON s.pk = jobs.sweep

@@ -3,6 +3,7 @@
 #include "ablate/runner/plan.h"
 #include "ablate/runner/sweep.h"
 #include "cli.h"
+#include "preflight.h"
 
 namespace ablate::cli {
 
@@ -25,8 +26,10 @@ int command_plan(const std::vector<std::string>& args) {
     std::cerr << "ablate plan: " << (in.file.empty() ? "give SWEEP.yaml" : in.error) << "\n";
     return kBadInput;
   }
-  const auto sweep = runner::load_sweep(in.file, in.overrides);
-  const auto jobs = runner::expand(sweep);
+  // Refused as `ablate run` would refuse it: the configs, the data and devices of this machine.
+  const CheckedSweep checked = checked_sweep(in.file, in.overrides, MachineChecks{});
+  const auto& sweep = checked.sweep;
+  const auto& jobs = checked.jobs;
   std::cout << (vm.count("json") ? runner::plan_json(sweep, jobs) : runner::plan_text(sweep, jobs));
   return kOk;
 }

@@ -13,6 +13,7 @@
 #include "ablate/runner/slurm.h"
 #include "ablate/runner/sweep.h"
 #include "cli.h"
+#include "preflight.h"
 
 namespace ablate::cli {
 namespace fs = std::filesystem;
@@ -114,8 +115,13 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     run.devices.push_back(d);
   }
   // Everything is checked before the database is touched: an invalid file writes nothing.
-  const auto sweep = runner::load_sweep(in.file, in.overrides);
-  const auto jobs = runner::expand(sweep);
+  // With Slurm, data and devices are the compute nodes': each job checks its own when it starts.
+  MachineChecks machine;
+  machine.data = machine.devices = backend == "local";
+  if (backend == "local") machine.devices_flag = run.devices;
+  const CheckedSweep checked = checked_sweep(in.file, in.overrides, machine);
+  const auto& sweep = checked.sweep;
+  const auto& jobs = checked.jobs;
   run.ablate_binary = self_path(argv0);
   std::unique_ptr<runner::Executor> executor;
   if (backend == "slurm") {

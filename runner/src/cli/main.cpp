@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   try {
     return dispatch(command, args);
   } catch (const runner::ConfigError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    for (const auto& p : e.problems()) std::cerr << "error: " << p.text() << "\n";
     return kBadInput;
   } catch (const experiments::DataError& e) {
     std::cerr << "data error: " << e.what() << "\n";

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# What `ablate plan` and `ablate run` refuse before anything is written (exit status 2, every
+# problem with its file, line and column, no database, no run dirs), and the defaults that fit a
+# run: a vit without a data section reads fashion-mnist, a short run gets a short automatic
+# warm-up. No training (seconds). Usage: plan_cli_test.sh PATH_TO_ABLATE
+set -u
+ablate=$1
+. "$(dirname "$0")/cli_test_lib.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+
+# A small corpus, so that no check depends on a Debian package.
+for i in $(seq 1 200); do echo "line $i of the corpus"; done > corpus.txt
+base="  data: {dataset: text, path: $tmp/corpus.txt}
+  model: {dim: 32, depth: 1, heads: 4}"
+
+# refused SWEEP PATTERN [ARGS...]: `ablate plan` and `ablate run` both exit 2 with PATTERN, and
+# run writes neither its database nor its workdir.
+refused() {
+  local sweep=$1 pattern=$2
+  shift 2
+  expect 2 "$pattern" "$ablate" plan "$sweep" "$@"
+  expect 2 "$pattern" "$ablate" run "$sweep" "$@" --db r.db --workdir r_runs
+  [ -e r.db ] && fail "$sweep: ablate run wrote its database" && rm -f r.db
+  [ -e r_runs ] && fail "$sweep: ablate run wrote its workdir" && rm -rf r_runs
+}
+
+section "faithful dynamic variants in a causal lm"
+cat > leak.yaml <<YAML
+name: leak
+task: lm
+base:
+$base
+  attention: {faithful: true}
+grid:
+  - attention.variant: [kdgqa, dgqa, pgqa]
+    attention.kv_heads: 2
+YAML
+refused leak.yaml "leak.yaml:8:25: attention.variant: grid block 1, cell \{attention.variant: kdgqa, attention.kv_heads: 2\}: attention.variant kdgqa with attention.faithful = true is not causal"
+refused leak.yaml "leak.yaml:8:32: attention.variant: .*dgqa with attention.faithful = true is not causal"
+refused leak.yaml "leak.yaml:8:38: attention.variant: .*pgqa with attention.faithful = true is not causal.*allow_noncausal: true"
+expect 0 "3 jobs" "$ablate" plan leak.yaml attention.allow_noncausal=true
+# The robust modes are causal.
+expect 0 "3 jobs" "$ablate" plan leak.yaml attention.faithful=false
+
+section "a data.path that does not exist or holds nothing to read"
+mkdir empty
+cat > data.yaml <<YAML
+name: data
+task: lm
+base:
+  data: {dataset: text, path: $tmp/nowhere}
+  model: {dim: 32, depth: 1, heads: 4}
+YAML
+refused data.yaml "data.yaml:4:25: data.path: text data: $tmp/nowhere does not exist"
+out=$("$ablate" plan data.yaml 2>&1)
+printf '%s' "$out" | grep -qiE "apt|install|Debian" && fail "a path the user gave got package advice: $out"
+refused data.yaml "data.path: text data: no regular files under $tmp/empty" data.path="$tmp/empty"
+refused data.yaml "data.yaml:4:25: data.path: image data: the IDX folder $tmp/nowhere does not exist" \
+  task=vit data.dataset=fashion-mnist
+out=$("$ablate" plan data.yaml task=vit data.dataset=fashion-mnist 2>&1)
+printf '%s' "$out" | grep -qiE "apt|install|Debian" && fail "a path the user gave got package advice: $out"
+refused data.yaml "data.path: token shards: the folder $tmp/empty holds no \*.bin shards" \
+  data.dataset=bin data.path="$tmp/empty"
+expect 0 "1 job" "$ablate" plan data.yaml data.path="$tmp/corpus.txt"
+
+section "a device this machine does not have"
+cat > device.yaml <<YAML
+name: device
+task: lm
+base:
+$base
+  train: {device: cuda:63}
+YAML
+expect 2 "device.yaml:6:11: train.device: cuda:63, but this" "$ablate" plan device.yaml
+expect 0 "1 job" "$ablate" plan device.yaml train.device=cpu
+expect 2 "command line: --devices: cuda:63, but this" \
+  "$ablate" run device.yaml train.device=cpu --devices cpu,cuda:63 --db r.db --workdir r_runs
+[ -e r.db ] || [ -e r_runs ] && fail "ablate run --devices cuda:63 wrote something"
+rm -rf r.db r_runs
+
+section "a warm-up longer than the run, when it was set"
+cat > warm.yaml <<YAML
+name: warm
+task: lm
+base:
+$base
+  train: {steps: 60, warmup: 100}
+YAML
+refused warm.yaml "warm.yaml:6:22: train.warmup: train.warmup 100 exceeds train.steps 60; without train.warmup the warm-up is automatic \(6 steps here\)"
+
+section "every problem of a file at once, each distinct one once"
+cat > many.yaml <<YAML
+name: many
+task: lm
+base:
+  data: {dataset: text, path: $tmp/nowhere}
+  model: {dim: 32, depth: 1, heads: 4}
+  attention: {faithful: true}
+  train: {steps: 60, warmup: 100}
+grid:
+  - attention.variant: dgqa
+    attention.kv_heads: [1, 2, 4]
+YAML
+out=$("$ablate" plan many.yaml 2>&1)
+eq "many.yaml: exit status" "$("$ablate" plan many.yaml >/dev/null 2>&1; echo $?)" 2
+eq "many.yaml: error lines" "$(printf '%s\n' "$out" | grep -c '^error: many.yaml:[0-9]*:[0-9]*: ')" 3
+printf '%s' "$out" | grep -qF "many.yaml:9:24: attention.variant: every cell of the grid: attention.variant dgqa with attention.faithful = true is not causal" ||
+  fail "many.yaml: the causality problem, once for the 3 cells: $out"
+printf '%s' "$out" | grep -qF "many.yaml:4:25: data.path: every cell of the grid: text data: $tmp/nowhere does not exist" ||
+  fail "many.yaml: the data problem: $out"
+printf '%s' "$out" | grep -qF "many.yaml:7:22: train.warmup: every cell of the grid: train.warmup 100 exceeds train.steps 60" ||
+  fail "many.yaml: the warm-up problem: $out"
+# Typos and bad values in several parts of the file, together.
+cat > typos.yaml <<YAML
+name: typos
+task: lm
+base:
+$base
+  train: {stpes: 10, lr: fast}
+grid:
+  - attention.kv_head: [1, 2]
+YAML
+out=$("$ablate" plan typos.yaml 2>&1)
+eq "typos.yaml: error lines" "$(printf '%s\n' "$out" | grep -c '^error: typos.yaml:[0-9]*:[0-9]*: ')" 3
+printf '%s' "$out" | grep -qF "typos.yaml:6:11: train.stpes: unknown key; did you mean train.steps?" || fail "typos: $out"
+printf '%s' "$out" | grep -qF "typos.yaml:6:26: train.lr: expected a number, got fast" || fail "typos: $out"
+printf '%s' "$out" | grep -qF "typos.yaml:8:5: attention.kv_head: unknown key; did you mean attention.kv_heads?" || fail "typos: $out"
+
+section "a vit without a data section reads fashion-mnist"
+cat > vit.yaml <<YAML
+name: vit
+task: vit
+base:
+  model: {dim: 32, depth: 1, heads: 4, patch: 7}
+YAML
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+  expect 0 '"dataset":"fashion-mnist"' "$ablate" plan vit.yaml --json
+else
+  # Without the Debian package the plan is refused, naming it: fashion-mnist was still chosen.
+  expect 2 "/usr/share/datasets/fashion-mnist does not exist; install the Debian package dataset-fashion-mnist" \
+    "$ablate" plan vit.yaml
+fi
+# A dataset that was set stays (the plan lists files without reading them: empty ones will do).
+mkdir idx
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte \
+  t10k-labels-idx1-ubyte; do : > "idx/$f"; done
+expect 0 '"dataset":"mnist"' "$ablate" plan vit.yaml --json data.dataset=mnist data.path="$tmp/idx"
+expect 2 "data.dataset fortunes is not a dataset of task vit" "$ablate" plan vit.yaml data.dataset=fortunes
+
+section "a short run's automatic warm-up"
+cat > short.yaml <<YAML
+name: short
+task: lm
+base:
+$base
+grid:
+  - train.steps: [60, 99, 100, 1000]
+YAML
+json=$("$ablate" plan short.yaml --json)
+eq "short.yaml: warm-ups" "$(printf '%s\n' "$json" | grep -o '"warmup":[-0-9]*' | tr '\n' ' ')" \
+  '"warmup":6 "warmup":9 "warmup":100 "warmup":100 '
+# The id of a job with the automatic warm-up is that of its warm-up written out.
+id_auto=$(printf '%s\n' "$json" | head -1 | grep -o '"id":"[0-9a-f]*"')
+id_set=$("$ablate" plan short.yaml train.warmup=6 --json | head -1 | grep -o '"id":"[0-9a-f]*"')
+eq "train.steps=60: the automatic warm-up's id" "$id_auto" "$id_set"
+expect 0 "1 job" "$ablate" plan warm.yaml train.warmup=-1
+expect 0 "linear warm-up steps; -1 = automatic: 100, or train.steps / 10" "$ablate" schema
+# With epochs the run's length is known at train time: the plan leaves it automatic.
+expect 0 '"warmup":-1' "$ablate" plan short.yaml train.epochs=2 --json
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
+echo "plan_cli_test: all passed"
