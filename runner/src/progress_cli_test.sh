@@ -40,8 +40,8 @@ task: lm
 base:
   data: {dataset: text, path: $4, seq_len: 16}
   model: {dim: 32, depth: 1, heads: 4}
-  train: {steps: 300, batch_size: 4, warmup: 2, eval_every: 150, eval_batches: 2,
-          checkpoint_every: 100, device: cpu}
+  train: {steps: 600, batch_size: 4, warmup: 2, eval_every: 300, eval_batches: 2,
+          checkpoint_every: 150, device: cpu}
 seeds: $3
 grid:
   - attention.variant: gqa
@@ -90,6 +90,11 @@ sweep prog.yaml prog 2 "$tmp/corpus.txt"  # seed 1 joins: 3 new jobs
 c=$!
 bg+=("$c")
 wait_until 60 grep -qE "  start " run2.err || fail "no job started in 60 s: $(cat run2.err)"
+# While a coordinator runs the sweep, status names it and suggests no second one.
+"$ablate" status --db prog.db prog > status_running.txt
+grep -qxE "next: the coordinator with pid $c runs the sweep \([01] running\); see again: ablate status prog --db prog.db" \
+  status_running.txt || fail "status while running: $(cat status_running.txt)"
+eq "status while running: next lines" "$(grep -c '^next:' status_running.txt)" 1
 kill -INT "$c"
 wait "$c"
 eq "header after seeds: 3" "$(head -1 run2.err | sed -E "s/^$time_re  //")" \
