@@ -224,11 +224,6 @@ void apply_override_entry(Config& config, Locations& locations, const std::strin
 
 std::string ConfigProblem::text() const { return format_what(file, line, column, key, message); }
 
-bool ConfigProblem::operator==(const ConfigProblem& o) const {
-  return file == o.file && line == o.line && column == o.column && key == o.key &&
-         message == o.message;
-}
-
 ConfigError::ConfigError(std::string file, int line, int column, std::string key,
                          std::string message)
     : ConfigError(std::vector<ConfigProblem>{
@@ -238,7 +233,7 @@ ConfigError::ConfigError(std::vector<ConfigProblem> problems)
     : std::runtime_error(lines_of(problems)), problems_(std::move(problems)) {}
 
 void ConfigProblems::add(const ConfigProblem& problem) {
-  if (std::find(problems_.begin(), problems_.end(), problem) != problems_.end()) return;
+  if (!seen_.insert(problem.text()).second) return;
   if (problems_.size() < kMaxConfigProblems) {
     problems_.push_back(problem);
   } else {

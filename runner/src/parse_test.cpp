@@ -505,6 +505,7 @@ TEST(ConfigErrors, EachProblemOnceAndAtMostTheLimit) {
   EXPECT_FALSE(problems.check([] { throw ConfigError("f", 1, 1, "k", "the same"); }));
   EXPECT_FALSE(problems.check([] { throw ConfigError("f", 1, 1, "k", "the same"); }));
   for (int i = 0; i < 30; ++i) problems.add(ConfigProblem{"f", i + 2, 1, "k", "m"});
+  problems.add(ConfigProblem{"f", 31, 1, "k", "m"});  // again, beyond the limit: not counted twice
   const ConfigError e = error_of([&] { problems.throw_if_any(); });
   ASSERT_EQ(e.problems().size(), kMaxConfigProblems + 1);
   EXPECT_EQ(e.problems()[0].line, 1);  // the duplicate was kept once

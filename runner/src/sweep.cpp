@@ -420,12 +420,12 @@ class CellProblems {
   // (`stage`: its name, "" without stages).
   void add(const ConfigError& error, const std::string& cell, const std::string& stage) {
     for (const ConfigProblem& p : error.problems()) {
-      auto it = std::find_if(found_.begin(), found_.end(),
-                             [&](const Found& f) { return f.problem == p; });
-      if (it == found_.end()) it = found_.insert(found_.end(), Found{p, cell, {}, {}});
-      it->cells.insert(cell);
-      if (std::find(it->stages.begin(), it->stages.end(), stage) == it->stages.end()) {
-        it->stages.push_back(stage);
+      const auto [at, fresh] = index_.emplace(p.text(), found_.size());
+      if (fresh) found_.push_back(Found{p, cell, {}, {}});
+      Found& f = found_[at->second];
+      f.cells.insert(cell);
+      if (std::find(f.stages.begin(), f.stages.end(), stage) == f.stages.end()) {
+        f.stages.push_back(stage);
       }
     }
   }
@@ -462,7 +462,8 @@ class CellProblems {
     std::set<std::string> cells;
     std::vector<std::string> stages;  // in the order found
   };
-  std::vector<Found> found_;
+  std::vector<Found> found_;             // in the order found
+  std::map<std::string, size_t> index_;  // a problem's text -> its index in found_
 };
 
 }  // namespace

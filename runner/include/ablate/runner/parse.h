@@ -9,6 +9,7 @@
 // all in one ConfigError (the keys of a mapping, then the constraints of validate()).
 #include <cstdint>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -29,7 +30,6 @@ struct ConfigProblem {
   // "FILE:LINE:COLUMN: KEY: message"; parts that are not known are left out ("FILE: KEY:
   // message" when there is no line, "FILE:LINE:COLUMN: message" when there is no key).
   std::string text() const;
-  bool operator==(const ConfigProblem& other) const;
 };
 
 // Invalid configuration: one problem, or every problem one pass found (a file with three mistakes
@@ -77,7 +77,8 @@ class ConfigProblems {
   void throw_if_any() const;
 
  private:
-  std::vector<ConfigProblem> problems_;
+  std::vector<ConfigProblem> problems_;  // the first kMaxConfigProblems
+  std::set<std::string> seen_;           // the text of every problem added
   size_t not_shown_ = 0;
 };
 
