@@ -148,6 +148,7 @@ for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte 
   t10k-labels-idx1-ubyte; do : > "idx/$f"; done
 expect 0 '"dataset":"mnist"' "$ablate" plan vit.yaml --json data.dataset=mnist data.path="$tmp/idx"
 expect 2 "data.dataset fortunes is not a dataset of task vit" "$ablate" plan vit.yaml data.dataset=fortunes
+expect 0 "data.dataset +string +fashion-mnist " "$ablate" schema --task vit
 
 section "a short run's automatic warm-up"
 cat > short.yaml <<YAML
