@@ -34,10 +34,10 @@ wait_until() {
 # jobs_of SWEEP [WHERE]: id|status|attempts|stale|exit_code of the sweep's jobs, by id.
 jobs_of() {
   q "$db" "SELECT j.id || '|' || j.status || '|' || j.attempts || '|' || j.stale || '|' ||
-    ifnull(j.exit_code, '') FROM jobs j JOIN sweeps s ON s.pk = j.sweep
+    ifnull(j.exit_code, '') FROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk
     WHERE s.name = '$1' ${2:+AND $2} ORDER BY j.id"
 }
-count_of() { q "$db" "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep
+count_of() { q "$db" "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk
   WHERE s.name = '$1' AND $2"; }
 # rows JOB_ID: the job's rows in metrics, summaries and environment, as "m s e".
 rows() {

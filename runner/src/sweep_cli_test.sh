@@ -497,8 +497,7 @@ grep -qE "^  .* \(job [0-9a-f]{16}\) failed: exit status 2$" badinput.status ||
 grep -qF "$tmp/vanishing.txt is not UTF-8 text" badinput.status ||
   fail "badinput: ablate status lacks the job's last log lines: $(cat badinput.status)"
 eq "badinput: attempts (exit status 2 is not retried)" \
-  "$(q $db "SELECT attempts || ' ' || exit_code FROM jobs JOIN sweeps s ON s.pk = jobs.sweep
-    WHERE s.name = 'badinput'")" "1 2"
+  "$(q $db "SELECT attempts || ' ' || exit_code FROM jobs WHERE sweep = 'badinput'")" "1 2"
 
 # 6c. A job killed by SIGKILL mid-run (as the OOM killer would): failed with the signal and its
 # last log lines, its dependant skipped naming it, the other seed's jobs done.
@@ -537,7 +536,7 @@ last=$(tail -1 "w6/oom/$victim/output.txt")
   fail "oom: ablate status lacks the killed job's last log line '$last': $(cat oom.status)"
 grep -qE "^  .* \(job $dependant\) skipped: parent $victim failed" oom.status ||
   fail "oom: ablate status does not say the dependant was skipped for its parent: $(cat oom.status)"
-eq "oom: jobs of seed 1 done" "$(q $db "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep
+eq "oom: jobs of seed 1 done" "$(q $db "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk
   WHERE s.name = 'oom' AND j.seed = 1 AND j.status = 'done'")" 2
 eq "oom: the skipped dependant never started" "$(q $db "SELECT attempts FROM jobs WHERE id = '$dependant'")" 0
 
@@ -552,7 +551,7 @@ kill_when_checkpointed "$tmp/w6/retry/$victim"
 wait_exit "$c" 120
 eq "retry: the coordinator's exit status" "$rc" 0
 eq "retry: statuses and attempts" "$(q $db "SELECT j.stage || ':' || j.status || ':' || j.attempts
-  FROM jobs j JOIN sweeps s ON s.pk = j.sweep WHERE s.name = 'retry' ORDER BY j.stage" |
+  FROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk WHERE s.name = 'retry' ORDER BY j.stage" |
   tr '\n' ' ')" "pretrain:done:2 uptrain:done:1 "
 grep -qE "^resuming from the checkpoint of step [1-9][0-9]*$" "w6/retry/$victim/log.txt" ||
   fail "retry: the retried job did not resume from its checkpoint: $(cat "w6/retry/$victim/log.txt")"
@@ -570,12 +569,12 @@ diff_counts=$(sqlite3 -batch -readonly $db <<SQL
 WITH js AS (SELECT json_extract(s.value, '\$.sweep') AS sweep, c.key AS status, c.value AS n
             FROM json_each(readfile('$tmp/status.json')) s, json_each(s.value, '\$.counts') c),
      db AS (SELECT w.name AS sweep, j.status AS status, COUNT(*) AS n
-            FROM jobs j JOIN sweeps w ON w.pk = j.sweep GROUP BY 1, 2)
+            FROM jobs j JOIN sweeps w ON w.pk = j.sweep_pk GROUP BY 1, 2)
 SELECT ((SELECT COUNT(*) FROM (SELECT * FROM js WHERE n > 0 EXCEPT SELECT * FROM db)) +
         (SELECT COUNT(*) FROM (SELECT * FROM db EXCEPT SELECT * FROM js)) +
         (SELECT COUNT(*) FROM json_each(readfile('$tmp/status.json')) s
          WHERE json_extract(s.value, '\$.total') != (SELECT COUNT(*) FROM jobs j JOIN sweeps w
-           ON w.pk = j.sweep WHERE w.name = json_extract(s.value, '\$.sweep')))) ||
+           ON w.pk = j.sweep_pk WHERE w.name = json_extract(s.value, '\$.sweep')))) ||
        ' ' || (SELECT COUNT(*) FROM json_each(readfile('$tmp/status.json'))) ||
        ' ' || (SELECT COUNT(*) FROM js WHERE n > 0);
 SQL
@@ -603,8 +602,8 @@ integrity $db "failures"
 ###################################################################################################
 section "8. ablate query: read-only SQL as a table, CSV and JSON"
 eq "query csv" "$("$ablate" query --db $db --format csv \
-  "SELECT COUNT(*) AS n FROM jobs WHERE sweep = (SELECT pk FROM sweeps WHERE name = 'oom')")" \
-  "$(printf 'n\n%s' "$(q $db "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep
+  "SELECT COUNT(*) AS n FROM jobs WHERE sweep = 'oom'")" \
+  "$(printf 'n\n%s' "$(q $db "SELECT COUNT(*) FROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk
     WHERE s.name = 'oom'")")"
 before=$(q $db "SELECT COUNT(*) FROM jobs")
 expect 2 "read-only" "$ablate" query --db $db "DELETE FROM jobs"
