@@ -186,6 +186,16 @@ eq "stale jobs are the kv_heads 1 ones" "$(q $db "SELECT COUNT(*) FROM runs WHER
   AND stale = 1 AND attention_kv_heads = 1")" 2
 eq "stale jobs keep their results" "$(q $db "SELECT COUNT(*) FROM results WHERE sweep = 'lc'
   AND stale = 1 AND final_val_loss IS NOT NULL")" 2
+# ablate status lists them apart: the table has the active arms only, then the stale ones.
+"$ablate" status lc --db $db > status_stale.txt
+eq "status: the table's arms" "$(awk '/^arm /,/^$/' status_stale.txt | awk 'NR > 1 && NF {print $1}' |
+  tr '\n' ' ')" "kv_heads=2 kv_heads=4 "
+grep -qF "stale: 2 jobs no longer in lc.yaml" status_stale.txt ||
+  fail "status: no stale section: $(cat status_stale.txt)"
+grep -qE "^  kv_heads=1  2 jobs \(2 done\)$" status_stale.txt ||
+  fail "status: the stale arm is not listed: $(cat status_stale.txt)"
+grep -qF "next: ablate prune lc --db $db" status_stale.txt ||
+  fail "status: no prune hint: $(cat status_stale.txt)"
 "$ablate" report lc --db $db --metric final_val_loss --lower-is-better --format json \
   > report.json 2> report.err
 eq "report: stale count" "$(sqlite3 :memory: "SELECT json_extract(readfile('report.json'),

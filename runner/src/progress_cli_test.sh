@@ -129,17 +129,17 @@ section "3. ablate status: the per-arm table and what next"
 "$ablate" status --db prog.db prog > status3.txt
 cat status3.txt
 eq "status: first line" "$(head -1 status3.txt)" "sweep prog: 6 jobs, 6 done"
-grep -qE "^arm +done +running +pending +failed +stale +mean final_val_loss +time$" status3.txt ||
+grep -qE "^arm +done +running +pending +failed +mean final_val_loss +time$" status3.txt ||
   fail "status: no table header: $(cat status3.txt)"
 for k in 1 2 4; do
   mean=$(q prog.db "SELECT printf('%.4g', AVG(s.value)) FROM summaries s JOIN jobs j ON j.pk = s.job
     JOIN params p ON p.job = j.pk AND p.key = 'attention.kv_heads' AND p.value = '$k'
     WHERE s.name = 'final_val_loss'")
-  grep -qE "^kv_heads=$k +2 +0 +0 +0 +0 +$mean +[0-9]+ (s|min [0-9]+ s)$" status3.txt ||
-    fail "status: no row 'kv_heads=$k 2 0 0 0 0 $mean TIME': $(cat status3.txt)"
+  grep -qE "^kv_heads=$k +2 +0 +0 +0 +$mean +[0-9]+ (s|min [0-9]+ s)$" status3.txt ||
+    fail "status: no row 'kv_heads=$k 2 0 0 0 $mean TIME': $(cat status3.txt)"
 done
 eq "status: next" "$(grep '^next:' status3.txt)" \
-  "next: ablate report prog --db prog.db --metric final_val_loss"
+  "next: ablate report prog --db prog.db --metric final_val_loss --lower-is-better"
 "$ablate" status --db prog.db prog --json > status3.json
 eq "status --json: arms, done per arm, metric, next" "$(sqlite3 :memory: "SELECT
   json_array_length(readfile('status3.json'), '\$[0].arms') || ' ' ||
@@ -177,8 +177,8 @@ reason="$long/tiny.txt holds one document of 5 bytes, too short to hold out val_
 "$ablate" status --db bad.db bad > status4.txt
 cat status4.txt
 eq "status: first line" "$(head -1 status4.txt)" "sweep bad: 1 job, 1 failed"
-grep -qE '^\(base\) +0 +0 +0 +1 +0 +[0-9]+ s$' status4.txt ||
-  fail "status: no row '(base) 0 0 0 1 0 TIME': $(cat status4.txt)"
+grep -qE '^\(base\) +0 +0 +0 +1 +[0-9]+ s$' status4.txt ||
+  fail "status: no row '(base) 0 0 0 1 TIME': $(cat status4.txt)"
 grep -qE '^  \(base\) seed 0 \(job [0-9a-f]{16}\) failed: exit status 2$' status4.txt ||
   fail "status: the failure's first line: $(cat status4.txt)"
 grep -qxF "    | data error: text data: $reason" status4.txt ||

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "ablate/runner/command.h"
 #include "ablate/runner/coordinator.h"
@@ -52,9 +53,11 @@ long coordinator_pid(const std::string& database, const std::string& sweep) {
   return run && cmdline.find("ablate") != std::string::npos ? pid : 0;
 }
 
-// One arm: the jobs of the sweep that differ only in their seed.
+// One arm: the jobs of the sweep that differ only in their seed (its stale jobs, which the sweep
+// file no longer plans, are an arm of their own, listed apart).
 struct Arm {
   std::string stage, arm_key, label;
+  bool stale = false;
   runner::Params params;
   std::map<std::string, int> count;  // column -> jobs
   double sum = 0.0;                  // of the main metric over done jobs
@@ -95,13 +98,24 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   t.bind(1, sweep_pk);
   while (t.executeStep()) attempt_seconds[t.getColumn(0).getString()] = t.getColumn(1).getDouble();
 
-  std::vector<std::string> stages;
-  std::vector<runner::Params> all;
+  // Active arms are named by the keys that vary among the active jobs (a key the edited file
+  // changed for every job does not name them); stale ones by the keys that vary among all jobs.
+  std::vector<std::string> stages, active_stages;
+  std::vector<runner::Params> all, active;
   for (const auto& row : rows) {
     stages.push_back(row.stage);
     all.push_back(params[row.id]);
+    if (!row.stale) {
+      active_stages.push_back(row.stage);
+      active.push_back(params[row.id]);
+    }
   }
-  const auto varying = runner::varying_params(stages, all);
+  const auto varying_all = runner::varying_params(stages, all);
+  const auto varying_active = runner::varying_params(active_stages, active);
+  std::vector<runner::Params> varying;
+  for (size_t j = 0, a = 0; j < rows.size(); ++j) {
+    varying.push_back(rows[j].stale ? varying_all[j] : varying_active[a++]);
+  }
   std::set<std::string> keys;
   for (const auto& v : varying) {
     for (const auto& kv : v) keys.insert(kv.first);
@@ -109,18 +123,20 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   const auto names = runner::short_key_names(keys);
 
   std::vector<Arm> arms;
-  std::map<std::pair<std::string, std::string>, size_t> arm_of;  // (stage, arm key) -> index
-  std::map<std::string, std::string> label_of;                   // job id -> its arm's label
+  std::map<std::tuple<std::string, std::string, bool>, size_t> arm_of;  // (stage, key, stale)
+  std::map<std::string, std::string> label_of;                          // job id -> its arm's label
   std::set<std::string> metric_names;
   std::map<std::string, int> counts = store.status_counts(name);
   int stale = 0;
   for (size_t j = 0; j < rows.size(); ++j) {
     const auto& row = rows[j];
-    const auto [it, added] = arm_of.emplace(std::make_pair(row.stage, row.arm_key), arms.size());
+    const auto [it, added] =
+        arm_of.emplace(std::make_tuple(row.stage, row.arm_key, row.stale), arms.size());
     if (added) {
       Arm arm;
       arm.stage = row.stage;
       arm.arm_key = row.arm_key;
+      arm.stale = row.stale;
       arm.params = varying[j];
       arm.label = runner::arm_label(row.stage, varying[j], names);
       arms.push_back(arm);
@@ -164,7 +180,17 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     Json ps = Json::object();
     for (const auto& [k, v] : arm.params) ps[k] = v;
     a["params"] = ps;
+    a["stale_arm"] = arm.stale;
+    // A stale arm's jobs by the status they had (its "stale" count is all of them).
     for (const auto& c : kColumns) a[c] = arm.count.count(c) ? arm.count.at(c) : 0;
+    if (arm.stale) {
+      Json by_status = Json::object();
+      for (const auto& row : rows) {
+        if (row.stale && row.stage == arm.stage && row.arm_key == arm.arm_key)
+          by_status[row.status] = by_status.value(row.status, 0) + 1;
+      }
+      a["statuses"] = by_status;
+    }
     a["metric_n"] = arm.n;
     a["metric_mean"] = arm.n > 0 ? Json(arm.sum / arm.n) : Json(nullptr);
     a["time_s"] = std::round(arm.seconds * 10.0) / 10.0;
@@ -211,7 +237,10 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
                    count_of(stale, "stale job") + "; --yes deletes them)");
   }
   if (left == 0 && counts["done"] > 0 && !metric.empty()) {
-    next.push_back("ablate report " + shell_word(name) + on_db + " --metric " + metric);
+    // The report does not infer a metric's direction yet: say it for the loss.
+    const bool lower = metric.find("loss") != std::string::npos;
+    next.push_back("ablate report " + shell_word(name) + on_db + " --metric " + metric +
+                   (lower ? " --lower-is-better" : ""));
   }
   out["next"] = next;
   return out;
@@ -238,8 +267,10 @@ std::string counts_line(const Json& s) {
 void print_sweep(const Json& s) {
   std::cout << counts_line(s) << "\n";
   // The table: the arm, the job columns (diverged only when any), the metric, the time.
+  // Stale arms are listed apart, after it.
   std::vector<std::string> columns;
   for (const auto& c : kColumns) {
+    if (c == "stale") continue;
     bool any = c != "diverged";
     for (const auto& a : s["arms"]) any = any || a[c].get<int>() > 0;
     if (any) columns.push_back(c);
@@ -251,6 +282,7 @@ void print_sweep(const Json& s) {
   header.push_back("time");
   std::vector<std::vector<std::string>> table{header};
   for (const auto& a : s["arms"]) {
+    if (a["stale_arm"].get<bool>()) continue;
     std::vector<std::string> row{a["arm"].get<std::string>()};
     for (const auto& c : columns) row.push_back(std::to_string(a[c].get<int>()));
     if (metric) {
@@ -274,6 +306,20 @@ void print_sweep(const Json& s) {
     std::cout << line << "\n";
   }
 
+  if (s["stale"].get<int>() > 0) {
+    const std::string file =
+        s["sweep_file"].is_null() ? "the sweep file" : s["sweep_file"].get<std::string>();
+    std::cout << "\nstale: " << count_of(s["stale"].get<int>(), "job") << " no longer in " << file
+              << " (kept with their results; left out of reports):\n";
+    for (const auto& a : s["arms"]) {
+      if (!a["stale_arm"].get<bool>()) continue;
+      std::string statuses;
+      for (const auto& [status, n] : a["statuses"].items())
+        statuses += (statuses.empty() ? "" : ", ") + std::to_string(n.get<int>()) + " " + status;
+      std::cout << "  " << a["arm"].get<std::string>() << "  "
+                << count_of(a["stale"].get<int>(), "job") << " (" << statuses << ")\n";
+    }
+  }
   if (!s["failures"].empty()) {
     std::cout << "\nfailures (" << s["failures"].size() << "):\n";
     for (const auto& f : s["failures"]) {
