@@ -184,10 +184,12 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   record.config_hash = config_hash(sweep.base);
   record.code_version = code.commit;
   record.dirty = code.dirty;
-  record.provenance = {{"host", host_name()},
-                       {"sweep_file", sweep.file},
-                       {"compiler", std::string("g++ ") + __VERSION__},
-                       {"code_dirty", code.dirty ? "true" : "false"}};
+  record.provenance = {
+      {"host", host_name()},
+      {"sweep_file",
+       sweep.file.empty() ? "" : fs::absolute(sweep.file).lexically_normal().string()},
+      {"compiler", std::string("g++ ") + __VERSION__},
+      {"code_dirty", code.dirty ? "true" : "false"}};
   // The command line's KEY=VALUE overrides as shell words, so a hint can repeat the run.
   std::string overrides;
   for (const auto& o : sweep.overrides) {

@@ -493,7 +493,8 @@ void validate(const Config& c, const Locations& locations) {
             "train.warmup " + std::to_string(c.train.warmup) + " exceeds train.steps " +
                 std::to_string(c.train.steps) +
                 "; without train.warmup the warm-up is automatic (" +
-                std::to_string(warmup_steps(automatic, c.train.steps)) + " steps here)");
+                std::to_string(warmup_steps(automatic, c.train.steps)) +
+                (warmup_steps(automatic, c.train.steps) == 1 ? " step here)" : " steps here)"));
   }
   if (c.train.min_lr > c.train.lr) {
     fail_at({"train.min_lr", "train.lr"}, "train.min_lr " + format_float(c.train.min_lr) +

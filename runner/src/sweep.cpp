@@ -159,8 +159,9 @@ GridAxis read_zip(const YAML::Node& value, const Location& zip_at, const std::st
     } else if (values.size() != axis.points.size()) {
       fail(e.key_at, e.key,
            "zip lists have unequal lengths: " + first_key + " has " +
-               std::to_string(axis.points.size()) + " values, " + e.key + " has " +
-               std::to_string(values.size()));
+               std::to_string(axis.points.size()) +
+               (axis.points.size() == 1 ? " value, " : " values, ") + e.key + " has " +
+               std::to_string(values.size()) + (values.size() == 1 ? " value" : " values"));
     }
     axis.keys.push_back(e.key);
     for (size_t i = 0; i < values.size(); ++i) axis.points[i].push_back(values[i]);

@@ -650,7 +650,7 @@ TEST(SweepError, ZipListsOfUnequalLengths) {
       "name: t\ngrid:\n  - attention.variant: pgqa\n"
       "    zip: {train.lr: [1.0e-3, 5.0e-4], train.warmup: [100]}\n";
   expect_error(sweep_error(text), kFile, pos_of(text, "train.warmup"), "train.warmup",
-               "zip lists have unequal lengths: train.lr has 2 values, train.warmup has 1");
+               "zip lists have unequal lengths: train.lr has 2 values, train.warmup has 1 value");
   const std::string scalar = "name: t\ngrid:\n  - zip: {train.lr: 0.1}\n";
   expect_error(sweep_error(scalar), kFile, pos_of(scalar, "0.1"), "train.lr",
                "zip values are lists that move together, got 0.1");

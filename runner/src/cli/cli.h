@@ -55,6 +55,10 @@ FileAndOverrides split_positional(const std::vector<std::string>& positional);
 // so a typo in --db never creates an empty database.
 std::unique_ptr<results::Store> open_read_only(const std::string& db, const std::string& command);
 
+// A stored absolute path as the user would type it here: relative to the current directory when it
+// lies below it, else as stored.
+std::string shown_path(const std::string& path);
+
 // A string as one shell word (quoted only when it needs to be), for commands printed as hints.
 std::string shell_word(const std::string& s);
 

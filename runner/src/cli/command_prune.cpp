@@ -73,7 +73,8 @@ int command_prune(const std::vector<std::string>& args) {
     return kOk;
   }
   const auto env = store->environment(sweep);
-  const std::string file = env.count("sweep_file") ? env.at("sweep_file") : "the sweep file";
+  const std::string file =
+      env.count("sweep_file") ? shown_path(env.at("sweep_file")) : "the sweep file";
   std::cout << "sweep " << sweep << ": "
             << count_of(static_cast<long long>(stale.size()), "stale job") << " (no longer in "
             << file << "):\n";

@@ -168,7 +168,7 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   out["stale"] = stale;
   const auto env = store.environment(name);
   const auto file = env.find("sweep_file");
-  out["sweep_file"] = file != env.end() ? Json(file->second) : Json(nullptr);
+  out["sweep_file"] = file != env.end() ? Json(shown_path(file->second)) : Json(nullptr);
   const std::string metric = metric_names.size() == 1 ? *metric_names.begin() : "";
   out["metric"] = metric.empty() ? Json(nullptr) : Json(metric);
   Json arms_json = Json::array();

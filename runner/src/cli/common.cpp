@@ -66,6 +66,16 @@ std::unique_ptr<results::Store> open_read_only(const std::string& db, const std:
   return std::make_unique<results::Store>(db, read_only);
 }
 
+std::string shown_path(const std::string& path) {
+  const fs::path p(path);
+  if (!p.is_absolute()) return path;
+  std::error_code ec;
+  const fs::path here = fs::current_path(ec);
+  if (ec) return path;
+  const fs::path rel = p.lexically_relative(here);
+  return rel.empty() || *rel.begin() == ".." ? path : rel.string();
+}
+
 std::string shell_word(const std::string& s) {
   const bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||

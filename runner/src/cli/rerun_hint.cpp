@@ -12,7 +12,7 @@ std::string run_command_of(const results::Store& store, const std::string& db,
   const auto env = store.environment(sweep);
   const auto file = env.find("sweep_file");
   if (file == env.end() || file->second.empty()) return "";  // an import
-  std::string command = "ablate run " + shell_word(file->second);
+  std::string command = "ablate run " + shell_word(shown_path(file->second));
   if (const auto o = env.find("overrides"); o != env.end() && !o->second.empty()) {
     command += " " + o->second;  // shell words already
   }
