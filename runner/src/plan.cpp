@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/schema.h"
@@ -140,6 +141,26 @@ std::string plan_json(const SweepSpec& /*sweep*/, const std::vector<JobSpec>& jo
     o["blocks"] = job.blocks;
     o["config"] = config_json(job.config);
     out += o.dump() + "\n";
+  }
+  return out;
+}
+
+std::vector<std::string> plan_warnings(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
+  std::vector<std::string> out;
+  std::set<std::pair<std::string, std::string>> seen;  // (stage, arm key)
+  for (const auto& job : jobs) {
+    const Config& c = job.config;
+    const bool uniform_forever = c.attention.variant == "dgqa" && !c.attention.faithful &&
+                                 c.train.epochs == 0 && c.attention.ema_window >= c.train.steps;
+    if (!uniform_forever || !seen.emplace(job.stage, job.arm_key).second) continue;
+    const std::string arm = params_text(job);
+    out.push_back(sweep.file + ": " + (job.stage.empty() ? "" : "stage " + job.stage + ", ") +
+                  "arm " + (arm.empty() ? "(base)" : arm) + ": attention.ema_window " +
+                  std::to_string(c.attention.ema_window) + " >= train.steps " +
+                  std::to_string(c.train.steps) +
+                  ": robust dgqa reallocates only at a window boundary after step 0, so these "
+                  "jobs keep the uniform allocation and train exactly as gqa; lower "
+                  "attention.ema_window to see dgqa");
   }
   return out;
 }

@@ -73,8 +73,9 @@ base:
 $base
   train: {device: cuda:63}
 YAML
-expect 2 "device.yaml:6:11: train.device: cuda:63, but this" "$ablate" plan device.yaml
-expect 0 "1 job" "$ablate" plan device.yaml train.device=cpu
+# A sweep's train.device is replaced by the device ablate run gives each job (--devices): not
+# refused by itself; the --devices of run is.
+expect 0 "1 job" "$ablate" plan device.yaml
 expect 2 "command line: --devices: cuda:63, but this" \
   "$ablate" run device.yaml train.device=cpu --devices cpu,cuda:63 --db r.db --workdir r_runs
 [ -e r.db ] || [ -e r_runs ] && fail "ablate run --devices cuda:63 wrote something"
@@ -170,6 +171,25 @@ expect 0 "1 job" "$ablate" plan warm.yaml train.warmup=-1
 expect 0 "linear warm-up steps; -1 = automatic: 100, or train.steps / 10" "$ablate" schema
 # With epochs the run's length is known at train time: the plan leaves it automatic.
 expect 0 '"warmup":-1' "$ablate" plan short.yaml train.epochs=2 --json
+
+section "a valid plan that cannot show what it means to: warned, not refused"
+cat > window.yaml <<YAML
+name: window
+task: lm
+base:
+$base
+grid:
+  - attention.variant: dgqa
+    attention.kv_heads: 2
+    attention.ema_window: [5, 100]
+YAML
+"$ablate" plan window.yaml train.steps=40 > window.out 2> window.err ||
+  fail "plan window.yaml exited $?: $(cat window.err)"
+eq "window.yaml: warnings" "$(grep -c '^warning: ' window.err)" 1
+grep -qF "warning: window.yaml: arm attention.variant=dgqa attention.kv_heads=2 attention.ema_window=100: attention.ema_window 100 >= train.steps 40" \
+  window.err || fail "window.yaml: no warning for the window of 100: $(cat window.err)"
+grep -q "ema_window 5 " window.err && fail "window.yaml: a window of 5 was warned about"
+has window.out "total: 2 jobs"
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures failure(s)" >&2

@@ -190,5 +190,36 @@ TEST(PlanText, TheDesignExampleTotals) {
   EXPECT_EQ(lines_of(plan_json(spec, jobs)).size(), 95u);
 }
 
+// A robust dgqa whose window is not below the run's steps never reallocates: warned once per arm,
+// and only for it (faithful dgqa reallocates at step 0; a shorter window reallocates).
+TEST(PlanWarnings, RobustDgqaThatNeverReallocates) {
+  const SweepSpec spec = parse_sweep(
+      "name: w\n"
+      "task: lm\n"
+      "seeds: [0, 1]\n"
+      "base: {train.steps: 40}\n"
+      "grid:\n"
+      "  - attention.variant: gqa\n"
+      "    attention.kv_heads: 2\n"
+      "  - attention.variant: dgqa\n"
+      "    attention.kv_heads: 2\n"
+      "    attention.ema_window: [10, 40, 100]\n"
+      "  - attention.variant: dgqa\n"
+      "    attention.kv_heads: 2\n"
+      "    attention.faithful: true\n"
+      "    attention.allow_noncausal: true\n",
+      "w.yaml");
+  const auto warnings = plan_warnings(spec, expand(spec));
+  ASSERT_EQ(warnings.size(), 2u);  // windows 40 and 100, each once for its two seeds
+  EXPECT_NE(warnings[0].find("w.yaml: arm "), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("attention.ema_window=40"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("attention.ema_window 40 >= train.steps 40"), std::string::npos);
+  EXPECT_NE(warnings[0].find("train exactly as gqa"), std::string::npos);
+  EXPECT_NE(warnings[1].find("attention.ema_window 100 >= train.steps 40"), std::string::npos);
+  EXPECT_TRUE(
+      plan_warnings(parse_sweep(kSmall, "sweep.yaml"), expand(parse_sweep(kSmall, "sweep.yaml")))
+          .empty());
+}
+
 }  // namespace
 }  // namespace ablate::runner

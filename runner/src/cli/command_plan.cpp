@@ -30,6 +30,7 @@ int command_plan(const std::vector<std::string>& args) {
   const CheckedSweep checked = checked_sweep(in.file, in.overrides, MachineChecks{});
   const auto& sweep = checked.sweep;
   const auto& jobs = checked.jobs;
+  for (const auto& w : runner::plan_warnings(sweep, jobs)) std::cerr << "warning: " << w << "\n";
   std::cout << (vm.count("json") ? runner::plan_json(sweep, jobs) : runner::plan_text(sweep, jobs));
   return kOk;
 }

@@ -10,6 +10,7 @@
 
 #include "ablate/runner/coordinator.h"
 #include "ablate/runner/executor.h"
+#include "ablate/runner/plan.h"
 #include "ablate/runner/slurm.h"
 #include "ablate/runner/sweep.h"
 #include "cli.h"
@@ -117,11 +118,12 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   // Everything is checked before the database is touched: an invalid file writes nothing.
   // With Slurm, data and devices are the compute nodes': each job checks its own when it starts.
   MachineChecks machine;
-  machine.data = machine.devices = backend == "local";
+  machine.data = backend == "local";
   if (backend == "local") machine.devices_flag = run.devices;
   const CheckedSweep checked = checked_sweep(in.file, in.overrides, machine);
   const auto& sweep = checked.sweep;
   const auto& jobs = checked.jobs;
+  for (const auto& w : runner::plan_warnings(sweep, jobs)) std::cerr << "warning: " << w << "\n";
   run.ablate_binary = self_path(argv0);
   std::unique_ptr<runner::Executor> executor;
   if (backend == "slurm") {

@@ -18,8 +18,10 @@ struct CheckedSweep {
 
 // What to check beyond the file and the configs: things of the machine the jobs will run on.
 struct MachineChecks {
-  bool data = true;     // each job's data.path (and data.val_path) holds its dataset's files
-  bool devices = true;  // each job's train.device, and `devices`, exist on this machine
+  bool data = true;  // each job's data.path (and data.val_path) holds its dataset's files
+  // Each job's train.device exists on this machine. Off for sweeps: `ablate run` replaces a job's
+  // train.device with the device of the slot it gives the job (--devices), checked on its own.
+  bool devices = false;
   std::vector<std::string> devices_flag;  // `ablate run --devices`, checked as key --devices
 };
 

@@ -26,4 +26,11 @@ std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
 // a job with a parent (the executor fills it in).
 std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
 
+// What the plan can tell is probably not what the researcher meant, though every job is valid:
+// one line per arm, naming the sweep file, the arm and the keys. Today: a robust dgqa whose
+// attention.ema_window is not below train.steps (it reallocates only at a window boundary after
+// step 0, so it never leaves the uniform allocation and trains exactly as gqa does: a comparison
+// with gqa would find "no difference" by construction).
+std::vector<std::string> plan_warnings(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
+
 }  // namespace ablate::runner
