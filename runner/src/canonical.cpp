@@ -193,6 +193,28 @@ std::string to_yaml(const Config& config) {
               [&](const FieldInfo& f) { return f.name() + ": " + format_value(f, config); });
 }
 
+std::set<std::string> ignored_attention_keys(const std::string& v, bool faithful) {
+  const bool grouped = v == "gqa" || v == "kdgqa" || v == "dgqa" || v == "pgqa" || v == "wgqa";
+  const bool dynamic = v == "kdgqa" || v == "dgqa";
+  // faithful itself counts only for the variants that have a faithful mode.
+  const bool has_faithful = dynamic || v == "pgqa";
+  const bool is_faithful = has_faithful && faithful;
+  std::set<std::string> out;
+  auto add = [&](std::initializer_list<const char*> keys) {
+    for (const char* k : keys) out.insert(std::string("attention.") + k);
+  };
+  if (!grouped) add({"kv_heads"});
+  if (v != "gkva") add({"q_heads"});
+  if (v != "gqkva") add({"q_groups", "kv_groups"});
+  if (!has_faithful) add({"faithful"});
+  if (!dynamic || is_faithful) add({"min_per_group"});
+  if (v != "kdgqa" || is_faithful) add({"eps"});
+  if (v != "dgqa") add({"ema_window", "ema_beta", "dgqa_mode"});
+  if (v != "pgqa") add({"noise", "noise_scale", "noise_target", "noise_at_eval"});
+  if (v != "wgqa") add({"weight_form", "weight_init"});
+  return out;
+}
+
 Config without_ignored_fields(const Config& config) {
   Config c = config;
   // An automatic warm-up counts as the steps it warms up for, so that resolving it changes no id:
@@ -203,34 +225,9 @@ Config without_ignored_fields(const Config& config) {
     c.train.warmup = c.train.epochs > 0 ? kLongRunWarmup : warmup_steps(c.train, c.train.steps);
   }
   if (c.train.epochs > 0) c.train.steps = Config().train.steps;  // epochs set the length
-  AttentionConfig& a = c.attention;
-  const AttentionConfig d;
-  const std::string& v = a.variant;
-  const bool grouped = v == "gqa" || v == "kdgqa" || v == "dgqa" || v == "pgqa" || v == "wgqa";
-  const bool dynamic = v == "kdgqa" || v == "dgqa";
-  if (!grouped) a.kv_heads = d.kv_heads;
-  if (v != "gkva") a.q_heads = d.q_heads;
-  if (v != "gqkva") {
-    a.q_groups = d.q_groups;
-    a.kv_groups = d.kv_groups;
-  }
-  if (!dynamic && v != "pgqa") a.faithful = d.faithful;
-  if (!dynamic || a.faithful) a.min_per_group = d.min_per_group;
-  if (v != "kdgqa" || a.faithful) a.eps = d.eps;
-  if (v != "dgqa") {
-    a.ema_window = d.ema_window;
-    a.ema_beta = d.ema_beta;
-    a.dgqa_mode = d.dgqa_mode;
-  }
-  if (v != "pgqa") {
-    a.noise = d.noise;
-    a.noise_scale = d.noise_scale;
-    a.noise_target = d.noise_target;
-    a.noise_at_eval = d.noise_at_eval;
-  }
-  if (v != "wgqa") {
-    a.weight_form = d.weight_form;
-    a.weight_init = d.weight_init;
+  Config defaults;
+  for (const std::string& key : ignored_attention_keys(c.attention.variant, c.attention.faithful)) {
+    std::visit([&](auto ref) { ref(c) = ref(defaults); }, find_field(key)->ref);
   }
   return c;
 }

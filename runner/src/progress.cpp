@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "ablate/runner/canonical.h"
 #include "ablate/runner/executor.h"
 #include "ablate/runner/schema.h"
 
@@ -102,16 +103,28 @@ std::vector<Params> varying_params(const std::vector<std::string>& stages,
                                    const std::vector<Params>& params) {
   // Per stage and key, the distinct values; a key a job lacks (another task's field) counts as
   // a value of its own.
+  // A key the job's variant ignores (noise_scale of a gqa job) neither counts nor names it.
+  std::vector<std::set<std::string>> ignored(params.size());
+  for (size_t j = 0; j < params.size(); ++j) {
+    std::string variant, faithful;
+    for (const auto& [key, value] : params[j]) {
+      if (key == "attention.variant") variant = value;
+      if (key == "attention.faithful") faithful = value;
+    }
+    if (!variant.empty()) ignored[j] = ignored_attention_keys(variant, faithful == "true");
+  }
   std::map<std::string, std::map<std::string, std::set<std::string>>> values;
   std::map<std::string, size_t> members;
   for (size_t j = 0; j < params.size(); ++j) {
     ++members[stages[j]];
-    for (const auto& [key, value] : params[j]) values[stages[j]][key].insert(value);
+    for (const auto& [key, value] : params[j]) {
+      if (ignored[j].count(key) == 0) values[stages[j]][key].insert(value);
+    }
   }
   std::vector<Params> out(params.size());
   for (size_t j = 0; j < params.size(); ++j) {
     for (const auto& [key, value] : params[j]) {
-      if (key == "seed" || key == "init.from") continue;
+      if (key == "seed" || key == "init.from" || ignored[j].count(key) != 0) continue;
       const auto& seen = values[stages[j]][key];
       if (seen.size() > 1) out[j].emplace_back(key, value);
     }

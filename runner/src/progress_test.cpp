@@ -86,6 +86,22 @@ TEST(ArmNames, VaryingParamsOfStoredJobsPerStageInSchemaOrder) {
   EXPECT_EQ(v[0], (Params{{"attention.variant", "gqa"}, {"attention.kv_heads", "1"}}));
   EXPECT_EQ(v[1], (Params{{"attention.variant", "dgqa"}, {"attention.kv_heads", "2"}}));
   EXPECT_EQ(v[2], Params{});  // the only job of its stage
+
+  // A key a job's variant ignores neither names it nor makes others vary: gqa and mqa keep the
+  // default noise_scale the pgqa arms vary, and mqa a kv_heads it does not use.
+  const auto arm = [](const char* variant, const char* kv, const char* noise) {
+    return Params{{"attention.faithful", "false"},
+                  {"attention.kv_heads", kv},
+                  {"attention.noise_scale", noise},
+                  {"attention.variant", variant}};
+  };
+  const auto w =
+      varying_params({"", "", "", ""}, {arm("gqa", "2", "1.0"), arm("mqa", "2", "1.0"),
+                                        arm("pgqa", "2", "0.1"), arm("pgqa", "2", "1.0")});
+  EXPECT_EQ(w[0], (Params{{"attention.variant", "gqa"}}));
+  EXPECT_EQ(w[1], (Params{{"attention.variant", "mqa"}}));
+  EXPECT_EQ(w[2], (Params{{"attention.variant", "pgqa"}, {"attention.noise_scale", "0.1"}}));
+  EXPECT_EQ(w[3], (Params{{"attention.variant", "pgqa"}, {"attention.noise_scale", "1.0"}}));
 }
 
 TEST(MainMetric, TestAccuracyThenValidationLoss) {

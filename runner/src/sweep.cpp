@@ -844,13 +844,20 @@ std::vector<JobSpec> expand(const SweepSpec& spec, const JobCheck& job_check) {
   // the seed is not part of an arm, init.from is filled in at launch).
   std::map<std::string, std::vector<size_t>> by_stage;
   for (size_t j = 0; j < jobs.size(); ++j) by_stage[jobs[j].stage].push_back(j);
+  // A key the job's variant ignores is never one of its params, nor counted as a value.
+  std::vector<std::set<std::string>> ignored(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    ignored[j] =
+        ignored_attention_keys(jobs[j].config.attention.variant, jobs[j].config.attention.faithful);
+  }
   for (const auto& [stage, members] : by_stage) {
     std::set<std::string> varying;
     for (const FieldInfo& f : schema()) {
       if (f.key == "seed" || f.key == "init.from") continue;
       std::set<std::string> values;
       for (const size_t j : members) {
-        if (f.applies_to(jobs[j].config.task)) values.insert(format_value(f, jobs[j].config));
+        if (f.applies_to(jobs[j].config.task) && ignored[j].count(f.key) == 0)
+          values.insert(format_value(f, jobs[j].config));
       }
       if (values.size() > 1) varying.insert(f.key);
     }
@@ -858,7 +865,7 @@ std::vector<JobSpec> expand(const SweepSpec& spec, const JobCheck& job_check) {
       JobSpec& job = jobs[j];
       for (const FieldInfo& f : schema()) {
         const bool wanted = varying.count(f.key) != 0 || cell_keys[j].count(f.key) != 0;
-        if (wanted && f.applies_to(job.config.task)) {
+        if (wanted && f.applies_to(job.config.task) && ignored[j].count(f.key) == 0) {
           job.params.emplace_back(f.key, format_value(f, job.config));
         }
       }

@@ -242,7 +242,7 @@ TEST(SweepExpand, TheGridIsTheUnionOfItsBlocks) {
   EXPECT_EQ(rows(jobs), (std::vector<std::string>{
                             "- attention.variant=gqa attention.kv_heads=1 seed=0",
                             "- attention.variant=gqa attention.kv_heads=2 seed=0",
-                            "- attention.variant=mqa attention.kv_heads=0 seed=0",
+                            "- attention.variant=mqa seed=0",  // mqa has no kv_heads to show
                         }));
   EXPECT_EQ(jobs[0].blocks, std::vector<int>{1});
   EXPECT_EQ(jobs[2].blocks, std::vector<int>{2});
@@ -355,11 +355,12 @@ TEST(SweepExpand, DuplicatesAcrossBlocksAreOneJobListingEveryBlock) {
   const std::vector<JobSpec> jobs = expand(spec);
   // Block 3 sets train.lr to its default: the same job as block 1's first; its cell's key
   // train.lr becomes one of that job's params.
-  EXPECT_EQ(rows(jobs), (std::vector<std::string>{
-                            "- attention.variant=gqa attention.kv_heads=1 train.lr=0.001 seed=0",
-                            "- attention.variant=gqa attention.kv_heads=2 seed=0",
-                            "- attention.variant=mqa attention.kv_heads=2 seed=0",
-                        }));
+  EXPECT_EQ(rows(jobs),
+            (std::vector<std::string>{
+                "- attention.variant=gqa attention.kv_heads=1 train.lr=0.001 seed=0",
+                "- attention.variant=gqa attention.kv_heads=2 seed=0",
+                "- attention.variant=mqa seed=0",  // set by the cell, but mqa ignores it
+            }));
   EXPECT_EQ(jobs[0].blocks, (std::vector<int>{1, 3}));
   EXPECT_EQ(jobs[1].blocks, (std::vector<int>{1, 2}));
   EXPECT_EQ(jobs[2].blocks, (std::vector<int>{2}));
@@ -587,11 +588,11 @@ TEST(SweepExpand, TheDesignExampleExpandsTo95Jobs) {
   EXPECT_EQ(counts.blocks[2].jobs, 40);      // 6 distinct cells x 5 + 2 pretrain arms x 5
   EXPECT_EQ(counts.blocks[2].new_jobs, 35);  // the lr 5e-4 pretrain is new
   // One uptrain job, fully resolved.
-  // Every uptrain job shows the six keys that vary between uptrain jobs.
+  // Every uptrain job shows the keys that vary between uptrain jobs and that its variant uses
+  // (a dgqa job has no noise_scale, a pgqa job no ema_window).
   const JobSpec& u = find_row(jobs,
                               "uptrain attention.variant=dgqa attention.kv_heads=3 "
-                              "attention.ema_window=300 attention.noise_scale=1.0 train.lr=0.001 "
-                              "train.warmup=100 seed=4");
+                              "attention.ema_window=300 train.lr=0.001 train.warmup=100 seed=4");
   EXPECT_EQ(u.config.model.dim, 192);
   EXPECT_EQ(u.config.train.steps, 300);
   EXPECT_EQ(u.config.init.convert, "mean_pool");

@@ -6,6 +6,7 @@
 // (so 1e-3, 0.001 and 1.0e-3 give the same text), strings
 // quoted only where YAML needs it. Fields of the other task (model.patch in an lm config) are
 // left out: they cannot be set there and do not affect the run. Torch-free and YAML-free.
+#include <set>
 #include <string>
 
 #include "ablate/runner/config.h"
@@ -35,6 +36,11 @@ std::string to_yaml(const Config& config);
 // warmup_steps; 100 with train.epochs), so configs that train the same model are one job: an
 // MHA pretrain stage is shared by every arm of a grid over kv_heads.
 Config without_ignored_fields(const Config& config);
+
+// The attention keys (dotted) that an attention with this variant and faithful flag ignores: the
+// fields without_ignored_fields resets. Arm labels leave them out (a gqa arm is not
+// "noise_scale=1.0" because a pgqa arm of the sweep has another noise scale).
+std::set<std::string> ignored_attention_keys(const std::string& variant, bool faithful);
 
 // What the job id hashes: to_yaml of without_ignored_fields(config), restricted to the semantic
 // fields, with two rules that keep the ids issued by earlier versions: a field added later is left
