@@ -161,7 +161,13 @@ eq "a refused reset changed nothing" "$(count_of lc "status = 'done'")" 4
 target=$(jobs_of lc "j.seed = 1" | head -1 | cut -d'|' -f1)
 tdir=$tmp/w/lc/$target
 [ "$(rows "$target" | cut -d' ' -f1)" -gt 0 ] || fail "reset: the job has no metrics to remove"
-expect 0 "^reset 1 job of sweep lc to pending \(1 done\)" "$ablate" reset lc --db $db --job "$target"
+# The flags narrow: a done job is not reset by --job with --status failed, and --status done
+# with --job resets that job only.
+expect 0 "nothing to reset: no chosen job of sweep lc is failed" \
+  "$ablate" reset lc --db $db --job "$target" --status failed
+eq "a narrowed reset changed nothing" "$(count_of lc "status = 'done'")" 4
+expect 0 "^reset 1 job of sweep lc to pending \(1 done\)" \
+  "$ablate" reset lc --db $db --job "$target" --status done
 eq "reset: status, attempts, exit code" "$(jobs_of lc "j.id = '$target'" | cut -d'|' -f2,3,5)" \
   "pending|0|"
 eq "reset: metrics, summaries, environment rows" "$(rows "$target")" "0 0 0"

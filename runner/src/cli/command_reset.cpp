@@ -51,8 +51,9 @@ int command_reset(const std::vector<std::string>& args) {
       "Each chosen job's run dir is moved aside to <run dir>.reset-<UTC time> (kept, not\n"
       "deleted), its metrics and summaries are removed from the database (reports no longer use\n"
       "them) and its attempts, exit status and error are cleared. Jobs that started from a reset\n"
-      "job's checkpoint (later stages) are reset with it. --job and --status add up; --all takes\n"
-      "every job the sweep file plans. Refused while ablate run runs the sweep."};
+      "job's checkpoint (later stages) are reset with it. --job and --status each narrow the\n"
+      "choice (--job A --status failed resets A only if it failed); --all takes every job the\n"
+      "sweep file plans. Refused while ablate run runs the sweep."};
   std::string db = "ablate.db", sweep;
   std::vector<std::string> job_args, status_args;
   po::options_description options("options");
@@ -136,12 +137,21 @@ int command_reset(const std::vector<std::string>& args) {
       return kBadInput;
     }
   }
-  std::set<std::string> chosen(ids.begin(), ids.end());
+  // Each flag narrows: a job is chosen when it is one of --job (if given) and has one of the
+  // --status values (if given). A reset discards results from the database, so a second flag
+  // never widens it.
+  std::set<std::string> chosen;
   for (const auto& job : jobs) {
-    if (job.stale) continue;
-    if (all && job.status != "pending") chosen.insert(job.id);
-    if (std::find(statuses.begin(), statuses.end(), job.status) != statuses.end()) {
-      chosen.insert(job.id);
+    if (job.stale || job.status == "pending") continue;
+    const bool by_id_ok = ids.empty() || std::find(ids.begin(), ids.end(), job.id) != ids.end();
+    const bool by_status_ok = statuses.empty() || std::find(statuses.begin(), statuses.end(),
+                                                            job.status) != statuses.end();
+    if (all || (by_id_ok && by_status_ok)) chosen.insert(job.id);
+  }
+  for (const auto& id : ids) {
+    if (by_id.at(id)->status == "running") {
+      std::cerr << "ablate reset: job " << id << " is running; stop its ablate run first\n";
+      return kBadInput;
     }
   }
   for (const auto& id : chosen) {
@@ -151,7 +161,8 @@ int command_reset(const std::vector<std::string>& args) {
     }
   }
   if (chosen.empty()) {
-    std::cout << "nothing to reset: no job of sweep " << sweep << " is "
+    std::cout << "nothing to reset: no " << (ids.empty() ? "job" : "chosen job") << " of sweep "
+              << sweep << " is "
               << (statuses.empty() ? "other than pending" : joined(statuses, " or ")) << "\n";
     return kOk;
   }
