@@ -1,0 +1,113 @@
+// The report's statement of method and its provenance, in words.
+#include <set>
+
+#include "report_parts.h"
+
+namespace ablate::results::detail {
+
+std::string test_words(TestChoice test) {
+  switch (test) {
+    case TestChoice::kAuto:
+      return "the paired t-test where an arm was run with the same seeds as the baseline (pairs "
+             "matched by seed), Welch's t-test otherwise";
+    case TestChoice::kPairedT:
+      return "the paired t-test, pairs matched by seed";
+    case TestChoice::kWelch:
+      return "Welch's t-test (unequal variances)";
+    case TestChoice::kWilcoxon:
+      return "the Wilcoxon signed-rank test, pairs matched by seed (exact without ties and zero "
+             "differences, else the normal approximation with tie correction)";
+    case TestChoice::kMannWhitney:
+      return "the Mann-Whitney U test (exact for small samples without ties, else the normal "
+             "approximation with tie and continuity corrections)";
+    case TestChoice::kPermutation:
+      return "a permutation test of the difference in means (sign flips within seed pairs when "
+             "the seeds are shared, label permutations otherwise; exact when feasible)";
+    case TestChoice::kAso:
+      return "Almost Stochastic Order (eps_min; an arm almost dominates when eps_min < 0.2), "
+             "which has no p-value";
+  }
+  return "";
+}
+
+std::string correction_words(stats::Correction correction) {
+  switch (correction) {
+    case stats::Correction::kHolm:
+      return "Holm's step-down method";
+    case stats::Correction::kBenjaminiHochberg:
+      return "the Benjamini-Hochberg procedure (false discovery rate)";
+    case stats::Correction::kBonferroni:
+      return "the Bonferroni correction";
+    case stats::Correction::kNone:
+      return "no correction";
+  }
+  return "";
+}
+
+void write_method(Report& r) {
+  const auto& o = r.options;
+  const std::string conf = percent(1 - o.alpha);
+  r.method.push_back("Metric: " + o.metric +
+                     (r.metric_kind.empty() ? "" : " (" + r.metric_kind + ")") + ", " +
+                     (o.lower_is_better ? "lower" : "higher") + " is better.");
+  r.method.push_back("Baseline: [" + r.baseline_arm().label + "], " + r.baseline_reason + ".");
+  r.method.push_back("Each arm is compared with the baseline by " + test_words(o.test) + ".");
+  if (o.test != TestChoice::kAso) {
+    r.method.push_back("p-values are adjusted over the family of " +
+                       count_of(r.comparisons.size(), "comparison") + " with " +
+                       correction_words(o.correction) +
+                       "; significant means adjusted p <= " + format_number(o.alpha) + ".");
+  }
+  r.method.push_back("A test needs at least " + std::to_string(o.min_seeds) +
+                     " seeds per arm (pairs when paired); with fewer the report says \"too few "
+                     "seeds\" instead of a p-value.");
+  r.method.push_back("Intervals are " + conf +
+                     ": t-intervals of each arm's mean and of the difference to the baseline "
+                     "(paired or Welch, as the test); bootstrap intervals (percentile and BCa, " +
+                     std::to_string(o.bootstrap_resamples) + " resamples, seed " +
+                     std::to_string(o.seed) + ") are in the JSON.");
+  r.method.push_back(
+      "Effect sizes are candidate minus baseline: Hedges' g (g_z, standardised by the spread of "
+      "the seed-wise differences, when paired), Cliff's delta, and the probability that a run "
+      "of the arm beats a run of the baseline.");
+  r.method.push_back("Seeds for " + format_number(o.power * 100, 3) +
+                     "% power: seeds per arm (pairs when paired) a t-test would need to detect "
+                     "the observed effect at alpha " +
+                     format_number(o.alpha) +
+                     "; observed effects are noisy, so read it as a planning guide.");
+  r.method.push_back(
+      "Diverged runs and runs without a finite value are excluded and listed below, never "
+      "averaged; failed and unfinished jobs likewise.");
+}
+
+void write_provenance(Report& r, Store& store, const std::vector<JobRow>& jobs) {
+  auto& p = r.provenance;
+  p.emplace_back("sweep", r.sweep.name);
+  p.emplace_back("code version",
+                 r.sweep.code_version + (r.sweep.dirty ? " (uncommitted changes)" : ""));
+  p.emplace_back("created", r.sweep.created);
+  p.emplace_back("updated", r.sweep.updated);
+  p.emplace_back("sweep config hash", r.sweep.config_hash);
+  for (const auto& [k, v] : store.environment(r.sweep.name)) p.emplace_back(k, v);
+  std::set<std::string> devices, hosts, torch;
+  for (const auto& job : jobs) {
+    if (!job.device.empty()) devices.insert(job.device);
+    if (!job.host.empty()) hosts.insert(job.host);
+  }
+  // LibTorch versions from the jobs' own environment (summary.json), one query.
+  auto& s = store.statement(
+      "SELECT DISTINCT e.value FROM environment e JOIN jobs j ON j.pk = e.job "
+      "WHERE j.sweep_pk = ? AND e.key = 'torch_version' ORDER BY e.value");
+  s.bind(1, store.sweep_pk(r.sweep.name));
+  while (s.executeStep()) torch.insert(s.getColumn(0).getString());
+  s.reset();
+  auto list = [](const std::set<std::string>& items) {
+    return join(std::vector<std::string>(items.begin(), items.end()), ", ");
+  };
+  if (!devices.empty()) p.emplace_back("devices", list(devices));
+  if (!hosts.empty()) p.emplace_back("hosts", list(hosts));
+  if (!torch.empty()) p.emplace_back("LibTorch", list(torch));
+  p.emplace_back("database", store.path());
+}
+
+}  // namespace ablate::results::detail
