@@ -200,7 +200,7 @@ std::string arm_title(const Report& report, size_t i) {
 }
 
 std::string direction(const Report& report) {
-  return report.options.lower_is_better ? " (lower is better)" : " (higher is better)";
+  return report.lower_is_better ? " (lower is better)" : " (higher is better)";
 }
 
 // The interval bars of an arm: its t interval, or none (low = high = mean) with one seed.

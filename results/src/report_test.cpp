@@ -9,125 +9,21 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "ablate/results/ingest.h"
 #include "ablate/results/store.h"
 #include "ablate/testing/errors.h"
-#include "ablate/testing/temp_dir.h"
+#include "report_test_support.h"
 
 namespace ablate::results {
 namespace {
 
-using Params = std::vector<std::pair<std::string, std::string>>;
-
-// One run of a synthetic sweep.
-struct FakeRun {
-  Params params;  // without the seed
-  int64_t seed = 0;
-  double value = 0;                // final_test_acc (NaN: diverged)
-  std::string status = "done";     // job status after the run
-  std::vector<double> curve = {};  // eval/test_acc at steps 100, 200, ...
-};
-
-std::string arm_key_of(const Params& params) {
-  std::string key;
-  for (const auto& [k, v] : params) key += k + "=" + v + ";";
-  return std::to_string(std::hash<std::string>{}(key));
-}
-
-// Registers `runs` as sweep `name` and ingests a run dir for each, as the coordinator would.
-void write_sweep(Store& store, const testing::TempDir& dir, const std::string& name,
-                 const std::vector<FakeRun>& runs) {
-  SweepRecord sweep;
-  sweep.name = name;
-  sweep.yaml = "name: " + name;
-  sweep.config_hash = "hash";
-  sweep.code_version = "abc123";
-  sweep.provenance = {{"host", "testhost"}};
-  store.register_sweep(sweep);
-  std::vector<JobRecord> jobs;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    JobRecord job;
-    job.id = "job" + std::to_string(i);
-    job.arm_key = arm_key_of(runs[i].params);
-    job.seed = runs[i].seed;
-    job.run_dir = dir.file(name + "-" + job.id);
-    job.params = runs[i].params;
-    job.params.emplace_back("seed", std::to_string(runs[i].seed));
-    jobs.push_back(job);
-  }
-  store.register_jobs(name, jobs);
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const FakeRun& run = runs[i];
-    const JobRecord& job = jobs[i];
-    if (run.status == "pending") continue;
-    store.mark_running(name, job.id, "testhost", "cpu");
-    std::filesystem::create_directories(job.run_dir);
-    nlohmann::json summary{{"status", run.status},
-                           {"parameters", 1000 + 10 * i},
-                           {"throughput", 50.0},
-                           {"torch_version", "1.13.1"}};
-    if (std::isfinite(run.value)) {
-      summary["final"] = {{"test_acc", run.value}};
-      summary["best"] = {{"test_acc", run.value + 0.01}};
-    }
-    std::ofstream(job.run_dir + "/summary.json") << summary.dump();
-    std::ofstream events(job.run_dir + "/events.jsonl");
-    for (size_t s = 0; s < run.curve.size(); ++s) {
-      events << nlohmann::json{{"step", 100 * (s + 1)},
-                               {"kind", "eval"},
-                               {"test_acc", run.curve[s]}}
-                    .dump()
-             << "\n";
-    }
-    events.close();
-    ASSERT_TRUE(ingest_run_dir(store, name, job.id, job.run_dir).ok());
-    store.mark_finished(name, job.id, run.status, run.status == "done" ? 0 : 1,
-                        run.status == "failed" ? "exit status 1: out of memory" : "");
-  }
-}
-
-const Params kMha = {
-    {"attention.kv_heads", "4"}, {"attention.variant", "mha"}, {"model.heads", "4"}};
-const Params kGqa2 = {
-    {"attention.kv_heads", "2"}, {"attention.variant", "gqa"}, {"model.heads", "4"}};
-const Params kGqa1 = {
-    {"attention.kv_heads", "1"}, {"attention.variant", "gqa"}, {"model.heads", "4"}};
-const std::vector<double> kBase = {0.80, 0.82, 0.79, 0.81, 0.83};
-const std::vector<double> kBetter = {0.81, 0.835, 0.80, 0.825, 0.84};
-const std::vector<double> kNoisy = {0.78, 0.83, 0.76, 0.80, 0.815};
-
-std::vector<FakeRun> three_arms(std::vector<int64_t> better_seeds = {0, 1, 2, 3, 4}) {
-  std::vector<FakeRun> runs;
-  for (int64_t s = 0; s < 5; ++s) runs.push_back({kMha, s, kBase[s]});
-  for (int64_t s = 0; s < 5; ++s) runs.push_back({kGqa2, better_seeds[s], kBetter[s]});
-  for (int64_t s = 0; s < 5; ++s) runs.push_back({kGqa1, s, kNoisy[s]});
-  return runs;
-}
-
-class ReportTest : public ::testing::Test {
- protected:
-  Report report(const std::string& sweep, ReportOptions o = {}) {
-    o.sweep = sweep;
-    if (o.metric.empty()) o.metric = "final_test_acc";
-    o.bootstrap_resamples = 999;
-    return build_report(store_, o);
-  }
-  const Comparison& comparison_of(const Report& r, const std::string& label) {
-    for (const auto& c : r.comparisons) {
-      if (r.arms[c.arm].label == label) return c;
-    }
-    throw std::runtime_error("no comparison for " + label);
-  }
-
-  testing::TempDir dir_;
-  Store store_{dir_.file("ablate.db")};
-};
+using namespace test_support;
 
 TEST_F(ReportTest, PairedTTestWhenArmsShareSeedsMatchesScipy) {
   write_sweep(store_, dir_, "s", three_arms());
   const Report r = report("s");
   ASSERT_EQ(r.arms.size(), 3u);
-  EXPECT_EQ(r.arms[r.baseline].label, "kv_heads=4 variant=mha");
+  // mha ignores kv_heads (its stored 4 is not a level), so its label is the variant alone.
+  EXPECT_EQ(r.arms[r.baseline].label, "variant=mha");
   EXPECT_NE(r.baseline_reason.find("mha"), std::string::npos);
   // Only the keys that differ between arms are params; model.heads is the same everywhere.
   EXPECT_EQ(r.arms[1].params, (Params{{"attention.kv_heads", "2"}, {"attention.variant", "gqa"}}));
@@ -272,7 +168,16 @@ TEST_F(ReportTest, TooFewSeedsGivesNoPValues) {
     runs.push_back({kGqa2, s, kBetter[s]});
   }
   write_sweep(store_, dir_, "s", runs);
-  const Report r = report("s");
+  // No arm has the 3 usable runs an automatic baseline needs: the report refuses and says so.
+  const std::string refused = testing::thrown_message<ReportError>([&] { report("s"); });
+  EXPECT_NE(refused.find("no arm of sweep 's' has the 3 usable runs a baseline needs"),
+            std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("[variant=mha] 2"), std::string::npos) << refused;
+  // A baseline the user names is used, and its comparisons say "too few seeds".
+  ReportOptions named;
+  named.baseline = {{"attention.variant", "mha"}};
+  const Report r = report("s", named);
   ASSERT_EQ(r.comparisons.size(), 1u);
   EXPECT_EQ(r.comparisons[0].verdict, "too few seeds");
   EXPECT_TRUE(r.comparisons[0].test.empty());
@@ -330,8 +235,14 @@ TEST_F(ReportTest, BadInputErrorsListWhatExists) {
   o.metric = "test_acc";
   const std::string metric = message("s", o);
   EXPECT_NE(metric.find("no metric 'test_acc'"), std::string::npos) << metric;
-  EXPECT_NE(metric.find("final_test_acc"), std::string::npos) << metric;
-  EXPECT_NE(metric.find("best_test_acc"), std::string::npos) << metric;
+  EXPECT_NE(metric.find("did you mean final_test_acc?"), std::string::npos) << metric;
+  EXPECT_NE(metric.find("metrics: best_test_acc, final_test_acc, parameters, throughput"),
+            std::string::npos)
+      << metric;
+  // summary.json's settings are not metrics.
+  EXPECT_EQ(metric.find("step"), std::string::npos) << metric;
+  o.metric = "final_test_ac";
+  EXPECT_NE(message("s", o).find("did you mean final_test_acc?"), std::string::npos);
   o = {};
   o.baseline = {{"attention.heads", "4"}};
   const std::string key = message("s", o);
@@ -363,7 +274,9 @@ TEST_F(ReportTest, LowerIsBetterFlipsVerdictAndProbabilityOfImprovement) {
   EXPECT_NEAR(c.prob_improvement.value, 1 - higher.prob_improvement.value, 1e-12);
   // An accuracy treated as lower-is-better is suspicious: say so.
   ASSERT_FALSE(r.warnings.empty());
-  EXPECT_NE(r.warnings[0].find("suggests higher is better"), std::string::npos);
+  EXPECT_NE(r.warnings[0].find("says higher is better (acc), but --lower-is-better was given"),
+            std::string::npos)
+      << r.warnings[0];
 }
 
 TEST_F(ReportTest, OtherTestsAndCorrections) {
@@ -419,7 +332,15 @@ TEST_F(ReportTest, JsonCarriesTheContractFields) {
     EXPECT_TRUE(arm["arm"].is_object());
   }
   EXPECT_EQ(j["arms"][0]["arm"]["attention.variant"], "mha");
-  EXPECT_EQ(j["arms"][0]["arm"]["attention.kv_heads"], 4);
+  EXPECT_FALSE(j["arms"][0]["arm"].contains("attention.kv_heads"));  // mha ignores it
+  // Typed values: an integer is an integer, not 2.0.
+  EXPECT_TRUE(j["arms"][1]["arm"]["attention.kv_heads"].is_number_integer());
+  EXPECT_EQ(j["arms"][1]["arm"]["attention.kv_heads"], 2);
+  EXPECT_TRUE(j["arms"][1]["params"]["model.heads"].is_number_integer());
+  EXPECT_EQ(j["arms"][1]["params"]["model.heads"], 4);
+  EXPECT_TRUE(j["lower_is_better"].is_boolean());
+  EXPECT_FALSE(j["lower_is_better"].get<bool>());
+  EXPECT_EQ(j["direction"], "inferred from the name (acc)");
   ASSERT_EQ(j["comparisons"].size(), 2u);
   for (const auto& c : j["comparisons"]) {
     for (const char* key : {"baseline", "arm", "test", "n", "statistic", "p_value", "p_adjusted",
@@ -429,6 +350,12 @@ TEST_F(ReportTest, JsonCarriesTheContractFields) {
     }
   }
   EXPECT_EQ(j["comparisons"][0]["baseline"]["attention.variant"], "mha");
+  EXPECT_EQ(j["comparisons"][0]["family"], "baseline");
+  EXPECT_EQ(j["comparisons"][0]["reference"]["label"], "variant=mha");
+  EXPECT_EQ(j["comparisons"][0]["params"]["attention.kv_heads"], 2);
+  ASSERT_EQ(j["families"].size(), 1u);
+  EXPECT_EQ(j["families"][0]["name"], "baseline");
+  EXPECT_EQ(j["families"][0]["tested"], 2);
   EXPECT_NEAR(j["comparisons"][0]["p_value"].get<double>(), 0.0006081849444633143, 1e-12);
   EXPECT_TRUE(j["comparisons"][0]["significant"].get<bool>());
   // Deterministic: the same store gives the same bytes.

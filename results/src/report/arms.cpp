@@ -1,6 +1,10 @@
-// Arms of a report: curves, keys and the baseline.
+// Arms of a report: curves, keys, labels, the --where restriction and the baseline.
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <set>
+
+#include "ablate/results/variant_keys.h"
 
 #include "report_parts.h"
 
@@ -55,6 +59,148 @@ std::vector<std::string> arm_labels(const std::vector<ReportArm>& arms) {
   return out;
 }
 
+namespace {
+
+// The arm's value of the first of `keys` it has ("" when none).
+std::string first_value(const ReportArm& arm, std::initializer_list<const char*> keys) {
+  for (const char* k : keys) {
+    const auto it = arm.config.find(k);
+    if (it != arm.config.end()) return it->second;
+  }
+  return "";
+}
+
+// "attention_noise_scale" and (for an imported sweep with a bare "variant" column) "noise_scale"
+// as the config key they stand for.
+std::string as_config_key(const std::string& key, bool bare_keys) {
+  if (key.rfind("attention.", 0) == 0) return key;
+  if (key.rfind("attention_", 0) == 0) return "attention." + key.substr(10);
+  return bare_keys ? "attention." + key : key;
+}
+
+}  // namespace
+
+bool key_applies(const ReportArm& arm, const std::string& key) {
+  if (key == "stage") return true;
+  if (arm.config.count(key) == 0) return false;
+  const std::string variant =
+      first_value(arm, {"attention.variant", "attention_variant", "variant"});
+  if (variant.empty()) return true;
+  const std::string faithful =
+      first_value(arm, {"attention.faithful", "attention_faithful", "faithful"});
+  const bool bare = arm.config.count("variant") != 0;
+  return ignored_attention_keys(variant, faithful == "true" || faithful == "1")
+             .count(as_config_key(key, bare)) == 0;
+}
+
+void keep_where(Report& report, std::vector<std::vector<const JobRow*>>& arm_jobs) {
+  const auto& where = report.options.where;
+  if (where.empty()) return;
+  std::vector<std::pair<std::string, std::string>> resolved;
+  for (const auto& [key, value] : where) {
+    const std::string k = resolve_key(key, report.arms);
+    if (k.empty()) {
+      throw ReportError("--where " + key + "=" + value + ": '" + key +
+                        "' is not a param of sweep '" + report.sweep.name +
+                        "'; params: " + join(param_keys(report.arms), ", "));
+    }
+    resolved.emplace_back(k, value);
+    report.where.push_back(k + "=" + value);
+  }
+  std::vector<ReportArm> arms;
+  std::vector<std::vector<const JobRow*>> jobs;
+  for (size_t i = 0; i < report.arms.size(); ++i) {
+    bool all = true;
+    for (const auto& [k, v] : resolved) {
+      all = all && (k == "stage" || report.arms[i].config.count(k)) &&
+            same_value(arm_value(report.arms[i], k), v);
+    }
+    if (!all) continue;
+    arms.push_back(std::move(report.arms[i]));
+    jobs.push_back(std::move(arm_jobs[i]));
+  }
+  if (arms.empty()) {
+    std::vector<std::string> text;
+    for (const auto& [k, v] : resolved) {
+      std::set<std::string> values;
+      for (const auto& arm : report.arms) {
+        if (k == "stage" || arm.config.count(k)) values.insert(arm_value(arm, k));
+      }
+      text.push_back(k + " has " +
+                     join(std::vector<std::string>(values.begin(), values.end()), ", "));
+    }
+    throw ReportError("--where " + join(report.where, " ") + " keeps no arm of sweep '" +
+                      report.sweep.name + "' (" + join(text, "; ") + ")");
+  }
+  report.arms = std::move(arms);
+  arm_jobs = std::move(jobs);
+}
+
+std::vector<std::string> param_keys(const std::vector<ReportArm>& arms) {
+  std::set<std::string> keys;
+  for (const auto& arm : arms) {
+    for (const auto& [k, v] : arm.config) keys.insert(k);
+  }
+  return {keys.begin(), keys.end()};
+}
+
+void label_arms(Report& report, const std::vector<std::vector<const JobRow*>>& arm_jobs,
+                const std::vector<JobRow>& all_jobs) {
+  auto& arms = report.arms;
+  std::set<std::string> stages;
+  for (const auto& arm : arms) stages.insert(arm.stage);
+  // A key varies when the arms it applies to have more than one value of it. init.from is the
+  // parent's run dir, filled in at launch: the parent's arm names it instead.
+  std::vector<std::string> varying;
+  if (stages.size() > 1) varying.push_back("stage");
+  for (const auto& key : param_keys(arms)) {
+    if (key == "init.from") continue;
+    std::vector<std::string> values;
+    for (const auto& arm : arms) {
+      if (!key_applies(arm, key)) continue;
+      const std::string& v = arm.config.at(key);
+      if (std::none_of(values.begin(), values.end(),
+                       [&](const std::string& x) { return same_value(x, v); })) {
+        values.push_back(v);
+      }
+    }
+    if (values.size() > 1) varying.push_back(key);
+  }
+  for (auto& arm : arms) {
+    std::vector<std::string> parts;
+    for (const auto& key : varying) {
+      if (!key_applies(arm, key)) continue;
+      const std::string value = arm_value(arm, key);
+      arm.params.emplace_back(key, value);
+      parts.push_back(short_key(key, varying) + "=" + value);
+    }
+    arm.label = parts.empty() ? "all runs" : join(parts, " ");
+  }
+  // Parents: the arm of each staged arm's first job's parent (looked up among every job of the
+  // sweep, so a parent left out by --where still has a name).
+  std::map<std::string, const JobRow*> by_id;
+  for (const auto& job : all_jobs) by_id[job.id] = &job;
+  std::map<std::string, std::string> label_of_arm_key;
+  for (const auto& arm : arms) label_of_arm_key[arm.arm_key] = arm.label;
+  for (size_t a = 0; a < arms.size(); ++a) {
+    const JobRow* job = arm_jobs[a].empty() ? nullptr : arm_jobs[a].front();
+    if (job == nullptr || job->parent_id.empty()) continue;
+    const auto parent = by_id.find(job->parent_id);
+    if (parent == by_id.end()) continue;
+    const auto label = label_of_arm_key.find(parent->second->arm_key);
+    arms[a].parent_label = label != label_of_arm_key.end()
+                               ? label->second
+                               : "stage=" + parent->second->stage + " (not in this report)";
+  }
+  // The parent is part of the label only where it tells arms apart: arms whose own keys are
+  // equal (an uptrain stage over two pretrain arms that it sets back to the same config).
+  std::map<std::string, int> uses;
+  for (const auto& arm : arms) ++uses[arm.label];
+  for (auto& arm : arms) {
+    if (!arm.parent_label.empty() && uses[arm.label] > 1) arm.label += " <- " + arm.parent_label;
+  }
+}
+
 // The baseline: --baseline pairs, or the rules in report.h.
 void choose_baseline(Report& report) {
   auto& arms = report.arms;
@@ -64,12 +210,14 @@ void choose_baseline(Report& report) {
     for (const auto& [key, value] : given) {
       const std::string k = resolve_key(key, arms);
       if (k.empty()) {
-        std::vector<std::string> keys;
-        for (const auto& [pk, pv] : arms.front().params) keys.push_back(pk);
-        throw ReportError(
-            "--baseline " + key + "=" + value + ": '" + key + "' is not a param of sweep '" +
-            report.sweep.name +
-            "'; params that differ between arms: " + (keys.empty() ? "(none)" : join(keys, ", ")));
+        std::set<std::string> keys;
+        for (const auto& arm : arms) {
+          for (const auto& [pk, pv] : arm.params) keys.insert(pk);
+        }
+        throw ReportError("--baseline " + key + "=" + value + ": '" + key +
+                          "' is not a param of sweep '" + report.sweep.name +
+                          "'; params that differ between arms: " +
+                          (keys.empty() ? "(none)" : join({keys.begin(), keys.end()}, ", ")));
       }
       resolved.emplace_back(k, value);
     }
@@ -96,8 +244,14 @@ void choose_baseline(Report& report) {
     report.baseline_reason = "given on the command line (--baseline " + join(text, " ") + ")";
     return;
   }
-  std::vector<size_t> mha, full_gqa;
+  // Only an arm with enough usable runs can be a baseline: every comparison tests against it.
+  const auto enough = [&](size_t i) {
+    return arms[i].values.size() >= static_cast<size_t>(report.options.min_seeds);
+  };
+  std::vector<size_t> mha, full_gqa, qualifying;
   for (size_t i = 0; i < arms.size(); ++i) {
+    if (!enough(i)) continue;
+    qualifying.push_back(i);
     const std::string variant = get_or(arms[i].config, "attention.variant");
     if (variant == "mha") mha.push_back(i);
     double kv = -1, heads = -2;
@@ -117,12 +271,23 @@ void choose_baseline(Report& report) {
         "chosen: the gqa arm with as many key-value heads as query heads (attention.kv_heads = "
         "model.heads), which is multi-head attention; pass --baseline KEY=VALUE to choose "
         "another";
-  } else {
-    report.baseline = 0;
+  } else if (!qualifying.empty()) {
+    report.baseline = qualifying.front();
     report.baseline_reason =
-        std::string("chosen: the first arm of the sweep, as no single arm is multi-head ") +
-        "attention (attention.variant=mha, or gqa with kv_heads = heads); pass --baseline " +
-        "KEY=VALUE to choose another";
+        std::string("chosen: the first arm of the sweep with at least ") +
+        std::to_string(report.options.min_seeds) +
+        " usable runs, as no single such arm is multi-head attention (attention.variant=mha, or "
+        "gqa with kv_heads = heads); pass --baseline KEY=VALUE to choose another";
+  } else {
+    std::vector<std::string> counts;
+    for (const auto& arm : arms) {
+      counts.push_back("[" + arm.label + "] " + std::to_string(arm.values.size()));
+    }
+    throw ReportError("no arm of sweep '" + report.sweep.name + "' has the " +
+                      std::to_string(report.options.min_seeds) +
+                      " usable runs a baseline needs (usable runs per arm: " + join(counts, ", ") +
+                      "); run more seeds, or lower --min-seeds (at least 2), or name a baseline "
+                      "with --baseline KEY=VALUE");
   }
 }
 

@@ -41,6 +41,197 @@ std::string to_string(TestChoice test) {
   return "";
 }
 
+namespace {
+
+// The metric's values, or a ReportError listing the sweep's metrics with a did-you-mean.
+std::map<std::string, double> metric_values(Store& store, int64_t sweep_pk, const Report& r) {
+  const auto& o = r.options;
+  auto values = summary_values(store, sweep_pk, o.metric);
+  if (!values.empty()) return values;
+  std::vector<std::string> metrics;
+  for (const auto& name : summary_names(store, sweep_pk)) {
+    if (is_metric_name(name, r.imported)) metrics.push_back(name);
+  }
+  const std::string near = did_you_mean(o.metric, metrics);
+  throw ReportError("no metric '" + o.metric + "' in sweep '" + o.sweep + "'" +
+                    (near.empty() ? "" : "; did you mean " + near + "?") +
+                    "; metrics: " + (metrics.empty() ? "(none yet)" : join(metrics, ", ")));
+}
+
+// The metric's direction: given, or read from its name; a ReportError when neither.
+void set_direction(Report& r) {
+  const auto& o = r.options;
+  const MetricDirection inferred = infer_direction(o.metric);
+  if (o.lower_is_better) {
+    r.lower_is_better = *o.lower_is_better;
+    const std::string flag = r.lower_is_better ? "--lower-is-better" : "--higher-is-better";
+    r.direction_reason = "given (" + flag + ")";
+    if (inferred.lower_is_better && *inferred.lower_is_better != r.lower_is_better) {
+      r.warnings.push_back("the name " + o.metric + " says " +
+                           (*inferred.lower_is_better ? "lower" : "higher") + " is better (" +
+                           inferred.word + "), but " + flag + " was given");
+    }
+    return;
+  }
+  if (!inferred.lower_is_better) {
+    throw ReportError("--metric " + o.metric + ": " +
+                      (inferred.word.empty()
+                           ? std::string("its name does not say whether lower or higher is "
+                                         "better")
+                           : "its name says both (" + inferred.word + ")") +
+                      "; pass --lower-is-better or --higher-is-better");
+  }
+  r.lower_is_better = *inferred.lower_is_better;
+  r.direction_reason = "inferred from the name (" + inferred.word + ")";
+}
+
+// The sweep's jobs that its file still plans (stale ones counted), and the arms they form.
+struct ArmJobs {
+  std::vector<JobRow> all;                         // every job of the sweep, stale included
+  std::vector<JobRow> jobs;                        // the jobs the sweep file plans
+  std::vector<std::vector<const JobRow*>> by_arm;  // per arm of Report::arms
+  PlannedSeeds planned_seeds;
+};
+
+void load_arms(Store& store, Report& r, ArmJobs& out) {
+  out.all = store.jobs(r.options.sweep);
+  for (const auto& job : out.all) {
+    if (job.stale) {
+      ++r.stale;
+    } else {
+      out.jobs.push_back(job);
+    }
+  }
+  std::map<std::string, size_t> arm_index;
+  for (const auto& job : out.jobs) {
+    auto [it, inserted] = arm_index.emplace(job.arm_key, r.arms.size());
+    if (inserted) {
+      ReportArm arm;
+      arm.arm_key = job.arm_key;
+      arm.stage = job.stage;
+      for (auto& [k, v] : store.params(r.options.sweep, job.id)) {
+        if (k != "seed") arm.config.emplace(k, v);
+      }
+      r.arms.push_back(std::move(arm));
+      out.by_arm.emplace_back();
+    }
+    out.by_arm[it->second].push_back(&job);
+    out.planned_seeds[job.arm_key].insert(job.seed);
+  }
+  if (r.arms.empty()) {
+    throw ReportError("sweep '" + r.options.sweep + "' has no jobs" +
+                      (r.stale > 0 ? " that its sweep file still plans (" + stale_line(r.stale) +
+                                         "; ablate status lists them)"
+                                   : std::string()));
+  }
+}
+
+// Each arm's samples (done jobs with a finite value), the jobs excluded and why, statistics,
+// costs and curves.
+void collect_samples(Store& store, int64_t sweep_pk, Report& r, const ArmJobs& arm_jobs,
+                     const std::map<std::string, double>& values) {
+  const auto& o = r.options;
+  const auto parameters = summary_values(store, sweep_pk, "parameters");
+  const auto throughput = summary_values(store, sweep_pk, "throughput");
+  std::map<std::string, std::map<int64_t, double>> curves;
+  if (!r.curve_metric.empty()) curves = curve_values(store, sweep_pk, r.curve_metric);
+  const double confidence = 1 - o.alpha;
+  stats::BootstrapOptions bootstrap;
+  bootstrap.resamples = o.bootstrap_resamples;
+  bootstrap.seed = o.seed;
+  for (size_t a = 0; a < r.arms.size(); ++a) {
+    ReportArm& arm = r.arms[a];
+    std::vector<std::pair<int64_t, const JobRow*>> samples;
+    for (const JobRow* job : arm_jobs.by_arm[a]) {
+      const auto v = values.find(job->id);
+      ExcludedJob ex{job->id, job->seed, arm.label, job->status, job->error};
+      if (job->status == "diverged") {
+        if (ex.reason.empty()) ex.reason = "diverged (non-finite loss)";
+        ++r.diverged;
+      } else if (job->status != "done") {
+        if (ex.reason.empty()) ex.reason = "not finished";
+        ++r.failed;
+      } else if (v == values.end()) {
+        ex.reason = "no value of " + o.metric;
+      } else if (!std::isfinite(v->second)) {
+        ex.reason = o.metric + " is not finite";
+        ++r.diverged;
+      } else {
+        samples.emplace_back(job->seed, job);
+        continue;
+      }
+      r.excluded.push_back(ex);
+    }
+    std::sort(samples.begin(), samples.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::vector<const JobRow*> sample_jobs;
+    std::vector<double> params, speeds;
+    for (const auto& [seed, job] : samples) {
+      arm.seeds.push_back(seed);
+      arm.values.push_back(values.at(job->id));
+      sample_jobs.push_back(job);
+      if (const auto p = parameters.find(job->id); p != parameters.end()) {
+        params.push_back(p->second);
+      }
+      if (const auto t = throughput.find(job->id); t != throughput.end()) {
+        speeds.push_back(t->second);
+      }
+    }
+    if (!params.empty()) arm.parameters = stats::mean(params);
+    if (!speeds.empty()) arm.throughput = stats::mean(speeds);
+    arm.stats = stats::describe(arm.values, confidence, bootstrap);
+    if (!curves.empty()) describe_curve(arm, sample_jobs, curves, confidence);
+  }
+}
+
+// The baseline family runs without --compare, or beside it when --baseline names one.
+void add_families(Report& r, const PlannedSeeds& planned_seeds) {
+  const auto& o = r.options;
+  const bool baseline_family = o.compare.empty() || !o.baseline.empty();
+  if (baseline_family) {
+    choose_baseline(r);
+    if (r.baseline_arm().values.size() < static_cast<size_t>(o.min_seeds)) {
+      r.warnings.push_back("the baseline [" + r.baseline_arm().label + "] has " +
+                           std::to_string(r.baseline_arm().values.size()) +
+                           " usable runs, fewer than the " + std::to_string(o.min_seeds) +
+                           " a test needs");
+    }
+    add_baseline_family(r, planned_seeds);
+  }
+  for (const auto& spec : o.compare) add_compare_family(r, spec, planned_seeds);
+}
+
+void write_warnings(Report& r) {
+  const auto& o = r.options;
+  if (r.comparisons.empty()) {
+    r.warnings.push_back("the report has one arm: there is nothing to compare");
+  } else {
+    r.too_few_seeds = std::all_of(r.comparisons.begin(), r.comparisons.end(),
+                                  [](const Comparison& c) { return c.verdict == "too few seeds"; });
+    if (r.too_few_seeds) {
+      r.warnings.push_back("too few seeds: no comparison has the " + std::to_string(o.min_seeds) +
+                           " runs per arm a test needs, so no p-value is reported; run more "
+                           "seeds (the sweep's `seeds:`) and report again");
+    }
+  }
+  for (const auto& same : r.identical) {
+    r.warnings.push_back(
+        "[" + r.arms[same.arm].label + "] is identical to [" + r.arms[same.same_as].label +
+        "] on " + (same.seeds == 2 ? std::string("both") : "all " + std::to_string(same.seeds)) +
+        " seeds: " + same.cause);
+  }
+  if (r.stale > 0) r.warnings.push_back(stale_line(r.stale));
+  if (!r.excluded.empty()) {
+    const bool one = r.excluded.size() == 1;
+    r.warnings.push_back(
+        count_of(r.excluded.size(), "job") + (one ? " is not a sample (" : " are not samples (") +
+        std::to_string(r.diverged) + " diverged, " + std::to_string(r.failed) +
+        " failed or unfinished); " + (one ? "it is" : "they are") + " listed below");
+  }
+}
+
+}  // namespace
+
 Report build_report(Store& store, const ReportOptions& options) {
   if (!(options.alpha > 0 && options.alpha < 1)) {
     throw ReportError("--alpha " + format_number(options.alpha) + ": must be in (0, 1)");
@@ -57,179 +248,21 @@ Report build_report(Store& store, const ReportOptions& options) {
   r.sweep = *sweep;
   r.imported = sweep->code_version == kImportCodeVersion;
   const int64_t sweep_pk = store.sweep_pk(options.sweep);
-  const auto values = summary_values(store, sweep_pk, options.metric);
-  if (values.empty()) {
-    const auto names = summary_names(store, sweep_pk);
-    throw ReportError("no metric '" + options.metric + "' in sweep '" + options.sweep +
-                      "'; summary metrics: " + (names.empty() ? "(none yet)" : join(names, ", ")));
-  }
-  if (!options.lower_is_better && looks_lower_is_better(options.metric) &&
-      !looks_higher_is_better(options.metric)) {
-    r.warnings.push_back("the name " + options.metric +
-                         " suggests lower is better, but this report treats higher as better; "
-                         "pass --lower-is-better if lower is better");
-  }
-  if (options.lower_is_better && looks_higher_is_better(options.metric)) {
-    r.warnings.push_back("the name " + options.metric +
-                         " suggests higher is better, but --lower-is-better was given");
-  }
+  const auto values = metric_values(store, sweep_pk, r);
+  set_direction(r);
   r.curve_metric = options.curves ? curve_of(store, sweep_pk, options.metric, &r.metric_kind) : "";
   if (r.imported && r.metric_kind.empty()) r.metric_kind = "imported column";
-  const auto parameters = summary_values(store, sweep_pk, "parameters");
-  const auto throughput = summary_values(store, sweep_pk, "throughput");
-  std::map<std::string, std::map<int64_t, double>> curves;
-  if (!r.curve_metric.empty()) curves = curve_values(store, sweep_pk, r.curve_metric);
 
-  // Arms in registration order, their jobs, and their configs. Stale jobs (the sweep file no
-  // longer plans them) are left out, and counted.
-  std::vector<JobRow> jobs;
-  for (auto& job : store.jobs(options.sweep)) {
-    if (job.stale) {
-      ++r.stale;
-    } else {
-      jobs.push_back(std::move(job));
-    }
-  }
-  std::map<std::string, size_t> arm_index;
-  std::vector<std::vector<const JobRow*>> arm_jobs;
-  std::map<std::string, std::set<int64_t>> planned_seeds;
-  std::set<std::string> stages;
-  for (const auto& job : jobs) {
-    auto [it, inserted] = arm_index.emplace(job.arm_key, r.arms.size());
-    if (inserted) {
-      ReportArm arm;
-      arm.arm_key = job.arm_key;
-      arm.stage = job.stage;
-      for (auto& [k, v] : store.params(options.sweep, job.id)) {
-        if (k != "seed") arm.config.emplace(k, v);
-      }
-      r.arms.push_back(std::move(arm));
-      arm_jobs.emplace_back();
-    }
-    arm_jobs[it->second].push_back(&job);
-    planned_seeds[job.arm_key].insert(job.seed);
-    stages.insert(job.stage);
-  }
-  if (r.arms.empty()) {
-    throw ReportError("sweep '" + options.sweep + "' has no jobs" +
-                      (r.stale > 0 ? " that its sweep file still plans (" + stale_line(r.stale) +
-                                         "; ablate status lists them)"
-                                   : std::string()));
-  }
-
-  // The params that tell the arms apart, and labels from them.
-  std::set<std::string> keys;
-  for (const auto& arm : r.arms) {
-    for (const auto& [k, v] : arm.config) keys.insert(k);
-  }
-  std::vector<std::string> varying;
-  if (stages.size() > 1) varying.push_back("stage");
-  for (const auto& key : keys) {
-    for (const auto& arm : r.arms) {
-      if (get_or(arm.config, key, "\x01") != get_or(r.arms.front().config, key, "\x01")) {
-        varying.push_back(key);
-        break;
-      }
-    }
-  }
-  for (auto& arm : r.arms) {
-    std::vector<std::string> parts;
-    for (const auto& key : varying) {
-      const std::string value = arm_value(arm, key);
-      arm.params.emplace_back(key, value);
-      parts.push_back(short_key(key, varying) + "=" + value);
-    }
-    arm.label = parts.empty() ? "all runs" : join(parts, " ");
-  }
-
-  // Samples and exclusions.
-  const double confidence = 1 - options.alpha;
-  stats::BootstrapOptions bootstrap;
-  bootstrap.resamples = options.bootstrap_resamples;
-  bootstrap.seed = options.seed;
-  for (size_t a = 0; a < r.arms.size(); ++a) {
-    ReportArm& arm = r.arms[a];
-    std::vector<std::pair<int64_t, const JobRow*>> samples;
-    for (const JobRow* job : arm_jobs[a]) {
-      const auto v = values.find(job->id);
-      ExcludedJob ex{job->id, job->seed, arm.label, job->status, job->error};
-      if (job->status == "diverged") {
-        if (ex.reason.empty()) ex.reason = "diverged (non-finite loss)";
-        ++r.diverged;
-      } else if (job->status != "done") {
-        if (ex.reason.empty()) ex.reason = "not finished";
-        ++r.failed;
-      } else if (v == values.end()) {
-        ex.reason = "no value of " + options.metric;
-      } else if (!std::isfinite(v->second)) {
-        ex.reason = options.metric + " is not finite";
-        ++r.diverged;
-      } else {
-        samples.emplace_back(job->seed, job);
-        continue;
-      }
-      r.excluded.push_back(ex);
-    }
-    std::sort(samples.begin(), samples.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<const JobRow*> sample_jobs;
-    double params_sum = 0, throughput_sum = 0;
-    int64_t params_n = 0, throughput_n = 0;
-    for (const auto& [seed, job] : samples) {
-      arm.seeds.push_back(seed);
-      arm.values.push_back(values.at(job->id));
-      sample_jobs.push_back(job);
-      if (const auto p = parameters.find(job->id); p != parameters.end()) {
-        params_sum += p->second;
-        ++params_n;
-      }
-      if (const auto t = throughput.find(job->id); t != throughput.end()) {
-        throughput_sum += t->second;
-        ++throughput_n;
-      }
-    }
-    if (params_n > 0) arm.parameters = params_sum / static_cast<double>(params_n);
-    if (throughput_n > 0) arm.throughput = throughput_sum / static_cast<double>(throughput_n);
-    arm.stats = stats::describe(arm.values, confidence, bootstrap);
-    if (!curves.empty()) describe_curve(arm, sample_jobs, curves, confidence);
-  }
-
-  choose_baseline(r);
-  if (r.baseline_arm().values.size() < static_cast<size_t>(options.min_seeds)) {
-    r.warnings.push_back("the baseline [" + r.baseline_arm().label + "] has " +
-                         std::to_string(r.baseline_arm().values.size()) +
-                         " usable runs, fewer than the " + std::to_string(options.min_seeds) +
-                         " a test needs");
-  }
-  const int64_t aso_comparisons =
-      options.correction == stats::Correction::kNone
-          ? 1
-          : std::max<int64_t>(1, static_cast<int64_t>(r.arms.size()) - 1);
-  for (size_t a = 0; a < r.arms.size(); ++a) {
-    if (a != r.baseline) r.comparisons.push_back(compare(r, a, planned_seeds, aso_comparisons));
-  }
-  decide(r);
-  if (r.comparisons.empty()) {
-    r.warnings.push_back("the sweep has one arm: there is nothing to compare");
-  } else {
-    r.too_few_seeds = std::all_of(r.comparisons.begin(), r.comparisons.end(),
-                                  [](const Comparison& c) { return c.verdict == "too few seeds"; });
-    if (r.too_few_seeds) {
-      r.warnings.push_back("too few seeds: no arm has the " + std::to_string(options.min_seeds) +
-                           " runs per arm a test needs, so no p-value is reported; run more "
-                           "seeds (the sweep's `seeds:`) and report again");
-    }
-  }
-  if (r.stale > 0) r.warnings.push_back(stale_line(r.stale));
-  if (!r.excluded.empty()) {
-    const bool one = r.excluded.size() == 1;
-    r.warnings.push_back(
-        count_of(r.excluded.size(), "job") + (one ? " is not a sample (" : " are not samples (") +
-        std::to_string(r.diverged) + " diverged, " + std::to_string(r.failed) +
-        " failed or unfinished); " + (one ? "it is" : "they are") + " listed below");
-  }
+  ArmJobs arm_jobs;
+  load_arms(store, r, arm_jobs);
+  keep_where(r, arm_jobs.by_arm);
+  label_arms(r, arm_jobs.by_arm, arm_jobs.all);
+  collect_samples(store, sweep_pk, r, arm_jobs, values);
+  add_families(r, arm_jobs.planned_seeds);
+  find_identical_arms(store, sweep_pk, r, arm_jobs.by_arm);
+  write_warnings(r);
   write_method(r);
-  write_provenance(r, store, jobs);
+  write_provenance(r, store, arm_jobs.jobs);
   return r;
 }
 

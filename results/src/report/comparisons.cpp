@@ -1,10 +1,14 @@
-// Comparisons of arms with their reference: samples, tests, effect sizes, verdicts.
+// Comparisons of arms with their reference: families, samples, tests, effect sizes, corrections
+// and verdicts.
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "report_parts.h"
 
 namespace ablate::results::detail {
+
+namespace {
 
 struct Samples {
   std::vector<double> x, y;  // candidate, baseline
@@ -38,14 +42,16 @@ std::string test_name(TestChoice test, bool paired) {
   }
 }
 
-Comparison compare(const Report& report, size_t arm_index,
-                   const std::map<std::string, std::set<int64_t>>& planned_seeds,
-                   int64_t aso_comparisons) {
+// One comparison of arm `arm_index` with arm `reference`; p-values are adjusted later, per
+// family (decide).
+Comparison compare(const Report& report, size_t arm_index, size_t reference,
+                   const PlannedSeeds& planned_seeds, int64_t aso_comparisons) {
   const auto& o = report.options;
   const ReportArm& arm = report.arms[arm_index];
-  const ReportArm& base = report.baseline_arm();
+  const ReportArm& base = report.arms[reference];
   Comparison c;
   c.arm = arm_index;
+  c.reference = reference;
   // Pairing needs the arms to have been run with the same seeds (common random numbers).
   const bool same_seeds = planned_seeds.at(arm.arm_key) == planned_seeds.at(base.arm_key);
   bool paired = false;
@@ -81,7 +87,7 @@ Comparison compare(const Report& report, size_t arm_index,
   // Effect sizes that need no test are still shown when there are at least two values.
   if (arm.values.size() >= 2 && base.values.size() >= 2) {
     c.cliffs_delta = stats::cliffs_delta(arm.values, base.values);
-    c.prob_improvement = stats::prob_improvement(arm.values, base.values, o.lower_is_better);
+    c.prob_improvement = stats::prob_improvement(arm.values, base.values, report.lower_is_better);
   }
   if (smallest < o.min_seeds) {
     c.verdict = "too few seeds";
@@ -121,7 +127,7 @@ Comparison compare(const Report& report, size_t arm_index,
     case TestChoice::kAso: {
       stats::AsoOptions a;
       a.confidence = 1 - o.alpha;
-      a.lower_is_better = o.lower_is_better;
+      a.lower_is_better = report.lower_is_better;
       a.num_comparisons = aso_comparisons;
       a.seed = o.seed;
       c.aso = stats::almost_stochastic_order(s.x, s.y, a);
@@ -136,11 +142,6 @@ Comparison compare(const Report& report, size_t arm_index,
   }
   c.difference = stats::mean_difference(s.x, s.y, paired, 1 - o.alpha);
   c.hedges_g = paired ? stats::hedges_g_paired(s.x, s.y) : stats::hedges_g(s.x, s.y);
-  if (c.hedges_g.available) {
-    c.seeds_for_power = stats::seeds_for_power(c.hedges_g.value, paired, o.alpha, o.power);
-  } else {
-    c.seeds_for_power.note = "no effect size: " + c.hedges_g.note;
-  }
   // The direction the verdict reads: the one the test itself measures.
   auto sign = [](double v) { return v > 0 ? 1 : v < 0 ? -1 : 0; };
   c.direction = sign(c.difference.diff);
@@ -155,18 +156,57 @@ Comparison compare(const Report& report, size_t arm_index,
   return c;
 }
 
-// Verdicts once the p-values of the family are adjusted.
-void decide(Report& report) {
+// The level the correction applies to the smallest p of a family of m tests: alpha / m (the first
+// step of Holm and Bonferroni, the smallest threshold of Benjamini-Hochberg), or alpha without a
+// correction. Each of them rejects every p <= alpha / m, so a comparison it left non-significant
+// has p > alpha / m: planned at that level, seeds for power never says the seeds already run
+// would suffice.
+double per_comparison_level(const ReportOptions& o, size_t tested) {
+  if (o.correction == stats::Correction::kNone || tested < 2) return o.alpha;
+  return o.alpha / static_cast<double>(tested);
+}
+
+std::string correction_name(stats::Correction correction) {
+  switch (correction) {
+    case stats::Correction::kHolm:
+      return "Holm";
+    case stats::Correction::kBenjaminiHochberg:
+      return "Benjamini-Hochberg";
+    case stats::Correction::kBonferroni:
+      return "Bonferroni";
+    case stats::Correction::kNone:
+      return "";
+  }
+  return "";
+}
+
+std::string add_note(const std::string& note, const std::string& more) {
+  return note.empty() ? more : note + "; " + more;
+}
+
+// Verdicts of one family once its p-values are adjusted, and seeds for power at the level the
+// correction applies.
+void decide_family(Report& report, Family& family, const std::vector<size_t>& members) {
   const auto& o = report.options;
   std::vector<double> p;
-  for (const auto& c : report.comparisons) {
+  for (const size_t i : members) {
+    const Comparison& c = report.comparisons[i];
     p.push_back(c.test.empty() || c.test == "aso" ? stats::kNaN : c.result.p_value);
   }
+  family.tested = static_cast<size_t>(
+      std::count_if(p.begin(), p.end(), [](double v) { return !std::isnan(v); }));
+  const double level = per_comparison_level(o, family.tested);
   const auto adjusted = stats::adjust_p_values(p, o.correction);
-  for (size_t i = 0; i < report.comparisons.size(); ++i) {
-    Comparison& c = report.comparisons[i];
-    c.p_adjusted = adjusted[i];
+  for (size_t k = 0; k < members.size(); ++k) {
+    Comparison& c = report.comparisons[members[k]];
+    c.p_adjusted = adjusted[k];
     if (c.test.empty()) continue;  // too few seeds: verdict set
+    if (c.hedges_g.available) {
+      c.power_alpha = level;
+      c.seeds_for_power = stats::seeds_for_power(c.hedges_g.value, c.paired, level, o.power);
+    } else {
+      c.seeds_for_power.note = "no effect size: " + c.hedges_g.note;
+    }
     if (c.test == "aso") {
       c.significant = c.aso.dominant() || c.aso_reverse.dominant();
       if (!c.result.available) {
@@ -188,9 +228,158 @@ void decide(Report& report) {
     if (!c.significant || c.direction == 0) {
       c.verdict = "no detectable difference";
     } else {
-      c.verdict = (c.direction > 0) != o.lower_is_better ? "better" : "worse";
+      c.verdict = (c.direction > 0) != report.lower_is_better ? "better" : "worse";
+    }
+    // Where the correction changed the verdict, say so in numbers.
+    if (!c.significant && stats::is_significant(c.result.p_value, o.alpha)) {
+      c.note = add_note(c.note, "p = " + format_number(c.result.p_value, 2) + "; " +
+                                    correction_name(o.correction) + "-adjusted over " +
+                                    count_of(family.tested, "comparison") + " " +
+                                    format_number(c.p_adjusted, 2) + ": " + c.verdict);
     }
   }
+}
+
+// The comparisons of one family, group by group, appended to the report.
+void add_family(Report& report, Family family, const PlannedSeeds& planned_seeds) {
+  const size_t index = report.families.size();
+  size_t count = 0;
+  for (const auto& g : family.groups) count += g.comparisons.size();  // arms, for now
+  const int64_t aso_comparisons = report.options.correction == stats::Correction::kNone
+                                      ? 1
+                                      : std::max<int64_t>(1, static_cast<int64_t>(count));
+  std::vector<size_t> members;
+  for (auto& group : family.groups) {
+    std::vector<size_t> indices;
+    for (const size_t arm : group.comparisons) {
+      Comparison c = compare(report, arm, group.reference, planned_seeds, aso_comparisons);
+      c.family = index;
+      indices.push_back(report.comparisons.size());
+      members.push_back(report.comparisons.size());
+      report.comparisons.push_back(std::move(c));
+    }
+    group.comparisons = std::move(indices);
+  }
+  decide_family(report, family, members);
+  report.families.push_back(std::move(family));
+}
+
+// The other label keys of an arm than `key`, as its cell's name.
+std::string cell_of(const ReportArm& arm, const std::string& key,
+                    const std::vector<std::string>& label_keys) {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : arm.params) {
+    if (k != key) parts.push_back(short_key(k, label_keys) + "=" + v);
+  }
+  if (!arm.parent_label.empty() && arm.label.find(" <- ") != std::string::npos) {
+    parts.push_back("<- " + arm.parent_label);
+  }
+  return join(parts, " ");
+}
+
+}  // namespace
+
+void add_baseline_family(Report& report, const PlannedSeeds& planned_seeds) {
+  Family family;
+  family.name = "baseline";
+  family.reference_reason = report.baseline_reason;
+  FamilyGroup group;
+  group.reference = report.baseline;
+  for (size_t a = 0; a < report.arms.size(); ++a) {
+    if (a != report.baseline) group.comparisons.push_back(a);
+  }
+  family.groups.push_back(std::move(group));
+  add_family(report, std::move(family), planned_seeds);
+}
+
+void add_compare_family(Report& report, const CompareSpec& spec,
+                        const PlannedSeeds& planned_seeds) {
+  const auto& arms = report.arms;
+  const std::string key = resolve_key(spec.key, arms);
+  if (key.empty()) {
+    throw ReportError("--compare " + spec.key + ": '" + spec.key + "' is not a param of sweep '" +
+                      report.sweep.name + "'; params: " + join(param_keys(arms), ", "));
+  }
+  // The levels of KEY among the arms it applies to, in registration order.
+  std::vector<std::string> levels;
+  std::vector<size_t> members;
+  for (size_t a = 0; a < arms.size(); ++a) {
+    if (!key_applies(arms[a], key)) continue;
+    members.push_back(a);
+    const std::string v = arm_value(arms[a], key);
+    if (std::none_of(levels.begin(), levels.end(),
+                     [&](const std::string& l) { return same_value(l, v); })) {
+      levels.push_back(v);
+    }
+  }
+  if (levels.size() < 2) {
+    throw ReportError("--compare " + key + ": the report's arms have " +
+                      (levels.empty() ? std::string("no value of it")
+                                      : "one level of it (" + levels.front() + ")") +
+                      "; nothing to compare");
+  }
+  Family family;
+  family.name = key;
+  family.key = key;
+  if (spec.reference) {
+    const auto it = std::find_if(levels.begin(), levels.end(), [&](const std::string& l) {
+      return same_value(l, *spec.reference);
+    });
+    if (it == levels.end()) {
+      throw ReportError("--reference " + *spec.reference + ": not a level of " + key +
+                        " in this report; levels: " + join(levels, ", "));
+    }
+    family.reference_value = *it;
+    family.reference_reason = "given on the command line (--reference)";
+  } else if (report.has_baseline() && key_applies(report.baseline_arm(), key)) {
+    family.reference_value = arm_value(report.baseline_arm(), key);
+    family.reference_reason = "the baseline arm's level";
+  } else {
+    family.reference_value = levels.front();
+    family.reference_reason = "the first level in the sweep's order; --reference VALUE chooses";
+  }
+  // Cells: arms with the same other label keys. A cell compares its levels with its reference.
+  std::vector<std::string> label_keys;
+  for (const auto& arm : arms) {
+    for (const auto& [k, v] : arm.params) {
+      if (std::find(label_keys.begin(), label_keys.end(), k) == label_keys.end()) {
+        label_keys.push_back(k);
+      }
+    }
+  }
+  std::vector<std::string> cells;
+  std::map<std::string, std::vector<size_t>> cell_arms;
+  for (const size_t a : members) {
+    const std::string cell = cell_of(arms[a], key, label_keys);
+    if (!cell_arms.count(cell)) cells.push_back(cell);
+    cell_arms[cell].push_back(a);
+  }
+  for (const auto& cell : cells) {
+    const auto& in_cell = cell_arms[cell];
+    const auto ref = std::find_if(in_cell.begin(), in_cell.end(), [&](size_t a) {
+      return same_value(arm_value(arms[a], key), family.reference_value);
+    });
+    const std::string name = cell.empty() ? "the report's arms" : "[" + cell + "]";
+    if (ref == in_cell.end()) {
+      family.notes.push_back(name + ": no arm with " + key + "=" + family.reference_value + "; " +
+                             count_of(in_cell.size(), "arm") + " not compared");
+      continue;
+    }
+    if (in_cell.size() < 2) continue;  // the reference alone: nothing to compare in this cell
+    FamilyGroup group;
+    group.label = cell;
+    group.reference = *ref;
+    for (const size_t a : in_cell) {
+      if (a != *ref) group.comparisons.push_back(a);
+    }
+    family.groups.push_back(std::move(group));
+  }
+  if (family.groups.empty()) {
+    throw ReportError("--compare " + key + ": no cell of arms that differ only in " + key +
+                      " has both the reference level " + family.reference_value +
+                      " and another level; " + join(family.notes, "; "));
+  }
+  add_family(report, std::move(family), planned_seeds);
 }
 
 }  // namespace ablate::results::detail

@@ -8,7 +8,7 @@ namespace ablate::results::detail {
 std::string test_words(TestChoice test) {
   switch (test) {
     case TestChoice::kAuto:
-      return "the paired t-test where an arm was run with the same seeds as the baseline (pairs "
+      return "the paired t-test where an arm was run with the same seeds as its reference (pairs "
              "matched by seed), Welch's t-test otherwise";
     case TestChoice::kPairedT:
       return "the paired t-test, pairs matched by seed";
@@ -47,34 +47,49 @@ std::string correction_words(stats::Correction correction) {
 void write_method(Report& r) {
   const auto& o = r.options;
   const std::string conf = percent(1 - o.alpha);
-  r.method.push_back("Metric: " + o.metric +
-                     (r.metric_kind.empty() ? "" : " (" + r.metric_kind + ")") + ", " +
-                     (o.lower_is_better ? "lower" : "higher") + " is better.");
-  r.method.push_back("Baseline: [" + r.baseline_arm().label + "], " + r.baseline_reason + ".");
-  r.method.push_back("Each arm is compared with the baseline by " + test_words(o.test) + ".");
+  r.method.push_back(
+      "Metric: " + o.metric + (r.metric_kind.empty() ? "" : " (" + r.metric_kind + ")") + ", " +
+      (r.lower_is_better ? "lower" : "higher") + " is better, " + r.direction_reason + ".");
+  if (!r.where.empty()) {
+    r.method.push_back("Arms: only those with " + join(r.where, " and ") + " (--where).");
+  }
+  for (const auto& f : r.families) {
+    if (f.key.empty()) {
+      r.method.push_back("Family \"baseline\": each arm is compared with the baseline [" +
+                         r.baseline_arm().label + "], " + r.baseline_reason + ".");
+    } else {
+      r.method.push_back("Family \"" + f.name +
+                         "\": inside each cell of arms that differ only in " + f.key +
+                         ", each level is compared with " + f.key + "=" + f.reference_value + " (" +
+                         f.reference_reason + ").");
+    }
+  }
+  r.method.push_back("Tests: " + test_words(o.test) + ".");
   if (o.test != TestChoice::kAso) {
-    r.method.push_back("p-values are adjusted over the family of " +
-                       count_of(r.comparisons.size(), "comparison") + " with " +
+    r.method.push_back("p-values are adjusted within each family with " +
                        correction_words(o.correction) +
-                       "; significant means adjusted p <= " + format_number(o.alpha) + ".");
+                       "; significant means adjusted p <= " + format_number(o.alpha) +
+                       ". Where the correction turns a raw p <= " + format_number(o.alpha) +
+                       " into no detectable difference, the comparison's note gives both numbers.");
   }
   r.method.push_back("A test needs at least " + std::to_string(o.min_seeds) +
                      " seeds per arm (pairs when paired); with fewer the report says \"too few "
                      "seeds\" instead of a p-value.");
   r.method.push_back("Intervals are " + conf +
-                     ": t-intervals of each arm's mean and of the difference to the baseline "
+                     ": t-intervals of each arm's mean and of the difference to the reference "
                      "(paired or Welch, as the test); bootstrap intervals (percentile and BCa, " +
                      std::to_string(o.bootstrap_resamples) + " resamples, seed " +
                      std::to_string(o.seed) + ") are in the JSON.");
   r.method.push_back(
-      "Effect sizes are candidate minus baseline: Hedges' g (g_z, standardised by the spread of "
+      "Effect sizes are arm minus reference: Hedges' g (g_z, standardised by the spread of "
       "the seed-wise differences, when paired), Cliff's delta, and the probability that a run "
-      "of the arm beats a run of the baseline.");
-  r.method.push_back("Seeds for " + format_number(o.power * 100, 3) +
-                     "% power: seeds per arm (pairs when paired) a t-test would need to detect "
-                     "the observed effect at alpha " +
-                     format_number(o.alpha) +
-                     "; observed effects are noisy, so read it as a planning guide.");
+      "of the arm beats a run of the reference.");
+  r.method.push_back(
+      "Seeds for " + format_number(o.power * 100, 3) +
+      "% power: seeds per arm (pairs when paired) a t-test would need to detect the observed "
+      "effect at the level the correction applies to a family of m tests, alpha / m (alpha " +
+      format_number(o.alpha) + (o.correction == stats::Correction::kNone ? ", no correction" : "") +
+      "); observed effects are noisy, so read it as a planning guide.");
   r.method.push_back(
       "Diverged runs and runs without a finite value are excluded and listed below, never "
       "averaged; failed and unfinished jobs likewise.");

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "report_parts.h"
+#include "table.h"
 
 namespace ablate::results::detail {
 
@@ -14,7 +15,30 @@ std::string p_text(double p) {
   return format_number(p, 2);
 }
 
-RowText row_text(const Report& r, size_t a) {
+void fill_comparison(RowText& t, const Comparison& c) {
+  if (c.difference.available) {
+    t.diff = (c.difference.diff > 0 ? "+" : "") + format_number(c.difference.diff, 3);
+    if (c.difference.ci.available) {
+      t.diff_ci = "[" + format_number(c.difference.ci.low, 3) + ", " +
+                  format_number(c.difference.ci.high, 3) + "]";
+    }
+  }
+  if (c.test == "aso") {
+    t.p =
+        "eps " + format_number(c.aso.eps_min, 2) + " / " + format_number(c.aso_reverse.eps_min, 2);
+  } else {
+    t.p = p_text(c.result.p_value);
+    t.p_adj = p_text(c.p_adjusted);
+  }
+  t.g = c.hedges_g.available ? format_number(c.hedges_g.value, 2) : "";
+  t.delta = c.cliffs_delta.available ? format_number(c.cliffs_delta.value, 2) : "";
+  t.prob = c.prob_improvement.available ? format_number(c.prob_improvement.value, 2) : "";
+  t.power = c.seeds_for_power.available ? std::to_string(c.seeds_for_power.n) : "";
+  t.verdict = c.verdict;
+  t.test = c.test;
+}
+
+RowText arm_text(const Report& r, size_t a) {
   const ReportArm& arm = r.arms[a];
   RowText t;
   t.n = std::to_string(arm.stats.n);
@@ -25,33 +49,32 @@ RowText row_text(const Report& r, size_t a) {
         "[" + format_number(arm.stats.t_ci.low) + ", " + format_number(arm.stats.t_ci.high) + "]";
   }
   t.iqm = format_number(arm.stats.iqm);
+  return t;
+}
+
+const Family* baseline_family(const Report& r) {
+  for (const auto& f : r.families) {
+    if (f.key.empty()) return &f;
+  }
+  return nullptr;
+}
+
+RowText row_text(const Report& r, size_t a) {
+  RowText t = arm_text(r, a);
   if (a == r.baseline) {
     t.verdict = "baseline";
     return t;
   }
+  const Family* base = baseline_family(r);
   for (const auto& c : r.comparisons) {
-    if (c.arm != a) continue;
-    if (c.difference.available) {
-      t.diff = (c.difference.diff > 0 ? "+" : "") + format_number(c.difference.diff, 3);
-      if (c.difference.ci.available) {
-        t.diff_ci = "[" + format_number(c.difference.ci.low, 3) + ", " +
-                    format_number(c.difference.ci.high, 3) + "]";
-      }
-    }
-    if (c.test == "aso") {
-      t.p = "eps " + format_number(c.aso.eps_min, 2) + " / " +
-            format_number(c.aso_reverse.eps_min, 2);
-    } else {
-      t.p = p_text(c.result.p_value);
-      t.p_adj = p_text(c.p_adjusted);
-    }
-    t.g = c.hedges_g.available ? format_number(c.hedges_g.value, 2) : "";
-    t.delta = c.cliffs_delta.available ? format_number(c.cliffs_delta.value, 2) : "";
-    t.prob = c.prob_improvement.available ? format_number(c.prob_improvement.value, 2) : "";
-    t.power = c.seeds_for_power.available ? std::to_string(c.seeds_for_power.n) : "";
-    t.verdict = c.verdict;
-    t.test = c.test;
+    if (base != nullptr && c.arm == a && &r.families[c.family] == base) fill_comparison(t, c);
   }
+  return t;
+}
+
+RowText comparison_text(const Report& r, const Comparison& c) {
+  RowText t = arm_text(r, c.arm);
+  fill_comparison(t, c);
   return t;
 }
 
@@ -70,24 +93,119 @@ std::string title_of(const Report& r) {
   return "Ablation report: " + r.sweep.name + ", " + r.options.metric;
 }
 
-std::string summary_sentence(const Report& r) {
+std::string verdict_counts(const Report& r, const Family& family) {
   int better = 0, worse = 0, none = 0, untested = 0;
   for (const auto& c : r.comparisons) {
-    if (c.verdict == "better")
+    if (&r.families[c.family] != &family) continue;
+    if (c.verdict == "better") {
       ++better;
-    else if (c.verdict == "worse")
+    } else if (c.verdict == "worse") {
       ++worse;
-    else if (c.verdict == "no detectable difference")
+    } else if (c.verdict == "no detectable difference") {
       ++none;
-    else
+    } else {
       ++untested;
+    }
   }
-  std::string s = count_of(r.arms.size(), "arm") + ", " + std::to_string(r.comparisons.size()) +
-                  " compared with the baseline: " + std::to_string(better) + " better, " +
-                  std::to_string(worse) + " worse, " + std::to_string(none) +
-                  " with no detectable difference";
+  std::string s = std::to_string(better) + " better, " + std::to_string(worse) + " worse, " +
+                  std::to_string(none) + " with no detectable difference";
   if (untested > 0) s += ", " + std::to_string(untested) + " not tested";
+  return s;
+}
+
+size_t family_size(const Family& family) {
+  size_t n = 0;
+  for (const auto& g : family.groups) n += g.comparisons.size();
+  return n;
+}
+
+std::string summary_sentence(const Report& r) {
+  std::string s = count_of(r.arms.size(), "arm");
+  if (!r.where.empty()) s += " with " + join(r.where, " and ");
+  std::vector<std::string> parts;
+  for (const auto& f : r.families) {
+    const size_t n = family_size(f);
+    if (f.key.empty()) {
+      parts.push_back(std::to_string(n) + " compared with the baseline: " + verdict_counts(r, f));
+    } else {
+      parts.push_back(f.name + ": " + count_of(n, "comparison") + " with " + f.key + "=" +
+                      f.reference_value + ": " + verdict_counts(r, f));
+    }
+  }
+  return s + (parts.empty() ? "" : "; " + join(parts, "; ")) + ".";
+}
+
+std::string family_sentence(const Report& r, const Family& f) {
+  std::string s = "Each level of " + f.key + " against " + f.key + "=" + f.reference_value + " (" +
+                  f.reference_reason + ") inside each cell of arms that differ only in " + f.key +
+                  "; " + count_of(family_size(f), "comparison");
+  if (r.options.test != TestChoice::kAso && r.options.correction != stats::Correction::kNone) {
+    s += ", p adjusted over the family's " + std::to_string(f.tested) + " with " +
+         stats::to_string(r.options.correction);
+  }
   return s + ".";
+}
+
+Table family_table(const Report& r, const Family& f) {
+  Table t;
+  const std::string conf = percent(1 - r.options.alpha);
+  for (const auto& [name, numeric] : std::vector<std::pair<std::string, bool>>{
+           {short_key(f.key, {f.key}), false},
+           {"verdict", false},
+           {"n", true},
+           {"mean ± std", true},
+           {"Δ vs reference", true},
+           {conf + " Δ CI", true},
+           {"p", true},
+           {"p adj.", true},
+           {"g", true},
+           {"P(better)", true},
+           {"seeds for " + format_number(r.options.power * 100, 3) + "% power", true}}) {
+    TableColumn c;
+    c.name = name;
+    c.numeric = numeric;
+    t.columns.push_back(c);
+  }
+  t.columns[0].label = true;
+  for (const auto& g : f.groups) {
+    auto row = [&](size_t arm, const RowText& x, bool reference) {
+      TableRow out;
+      out.reference = reference;
+      for (const std::string& text : {arm_value(r.arms[arm], f.key), x.verdict, x.n, x.mean_std,
+                                      x.diff, x.diff_ci, x.p, x.p_adj, x.g, x.prob, x.power}) {
+        out.cells.push_back(TableCell{text, false, ""});
+      }
+      const std::string& v = out.cells[1].text;
+      if (v == "better" || v == "worse") {
+        out.cells[1].strong = true;
+        out.cells[1].css_class = v;
+      }
+      return out;
+    };
+    RowText ref = arm_text(r, g.reference);
+    ref.verdict = "reference";
+    TableRow first = row(g.reference, ref, true);
+    first.group = g.label.empty() ? "all arms" : g.label;
+    t.rows.push_back(first);
+    for (const size_t i : g.comparisons) {
+      const Comparison& c = r.comparisons[i];
+      t.rows.push_back(row(c.arm, comparison_text(r, c), false));
+    }
+  }
+  return t;
+}
+
+std::vector<std::string> family_notes(const Report& r, const Family& f) {
+  std::vector<std::string> notes = f.notes;
+  for (const auto& g : f.groups) {
+    for (const size_t i : g.comparisons) {
+      const Comparison& c = r.comparisons[i];
+      if (c.note.empty()) continue;
+      notes.push_back("[" + r.arms[c.arm].label + "] vs [" + r.arms[c.reference].label +
+                      "]: " + c.note);
+    }
+  }
+  return notes;
 }
 
 std::string relative_to(const std::string& path, const std::string& base) {

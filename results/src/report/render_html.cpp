@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "report_parts.h"
+#include "table.h"
 
 namespace ablate::results {
 
@@ -27,9 +28,12 @@ std::string render_html(const Report& r, const std::vector<Figure>& figures,
          "figcaption{color:#555;font-size:0.9em}\n"
          "</style>\n</head>\n<body>\n";
   out << "<h1>" << escape_html(title_of(r)) << "</h1>\n";
-  out << "<p>" << escape_html(summary_sentence(r)) << " Baseline: <strong>"
-      << escape_html(r.baseline_arm().label) << "</strong> (" << escape_html(r.baseline_reason)
-      << ").</p>\n";
+  out << "<p>" << escape_html(summary_sentence(r));
+  if (r.has_baseline()) {
+    out << " Baseline: <strong>" << escape_html(r.baseline_arm().label) << "</strong> ("
+        << escape_html(r.baseline_reason) << ")";
+  }
+  out << "</p>\n";
   for (const auto& w : r.warnings) out << "<div class=\"warning\">" << escape_html(w) << "</div>\n";
   // Wide tables scroll inside their box instead of being cut off by the page.
   out << "<div style=\"overflow-x:auto\">\n<table>\n<thead><tr>";
@@ -56,12 +60,24 @@ std::string render_html(const Report& r, const std::vector<Figure>& figures,
          "probability that a run of the arm beats a run of the baseline.</p>\n";
   bool notes = false;
   for (const auto& c : r.comparisons) {
-    if (c.note.empty()) continue;
+    if (c.note.empty() || !r.families[c.family].key.empty()) continue;
     if (!notes) out << "<ul>\n";
     notes = true;
     out << "<li>" << escape_html(r.arms[c.arm].label) << ": " << escape_html(c.note) << "</li>\n";
   }
   if (notes) out << "</ul>\n";
+  for (const auto& f : r.families) {
+    if (f.key.empty()) continue;
+    out << "<h2>Family: " << escape_html(f.name) << "</h2>\n<p>"
+        << escape_html(family_sentence(r, f)) << "</p>\n"
+        << table_html(family_table(r, f));
+    const auto family_notes_ = family_notes(r, f);
+    if (!family_notes_.empty()) {
+      out << "<ul>\n";
+      for (const auto& note : family_notes_) out << "<li>" << escape_html(note) << "</li>\n";
+      out << "</ul>\n";
+    }
+  }
   out << "<h2>Figures</h2>\n";
   if (figures.empty() && figure_notes.empty()) out << "<p>No figures.</p>\n";
   for (const auto& note : figure_notes) out << "<p>" << escape_html(note) << "</p>\n";

@@ -14,17 +14,37 @@ nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
-nlohmann::json param_object(const ReportArm& arm) {
+// A stored value with its type: integers as integers (kv_heads 2, not 2.0), other numbers as
+// numbers, true/false as booleans, anything else (and the stage) as text.
+nlohmann::json typed(const std::string& key, const std::string& v) {
+  if (key == "stage") return v;
+  if (v == "true" || v == "false") return v == "true";
+  double x = 0;
+  if (!parse_number(v, &x) || !std::isfinite(x)) return v;
+  const bool integer = v.find_first_of(".eEnN") == std::string::npos;
+  if (integer && std::abs(x) < 9.0e15) return static_cast<int64_t>(x);
+  return x;
+}
+
+template <typename Pairs>
+nlohmann::json typed_object(const Pairs& pairs) {
   nlohmann::json o = nlohmann::json::object();
-  for (const auto& [k, v] : arm.params) {
-    double x = 0;
-    if (k != "stage" && parse_number(v, &x) && std::isfinite(x)) {
-      o[k] = x;
-    } else {
-      o[k] = v;
-    }
-  }
+  for (const auto& [k, v] : pairs) o[k] = typed(k, v);
   return o;
+}
+
+// The keys that tell the arm apart (its label's).
+nlohmann::json param_object(const ReportArm& arm) { return typed_object(arm.params); }
+
+// Every key the store has for the arm, and its stage.
+nlohmann::json all_params(const ReportArm& arm) {
+  nlohmann::json o = typed_object(arm.config);
+  o["stage"] = arm.stage;
+  return o;
+}
+
+nlohmann::json arm_ref(const ReportArm& arm) {
+  return {{"label", arm.label}, {"arm", param_object(arm)}, {"params", all_params(arm)}};
 }
 
 nlohmann::json interval_json(const stats::Interval& i) {
@@ -37,18 +57,23 @@ std::string render_json(const Report& r) {
   nlohmann::json j;
   j["sweep"] = r.sweep.name;
   j["metric"] = r.options.metric;
-  j["lower_is_better"] = r.options.lower_is_better;
+  j["lower_is_better"] = r.lower_is_better;
+  j["direction"] = r.direction_reason;
+  j["where"] = r.where;
   j["alpha"] = r.options.alpha;
   j["correction"] = stats::to_string(r.options.correction);
   j["test"] = to_string(r.options.test);
   j["min_seeds"] = r.options.min_seeds;
-  j["baseline"] = param_object(r.baseline_arm());
+  j["baseline"] = r.has_baseline() ? param_object(r.baseline_arm()) : nlohmann::json(nullptr);
   j["baseline_reason"] = r.baseline_reason;
   j["arms"] = nlohmann::json::array();
   for (const auto& arm : r.arms) {
     const auto& s = arm.stats;
     j["arms"].push_back({{"arm", param_object(arm)},
+                         {"params", all_params(arm)},
                          {"label", arm.label},
+                         {"parent", arm.parent_label.empty() ? nlohmann::json(nullptr)
+                                                             : nlohmann::json(arm.parent_label)},
                          {"n", s.n},
                          {"mean", number_or_null(s.mean)},
                          {"std", number_or_null(s.std_dev)},
@@ -66,9 +91,13 @@ std::string render_json(const Report& r) {
   j["comparisons"] = nlohmann::json::array();
   for (const auto& c : r.comparisons) {
     const ReportArm& arm = r.arms[c.arm];
+    const ReportArm& ref = r.arms[c.reference];
     nlohmann::json o{
-        {"baseline", param_object(r.baseline_arm())},
+        {"family", r.families[c.family].name},
+        {"reference", arm_ref(ref)},
+        {"baseline", param_object(ref)},
         {"arm", param_object(arm)},
+        {"params", all_params(arm)},
         {"label", arm.label},
         {"test", c.test.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.test)},
         {"paired", c.paired},
@@ -87,6 +116,7 @@ std::string render_json(const Report& r) {
         {"significant", c.significant},
         {"seeds_for_80_power", c.seeds_for_power.available ? nlohmann::json(c.seeds_for_power.n)
                                                            : nlohmann::json(nullptr)},
+        {"power_alpha", number_or_null(c.power_alpha)},
         {"verdict", c.verdict},
         {"note", c.note}};
     if (c.test == "aso") {
@@ -94,6 +124,32 @@ std::string render_json(const Report& r) {
       o["eps_min_reverse"] = number_or_null(c.aso_reverse.eps_min);
     }
     j["comparisons"].push_back(o);
+  }
+  j["families"] = nlohmann::json::array();
+  for (const auto& f : r.families) {
+    nlohmann::json groups = nlohmann::json::array();
+    for (const auto& g : f.groups) {
+      groups.push_back({{"cell", g.label},
+                        {"reference", arm_ref(r.arms[g.reference])},
+                        {"comparisons", g.comparisons}});
+    }
+    j["families"].push_back(
+        {{"name", f.name},
+         {"key", f.key.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.key)},
+         {"reference_value",
+          f.key.empty() ? nlohmann::json(nullptr) : typed(f.key, f.reference_value)},
+         {"reference_reason", f.reference_reason},
+         {"comparisons", family_size(f)},
+         {"tested", f.tested},
+         {"groups", groups},
+         {"notes", f.notes}});
+  }
+  j["identical"] = nlohmann::json::array();
+  for (const auto& same : r.identical) {
+    j["identical"].push_back({{"arm", arm_ref(r.arms[same.arm])},
+                              {"same_as", arm_ref(r.arms[same.same_as])},
+                              {"seeds", same.seeds},
+                              {"cause", same.cause}});
   }
   j["method"] = r.method;
   j["warnings"] = r.warnings;

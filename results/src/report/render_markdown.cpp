@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "report_parts.h"
+#include "table.h"
 
 namespace ablate::results {
 
@@ -13,9 +14,12 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
   std::ostringstream out;
   const std::string conf = percent(1 - r.options.alpha);
   out << "# " << escape_markdown(title_of(r)) << "\n\n";
-  out << escape_markdown(summary_sentence(r)) << " Baseline: **"
-      << escape_markdown(r.baseline_arm().label) << "** (" << escape_markdown(r.baseline_reason)
-      << ").\n\n";
+  out << escape_markdown(summary_sentence(r));
+  if (r.has_baseline()) {
+    out << " Baseline: **" << escape_markdown(r.baseline_arm().label) << "** ("
+        << escape_markdown(r.baseline_reason) << ")";
+  }
+  out << "\n\n";
   for (const auto& w : r.warnings) out << "> **Warning:** " << escape_markdown(w) << "\n>\n";
   if (!r.warnings.empty()) out << "\n";
   out << "| ";
@@ -43,9 +47,16 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
   out << "\nΔ, g and Cliff's δ are arm minus baseline; P(better) is the probability that a run of "
          "the arm beats a run of the baseline.\n";
   for (const auto& c : r.comparisons) {
-    if (!c.note.empty()) {
+    if (!c.note.empty() && r.families[c.family].key.empty()) {
       out << "\n- " << escape_markdown(r.arms[c.arm].label) << ": " << escape_markdown(c.note);
     }
+  }
+  for (const auto& f : r.families) {
+    if (f.key.empty()) continue;
+    out << "\n\n## Family: " << escape_markdown(f.name) << "\n\n"
+        << escape_markdown(family_sentence(r, f)) << "\n\n"
+        << table_markdown(family_table(r, f));
+    for (const auto& note : family_notes(r, f)) out << "\n- " << escape_markdown(note);
   }
   out << "\n\n## Figures\n\n";
   if (figures.empty() && figure_notes.empty()) {

@@ -10,11 +10,13 @@
 // Internal to the results library: nothing outside results/src includes it.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "ablate/results/report.h"
+#include "table.h"
 
 namespace ablate::results::detail {
 
@@ -49,8 +51,21 @@ std::string get_or(const std::map<std::string, std::string>& m, const std::strin
 // Shortest dotted suffix of `key` that no other key in `keys` ends with.
 std::string short_key(const std::string& key, const std::vector<std::string>& keys);
 std::string view_column(std::string key);  // attention.kv_heads -> attention_kv_heads
-bool looks_lower_is_better(const std::string& metric);
-bool looks_higher_is_better(const std::string& metric);
+
+// ----- metrics.cpp ---------------------------------------------------------------------------
+
+// The direction a metric's name says: lower for loss, ppl, perplexity, bpb, error, ... and higher
+// for acc, accuracy, f1, rouge*, bleu, ...; none when the name says neither or both.
+struct MetricDirection {
+  std::optional<bool> lower_is_better;
+  std::string word;  // the word that decided ("loss"), or the two that conflict
+};
+MetricDirection infer_direction(const std::string& metric);
+// A summary name that is a metric (final_*, best_*, the measured quantities of summary.json;
+// every column of an imported sweep), not a setting echoed by summary.json (step, warmup, ...).
+bool is_metric_name(const std::string& name, bool imported);
+// The metric a mistyped name most likely meant (test_acc -> final_test_acc), or "".
+std::string did_you_mean(const std::string& metric, const std::vector<std::string>& metrics);
 
 // ----- arms.cpp ------------------------------------------------------------------------------
 
@@ -61,16 +76,36 @@ void describe_curve(ReportArm& arm, const std::vector<const JobRow*>& sample_job
 std::string resolve_key(const std::string& key, const std::vector<ReportArm>& arms);
 std::string arm_value(const ReportArm& arm, const std::string& key);
 std::vector<std::string> arm_labels(const std::vector<ReportArm>& arms);  // "[label]" each
+std::vector<std::string> param_keys(const std::vector<ReportArm>& arms);  // every config key
+// A key applies to an arm when the arm has a value for it and its variant does not ignore it
+// (variant_keys.h; config keys, view columns, or an imported sweep's bare names).
+bool key_applies(const ReportArm& arm, const std::string& key);
+// Keeps the arms (and their jobs) that match every --where pair; ReportError for an unknown key
+// or when no arm is left.
+void keep_where(Report& report, std::vector<std::vector<const JobRow*>>& arm_jobs);
+// Params, labels and parents of the arms (report.h, "Labels"). `all_jobs`: every job of the
+// sweep, to find parents.
+void label_arms(Report& report, const std::vector<std::vector<const JobRow*>>& arm_jobs,
+                const std::vector<JobRow>& all_jobs);
 // The baseline: --baseline pairs, or the rules in report.h.
 void choose_baseline(Report& report);
 
 // ----- comparisons.cpp -----------------------------------------------------------------------
 
-Comparison compare(const Report& report, size_t arm_index,
-                   const std::map<std::string, std::set<int64_t>>& planned_seeds,
-                   int64_t aso_comparisons);
-// Verdicts once the p-values of the family are adjusted.
-void decide(Report& report);
+// arm key -> the seeds the sweep planned for the arm (pairing needs the same seeds).
+using PlannedSeeds = std::map<std::string, std::set<int64_t>>;
+// Every arm against the baseline: the "baseline" family, tested, corrected and decided.
+void add_baseline_family(Report& report, const PlannedSeeds& planned_seeds);
+// One --compare family (report.h, "Families"); ReportError for a key that is not a param, a key
+// with one level, a --reference that is not a level, or no cell with something to compare.
+void add_compare_family(Report& report, const CompareSpec& spec, const PlannedSeeds& planned_seeds);
+
+// ----- identical.cpp -------------------------------------------------------------------------
+
+// Report::identical: each arm whose values equal an earlier arm's on the same seeds (at least 2),
+// with the likely cause read from the arm's attention diagnostics.
+void find_identical_arms(Store& store, int64_t sweep_pk, Report& r,
+                         const std::vector<std::vector<const JobRow*>>& arm_jobs);
 
 // ----- method.cpp ----------------------------------------------------------------------------
 
@@ -84,13 +119,24 @@ struct RowText {
   std::string n, mean_std, ci, iqm, diff, diff_ci, p, p_adj, g, delta, prob, power, verdict, test;
 };
 std::string p_text(double p);
+RowText arm_text(const Report& r, size_t a);  // the arm's own cells (n, mean, CI, IQM)
+// The arm's cells and its comparison in the baseline family; "baseline" for the baseline arm.
 RowText row_text(const Report& r, size_t a);
+RowText comparison_text(const Report& r, const Comparison& c);
+const Family* baseline_family(const Report& r);  // nullptr when only --compare families ran
+size_t family_size(const Family& family);        // comparisons in the family
 // The verdict comes right after the arm: it is what a reader looks for first.
 constexpr size_t kVerdictColumn = 1;
 extern const std::vector<std::string> kColumns;
 std::vector<std::string> row_cells(const Report& r, size_t a);
 std::string title_of(const Report& r);
 std::string summary_sentence(const Report& r);
+// "Each level of KEY against KEY=REF (why) inside each cell ...; 6 comparisons, p adjusted ..."
+std::string family_sentence(const Report& r, const Family& f);
+// A --compare family's table: a group row per cell, its reference row first, then its levels.
+Table family_table(const Report& r, const Family& f);
+// The family's notes and its comparisons' notes, each naming the two arms.
+std::vector<std::string> family_notes(const Report& r, const Family& f);
 std::string relative_to(const std::string& path, const std::string& base);
 std::string base64(const std::string& bytes);
 std::string read_binary(const std::string& path);

@@ -19,9 +19,9 @@ struct TableCell {
 };
 
 struct TableColumn {
-  std::string name;      // header text (plain)
-  bool numeric = true;   // right-aligned, never wrapped
-  bool label = false;    // an arm label: may wrap or be abbreviated with the full text on hover
+  std::string name;     // header text (plain)
+  bool numeric = true;  // right-aligned, never wrapped
+  bool label = false;   // an arm label: may wrap or be abbreviated with the full text on hover
 };
 
 struct TableRow {

@@ -78,15 +78,4 @@ std::string view_column(std::string key) {
   return key;
 }
 
-bool looks_lower_is_better(const std::string& metric) {
-  for (const char* word : {"loss", "bpb", "perplexity", "ppl", "error", "err"}) {
-    if (metric.find(word) != std::string::npos) return true;
-  }
-  return false;
-}
-
-bool looks_higher_is_better(const std::string& metric) {
-  return metric.find("acc") != std::string::npos;
-}
-
 }  // namespace ablate::results::detail

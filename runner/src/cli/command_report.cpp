@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iostream>
 
 #include "ablate/results/report.h"
@@ -12,9 +13,17 @@ int command_report(const std::vector<std::string>& args) {
       "report", "[--db FILE] SWEEP --metric NAME [options]",
       "Which arms differ from the baseline on one metric: tests, corrections, effect sizes.",
       "SWEEP is the sweep's name (ablate status lists them). NAME is a summary metric\n"
-      "(ablate query \"SELECT DISTINCT name FROM summaries\" lists them)."};
+      "(a mistyped one is answered with the sweep's metrics). Without --compare every arm is\n"
+      "compared with the baseline; --compare KEY compares each level of KEY with its reference\n"
+      "inside every cell of arms that differ only in KEY (one corrected family per --compare).\n"
+      "Examples:\n"
+      "  ablate report quickstart --metric final_test_acc --out report\n"
+      "  ablate report lm --metric final_val_loss --compare attention.kv_heads --reference 4\n"
+      "  ablate report lm --metric final_val_loss --where attention.variant=dgqa \\\n"
+      "      --compare attention.ema_window --compare attention.dgqa_mode"};
   std::string db = "ablate.db", test = "auto", correction = "holm", format = "md";
-  std::vector<std::string> baseline;
+  std::vector<std::string> baseline, where, compare, reference;
+  bool lower = false, higher = false;
   results::ReportOptions report;
   results::ReportFiles files;
   po::options_description options("options");
@@ -23,7 +32,17 @@ int command_report(const std::vector<std::string>& args) {
   add("metric", po::value(&report.metric), "summary metric, e.g. final_test_acc (required)");
   add("baseline", po::value(&baseline)->multitoken(),
       "KEY=VALUE pairs the baseline arm has (default: chosen and said in the report)");
-  add("lower-is-better", po::bool_switch(&report.lower_is_better), "lower values are better");
+  add("compare", po::value(&compare)->composing(),
+      "KEY: compare each level of KEY with a reference level inside every cell (repeatable)");
+  add("reference", po::value(&reference)->composing(),
+      "VALUE (one --compare) or KEY=VALUE: the reference level (default: the baseline arm's "
+      "level, else the first)");
+  add("where", po::value(&where)->composing(),
+      "KEY=VALUE: only the arms with this value (repeatable)");
+  add("lower-is-better", po::bool_switch(&lower),
+      "lower values are better (default: read from the metric's name)");
+  add("higher-is-better", po::bool_switch(&higher),
+      "higher values are better (default: read from the metric's name)");
   add("test", po::value(&test)->default_value(test),
       "auto|paired-t|welch|wilcoxon|mann-whitney|permutation|aso");
   add("correction", po::value(&correction)->default_value(correction), "holm|bh|bonferroni|none");
@@ -45,6 +64,54 @@ int command_report(const std::vector<std::string>& args) {
     std::cerr << "ablate report: give SWEEP and --metric NAME (ablate query \"SELECT DISTINCT "
                  "name FROM summaries\" lists the metrics)\n";
     return kBadInput;
+  }
+  if (lower && higher) {
+    std::cerr << "ablate report: give one of --lower-is-better and --higher-is-better\n";
+    return kBadInput;
+  }
+  if (lower || higher) report.lower_is_better = lower;
+  for (const auto& pair : where) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "ablate report: --where " << pair << ": expected KEY=VALUE\n";
+      return kBadInput;
+    }
+    report.where.emplace_back(pair.substr(0, eq), pair.substr(eq + 1));
+  }
+  for (const auto& key : compare) report.compare.push_back({key, std::nullopt});
+  for (const auto& ref : reference) {
+    const auto eq = ref.find('=');
+    // KEY=VALUE names its family; a bare VALUE needs exactly one --compare to belong to.
+    std::string key = eq == std::string::npos ? "" : ref.substr(0, eq);
+    std::string value = eq == std::string::npos ? ref : ref.substr(eq + 1);
+    // The family by its key as given, by its dotted suffix or by its view column.
+    const auto names = [&](const std::string& full) {
+      std::string column = full;
+      std::replace(column.begin(), column.end(), '.', '_');
+      return !key.empty() && (full == key || column == key ||
+                              (full.size() > key.size() &&
+                               full.compare(full.size() - key.size(), key.size(), key) == 0 &&
+                               full[full.size() - key.size() - 1] == '.'));
+    };
+    auto family = std::find_if(report.compare.begin(), report.compare.end(),
+                               [&](const results::CompareSpec& c) { return names(c.key); });
+    if (key.empty() || family == report.compare.end()) {
+      if (report.compare.size() != 1) {
+        std::cerr << "ablate report: --reference " << ref << ": "
+                  << (report.compare.empty()
+                          ? "needs a --compare KEY"
+                          : "with several --compare flags, write --reference KEY=VALUE")
+                  << "\n";
+        return kBadInput;
+      }
+      family = report.compare.begin();
+      value = ref;  // a value that contains '=' is still the value
+    }
+    if (family->reference) {
+      std::cerr << "ablate report: --reference for " << family->key << " given twice\n";
+      return kBadInput;
+    }
+    family->reference = value;
   }
   for (const auto& pair : baseline) {
     const auto eq = pair.find('=');

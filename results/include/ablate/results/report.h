@@ -7,8 +7,17 @@
 //
 // What goes in
 // - An arm is the jobs of the sweep that share an arm key (the config minus the seed; a stage is
-//   part of it). Its params shown are the keys whose value differs between the arms of the
-//   report (plus `stage` when the sweep has several), so a label reads "variant=gqa kv_heads=2".
+//   part of it). --where KEY=VALUE (repeatable) keeps only the arms with those values.
+// - Labels: an arm's label holds the keys whose value differs between the report's arms (plus
+//   `stage` when the report has several) and that apply to the arm: a key the arm's variant
+//   ignores (variant_keys.h; the runner stores none of them, but imported or older sweeps may)
+//   or that the arm has no value for is left out, so an mha arm is "variant=mha", not
+//   "variant=mha noise_scale=1.0 ema_window=100". Labels read "variant=gqa kv_heads=2" (each key
+//   by its shortest unique suffix). A staged arm whose stage draws from several parent arms also
+//   names its parent: "stage=uptrain variant=gqa kv_heads=2 <- stage=pretrain dim=64".
+// - Direction: lower is better for a metric whose name says loss, ppl, perplexity, bpb or error;
+//   higher for acc, accuracy, f1, rouge, bleu; --lower-is-better / --higher-is-better override
+//   (and a name that says neither needs one, else the report refuses). The report states it.
 // - Each job contributes its summary value of the metric (summaries table; final_* and best_*
 //   values of the logged metrics, or an imported column). Jobs that are done with a finite value
 //   are the samples. A diverged job, or a done job whose value is missing or not finite, is
@@ -18,9 +27,21 @@
 //   counts them in a warning ("4 stale jobs (no longer in the sweep file) left out").
 // - The baseline is the arm that matches every --baseline KEY=VALUE (keys as config keys,
 //   "attention.variant", or view columns, "attention_variant"; values as stored). Without one it
-//   is chosen: the mha arm if there is exactly one; else the one arm whose kv_heads equals
-//   model.heads (full multi-head attention under another variant name); else the first arm in
-//   registration (sweep file or CSV) order. The report says which rule chose it.
+//   is chosen among the arms with at least min_seeds usable runs: the mha arm if there is exactly
+//   one; else the one arm whose kv_heads equals model.heads (full multi-head attention under
+//   another variant name); else the first such arm in registration (sweep file or CSV) order.
+//   When no arm has min_seeds usable runs the report refuses (ReportError). It says which rule
+//   chose the baseline.
+//
+// Families (each corrected on its own)
+// - "baseline": every arm against the baseline. It is the report's family when no --compare is
+//   given, and runs beside the --compare families when --baseline is given.
+// - --compare KEY: for one grid axis, every level of KEY against the reference level inside each
+//   cell of arms that differ only in KEY (the cell: the arm's other label keys). The reference is
+//   --reference VALUE, else the baseline arm's level when the chosen baseline has one, else the
+//   first level in registration order. Arms KEY does not apply to are not in the family; a cell
+//   without the reference level is named in the family's notes. Several --compare flags give
+//   several families.
 //
 // Comparisons (each arm against the baseline)
 // - auto: paired t-test when the arm and the baseline have the same seeds (pairs matched by
@@ -31,7 +52,11 @@
 //   either arm almost dominates the other (eps_min < 0.2).
 // - Fewer than min_seeds samples (pairs when paired) in the arm or the baseline: no test is run
 //   and the verdict says "too few seeds" rather than printing a p-value that means nothing.
-// - p-values are adjusted over the whole family of comparisons of the report (--correction).
+// - p-values are adjusted within each family (--correction). Where the correction turns a raw
+//   p <= alpha into no detectable difference, the comparison's note says so in numbers.
+// - Seeds for power are computed at the per-comparison level the correction applies to the
+//   smallest p of the family, alpha / m (m comparisons with a test; alpha for none): a comparison
+//   that the correction left non-significant never reads "n seeds suffice" with n already run.
 // - The difference, its interval and Hedges' g are candidate minus baseline (paired or not as the
 //   test); Cliff's delta too; prob_improvement is P(candidate better than baseline) with the
 //   metric's direction. Verdict: "better" or "worse" when the adjusted p <= alpha (by
@@ -63,12 +88,22 @@ enum class TestChoice { kAuto, kPairedT, kWelch, kWilcoxon, kMannWhitney, kPermu
 TestChoice parse_test_choice(const std::string& name);
 std::string to_string(TestChoice test);
 
+// One --compare family: a key (config key or view column) and its reference level.
+struct CompareSpec {
+  std::string key;
+  std::optional<std::string> reference;  // the level the others are compared with; none: chosen
+};
+
 struct ReportOptions {
   std::string sweep;   // sweep name in the store
   std::string metric;  // a summary name: final_test_acc, best_val_loss, an imported column, ...
   // KEY=VALUE pairs the baseline arm matches; empty: chosen by the rules above.
   std::vector<std::pair<std::string, std::string>> baseline;
-  bool lower_is_better = false;  // direction of the metric (losses, bits per byte)
+  // Direction of the metric; none: inferred from its name (above), a ReportError when it cannot be.
+  std::optional<bool> lower_is_better;
+  // KEY=VALUE pairs every arm of the report has; empty: all arms.
+  std::vector<std::pair<std::string, std::string>> where;
+  std::vector<CompareSpec> compare;  // --compare families; empty: the baseline family only
   TestChoice test = TestChoice::kAuto;
   stats::Correction correction = stats::Correction::kHolm;
   double alpha = 0.05;                 // significance level; intervals are at 1 - alpha
@@ -100,21 +135,25 @@ struct CurvePoint {
 struct ReportArm {
   std::string arm_key;
   std::string stage;
-  // The params that tell the arms apart (dotted key, value as stored), in key order.
+  // The params that tell the arms apart and apply to this arm (dotted key, value as stored), in
+  // key order ("stage" first when it is one).
   std::vector<std::pair<std::string, std::string>> params;
   std::string label;  // "variant=gqa kv_heads=2": params with their shortest unique key suffix
   std::map<std::string, std::string> config;  // every param of its first job (figures use some)
-  std::vector<int64_t> seeds;                 // seeds of the samples, ascending
-  std::vector<double> values;                 // the metric per seed, in the order of `seeds`
-  stats::ArmStats stats;                      // describe(values) at confidence 1 - alpha
-  double parameters = stats::kNaN;            // mean summary `parameters` over its samples (cost)
-  double throughput = stats::kNaN;            // mean summary `throughput` over its samples (cost)
-  std::vector<CurvePoint> curve;              // the metric's learning curve (empty when not logged)
+  std::string parent_label;    // a staged arm: the label of its first job's parent's arm ("" none)
+  std::vector<int64_t> seeds;  // seeds of the samples, ascending
+  std::vector<double> values;  // the metric per seed, in the order of `seeds`
+  stats::ArmStats stats;       // describe(values) at confidence 1 - alpha
+  double parameters = stats::kNaN;  // mean summary `parameters` over its samples (cost)
+  double throughput = stats::kNaN;  // mean summary `throughput` over its samples (cost)
+  std::vector<CurvePoint> curve;    // the metric's learning curve (empty when not logged)
 };
 
 struct Comparison {
-  size_t arm = 0;    // index into Report::arms
-  std::string test;  // the test run: "paired-t", "welch", ..., "aso"; "" when none ran
+  size_t arm = 0;        // index into Report::arms
+  size_t reference = 0;  // the arm it is compared with (the baseline, or the cell's reference)
+  size_t family = 0;     // index into Report::families
+  std::string test;      // the test run: "paired-t", "welch", ..., "aso"; "" when none ran
   bool paired = false;
   int64_t n = 0;             // pairs when paired, samples of both arms otherwise
   stats::TestResult result;  // statistic, p, df, exactness (aso: statistic = eps_min, no p)
@@ -123,7 +162,8 @@ struct Comparison {
   stats::EffectSize hedges_g;        // paired g_z when paired
   stats::EffectSize cliffs_delta;
   stats::EffectSize prob_improvement;  // with the metric's direction
-  stats::PowerResult seeds_for_power;  // at the observed effect (hedges_g)
+  stats::PowerResult seeds_for_power;  // at the observed effect (hedges_g), level power_alpha
+  double power_alpha = stats::kNaN;    // the per-comparison level seeds_for_power plans for
   stats::AsoResult aso;                // aso only: candidate over baseline, with the direction
   stats::AsoResult aso_reverse;        // aso only: baseline over candidate
   // +1 when the arm is larger than the baseline, -1 smaller, 0 neither, as the test measures it
@@ -131,37 +171,72 @@ struct Comparison {
   int direction = 0;
   bool significant = false;
   std::string verdict;  // "better", "worse", "no detectable difference", "too few seeds"
-  std::string note;     // why no test ran, pairs dropped, ...
+  std::string note;     // why no test ran, pairs dropped, what the correction changed, ...
+};
+
+// Comparisons of one family that share a cell: the same values of every label key but the
+// compared one.
+struct FamilyGroup {
+  std::string label;  // the cell's other keys, "variant=dgqa kv_heads=2"; "" in the baseline family
+  size_t reference = 0;             // index into Report::arms
+  std::vector<size_t> comparisons;  // indices into Report::comparisons, in arm order
+};
+
+struct Family {
+  std::string name;              // "baseline", or the compared key ("attention.ema_window")
+  std::string key;               // the compared key; "" for the baseline family
+  std::string reference_value;   // the reference level of KEY ("" for the baseline family)
+  std::string reference_reason;  // how the reference was chosen, in words
+  std::vector<FamilyGroup> groups;
+  size_t tested = 0;               // comparisons with a p-value: the size of the correction
+  std::vector<std::string> notes;  // cells left out and why
+};
+
+// Two arms whose usable values are equal seed by seed: most likely the same model trained twice.
+struct IdenticalArms {
+  size_t arm = 0;
+  size_t same_as = 0;  // an earlier arm
+  int64_t seeds = 0;   // seeds compared
+  std::string cause;   // the likely cause from the stored diagnostics, or a generic one
 };
 
 struct Report {
   ReportOptions options;
   SweepRow sweep;
-  bool imported = false;                // the sweep came from `ablate import`
-  std::string metric_kind;              // "final value of eval/test_acc", "imported column", ...
-  std::vector<ReportArm> arms;          // in registration order
-  size_t baseline = 0;                  // index into arms
-  std::string baseline_reason;          // how the baseline was chosen, in words
-  std::vector<Comparison> comparisons;  // one per arm other than the baseline, in arm order
-  std::vector<std::string> method;      // the statistical choices, one sentence each
-  std::vector<std::string> warnings;    // too few seeds, a direction that looks wrong, ...
-  std::vector<ExcludedJob> excluded;    // not samples: diverged, failed, missing values, ...
-  int64_t diverged = 0;                 // excluded jobs that diverged (status or NaN value)
-  int64_t failed = 0;                   // excluded jobs that did not finish
-  int64_t stale = 0;                    // jobs left out: the sweep file no longer plans them
-  bool too_few_seeds = false;           // no comparison could run a test
-  std::string curve_metric;             // logged metric behind the curves ("" when none)
+  bool imported = false;         // the sweep came from `ablate import`
+  std::string metric_kind;       // "final value of eval/test_acc", "imported column", ...
+  bool lower_is_better = false;  // the metric's direction, as given or inferred
+  std::string direction_reason;  // "inferred from the name: loss", "--lower-is-better"
+  std::vector<ReportArm> arms;   // in registration order
+  static constexpr size_t kNoArm = static_cast<size_t>(-1);
+  size_t baseline = kNoArm;              // index into arms; kNoArm without a baseline family
+  std::string baseline_reason;           // how the baseline was chosen, in words
+  std::vector<Family> families;          // "baseline" first when it runs, then --compare's
+  std::vector<Comparison> comparisons;   // every family's, family by family, in arm order
+  std::vector<IdenticalArms> identical;  // arms equal to an earlier arm on every shared seed
+  std::vector<std::string> where;        // the --where restriction in words ("" none)
+  std::vector<std::string> method;       // the statistical choices, one sentence each
+  std::vector<std::string> warnings;     // too few seeds, a direction that looks wrong, ...
+  std::vector<ExcludedJob> excluded;     // not samples: diverged, failed, missing values, ...
+  int64_t diverged = 0;                  // excluded jobs that diverged (status or NaN value)
+  int64_t failed = 0;                    // excluded jobs that did not finish
+  int64_t stale = 0;                     // jobs left out: the sweep file no longer plans them
+  bool too_few_seeds = false;            // no comparison could run a test
+  std::string curve_metric;              // logged metric behind the curves ("" when none)
   // Provenance: code version, dirty flag, created, the sweep's environment, the distinct devices,
   // hosts and LibTorch versions of its jobs, and what wrote the report.
   std::vector<std::pair<std::string, std::string>> provenance;
 
+  bool has_baseline() const { return baseline != kNoArm; }
   const ReportArm& baseline_arm() const { return arms.at(baseline); }
 };
 
 // Reads the sweep from the store and computes the report. Throws ReportError for an unknown
-// sweep (listing the sweeps), an unknown metric (listing the summary names of the sweep), a
-// baseline that matches no arm or several (listing the arms), a key that is not a param, or an
-// invalid option (alpha not in (0, 1), min_seeds < 2).
+// sweep (listing the sweeps), an unknown metric (listing the sweep's metrics, with a did-you-mean),
+// a metric whose direction is not given and cannot be inferred, a baseline that matches no arm or
+// several (listing the arms), no arm with min_seeds usable runs for an automatic baseline, a
+// --where or --compare key that is not a param, a --where that keeps no arm, a --reference that
+// is not a level, or an invalid option (alpha not in (0, 1), min_seeds < 2).
 Report build_report(Store& store, const ReportOptions& options);
 
 // Figures rendered beside a report (see figures.h); renderers only reference or inline them.

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "ablate/results/variant_keys.h"
 #include "ablate/runner/config.h"
 
 namespace ablate::runner {
@@ -39,8 +40,9 @@ Config without_ignored_fields(const Config& config);
 
 // The attention keys (dotted) that an attention with this variant and faithful flag ignores: the
 // fields without_ignored_fields resets. Arm labels leave them out (a gqa arm is not
-// "noise_scale=1.0" because a pgqa arm of the sweep has another noise scale).
-std::set<std::string> ignored_attention_keys(const std::string& variant, bool faithful);
+// "noise_scale=1.0" because a pgqa arm of the sweep has another noise scale). One rule, in
+// results/variant_keys.h, which the reports use too.
+using results::ignored_attention_keys;
 
 // What the job id hashes: to_yaml of without_ignored_fields(config), restricted to the semantic
 // fields, with two rules that keep the ids issued by earlier versions: a field added later is left

@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "ablate/results/nearest.h"
 #include "ablate/runner/config.h"
 
 namespace ablate::runner {
@@ -69,11 +70,9 @@ const char* scope_name(TaskScope scope);
 // it is allowed, else the message for a ConfigError ("-1 is out of range; expected >= 0").
 std::string value_error(const FieldInfo& field, const Config& config);
 
-// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
-size_t edit_distance(const std::string& a, const std::string& b);
-// The candidate nearest to `word` by edit distance, or "" when none is close enough to be a
-// plausible typo.
-std::string nearest_word(const std::string& word, const std::vector<std::string>& candidates);
+// edit_distance and nearest_word (did-you-mean) are results/nearest.h's, shared with the reports.
+using results::edit_distance;
+using results::nearest_word;
 // nearest_word over every dotted key and section name.
 std::string nearest_key(const std::string& key);
 // A key an earlier version of ablate had and replaced. Parsing the old key gives `hint`; the job
