@@ -55,15 +55,99 @@ RowText row_text(const Report& r, size_t a) {
   return t;
 }
 
-// The verdict comes right after the arm: it is what a reader looks for first.
-const std::vector<std::string> kColumns = {
-    "Arm",  "verdict", "n",      "mean ± std", "CI",        "IQM",       "Δ vs baseline",
-    "Δ CI", "p",       "p adj.", "g",          "Cliff's δ", "P(better)", "seeds for 80% power"};
+std::string latex_numbers(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '-' && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '[')) {
+      out += "$-$";
+    } else if (s[i] == '<') {
+      out += "$<$";
+    } else if (s.compare(i, 2, "±") == 0) {
+      out += "$\\pm$";
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
 
-std::vector<std::string> row_cells(const Report& r, size_t a) {
-  const RowText t = row_text(r, a);
-  return {r.arms[a].label, t.verdict, t.n,     t.mean_std, t.ci,    t.iqm,  t.diff,
-          t.diff_ci,       t.p,       t.p_adj, t.g,        t.delta, t.prob, t.power};
+namespace {
+
+TableColumn column(const std::string& name, bool numeric = true, bool label = false) {
+  TableColumn c;
+  c.name = name;
+  c.numeric = numeric;
+  c.label = label;
+  return c;
+}
+
+TableCell plain(const std::string& text) {
+  TableCell c;
+  c.text = text;
+  return c;
+}
+
+// A cell of our own numbers: the same text in every format, LaTeX with its math signs.
+TableCell number(const std::string& text) {
+  TableCell c;
+  c.text = text;
+  c.latex = latex_numbers(text);
+  return c;
+}
+
+}  // namespace
+
+Table arms_table(const Report& r) {
+  const std::string conf = percent(1 - r.options.alpha);
+  Table table;
+  table.columns = {column("Arm", false, true),
+                   column("verdict", false),
+                   column("n"),
+                   column("mean ± std"),
+                   column(conf + " CI"),
+                   column("IQM"),
+                   column("Δ vs baseline"),
+                   column(conf + " Δ CI"),
+                   column("p"),
+                   column("p adj."),
+                   column("g"),
+                   column("Cliff's δ"),
+                   column("P(better)"),
+                   column("seeds for 80% power")};
+  for (size_t a = 0; a < r.arms.size(); ++a) {
+    const RowText t = row_text(r, a);
+    TableRow row;
+    row.reference = a == r.baseline;
+    TableCell verdict;
+    verdict.text = t.verdict;
+    if (t.verdict == "better" || t.verdict == "worse") {
+      verdict.strong = true;
+      verdict.css_class = t.verdict;
+    }
+    row.cells = {plain(r.arms[a].label), verdict,           number(t.n),
+                 number(t.mean_std),     number(t.ci),      number(t.iqm),
+                 number(t.diff),         number(t.diff_ci), number(t.p),
+                 number(t.p_adj),        number(t.g),       number(t.delta),
+                 number(t.prob),         number(t.power)};
+    table.rows.push_back(std::move(row));
+  }
+  return table;
+}
+
+Table excluded_table(const Report& r) {
+  Table table;
+  table.columns = {column("job", false, true), column("seed"), column("arm", false, true),
+                   column("status", false), column("reason", false, true)};
+  table.columns.back().abbreviate_after = 160;  // a reason reads as a sentence: it wraps
+  for (const auto& e : r.excluded) {
+    const std::string reason = e.reason.size() > 300 ? e.reason.substr(0, 300) + "..." : e.reason;
+    TableRow row;
+    row.cells = {plain(e.id), number(std::to_string(e.seed)), plain(e.arm_label), plain(e.status),
+                 plain(reason)};
+    table.rows.push_back(std::move(row));
+  }
+  return table;
 }
 
 std::string title_of(const Report& r) {
