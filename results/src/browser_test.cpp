@@ -1,11 +1,14 @@
 // The HTML report as a browser shows it: chromium (headless) takes a screenshot of the page, and
-// the decoded pixels must show a page with the figures on it.
+// the decoded pixels must show a page with the figures on it; a 20-arm report fits a 1200-pixel
+// window (measured in the page by a script the test adds to a copy of it).
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "ablate/results/figures.h"
 #include "ablate/results/report.h"
@@ -25,6 +28,24 @@ constexpr char kNoChromium[] =
 constexpr char kNoGnuplot[] =
     "gnuplot is not installed or does not run: install the Debian package gnuplot-nox "
     "(scripts/setup installs it)";
+
+// Arm 0 as the baseline and every comparison in its family, as build_report makes them.
+void add_baseline_family(Report& r) {
+  r.baseline = 0;
+  Family family;
+  family.name = "baseline";
+  family.reference_reason = r.baseline_reason;
+  FamilyGroup group;
+  group.reference = 0;
+  for (size_t i = 0; i < r.comparisons.size(); ++i) {
+    r.comparisons[i].family = 0;
+    r.comparisons[i].reference = 0;
+    group.comparisons.push_back(i);
+  }
+  family.groups.push_back(group);
+  family.tested = r.comparisons.size();
+  r.families.push_back(family);
+}
 
 // Three attention arms with curves, a comparison each and a label that must stay text.
 Report browser_report() {
@@ -75,6 +96,7 @@ Report browser_report() {
       r.comparisons.push_back(c);
     }
   }
+  add_baseline_family(r);
   return r;
 }
 
@@ -147,6 +169,240 @@ TEST(BrowserTest, TheHtmlReportShowsItsFigures) {
     EXPECT_GT(on, 300u);
     EXPECT_LT(off, 20u);
   }
+}
+
+// ----- a 20-arm report in a 1200-pixel window
+// -----------------------------------------------------
+
+// Twenty arms of a staged attention sweep, labelled as a real one is: several keys each, some long
+// enough to be abbreviated, one with a long path; comparisons with every cell filled and wide.
+Report twenty_arm_report() {
+  Report r;
+  r.options.sweep = "attention-uptrain-grid";
+  r.options.metric = "final_val_loss";
+  r.options.lower_is_better = true;
+  r.lower_is_better = true;
+  r.sweep.name = "attention-uptrain-grid";
+  r.metric_kind = "final value of eval/val_loss";
+  r.baseline_reason = "the only mha arm";
+  r.method = {"Welch's t-test against the baseline, Holm-adjusted over 19 comparisons."};
+  r.warnings = {
+      "2 jobs are not samples (1 diverged, 1 failed or unfinished); they are listed "
+      "below"};
+  r.provenance = {{"code version", "0123456789abcdef0123456789abcdef01234567 (dirty)"},
+                  {"run dirs",
+                   "/scratch/users/researcher/ablate/runs/attention-uptrain-grid/"
+                   "stage=uptrain/variant=wgqa/kv_heads=2/weight_form=col"}};
+  const std::vector<std::string> variants = {"mha", "gqa", "mqa", "dgqa", "pgqa", "wgqa"};
+  const std::vector<std::string> forms = {"col", "row", "scalar"};
+  const std::vector<std::string> inits = {"random", "mean", "identity"};
+  const std::vector<std::string> verdicts = {"better", "worse", "no detectable difference",
+                                             "too few seeds"};
+  for (size_t i = 0; i < 20; ++i) {
+    ReportArm arm;
+    const std::string variant = i == 0 ? "mha" : variants[1 + i % 5];
+    arm.label = "stage=" + std::string(i < 10 ? "pretrain" : "uptrain") + " variant=" + variant +
+                " kv_heads=" + std::to_string(1 << (i % 4)) + " weight_form=" + forms[i % 3] +
+                " weight_init=" + inits[i % 3];
+    if (i % 7 == 3) {  // over the abbreviation limit: shown cut, full on hover
+      arm.label += " ema_window=" + std::to_string(100 * i) + " dgqa_mode=ema noise_scale=1.0e-3" +
+                   " parent=[stage=pretrain variant=mha kv_heads=8]";
+    }
+    if (i == 5) arm.label += " data.path=/datasets/openwebtext/shards/train-00000-of-00128.bin";
+    if (i == 6) arm.label += " tag=<b>&amp;\"quoted\"</b>";
+    arm.arm_key = arm.label;
+    arm.seeds = {1, 2, 3, 4, 5};
+    for (int s = 0; s < 5; ++s) arm.values.push_back(3.2 + 0.01 * i + 0.013 * ((s * 7 + i) % 5));
+    arm.stats = stats::describe(arm.values, 0.95);
+    r.arms.push_back(arm);
+    if (i == 0) continue;
+    Comparison c;
+    c.arm = i;
+    c.test = "welch";
+    c.verdict = verdicts[i % verdicts.size()];
+    c.difference.available = true;
+    c.difference.diff = (i % 2 ? -1 : 1) * 0.0123456 * i;
+    c.difference.ci = {c.difference.diff - 0.0345678, c.difference.diff + 0.0345678, true};
+    c.result.p_value = i % 3 ? 0.0123456 * i : 0.0004;
+    c.result.available = true;
+    c.p_adjusted = std::min(1.0, c.result.p_value * 19);
+    c.hedges_g.value = -1.2345678 * (1 + i % 3);
+    c.hedges_g.available = true;
+    c.cliffs_delta.value = -0.44;
+    c.cliffs_delta.available = true;
+    c.prob_improvement.value = 0.2222;
+    c.prob_improvement.available = true;
+    c.seeds_for_power.available = true;
+    c.seeds_for_power.n = static_cast<int64_t>(10 + i);
+    if (i == 4) c.note = "paired on the 4 seeds both arms have (1 run without a partner left out)";
+    r.comparisons.push_back(c);
+  }
+  r.excluded = {{"uptrain-wgqa-kv2-col-random-seed3", 3, r.arms[7].label, "diverged",
+                 "loss became NaN at step 1200 (/scratch/users/researcher/ablate/runs/"
+                 "attention-uptrain-grid/job-0007/events.jsonl)"},
+                {"uptrain-dgqa-kv4-row-mean-seed1", 1, r.arms[9].label, "failed",
+                 "exit status 1: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB "
+                 "total capacity; 75.01 GiB already allocated)"}};
+  add_baseline_family(r);
+  return r;
+}
+
+void put32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
+}
+
+// A grey PNG of `width` x `height`: a figure wider than any window.
+void write_grey_png(const std::string& path, uint32_t width, uint32_t height) {
+  std::string raw;
+  for (uint32_t y = 0; y < height; ++y) {
+    raw += '\0';  // filter: none
+    for (uint32_t x = 0; x < width; ++x) raw += static_cast<char>(x * 255 / width);
+  }
+  uLongf size = compressBound(static_cast<uLong>(raw.size()));
+  std::string packed(size, '\0');
+  ASSERT_EQ(compress(reinterpret_cast<Bytef*>(packed.data()), &size,
+                     reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size())),
+            Z_OK);
+  packed.resize(size);
+  std::string png = testing::kPngSignature;
+  auto chunk = [&png](const std::string& type, const std::string& data) {
+    put32(png, static_cast<uint32_t>(data.size()));
+    const std::string body = type + data;
+    png += body;
+    put32(png, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()),
+                                           static_cast<uInt>(body.size()))));
+  };
+  std::string header;
+  put32(header, width);
+  put32(header, height);
+  header += std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit grey, no interlace
+  chunk("IHDR", header);
+  chunk("IDAT", packed);
+  chunk("IEND", "");
+  std::ofstream(path, std::ios::binary) << png;
+}
+
+// Measures the page as laid out in the window and writes what it found, as JSON, into a <pre>
+// that --dump-dom prints: the page's and every table's scroll and client widths, every element
+// that is wider than its box or sticks out past the window's right edge, the first column of the
+// first table (text and title), and the smallest font size of a table cell.
+constexpr char kMeasure[] = R"(<script>
+window.addEventListener('load', function () {
+  var root = document.documentElement;
+  var out = {window: window.innerWidth, page_scroll: root.scrollWidth,
+             page_client: root.clientWidth, tables: [], wide: [], labels: [], min_font: 1000};
+  document.querySelectorAll('body *').forEach(function (el) {
+    var name = el.tagName.toLowerCase() + (el.className ? '.' + el.className : '');
+    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+      out.wide.push(name + ': scrollWidth ' + el.scrollWidth + ' > clientWidth ' + el.clientWidth);
+    var right = el.getBoundingClientRect().right;
+    if (right > root.clientWidth + 1)
+      out.wide.push(name + ': right edge ' + right + ' > window ' + root.clientWidth);
+  });
+  document.querySelectorAll('table').forEach(function (t) {
+    out.tables.push({scroll: t.scrollWidth, client: t.clientWidth});
+  });
+  document.querySelectorAll('td').forEach(function (td) {
+    out.min_font = Math.min(out.min_font, parseFloat(getComputedStyle(td).fontSize));
+  });
+  var first = document.querySelector('table');
+  if (first) Array.prototype.forEach.call(first.tBodies[0].rows, function (row) {
+    var cell = row.cells[0];
+    out.labels.push({text: cell.textContent, title: cell.getAttribute('title') || ''});
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'ablate-measure';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>
+)";
+
+std::string unescape_html_text(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool entity = false;
+    for (const auto& [from, to] :
+         std::vector<std::pair<std::string, std::string>>{{"&amp;", "&"},
+                                                          {"&lt;", "<"},
+                                                          {"&gt;", ">"},
+                                                          {"&quot;", "\""},
+                                                          {"&nbsp;", "\xC2\xA0"}}) {
+      if (s.compare(i, from.size(), from) == 0) {
+        out += to;
+        i += from.size() - 1;
+        entity = true;
+        break;
+      }
+    }
+    if (!entity) out += s[i];
+  }
+  return out;
+}
+
+// Loads `html` with the measuring script in chromium at `width` x 900 and returns its JSON.
+nlohmann::json measure(const testing::TempDir& dir, const std::string& html, int width) {
+  const size_t body_end = html.rfind("</body>");
+  if (body_end == std::string::npos) throw std::runtime_error("no </body> in the report");
+  const std::string page = dir.file("measured.html");
+  std::ofstream(page, std::ios::binary)
+      << html.substr(0, body_end) << kMeasure << html.substr(body_end);
+  // No --hide-scrollbars: a vertical scroll bar takes its width from the page, as for a reader.
+  const testing::ProcessResult run =
+      testing::run_process({"chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                            "--no-first-run", "--user-data-dir=" + dir.file("measure-profile"),
+                            "--window-size=" + std::to_string(width) + ",900",
+                            "--virtual-time-budget=5000", "--dump-dom", file_url(page)},
+                           120);
+  if (!run.started || run.timed_out || run.exit_status != 0) {
+    throw std::runtime_error("chromium did not run (" + run.error + "): " + run.output);
+  }
+  const std::string open = "<pre id=\"ablate-measure\">";
+  const size_t from = run.output.find(open);
+  const size_t to = run.output.find("</pre>", from);
+  if (from == std::string::npos || to == std::string::npos) {
+    throw std::runtime_error("the page did not report its measures: " + run.output.substr(0, 2000));
+  }
+  return nlohmann::json::parse(
+      unescape_html_text(run.output.substr(from + open.size(), to - from - open.size())));
+}
+
+TEST(BrowserTest, TwentyArmsFitA1200PixelWindowWithEveryLabelInFull) {
+  if (!testing::on_path("chromium")) GTEST_SKIP() << kNoChromium;
+  testing::TempDir dir("ablate-browser-wide");
+  const Report report = twenty_arm_report();
+  Figure wide;
+  wide.name = "learning_curves";
+  wide.title = "A figure wider than the window";
+  wide.caption = "2400 pixels wide: it is scaled down to the page.";
+  wide.png_path = dir.file("wide.png");
+  write_grey_png(wide.png_path, 2400, 300);
+  const std::string html = render_html(report, {wide}, {});
+  ASSERT_EQ(html.find("<script"), std::string::npos) << "the report itself has no script";
+
+  const nlohmann::json m = measure(dir, html, 1200);
+  SCOPED_TRACE(m.dump(1));
+  EXPECT_EQ(m["window"], 1200);
+  // No horizontal scroll bar on the page, nor in or around any table.
+  EXPECT_LE(m["page_scroll"].get<int>(), m["page_client"].get<int>());
+  ASSERT_EQ(m["tables"].size(), 2u);  // the arms and the excluded jobs
+  for (const auto& t : m["tables"]) EXPECT_LE(t["scroll"].get<int>(), t["client"].get<int>());
+  EXPECT_TRUE(m["wide"].empty()) << "wider than their box or the window: " << m["wide"].dump(1);
+  // Fitting did not mean shrinking the text out of reach.
+  EXPECT_GE(m["min_font"].get<double>(), 12.0);
+  // Every arm's label is on the page in full: as its text, or as the title an abbreviation shows
+  // on hover.
+  ASSERT_EQ(m["labels"].size(), report.arms.size());
+  size_t abbreviated = 0;
+  for (size_t i = 0; i < report.arms.size(); ++i) {
+    const std::string& label = report.arms[i].label;
+    const std::string text = m["labels"][i]["text"];
+    const std::string title = m["labels"][i]["title"];
+    EXPECT_TRUE(text == label || title == label)
+        << label << "\nshown: " << text << "\ntitle: " << title;
+    if (text != label) ++abbreviated;
+  }
+  EXPECT_GE(abbreviated, 1u);  // the long labels were cut, so the title carried them
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ for f in report.md report.html report.tex report.json figures/metric_vs_groups.p
   [ -s "rep/$f" ] || [ "$f" = figures/quality_vs_cost.png ] || fail "rep/$f missing or empty"
 done
 ls rep/.*.tmp >/dev/null 2>&1 && fail "temporary files left in rep/"
-has rep/report.md "Baseline: **kv\_heads=4 variant=mha**"
+has rep/report.md "Baseline: **variant=mha**"  # mha ignores kv_heads: not in its label
 has rep/report.md "(attention.variant=mha)"
 has rep/report.md "**better**"
 has rep/report.md "paired t-test"
@@ -84,25 +84,88 @@ expect 0 '"test": "welch"' "$ablate" report "$sweep" --metric acc --test welch -
 expect 0 '"correction": "bh"' "$ablate" report "$sweep" --metric acc --correction bh --format json
 expect 0 'Baseline: \*\*kv\\_heads=1 variant=gqa\*\*' "$ablate" report "$sweep" --metric acc \
   --baseline attention_kv_heads=1
-# A loss treated as higher-is-better is suspicious: a warning on stderr; --lower-is-better flips.
-expect 0 "suggests lower is better" "$ablate" report "$sweep" --metric loss
-out=$("$ablate" report "$sweep" --metric loss --lower-is-better --format json 2>&1)
-printf '%s' "$out" | grep -q "suggests" && fail "warning despite --lower-is-better"
-printf '%s' "$out" | grep -q '"lower_is_better": true' || fail "lower_is_better not in JSON"
+# The direction is read from the metric's name: a loss is lower-is-better without a flag, and
+# stated; a flag against the name is obeyed with a warning.
+out=$("$ablate" report "$sweep" --metric loss --format json 2>&1)
+printf '%s' "$out" | grep -q "warning" && fail "a warning for a loss read as lower-is-better"
+printf '%s' "$out" | grep -q '"lower_is_better": true' || fail "loss not read as lower-is-better"
+printf '%s' "$out" | grep -qF '"direction": "inferred from the name (loss)"' ||
+  fail "the direction's source not stated"
+expect 0 "says lower is better \\(loss\\), but --higher-is-better was given" \
+  "$ablate" report "$sweep" --metric loss --higher-is-better
+expect 0 "loss, lower is better, inferred from the name" "$ablate" report "$sweep" --metric loss
+expect 2 "give one of --lower-is-better and --higher-is-better" "$ablate" report "$sweep" \
+  --metric loss --lower-is-better --higher-is-better
+
+# --- --where, --compare, --reference ---
+cat > grid.csv <<'CSV'
+attention.variant,attention.kv_heads,attention.ema_window,seed,val_loss
+CSV
+# gqa kv 1/2/4 and dgqa kv 2/4 x ema_window 100/1000, 3 seeds; dgqa ema 100 is clearly better.
+for s in 0 1 2; do
+  echo "gqa,1,100,$s,3.$((50 + s))" >> grid.csv
+  echo "gqa,2,100,$s,3.$((40 + s))" >> grid.csv
+  echo "gqa,4,100,$s,3.$((30 + s))" >> grid.csv
+  echo "dgqa,2,100,$s,3.$((20 + s))" >> grid.csv
+  echo "dgqa,2,1000,$s,3.$((41 + s))5" >> grid.csv
+  echo "dgqa,4,100,$s,3.$((10 + s))" >> grid.csv
+  echo "dgqa,4,1000,$s,3.$((31 + s))5" >> grid.csv
+done
+expect 0 "imported" "$ablate" import --sweep grid --csv grid.csv \
+  --params attention.variant,attention.kv_heads,attention.ema_window
+"$ablate" report grid --metric val_loss --compare attention.ema_window --format json \
+  > cmp.json 2> cmp.err || fail "report --compare: $(cat cmp.err)"
+# One family, two cells (dgqa kv 2 and kv 4), each 1000 against 100; gqa ignores ema_window.
+eq "--compare: families" "$(grep -c '"reference_reason"' cmp.json)" 1
+eq "--compare: comparisons" "$(grep -c '"family": "attention.ema_window"' cmp.json)" 2
+has cmp.json '"reference_value": 100'
+has cmp.json '"cell": "kv_heads=2 variant=dgqa"'
+has cmp.json '"cell": "kv_heads=4 variant=dgqa"'
+lacks cmp.json '"family": "baseline"'
+"$ablate" report grid --metric val_loss --compare ema_window --reference 1000 > cmp.md 2>&1 ||
+  fail "report --compare --reference: $(cat cmp.md)"
+has cmp.md "## Family: attention.ema\_window"
+has cmp.md "against attention.ema\_window=1000 (given on the command line"
+# Two families and the baseline family beside them when --baseline is given.
+"$ablate" report grid --metric val_loss --compare attention.ema_window \
+  --compare attention.kv_heads --reference attention.kv_heads=2 \
+  --baseline attention.variant=gqa attention.kv_heads=4 --format json > three.json 2>&1 ||
+  fail "report with two --compare and --baseline: $(cat three.json)"
+eq "two --compare and --baseline: families" "$(grep -c '"reference_reason"' three.json)" 3
+# --where keeps a subset; its arms are labelled by what varies among them.
+"$ablate" report grid --metric val_loss --where attention.variant=dgqa --where kv_heads=4 \
+  > where.md 2> where.err || fail "report --where: $(cat where.err)"
+has where.md "2 arms with attention.variant=dgqa and attention.kv\_heads=4"
+has where.md "| ema\_window=100 |"
+expect 2 "--where attention.variant=mqa keeps no arm.*attention.variant has dgqa, gqa" \
+  "$ablate" report grid --metric val_loss --where attention.variant=mqa
+expect 2 "--compare model.dim: 'model.dim' is not a param" "$ablate" report grid \
+  --metric val_loss --compare model.dim
+expect 2 "--reference 7: not a level of attention.ema_window in this report; levels: 100, 1000" \
+  "$ablate" report grid --metric val_loss --compare attention.ema_window --reference 7
+expect 2 "--reference 2: needs a --compare KEY" "$ablate" report grid --metric val_loss \
+  --reference 2
+expect 2 "with several --compare flags, write --reference KEY=VALUE" "$ablate" report grid \
+  --metric val_loss --compare attention.ema_window --compare attention.kv_heads --reference 2
 
 # --- too few seeds ---
 head -n 3 paper.csv >two.csv
 sed -n '6,7p' paper.csv >>two.csv
 expect 0 "imported" "$ablate" import --sweep two --csv two.csv --params attention.variant,attention.kv_heads
-expect 0 "too few seeds" "$ablate" report two --metric acc
-out=$("$ablate" report two --metric acc --format json 2>/dev/null)
+# No arm has the 3 usable runs an automatic baseline needs: refused, with the counts.
+expect 2 "no arm of sweep 'two' has the 3 usable runs a baseline needs.*\\[variant=mha\\] 2" \
+  "$ablate" report two --metric acc
+# A baseline the user names is used; its comparisons say "too few seeds", with no p-value.
+expect 0 "too few seeds" "$ablate" report two --metric acc --baseline attention.variant=mha
+out=$("$ablate" report two --metric acc --baseline attention.variant=mha --format json 2>/dev/null)
 printf '%s' "$out" | grep -q '"p_value": null' || fail "a p-value printed with 2 seeds"
 
 # --- bad input: exit 2, what exists listed, nothing written ---
 expect 2 "no sweep 'nope'.*sweeps: 50%_\{x\}, two" "$ablate" report nope --metric acc --out bad1
-expect 2 "no metric 'accuracy'.*summary metrics: acc, loss" "$ablate" report "$sweep" \
+expect 2 "no metric 'accuracy'.*; metrics: acc, loss" "$ablate" report "$sweep" \
   --metric accuracy --out bad2
-expect 2 "matches no arm.*\[kv_heads=4 variant=mha\]" "$ablate" report "$sweep" --metric acc \
+expect 2 "no metric 'los'; did you mean loss\\?" "$ablate" report "$sweep" --metric los
+expect 2 "matches no arm.*\[variant=mha\]" "$ablate" report "$sweep" --metric acc \
   --baseline attention.variant=mqa --out bad3
 expect 2 "'model.heads' is not a param" "$ablate" report "$sweep" --metric acc \
   --baseline model.heads=4

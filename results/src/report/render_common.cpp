@@ -78,15 +78,112 @@ RowText comparison_text(const Report& r, const Comparison& c) {
   return t;
 }
 
-// The verdict comes right after the arm: it is what a reader looks for first.
-const std::vector<std::string> kColumns = {
-    "Arm",  "verdict", "n",      "mean ± std", "CI",        "IQM",       "Δ vs baseline",
-    "Δ CI", "p",       "p adj.", "g",          "Cliff's δ", "P(better)", "seeds for 80% power"};
+std::string latex_numbers(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '-' && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '[')) {
+      out += "$-$";
+    } else if (s[i] == '<') {
+      out += "$<$";
+    } else if (s.compare(i, 2, "±") == 0) {
+      out += "$\\pm$";
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
 
-std::vector<std::string> row_cells(const Report& r, size_t a) {
-  const RowText t = row_text(r, a);
-  return {r.arms[a].label, t.verdict, t.n,     t.mean_std, t.ci,    t.iqm,  t.diff,
-          t.diff_ci,       t.p,       t.p_adj, t.g,        t.delta, t.prob, t.power};
+namespace {
+
+TableColumn column(const std::string& name, bool numeric = true, bool label = false) {
+  TableColumn c;
+  c.name = name;
+  c.numeric = numeric;
+  c.label = label;
+  return c;
+}
+
+TableCell plain(const std::string& text) {
+  TableCell c;
+  c.text = text;
+  return c;
+}
+
+// A cell of our own numbers: the same text in every format, LaTeX with its math signs.
+TableCell number(const std::string& text) {
+  TableCell c;
+  c.text = text;
+  c.latex = latex_numbers(text);
+  return c;
+}
+
+}  // namespace
+
+Table arms_table(const Report& r) {
+  const std::string conf = percent(1 - r.options.alpha);
+  Table table;
+  table.columns = {column("Arm", false, true),
+                   column("verdict", false),
+                   column("n"),
+                   column("mean ± std"),
+                   column(conf + " CI"),
+                   column("IQM"),
+                   column("Δ vs baseline"),
+                   column(conf + " Δ CI"),
+                   column("p"),
+                   column("p adj."),
+                   column("g"),
+                   column("Cliff's δ"),
+                   column("P(better)"),
+                   column("seeds for 80% power")};
+  // Without a baseline family (only --compare families) the arms table describes the arms; the
+  // comparisons are in each family's table.
+  const bool compared = baseline_family(r) != nullptr;
+  if (!compared) {
+    table.columns.erase(table.columns.begin() + 1);  // verdict
+    table.columns.resize(5);                         // arm, n, mean, CI, IQM
+  }
+  for (size_t a = 0; a < r.arms.size(); ++a) {
+    const RowText t = row_text(r, a);
+    TableRow row;
+    row.reference = a == r.baseline;
+    if (!compared) {
+      row.cells = {plain(r.arms[a].label), number(t.n), number(t.mean_std), number(t.ci),
+                   number(t.iqm)};
+      table.rows.push_back(std::move(row));
+      continue;
+    }
+    TableCell verdict;
+    verdict.text = t.verdict;
+    if (t.verdict == "better" || t.verdict == "worse") {
+      verdict.strong = true;
+      verdict.css_class = t.verdict;
+    }
+    row.cells = {plain(r.arms[a].label), verdict,           number(t.n),
+                 number(t.mean_std),     number(t.ci),      number(t.iqm),
+                 number(t.diff),         number(t.diff_ci), number(t.p),
+                 number(t.p_adj),        number(t.g),       number(t.delta),
+                 number(t.prob),         number(t.power)};
+    table.rows.push_back(std::move(row));
+  }
+  return table;
+}
+
+Table excluded_table(const Report& r) {
+  Table table;
+  table.columns = {column("job", false, true), column("seed"), column("arm", false, true),
+                   column("status", false), column("reason", false, true)};
+  table.columns.back().abbreviate_after = 160;  // a reason reads as a sentence: it wraps
+  for (const auto& e : r.excluded) {
+    const std::string reason = e.reason.size() > 300 ? e.reason.substr(0, 300) + "..." : e.reason;
+    TableRow row;
+    row.cells = {plain(e.id), number(std::to_string(e.seed)), plain(e.arm_label), plain(e.status),
+                 plain(reason)};
+    table.rows.push_back(std::move(row));
+  }
+  return table;
 }
 
 std::string title_of(const Report& r) {
@@ -171,10 +268,17 @@ Table family_table(const Report& r, const Family& f) {
     auto row = [&](size_t arm, const RowText& x, bool reference) {
       TableRow out;
       out.reference = reference;
-      for (const std::string& text : {arm_value(r.arms[arm], f.key), x.verdict, x.n, x.mean_std,
-                                      x.diff, x.diff_ci, x.p, x.p_adj, x.g, x.prob, x.power}) {
-        out.cells.push_back(TableCell{text, false, ""});
-      }
+      out.cells = {plain(arm_value(r.arms[arm], f.key)),
+                   plain(x.verdict),
+                   number(x.n),
+                   number(x.mean_std),
+                   number(x.diff),
+                   number(x.diff_ci),
+                   number(x.p),
+                   number(x.p_adj),
+                   number(x.g),
+                   number(x.prob),
+                   number(x.power)};
       const std::string& v = out.cells[1].text;
       if (v == "better" || v == "worse") {
         out.cells[1].strong = true;

@@ -12,7 +12,6 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
                             const std::string& base_dir,
                             const std::vector<std::string>& figure_notes) {
   std::ostringstream out;
-  const std::string conf = percent(1 - r.options.alpha);
   out << "# " << escape_markdown(title_of(r)) << "\n\n";
   out << escape_markdown(summary_sentence(r));
   if (r.has_baseline()) {
@@ -22,28 +21,7 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
   out << "\n\n";
   for (const auto& w : r.warnings) out << "> **Warning:** " << escape_markdown(w) << "\n>\n";
   if (!r.warnings.empty()) out << "\n";
-  out << "| ";
-  for (const std::string& c : kColumns) {
-    std::string name = c;
-    if (name == "CI" || name == "Δ CI") name = conf + " " + name;
-    out << escape_markdown(name) << " | ";
-  }
-  out << "\n|";
-  for (size_t i = 0; i < kColumns.size(); ++i) {
-    out << (i == 0 || i == kVerdictColumn ? " --- |" : " ---: |");
-  }
-  out << "\n";
-  for (size_t a = 0; a < r.arms.size(); ++a) {
-    const auto cells = row_cells(r, a);
-    out << "|";
-    for (size_t i = 0; i < cells.size(); ++i) {
-      const bool bold = i == kVerdictColumn && (cells[i] == "better" || cells[i] == "worse");
-      // Only the label comes from the sweep; the other cells are numbers and words we wrote.
-      const std::string text = i == 0 ? escape_markdown(cells[i]) : cells[i];
-      out << " " << (bold ? "**" : "") << text << (bold ? "**" : "") << " |";
-    }
-    out << "\n";
-  }
+  out << table_markdown(arms_table(r));
   out << "\nΔ, g and Cliff's δ are arm minus baseline; P(better) is the probability that a run of "
          "the arm beats a run of the baseline.\n";
   for (const auto& c : r.comparisons) {
@@ -80,13 +58,7 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
   if (r.excluded.empty()) {
     out << "None: every job of the sweep is a sample.\n";
   } else {
-    out << "| job | seed | arm | status | reason |\n| --- | ---: | --- | --- | --- |\n";
-    for (const auto& e : r.excluded) {
-      std::string reason = e.reason.size() > 300 ? e.reason.substr(0, 300) + "..." : e.reason;
-      out << "| " << escape_markdown(e.id) << " | " << e.seed << " | "
-          << escape_markdown(e.arm_label) << " | " << escape_markdown(e.status) << " | "
-          << escape_markdown(reason) << " |\n";
-    }
+    out << table_markdown(excluded_table(r));
   }
   out << "\n## Provenance\n\n";
   for (const auto& [k, v] : r.provenance) {

@@ -7,6 +7,7 @@
 //   method.cpp           the statistical choices in words, provenance
 //   build_report.cpp     build_report: the parts in order
 //   render_*.cpp         one file per output format, render_common.cpp what they share
+//   table.h, table.cpp   the Table model every format draws, and its three drawings
 // Internal to the results library: nothing outside results/src includes it.
 #include <cstdint>
 #include <map>
@@ -125,10 +126,13 @@ RowText row_text(const Report& r, size_t a);
 RowText comparison_text(const Report& r, const Comparison& c);
 const Family* baseline_family(const Report& r);  // nullptr when only --compare families ran
 size_t family_size(const Family& family);        // comparisons in the family
-// The verdict comes right after the arm: it is what a reader looks for first.
-constexpr size_t kVerdictColumn = 1;
-extern const std::vector<std::string> kColumns;
-std::vector<std::string> row_cells(const Report& r, size_t a);
+// Our numbers as LaTeX text: a real minus sign, and the plus-minus and less-than as math.
+std::string latex_numbers(const std::string& s);
+// The arms table of the Markdown and HTML reports: one row per arm, the verdict right after the
+// arm (what a reader looks for first), the baseline as the reference row.
+Table arms_table(const Report& r);
+// The excluded jobs (job, seed, arm, status, reason cut at 300 characters).
+Table excluded_table(const Report& r);
 std::string title_of(const Report& r);
 std::string summary_sentence(const Report& r);
 // "Each level of KEY against KEY=REF (why) inside each cell ...; 6 comparisons, p adjusted ..."

@@ -260,7 +260,8 @@ std::string render_markdown(const Report& report, const std::vector<Figure>& fig
 // One self-contained HTML page: the PNG figures inlined as data: URIs, no external resource.
 std::string render_html(const Report& report, const std::vector<Figure>& figures,
                         const std::vector<std::string>& figure_notes = {});
-// A booktabs table ready to \input (needs \usepackage{booktabs}), with a caption line comment.
+// Booktabs tables ready to \input (needs \usepackage{booktabs} and \usepackage{graphicx}: a
+// table wider than the line is scaled down to it): the arms, then one per --compare family.
 std::string render_latex(const Report& report);
 
 // Escaping of names and values per format, so a sweep or param named "<script>" or "50%_{x}"
