@@ -5,9 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "ablate/testing/png.h"
 #include "ablate/testing/process.h"
@@ -84,6 +88,64 @@ Report sample_report(double alpha = 0.05) {
       arm.curve.push_back(p);
     }
     r.arms.push_back(arm);
+  }
+  r.baseline = 0;
+  return r;
+}
+
+// A generated sweep of 20 arms: 4 variants x 5 kv_heads values (of 16 heads), with labels long
+// enough to be shortened, a curve, parameters, throughput and the model config of each arm.
+// Every arm is its own series: its style is series_style(its index).
+const std::vector<std::string> kVariants = {"gqa", "dgqa", "pgqa", "wgqa"};
+const std::vector<int> kKvHeads = {1, 2, 4, 8, 16};
+
+std::string long_label(const std::string& variant, int kv_heads) {
+  return "variant=" + variant + " kv_heads=" + std::to_string(kv_heads) +
+         " schedule=cosine-with-linear-warmup-and-a-long-name";
+}
+
+Report twenty_arms() {
+  Report r;
+  r.options.sweep = "grid";
+  r.options.metric = "final_val_loss";
+  r.options.lower_is_better = true;
+  r.lower_is_better = true;
+  r.curve_metric = "eval/val_loss";
+  for (size_t v = 0; v < kVariants.size(); ++v) {
+    for (size_t g = 0; g < kKvHeads.size(); ++g) {
+      const size_t i = r.arms.size();
+      ReportArm arm;
+      arm.arm_key = "arm" + std::to_string(i);
+      arm.label = long_label(kVariants[v], kKvHeads[g]);
+      arm.params = {{"attention.kv_heads", std::to_string(kKvHeads[g])},
+                    {"attention.variant", kVariants[v]}};
+      arm.config = {{"attention.variant", kVariants[v]},
+                    {"attention.kv_heads", std::to_string(kKvHeads[g])},
+                    {"model.heads", "16"},
+                    {"model.dim", "512"},
+                    {"model.layers", "6"},
+                    {"train.precision", "fp32"}};
+      arm.seeds = {1, 2, 3};
+      const double centre = 3.0 - 0.05 * static_cast<double>(g) - 0.02 * static_cast<double>(v);
+      arm.values = {centre - 0.02, centre, centre + 0.02};
+      arm.stats = stats::describe(arm.values);
+      arm.parameters =
+          20e6 + 0.5e6 * static_cast<double>(kKvHeads[g]) + 1e5 * static_cast<double>(v);
+      arm.throughput =
+          90000 - 2000 * static_cast<double>(kKvHeads[g]) - 500 * static_cast<double>(v);
+      for (int64_t step = 0; step <= 2000; step += 100) {
+        CurvePoint p;
+        p.step = step;
+        const double progress =
+            1 - std::exp(-static_cast<double>(step) / (300 + 40 * static_cast<double>(i)));
+        p.mean = 6.0 - (6.0 - arm.stats.mean) * progress;
+        p.n = 3;
+        p.low = p.mean - 0.05;
+        p.high = p.mean + 0.05;
+        arm.curve.push_back(p);
+      }
+      r.arms.push_back(arm);
+    }
   }
   r.baseline = 0;
   return r;
@@ -342,6 +404,487 @@ TEST_F(FigureTest, AMissingOrFailingGnuplotThrows) {
   }
   // Nothing half-written is left behind.
   EXPECT_TRUE(fs::is_empty(dir_.path()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures that scale: 20 arms
+
+// Plot frames in a PNG: the horizontal black edges of at least `min_run` pixels (text and tics
+// are shorter, the grid light grey, series coloured), an edge two antialiased rows counted once;
+// a frame has two.
+size_t count_frames(const PngImage& image, uint32_t min_run = 150) {
+  struct Edge {
+    uint32_t y, x0, length;
+  };
+  std::vector<Edge> edges;
+  for (uint32_t y = 0; y < image.height; ++y) {
+    uint32_t run = 0;
+    for (uint32_t x = 0; x <= image.width; ++x) {
+      bool dark = false;
+      if (x < image.width) {
+        const uint32_t c = testing::over_white(image, static_cast<size_t>(y) * image.width + x);
+        dark = ((c >> 16) & 0xff) < 110 && ((c >> 8) & 0xff) < 110 && (c & 0xff) < 110;
+      }
+      if (dark) {
+        ++run;
+        continue;
+      }
+      if (run >= min_run) {
+        const uint32_t x0 = x - run;
+        const bool same = std::any_of(edges.begin(), edges.end(), [&](const Edge& e) {
+          return y - e.y <= 2 && std::abs(static_cast<int>(e.x0) - static_cast<int>(x0)) <= 2;
+        });
+        if (!same) edges.push_back({y, x0, run});
+      }
+      run = 0;
+    }
+  }
+  return edges.size() / 2;
+}
+
+// Pixels of the outermost `band` rows and columns that are not white: a legend or label cut off
+// by the canvas edge leaves some.
+size_t edge_ink(const PngImage& image, uint32_t band = 3) {
+  size_t n = 0;
+  for (uint32_t y = 0; y < image.height; ++y) {
+    for (uint32_t x = 0; x < image.width; ++x) {
+      const bool edge = y < band || x < band || y >= image.height - band || x >= image.width - band;
+      if (!edge) continue;
+      const uint32_t c = testing::over_white(image, static_cast<size_t>(y) * image.width + x);
+      n += c != 0xFFFFFF ? 1 : 0;
+    }
+  }
+  return n;
+}
+
+// The palette colours (k < 12) of which `image` has at least `min_pixels` pixels.
+size_t palette_colours_drawn(const PngImage& image, size_t min_pixels = 30) {
+  size_t n = 0;
+  for (const uint32_t rgb : kFigurePalette) n += count_near(image, rgb, 4) >= min_pixels ? 1 : 0;
+  return n;
+}
+
+// What an SVG of gnuplot's says: its size, every <text> with its position, and the titles of its
+// legend entries (a titled plot element is a <g id="gnuplot_plot_Nb"><title>...</title>).
+struct SvgText {
+  std::string text;
+  double x = 0, y = 0;
+  std::string anchor;  // "start", "middle" or "end"
+  bool rotated = false;
+};
+struct Svg {
+  double width = 0, height = 0;
+  std::vector<SvgText> texts;
+  std::vector<std::string> keys;
+};
+
+std::string unescape_xml(std::string s) {
+  const std::pair<const char*, const char*> entities[] = {
+      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}};
+  for (const auto& [from, to] : entities) {
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + 1)) {
+      s.replace(at, std::strlen(from), to);
+    }
+  }
+  return s;
+}
+
+Svg read_svg(const std::string& path) {
+  const std::string svg = slurp(path);
+  Svg out;
+  out.width = std::stod(svg.substr(svg.find(" width=\"") + 8));
+  out.height = std::stod(svg.substr(svg.find(" height=\"") + 9));
+  for (size_t at = svg.find("<text>"); at != std::string::npos; at = svg.find("<text>", at + 1)) {
+    SvgText t;
+    t.text = unescape_xml(svg.substr(at + 6, svg.find("</text>", at) - at - 6));
+    // gnuplot pads tic labels with a space: " 0.5".
+    t.text.erase(0, t.text.find_first_not_of(' '));
+    t.text.erase(t.text.find_last_not_of(' ') + 1);
+    const size_t g = svg.rfind("translate(", at);
+    t.rotated = svg.find("rotate(", g) < at;
+    t.x = std::stod(svg.substr(g + 10));
+    t.y = std::stod(svg.substr(svg.find(',', g) + 1));
+    const size_t anchor = svg.find("text-anchor=\"", g) + 13;
+    t.anchor = svg.substr(anchor, svg.find('"', anchor) - anchor);
+    out.texts.push_back(t);
+  }
+  // A plot element's group; the first text inside it is its legend entry (gnuplot draws point
+  // labels outside every plot's group).
+  const std::string group = "<g id=\"gnuplot_plot_";
+  for (size_t at = svg.find(group); at != std::string::npos; at = svg.find(group, at + 1)) {
+    int depth = 0;
+    size_t end = at;
+    for (size_t i = at; i < svg.size(); ++i) {
+      if (svg.compare(i, 3, "<g ") == 0) ++depth;
+      if (svg.compare(i, 4, "</g>") == 0 && --depth == 0) {
+        end = i;
+        break;
+      }
+    }
+    const size_t text = svg.find("<text>", at);
+    if (text < end) {
+      out.keys.push_back(unescape_xml(svg.substr(text + 6, svg.find("</text>", text) - text - 6)));
+    }
+  }
+  return out;
+}
+
+size_t texts_equal(const Svg& svg, const std::string& text) {
+  return static_cast<size_t>(std::count_if(svg.texts.begin(), svg.texts.end(),
+                                           [&](const SvgText& t) { return t.text == text; }));
+}
+
+// Every text lies inside the canvas, at the 6 px a character of sans 11 takes on average.
+void expect_texts_inside(const Svg& svg) {
+  for (const SvgText& t : svg.texts) {
+    size_t chars = 0;
+    for (const char c : t.text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    const double width = 6.0 * static_cast<double>(chars);
+    const double left = t.anchor == "start" ? t.x
+                        : t.anchor == "end" ? t.x - width
+                                            : t.x - width / 2;
+    if (!t.rotated) {  // the y label: it is short beside the plot's height
+      EXPECT_GE(left, 0) << t.text;
+      EXPECT_LE(left + width, svg.width) << t.text;
+    }
+    EXPECT_GT(t.y, 8) << t.text;
+    EXPECT_LE(t.y, svg.height - 4) << t.text;
+  }
+}
+
+// A drawn PNG of a figure: no ink on its edges (nothing cut off), at least as large as asked and
+// no larger than the caps.
+PngImage expect_uncut(const Figure& f, const FigureOptions& options = {}) {
+  SCOPED_TRACE(f.name);
+  const PngImage image = testing::read_png(f.png_path);
+  EXPECT_GE(image.width, static_cast<uint32_t>(options.width));
+  EXPECT_GE(image.height, static_cast<uint32_t>(options.height));
+  EXPECT_LE(image.width, static_cast<uint32_t>(kMaxCanvasWidth));
+  EXPECT_LE(image.height, static_cast<uint32_t>(kMaxCanvasHeight));
+  EXPECT_EQ(edge_ink(image), 0u) << "nothing touches the edge of the canvas";
+  const Svg svg = read_svg(f.svg_path);
+  EXPECT_EQ(svg.width, image.width);
+  EXPECT_EQ(svg.height, image.height);
+  expect_texts_inside(svg);
+  return image;
+}
+
+TEST(FigureStyle, TwelveColoursThenDashesAndMarkers) {
+  EXPECT_EQ(kFigurePalette[0], 0xD55E00u) << "series 0 is vermilion";
+  std::set<uint32_t> colours(kFigurePalette.begin(), kFigurePalette.end());
+  EXPECT_EQ(colours.size(), 12u);
+  std::set<std::tuple<uint32_t, int, int>> styles;
+  for (size_t k = 0; k < 40; ++k) {
+    SCOPED_TRACE(k);
+    const SeriesStyle s = series_style(k);
+    EXPECT_EQ(s.rgb, kFigurePalette[k % 12]);
+    EXPECT_EQ(s.dash_type, k < 12 ? 1 : static_cast<int>(k / 12) + 1);
+    const SeriesStyle later = series_style(k + 12);
+    EXPECT_EQ(later.rgb, s.rgb);
+    EXPECT_NE(later.dash_type, s.dash_type);
+    EXPECT_NE(later.point_type, s.point_type);
+    styles.insert({s.rgb, s.dash_type, s.point_type});
+  }
+  EXPECT_EQ(styles.size(), 40u) << "every series its own style";
+  // The palette's colours are far apart: no antialiased edge of one passes for another.
+  for (size_t i = 0; i < 12; ++i) {
+    for (size_t j = i + 1; j < 12; ++j) {
+      int far = 0;
+      for (int shift = 0; shift <= 16; shift += 8) {
+        far = std::max(far, std::abs(static_cast<int>((kFigurePalette[i] >> shift) & 0xff) -
+                                     static_cast<int>((kFigurePalette[j] >> shift) & 0xff)));
+      }
+      EXPECT_GE(far, 48) << i << " " << j;
+    }
+  }
+}
+
+TEST(FigureCost, KvCacheBytesPerTokenByHand) {
+  // 4 layers, d = 256, H = 8: head dim 32; fp32 4 bytes. 2 x 4 x G x 32 x 4 = 1024 G.
+  const std::map<std::string, std::string> base = {
+      {"model.layers", "4"}, {"model.dim", "256"}, {"model.heads", "8"}};
+  auto with = [&](std::map<std::string, std::string> extra) {
+    std::map<std::string, std::string> c = base;
+    for (auto& [k, v] : extra) c[k] = v;
+    return kv_cache_bytes_per_token(c);
+  };
+  EXPECT_EQ(with({{"attention.variant", "mha"}}), 8192.0);
+  EXPECT_EQ(with({{"attention.variant", "mha"}, {"attention.kv_heads", "2"}}), 8192.0)
+      << "mha ignores kv_heads";
+  EXPECT_EQ(with({{"attention.variant", "gqa"}, {"attention.kv_heads", "2"}}), 2048.0);
+  EXPECT_EQ(with({{"attention.variant", "gqa"}, {"attention.kv_heads", "0"}}), 8192.0)
+      << "0 means model.heads";
+  EXPECT_EQ(with({{"attention.variant", "mqa"}}), 1024.0);
+  EXPECT_EQ(with({{"attention.variant", "mha"}, {"train.precision", "bf16"}}), 4096.0);
+  EXPECT_EQ(
+      with(
+          {{"attention.variant", "gqa"}, {"attention.kv_heads", "4"}, {"train.precision", "fp16"}}),
+      2048.0);
+  EXPECT_EQ(with({{"attention.variant", "mqa"}, {"train.precision", "fp32"}}), 1024.0);
+  EXPECT_EQ(with({{"attention.variant", "mqa"}, {"train.precision", "auto"}}), 1024.0);
+  for (const char* v : {"kdgqa", "dgqa", "pgqa", "wgqa"}) {
+    EXPECT_EQ(with({{"attention.variant", v}, {"attention.kv_heads", "4"}}), 4096.0) << v;
+  }
+  EXPECT_EQ(with({{"attention.variant", "gkva"}, {"attention.q_heads", "2"}}), 8192.0)
+      << "gkva keeps H key/value heads";
+  EXPECT_EQ(with({{"attention.variant", "mkva"}}), 8192.0);
+  EXPECT_EQ(with({{"attention.variant", "gqkva"},
+                  {"attention.q_groups", "2"},
+                  {"attention.kv_groups", "4"}}),
+            4096.0);
+  // 2 layers of d = 96 with 3 heads of 32, bf16: 2 x 2 x 1 x 32 x 2.
+  EXPECT_EQ(kv_cache_bytes_per_token({{"attention.variant", "mqa"},
+                                      {"model.layers", "2"},
+                                      {"model.dim", "96"},
+                                      {"model.heads", "3"},
+                                      {"train.precision", "bf16"}}),
+            256.0);
+  // Unknown: the config does not say.
+  EXPECT_TRUE(std::isnan(with({{"attention.variant", "gqa"}}))) << "gqa without kv_heads";
+  EXPECT_TRUE(std::isnan(with({{"attention.variant", "gqkva"}})));
+  EXPECT_TRUE(std::isnan(with({{"attention.variant", "mystery"}})));
+  EXPECT_TRUE(std::isnan(with({})));
+  EXPECT_TRUE(std::isnan(kv_cache_bytes_per_token({{"attention.variant", "mha"}})));
+  EXPECT_TRUE(std::isnan(with({{"attention.variant", "mha"}, {"model.layers", "four"}})));
+  EXPECT_TRUE(std::isnan(with({{"attention.variant", "gqa"}, {"attention.kv_heads", "-2"}})));
+}
+
+TEST(FigureCost, ParsesItsNames) {
+  for (const CostAxis c :
+       {CostAxis::kAuto, CostAxis::kParameters, CostAxis::kThroughput, CostAxis::kKvCache}) {
+    EXPECT_EQ(parse_cost_axis(to_string(c)), c);
+  }
+  EXPECT_EQ(parse_cost_axis("kv_cache"), CostAxis::kKvCache);
+  try {
+    parse_cost_axis("flops");
+    FAIL() << "expected an error";
+  } catch (const ReportError& e) {
+    EXPECT_NE(std::string(e.what()).find("kv-cache"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(FigureTest, TwentyArmsLearningCurvesArePanelsPerVariant) {
+  Report report = twenty_arms();
+  // One pgqa arm diverges: with one y range for every panel, every panel has its high tics.
+  for (CurvePoint& p : report.arms[10].curve) {
+    p.mean = 6.0 + 2.5 * static_cast<double>(p.step) / 2000;
+    p.low = p.mean - 0.05;
+    p.high = p.mean + 0.05;
+  }
+  const FigureSet set = render_figures(report, dir_.str());
+  EXPECT_TRUE(set.notes.empty()) << ::testing::PrintToString(set.notes);
+  const Figure* f = find(set, "learning_curves");
+  ASSERT_NE(f, nullptr);
+  const PngImage image = expect_uncut(*f);
+  EXPECT_EQ(count_frames(image), 4u) << "one panel per variant";
+  EXPECT_GT(image.width, 800u) << "the canvas grew with the panels";
+  EXPECT_EQ(palette_colours_drawn(image), 12u);
+  EXPECT_NE(f->caption.find("one panel per value of attention.variant"), std::string::npos)
+      << f->caption;
+  const Svg svg = read_svg(f->svg_path);
+  for (const std::string& v : kVariants) EXPECT_EQ(texts_equal(svg, "variant=" + v), 1u) << v;
+  EXPECT_EQ(texts_equal(svg, "8"), 4u) << "the same y tics in every panel";
+  // One legend entry per arm, inside its panel: the panel's variant left out of the label,
+  // which is shortened but stays distinct.
+  ASSERT_EQ(svg.keys.size(), 20u);
+  for (size_t panel = 0; panel < 4; ++panel) {
+    const auto first = svg.keys.begin() + static_cast<std::ptrdiff_t>(panel * 5);
+    EXPECT_EQ(std::set<std::string>(first, first + 5).size(), 5u) << "distinct in their panel";
+  }
+  EXPECT_EQ(svg.keys[0].rfind("kv_heads=1 ", 0), 0u) << svg.keys[0];
+  EXPECT_NE(svg.keys[0].find("(baseline)"), std::string::npos) << svg.keys[0];
+  for (const std::string& key : svg.keys) {
+    EXPECT_EQ(key.find("variant="), std::string::npos) << key;
+    EXPECT_NE(key.find("\u2026"), std::string::npos) << key << " is shortened";
+  }
+}
+
+TEST_F(FigureTest, APanelKeyChoosesThePanels) {
+  FigureOptions options;
+  options.panel_key = "kv_heads";  // the unique config key ending in .kv_heads
+  FigureSet set = render_figures(twenty_arms(), dir_.str(), options);
+  EXPECT_TRUE(set.notes.empty()) << ::testing::PrintToString(set.notes);
+  const Figure* f = find(set, "learning_curves");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(count_frames(expect_uncut(*f, options)), 5u);
+  const Svg svg = read_svg(f->svg_path);
+  // In ascending numeric order, left to right.
+  double last_x = -1;
+  for (const int g : kKvHeads) {
+    const std::string title = "kv_heads=" + std::to_string(g);
+    ASSERT_EQ(texts_equal(svg, title), 1u) << title;
+    const auto it = std::find_if(svg.texts.begin(), svg.texts.end(),
+                                 [&](const SvgText& t) { return t.text == title; });
+    if (g != 8) {
+      EXPECT_GT(it->x, last_x) << title;  // 8 starts the second row
+    }
+    last_x = it->x;
+  }
+  // Four arms a panel is one plot's worth, but the asked key still splits them.
+  Report four = sample_report();
+  options.panel_key = "attention.variant";
+  set = render_figures(four, dir_.str(), options);
+  EXPECT_EQ(count_frames(testing::read_png(find(set, "learning_curves")->png_path)), 3u);
+  // A key no arm has: one plot, and a note that says why.
+  options.panel_key = "optim.nonexistent";
+  set = render_figures(twenty_arms(), dir_.str(), options);
+  ASSERT_EQ(set.notes.size(), 1u);
+  EXPECT_EQ(set.notes[0],
+            "learning curves: no arm has the config key optim.nonexistent; drawn as one plot");
+  Report two_lrs = twenty_arms();
+  two_lrs.arms[0].config["optim.lr"] = "0.001";
+  two_lrs.arms[1].config["sched.lr"] = "0.002";
+  options.panel_key = "lr";
+  EXPECT_EQ(render_figures(two_lrs, dir_.str(), options).notes,
+            std::vector<std::string>{"learning curves: the panel key lr is ambiguous (optim.lr, "
+                                     "sched.lr); drawn as one plot"});
+  options.panel_key = "optim.nonexistent";
+  set = render_figures(twenty_arms(), dir_.str(), options);
+  f = find(set, "learning_curves");
+  ASSERT_NE(f, nullptr);
+  const PngImage one = expect_uncut(*f);
+  EXPECT_EQ(count_frames(one), 1u);
+  EXPECT_EQ(palette_colours_drawn(one), 12u);
+  EXPECT_EQ(read_svg(f->svg_path).keys.size(), 20u);
+}
+
+TEST_F(FigureTest, FewArmsOrOneVariantAreOnePlot) {
+  FigureSet set = render_figures(sample_report(), dir_.str());
+  EXPECT_EQ(count_frames(testing::read_png(find(set, "learning_curves")->png_path)), 1u);
+  Report report = twenty_arms();
+  for (ReportArm& arm : report.arms) arm.config["attention.variant"] = "gqa";
+  set = render_figures(report, dir_.str());
+  const Figure* f = find(set, "learning_curves");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(count_frames(expect_uncut(*f)), 1u);
+}
+
+TEST_F(FigureTest, TwentyArmsQualityVsCostHasALegendNotPointLabels) {
+  const FigureSet set = render_figures(twenty_arms(), dir_.str());
+  const Figure* f = find(set, "quality_vs_cost");
+  ASSERT_NE(f, nullptr);
+  const PngImage image = expect_uncut(*f);
+  EXPECT_EQ(palette_colours_drawn(image, 20), 12u);
+  EXPECT_GT(image.height, 480u) << "the canvas grew with the legend";
+  const Svg svg = read_svg(f->svg_path);
+  ASSERT_EQ(svg.keys.size(), 20u) << "a legend entry per arm";
+  EXPECT_EQ(std::set<std::string>(svg.keys.begin(), svg.keys.end()).size(), 20u);
+  size_t arm_texts = 0;
+  for (const SvgText& t : svg.texts) arm_texts += t.text.find("kv_heads=") != std::string::npos;
+  EXPECT_EQ(arm_texts, 20u) << "the legend's text only: no label beside a point";
+  EXPECT_NE(f->caption.find("legend"), std::string::npos) << f->caption;
+
+  // Four arms: a label beside each point and no legend.
+  const FigureSet four = render_figures(sample_report(), dir_.str());
+  const Figure* few = find(four, "quality_vs_cost");
+  ASSERT_NE(few, nullptr);
+  const Svg labelled = read_svg(few->svg_path);
+  EXPECT_TRUE(labelled.keys.empty());
+  size_t labels = 0;
+  for (const SvgText& t : labelled.texts) labels += t.text.rfind("variant=", 0) == 0;
+  EXPECT_EQ(labels, 4u);
+}
+
+TEST_F(FigureTest, TwentyArmsMetricVsGroupsIsOnePlotOfFourSeries) {
+  const FigureSet set = render_figures(twenty_arms(), dir_.str());
+  const Figure* f = find(set, "metric_vs_groups");
+  ASSERT_NE(f, nullptr);
+  const PngImage image = expect_uncut(*f);
+  EXPECT_EQ(count_frames(image), 1u);
+  EXPECT_EQ(read_svg(f->svg_path).keys, (std::vector<std::string>{"gqa", "dgqa", "pgqa", "wgqa"}));
+}
+
+TEST_F(FigureTest, MoreSeriesThanColoursInMetricVsGroupsArePanels) {
+  // 4 variants x 4 learning rates x 2 group counts: 16 series of two points.
+  Report report = twenty_arms();
+  report.arms.clear();
+  const Report model = twenty_arms();
+  for (size_t v = 0; v < 4; ++v) {
+    for (int lr = 1; lr <= 4; ++lr) {
+      for (const int g : {2, 8}) {
+        ReportArm arm = model.arms[v * 5 + 1];
+        arm.config["attention.kv_heads"] = std::to_string(g);
+        arm.config["optim.lr"] = std::to_string(lr) + "e-4";
+        arm.params = {{"attention.kv_heads", std::to_string(g)},
+                      {"attention.variant", kVariants[v]},
+                      {"optim.lr", arm.config["optim.lr"]}};
+        arm.label = "variant=" + kVariants[v] + " kv_heads=" + std::to_string(g) +
+                    " lr=" + arm.config["optim.lr"];
+        report.arms.push_back(arm);
+      }
+    }
+  }
+  const FigureSet set = render_figures(report, dir_.str());
+  const Figure* f = find(set, "metric_vs_groups");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(count_frames(expect_uncut(*f)), 4u);
+  const Svg svg = read_svg(f->svg_path);
+  for (const std::string& v : kVariants) EXPECT_EQ(texts_equal(svg, "variant=" + v), 1u) << v;
+  ASSERT_EQ(svg.keys.size(), 16u);
+  EXPECT_EQ(svg.keys[0], "optim.lr=1e-4");
+  EXPECT_NE(f->caption.find("one panel per variant"), std::string::npos) << f->caption;
+}
+
+TEST_F(FigureTest, CostAxisIsAnOption) {
+  Report report = twenty_arms();
+  FigureOptions options;
+  options.cost = CostAxis::kKvCache;
+  FigureSet set = render_figures(report, dir_.str(), options);
+  EXPECT_TRUE(set.notes.empty()) << ::testing::PrintToString(set.notes);
+  const Figure* f = find(set, "quality_vs_cost");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->title, "final_val_loss vs KV-cache bytes per token");
+  EXPECT_NE(f->caption.find("KV-cache bytes per token at inference"), std::string::npos)
+      << f->caption;
+  Svg svg = read_svg(f->svg_path);
+  EXPECT_EQ(texts_equal(svg, "KV-cache bytes per token"), 1u) << "the x axis label";
+  // 6 layers x 32 head dim x 4 bytes x 2 = 1536 bytes per key/value head: 1.54k to 24.58k on a
+  // log-2 axis.
+  EXPECT_EQ(texts_equal(svg, "1.54k"), 1u);
+  EXPECT_EQ(texts_equal(svg, "24.58k"), 1u);
+  expect_uncut(*f, options);
+
+  // Two arms without model.layers: left out, and the note and caption say so.
+  report.arms[3].config.erase("model.layers");
+  report.arms[7].config.erase("model.layers");
+  set = render_figures(report, dir_.str(), options);
+  ASSERT_EQ(set.notes.size(), 1u);
+  EXPECT_EQ(set.notes[0],
+            "quality vs cost: 2 arms without a known KV-cache bytes per token left out (" +
+                long_label("gqa", 8) + ", " + long_label("dgqa", 4) + ")");
+  f = find(set, "quality_vs_cost");
+  ASSERT_NE(f, nullptr);
+  EXPECT_NE(f->caption.find("2 arms without a known KV-cache bytes per token left out"),
+            std::string::npos)
+      << f->caption;
+  EXPECT_EQ(read_svg(f->svg_path).keys.size(), 18u);
+
+  // None known: no figure, and why.
+  for (ReportArm& arm : report.arms) arm.config.erase("model.heads");
+  set = render_figures(report, dir_.str(), options);
+  EXPECT_EQ(find(set, "quality_vs_cost"), nullptr);
+  EXPECT_TRUE(has_note(set, "quality vs cost: KV-cache bytes per token is known for no arm"))
+      << ::testing::PrintToString(set.notes);
+
+  // Throughput, asked for although parameters differ.
+  options.cost = CostAxis::kThroughput;
+  set = render_figures(twenty_arms(), dir_.str(), options);
+  f = find(set, "quality_vs_cost");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->title, "final_val_loss vs training throughput (tokens or images per second)");
+  // Parameters, asked for although they are all the same: drawn at one x.
+  report = twenty_arms();
+  for (ReportArm& arm : report.arms) arm.parameters = 1e6;
+  options.cost = CostAxis::kParameters;
+  set = render_figures(report, dir_.str(), options);
+  f = find(set, "quality_vs_cost");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->title, "final_val_loss vs parameters");
+  // The default falls back to throughput.
+  set = render_figures(report, dir_.str());
+  f = find(set, "quality_vs_cost");
+  ASSERT_NE(f, nullptr);
+  EXPECT_NE(f->title.find("throughput"), std::string::npos) << f->title;
 }
 
 // ---------------------------------------------------------------------------------------------
