@@ -531,7 +531,10 @@ TEST(Pgqa, FaithfulNoiseIsTheSameForEveryBatchElement) {
   auto x0 = random_input(1, 5, 16, 24);
   auto y = seeded(p.pgqa, torch::cat({x0, x0}, 0));
   EXPECT_LT(max_abs_diff(y[0], y[1]), 1e-6);
-  EXPECT_LT(max_abs_diff(y[0], seeded(p.pgqa, x0)[0]), 1e-6);  // as a batch of one sees it
+  // As a batch of one sees it. The float32 products of a batch of two and of one may take
+  // different BLAS paths (1.9e-6 apart once on a loaded CI machine); other noise would differ
+  // by far more than 1e-5.
+  EXPECT_LT(max_abs_diff(y[0], seeded(p.pgqa, x0)[0]), 1e-5);
   EXPECT_GT(max_abs_diff(y[0], p.gqa->forward(x0)[0]), 1e-3);  // and the noise is there
 }
 

@@ -176,6 +176,7 @@ expect 2 "expected holm, bh" "$ablate" report "$sweep" --metric acc --correction
 expect 2 "'pdf' is not one of" "$ablate" report "$sweep" --metric acc --format pdf
 expect 2 "several formats need --out" "$ablate" report "$sweep" --metric acc --format md,json
 expect 2 "alpha" "$ablate" report "$sweep" --metric acc --alpha 2
+expect 2 "--cost|cost" "$ablate" report "$sweep" --metric acc --cost bytes
 expect 2 "give SWEEP and --metric" "$ablate" report "$sweep"
 expect 2 "no database missing.db" "$ablate" report --db missing.db "$sweep" --metric acc
 for d in bad1 bad2 bad3; do [ -e "$d" ] && fail "$d written on bad input"; done

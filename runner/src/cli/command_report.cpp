@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <iostream>
 
+#include "ablate/results/figures.h"
 #include "ablate/results/report.h"
 #include "ablate/results/report_writer.h"
 #include "ablate/results/stats.h"
@@ -21,7 +22,7 @@ int command_report(const std::vector<std::string>& args) {
       "  ablate report lm --metric final_val_loss --compare attention.kv_heads --reference 4\n"
       "  ablate report lm --metric final_val_loss --where attention.variant=dgqa \\\n"
       "      --compare attention.ema_window --compare attention.dgqa_mode"};
-  std::string db = "ablate.db", test = "auto", correction = "holm", format = "md";
+  std::string db = "ablate.db", test = "auto", correction = "holm", format = "md", cost = "auto";
   std::vector<std::string> baseline, where, compare, reference;
   bool lower = false, higher = false;
   results::ReportOptions report;
@@ -51,6 +52,10 @@ int command_report(const std::vector<std::string>& args) {
       "fewest seeds per arm for a test");
   add("format", po::value(&format)->default_value(format),
       "md|html|tex|json, or a list md,html,tex,json with --out");
+  add("cost", po::value(&cost)->default_value(cost),
+      "quality-vs-cost figure's x axis: auto|parameters|throughput|kv-cache");
+  add("panels", po::value(&files.figures.panel_key),
+      "KEY: learning curves in one panel per value of KEY (default: per variant past 6 arms)");
   add("out", po::value(&files.out_dir),
       "folder for report.<format> and figures/ (default: "
       "the report to stdout)");
@@ -130,6 +135,7 @@ int command_report(const std::vector<std::string>& args) {
               << ": expected holm, bh, bonferroni or none\n";
     return kBadInput;
   }
+  files.figures.cost = results::parse_cost_axis(cost);
   files.formats = results::parse_formats(format);  // several without --out: write_report says so
   const auto store = open_read_only(db, "report");
   if (!store) return kBadInput;
