@@ -12,9 +12,11 @@
 
 #include "ablate/results/figures.h"
 #include "ablate/results/report.h"
+#include "ablate/results/store.h"
 #include "ablate/testing/png.h"
 #include "ablate/testing/process.h"
 #include "ablate/testing/temp_dir.h"
+#include "report_test_support.h"
 
 namespace ablate::results {
 namespace {
@@ -403,6 +405,56 @@ TEST(BrowserTest, TwentyArmsFitA1200PixelWindowWithEveryLabelInFull) {
     if (text != label) ++abbreviated;
   }
   EXPECT_GE(abbreviated, 1u);  // the long labels were cut, so the title carried them
+}
+
+// The whole path at 20 arms: a sweep in a store, build_report with a baseline family and two
+// --compare families (group rows per cell), real gnuplot figures (the learning curves as panels,
+// wider than the window), rendered as HTML and laid out by Chromium at 1200 pixels.
+TEST(BrowserTest, ATwentyArmSweepWithFamiliesAndFiguresFitsA1200PixelWindow) {
+  if (!testing::on_path("chromium")) GTEST_SKIP() << kNoChromium;
+  ASSERT_TRUE(gnuplot_available()) << kNoGnuplot;
+  testing::TempDir dir("ablate-browser-sweep");
+  Store store(dir.file("ablate.db"));
+  std::vector<test_support::FakeRun> runs;
+  const std::vector<std::string> variants = {"gqa", "dgqa", "pgqa", "wgqa"};
+  for (size_t v = 0; v < variants.size(); ++v) {
+    for (const int kv : {1, 2, 4, 8, 16}) {
+      const test_support::Params params = {{"attention.kv_heads", std::to_string(kv)},
+                                           {"attention.variant", variants[v]},
+                                           {"model.heads", "16"}};
+      for (int64_t seed = 0; seed < 3; ++seed) {
+        const double value = 3.0 - 0.01 * kv - 0.02 * static_cast<double>(v) +
+                             0.004 * static_cast<double>((seed * 7 + kv) % 5);
+        std::vector<double> curve;
+        for (int step = 1; step <= 4; ++step) curve.push_back(value + 0.5 / step);
+        runs.push_back({params, seed, value, "done", curve});
+      }
+    }
+  }
+  test_support::write_sweep(store, dir, "uptrain-grid-with-long-names", runs);
+  ReportOptions options;
+  options.sweep = "uptrain-grid-with-long-names";
+  options.metric = "final_test_acc";  // the fake runs' summary name
+  options.bootstrap_resamples = 199;
+  options.baseline = {{"attention.variant", "gqa"}, {"attention.kv_heads", "16"}};
+  options.compare = {{"attention.kv_heads", std::string("16")},
+                     {"attention.variant", std::string("gqa")}};
+  const Report report = build_report(store, options);
+  ASSERT_EQ(report.arms.size(), 20u);
+  ASSERT_EQ(report.families.size(), 3u);
+  const FigureSet figures = render_figures(report, dir.file("figures"));
+  ASSERT_FALSE(figures.figures.empty());
+  const std::string html = render_html(report, figures.figures, figures.notes);
+  ASSERT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_NE(html.find("class=\"group\""), std::string::npos) << "family tables group by cell";
+
+  const nlohmann::json m = measure(dir, html, 1200);
+  SCOPED_TRACE(m.dump(1));
+  EXPECT_LE(m["page_scroll"].get<int>(), m["page_client"].get<int>());
+  ASSERT_EQ(m["tables"].size(), 3u);  // the arms, and one per --compare family
+  for (const auto& t : m["tables"]) EXPECT_LE(t["scroll"].get<int>(), t["client"].get<int>());
+  EXPECT_TRUE(m["wide"].empty()) << "wider than their box or the window: " << m["wide"].dump(1);
+  EXPECT_GE(m["min_font"].get<double>(), 12.0);
 }
 
 }  // namespace

@@ -1077,6 +1077,10 @@ double t_test_power(double effect_size, int64_t n, bool paired, double alpha) {
   const double df = paired ? nd - 1.0 : 2.0 * nd - 2.0;
   const double ncp = std::fabs(effect_size) * (paired ? std::sqrt(nd) : std::sqrt(nd / 2.0));
   const double crit = t_quantile(1.0 - alpha / 2.0, df);
+  // An effect a thousand times the critical value (seed-wise differences that are all but
+  // equal) has power 1 to double precision for any df: P(|Z| > 1000) underflows. Boost's
+  // non-central t cannot evaluate such a non-centrality (it throws), so answer it here.
+  if (ncp > 1000.0 * std::max(crit, 1.0)) return 1.0;
   const boost::math::non_central_t dist(df, ncp);
   return boost::math::cdf(boost::math::complement(dist, crit)) + boost::math::cdf(dist, -crit);
 }

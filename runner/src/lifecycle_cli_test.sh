@@ -202,13 +202,13 @@ grep -qE "^  kv_heads=1  2 jobs \(2 done\)$" status_stale.txt ||
   fail "status: the stale arm is not listed: $(cat status_stale.txt)"
 grep -qF "next: ablate prune lc --db $db" status_stale.txt ||
   fail "status: no prune hint: $(cat status_stale.txt)"
-"$ablate" report lc --db $db --metric final_val_loss --lower-is-better --format json \
+"$ablate" report lc --db $db --metric final_val_loss --min-seeds 2 --format json \
   > report.json 2> report.err
 eq "report: stale count" "$(sqlite3 :memory: "SELECT json_extract(readfile('report.json'),
   '\$.stale') || ' ' || json_array_length(readfile('report.json'), '\$.arms')")" "2 2"
 grep -qF "2 stale jobs (no longer in the sweep file) left out" report.err ||
   fail "report: no line about the stale jobs: $(cat report.err)"
-"$ablate" report lc --db $db --metric final_val_loss --lower-is-better > report.md 2> /dev/null
+"$ablate" report lc --db $db --metric final_val_loss --min-seeds 2 > report.md 2> /dev/null
 has report.md "2 stale jobs (no longer in the sweep file) left out"
 
 # Reverted: they count again, with their results, and nothing is retrained.
@@ -216,7 +216,7 @@ expect 0 "sweep lc: no new jobs, 2 stale: no longer in lc-full.yaml.*, 2 back in
   "$ablate" run lc-full.yaml --db $db --workdir w
 eq "reverted: stale jobs are the kv_heads 4 ones" "$(q $db "SELECT COUNT(*) FROM runs
   WHERE sweep = 'lc' AND stale = 1 AND attention_kv_heads = 4")" 2
-"$ablate" report lc --db $db --metric final_val_loss --lower-is-better --format json \
+"$ablate" report lc --db $db --metric final_val_loss --min-seeds 2 --format json \
   > report2.json 2> /dev/null
 eq "reverted report: arms" "$(sqlite3 :memory: "SELECT json_array_length(readfile('report2.json'),
   '\$.arms')")" 2

@@ -138,8 +138,14 @@ for k in 1 2 4; do
   grep -qE "^kv_heads=$k +2 +0 +0 +0 +$mean +[0-9]+ (s|min [0-9]+ s)$" status3.txt ||
     fail "status: no row 'kv_heads=$k 2 0 0 0 $mean TIME': $(cat status3.txt)"
 done
+# Two seeds per arm: the report it suggests lowers --min-seeds so its baseline qualifies, and
+# reads the loss as lower-is-better by itself. The suggested command runs as written.
 eq "status: next" "$(grep '^next:' status3.txt)" \
-  "next: ablate report prog --db prog.db --metric final_val_loss --lower-is-better"
+  "next: ablate report prog --db prog.db --metric final_val_loss --min-seeds 2"
+suggested=$(grep '^next:' status3.txt | sed 's/^next: ablate //')
+# shellcheck disable=SC2086  # the suggestion is words, as a user pastes it
+"$ablate" $suggested > suggested.md 2> suggested.err || fail "the suggested report fails: $(cat suggested.err)"
+has suggested.md "lower is better, inferred from the name (loss)"
 "$ablate" status --db prog.db prog --json > status3.json
 eq "status --json: arms, done per arm, metric, next" "$(sqlite3 :memory: "SELECT
   json_array_length(readfile('status3.json'), '\$[0].arms') || ' ' ||

@@ -624,7 +624,9 @@ for f in report.md report.json figures/learning_curves.png figures/learning_curv
 done
 grep -qF "final value of eval/val\_loss" rep9/report.md || fail "report: metric kind not stated"
 grep -qF "(attention.variant=mha)" rep9/report.md || fail "report: the mha pretrain is not the baseline"
-eq "report: arms (pretrain + 2 uptrain)" "$(grep -c '"label":' rep9/report.json)" 5
+json_length() { sqlite3 :memory: "SELECT json_array_length(readfile('$1'), '\$.$2')"; }
+eq "report: arms (pretrain + 2 uptrain)" "$(json_length rep9/report.json arms)" 3
+eq "report: comparisons with the baseline" "$(json_length rep9/report.json comparisons)" 2
 grep -q '"test": "paired-t"' rep9/report.json || fail "report: shared seeds not paired"
 grep -q '"n": 2' rep9/report.json || fail "report: n per arm is not 2 seeds"
 grep -q 'stage=uptrain' rep9/report.md || fail "report: stage missing from arm labels"

@@ -46,7 +46,16 @@ std::string resolve_key(const std::string& key, const std::vector<ReportArm>& ar
   for (const auto& k : all) {
     if (view_column(k) == key) return k;
   }
-  return "";
+  // The key's last part, as labels show it ("ema_window"), when one key ends with it.
+  std::string found;
+  for (const auto& k : all) {
+    if (k.size() > key.size() && k.compare(k.size() - key.size(), key.size(), key) == 0 &&
+        k[k.size() - key.size() - 1] == '.') {
+      if (!found.empty()) return "";  // ambiguous: the full key is needed
+      found = k;
+    }
+  }
+  return found;
 }
 
 std::string arm_value(const ReportArm& arm, const std::string& key) {

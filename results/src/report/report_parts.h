@@ -73,7 +73,8 @@ std::string did_you_mean(const std::string& metric, const std::vector<std::strin
 void describe_curve(ReportArm& arm, const std::vector<const JobRow*>& sample_jobs,
                     const std::map<std::string, std::map<int64_t, double>>& curves,
                     double confidence);
-// The param key a --baseline KEY names: a config key, its view column, or "stage"; "" if none.
+// The param key a --baseline, --where or --compare KEY names: a config key, its view column, the
+// unique key it is the dotted ending of ("kv_heads"), or "stage"; "" if none.
 std::string resolve_key(const std::string& key, const std::vector<ReportArm>& arms);
 std::string arm_value(const ReportArm& arm, const std::string& key);
 std::vector<std::string> arm_labels(const std::vector<ReportArm>& arms);  // "[label]" each

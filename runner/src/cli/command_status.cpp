@@ -237,10 +237,14 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
                    count_of(stale, "stale job") + "; --yes deletes them)");
   }
   if (left == 0 && counts["done"] > 0 && !metric.empty()) {
-    // The report does not infer a metric's direction yet: say it for the loss.
-    const bool lower = metric.find("loss") != std::string::npos;
+    // The report reads the direction from the metric's name. Its automatic baseline needs an arm
+    // with 3 usable runs (--min-seeds): with fewer seeds, say the flag that lets it run.
+    int64_t most = 0;
+    for (const auto& arm : arms) {
+      if (!arm.stale) most = std::max<int64_t>(most, arm.n);
+    }
     next.push_back("ablate report " + shell_word(name) + on_db + " --metric " + metric +
-                   (lower ? " --lower-is-better" : ""));
+                   (most == 2 ? " --min-seeds 2" : ""));
   }
   out["next"] = next;
   return out;
