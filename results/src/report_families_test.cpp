@@ -325,6 +325,46 @@ TEST_F(ReportTest, IdenticalArmsAreFlaggedWithTheirAllocation) {
   EXPECT_EQ(moved.identical[0].cause.find("allocation"), std::string::npos);
 }
 
+TEST_F(ReportTest, ArmsEqualButForRoundingAreFlaggedAndOthersAreNot) {
+  std::vector<FakeRun> runs;
+  add(runs, arm("mha", 4), kA);
+  add(runs, arm("gqa", 2), kB);
+  std::vector<double> rounded = kB, different = kB;
+  for (double& v : rounded) v *= 1 + 3e-8;    // another computation path of the same model
+  for (double& v : different) v *= 1 + 1e-4;  // a real, if small, difference
+  add(runs, arm("dgqa", 2), rounded);
+  add(runs, arm("pgqa", 2), different);
+  write_sweep(store_, dir_, "r", runs);
+  const Report r = report("r");
+  ASSERT_EQ(r.identical.size(), 1u);
+  EXPECT_EQ(r.arms[r.identical[0].arm].label, "variant=dgqa");
+  EXPECT_NEAR(r.identical[0].relative_difference, 3e-8, 1e-9);
+  EXPECT_TRUE(std::any_of(r.warnings.begin(), r.warnings.end(), [](const std::string& w) {
+    return w.find(
+               "[variant=dgqa] is identical to [variant=gqa] (to within 3e-08 relative: "
+               "floating-point rounding) on all 5 seeds") != std::string::npos;
+  }));
+}
+
+TEST_F(ReportTest, LabelsNameKeysInTheRunnersOrderWhenTheSweepRecordsIt) {
+  std::vector<FakeRun> runs;
+  add(runs, arm("dgqa", 2, "100"), kA);
+  add(runs, arm("dgqa", 4, "1000"), kB);
+  write_sweep(store_, dir_, "o", runs);
+  EXPECT_EQ(report("o").arms[0].label, "ema_window=100 kv_heads=2");  // alphabetical
+  // The runner records its schema's order with the sweep: variant, kv_heads, ..., ema_window.
+  SweepRecord again;
+  again.name = "o";
+  again.yaml = "name: o";
+  again.config_hash = "hash";
+  again.code_version = "abc123";
+  again.provenance = {{"param_order", "attention.variant,attention.kv_heads,attention.ema_window"}};
+  store_.register_sweep(again);
+  const Report r = report("o");
+  EXPECT_EQ(r.arms[0].label, "kv_heads=2 ema_window=100");
+  for (const auto& [k, v] : r.provenance) EXPECT_NE(k, "param_order");  // not provenance
+}
+
 TEST_F(ReportTest, AStagedArmWhoseKeysMatchAnothersIsNamedByItsParent) {
   // Two pretrain arms (dim 32 and 64) whose uptrain children set dim back to 32: the children's
   // own keys are equal, only their parents tell them apart (the runner's arm key holds the

@@ -196,6 +196,10 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     overrides += (overrides.empty() ? "" : " ") + shell_quote(o);
   }
   record.provenance["overrides"] = overrides;
+  // The schema's key order: reports name an arm's keys in the order status and run do.
+  std::string order;
+  for (const FieldInfo& f : schema()) order += (order.empty() ? "" : ",") + f.key;
+  record.provenance["param_order"] = order;
   const auto registered = store.register_sweep(record);
   std::vector<results::JobRecord> records;
   std::map<std::string, const JobSpec*> spec;

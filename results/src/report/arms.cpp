@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <set>
 
+#include "ablate/results/nearest.h"
 #include "ablate/results/variant_keys.h"
 
 #include "report_parts.h"
@@ -102,6 +103,35 @@ bool key_applies(const ReportArm& arm, const std::string& key) {
              .count(as_config_key(key, bare)) == 0;
 }
 
+std::string unknown_key(const std::string& flag, const std::string& key, const Report& report) {
+  const auto keys = param_keys(report.arms);
+  // Did you mean: the nearest key, or the key whose last part is nearest ("ema_windw").
+  std::vector<std::string> candidates = keys;
+  std::map<std::string, std::string> full;
+  for (const auto& k : keys) {
+    const std::string last = k.substr(k.rfind('.') + 1);
+    if (full.emplace(last, k).second) candidates.push_back(last);
+  }
+  std::string near = nearest_word(key, candidates);
+  if (full.count(near)) near = full[near];
+  // The keys worth naming: those whose value differs between the arms.
+  std::vector<std::string> differing;
+  for (const auto& k : keys) {
+    if (k == "init.from") continue;
+    for (const auto& arm : report.arms) {
+      if (get_or(arm.config, k, "\x01") != get_or(report.arms.front().config, k, "\x01")) {
+        differing.push_back(k);
+        break;
+      }
+    }
+  }
+  return flag + ": '" + key + "' is not a param of sweep '" + report.sweep.name + "'" +
+         (near.empty() ? "" : "; did you mean " + near + "?") +
+         "; params that differ between arms: " +
+         (differing.empty() ? "(none)" : join(differing, ", ")) +
+         " (any other config key works too; ablate schema lists them)";
+}
+
 void keep_where(Report& report, std::vector<std::vector<const JobRow*>>& arm_jobs) {
   const auto& where = report.options.where;
   if (where.empty()) return;
@@ -109,9 +139,7 @@ void keep_where(Report& report, std::vector<std::vector<const JobRow*>>& arm_job
   for (const auto& [key, value] : where) {
     const std::string k = resolve_key(key, report.arms);
     if (k.empty()) {
-      throw ReportError("--where " + key + "=" + value + ": '" + key +
-                        "' is not a param of sweep '" + report.sweep.name +
-                        "'; params: " + join(param_keys(report.arms), ", "));
+      throw ReportError(unknown_key("--where " + key + "=" + value, key, report));
     }
     resolved.emplace_back(k, value);
     report.where.push_back(k + "=" + value);
@@ -154,7 +182,7 @@ std::vector<std::string> param_keys(const std::vector<ReportArm>& arms) {
 }
 
 void label_arms(Report& report, const std::vector<std::vector<const JobRow*>>& arm_jobs,
-                const std::vector<JobRow>& all_jobs) {
+                const std::vector<JobRow>& all_jobs, const std::vector<std::string>& key_order) {
   auto& arms = report.arms;
   std::set<std::string> stages;
   for (const auto& arm : arms) stages.insert(arm.stage);
@@ -175,6 +203,15 @@ void label_arms(Report& report, const std::vector<std::vector<const JobRow*>>& a
     }
     if (values.size() > 1) varying.push_back(key);
   }
+  // The order labels name keys in: the runner's (so status and report agree), else
+  // alphabetical; stage always first.
+  const auto rank = [&](const std::string& key) -> size_t {
+    if (key == "stage") return 0;
+    const auto it = std::find(key_order.begin(), key_order.end(), key);
+    return 1 + static_cast<size_t>(it - key_order.begin());  // not in it: after every key in it
+  };
+  std::stable_sort(varying.begin(), varying.end(),
+                   [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
   for (auto& arm : arms) {
     std::vector<std::string> parts;
     for (const auto& key : varying) {
@@ -219,14 +256,7 @@ void choose_baseline(Report& report) {
     for (const auto& [key, value] : given) {
       const std::string k = resolve_key(key, arms);
       if (k.empty()) {
-        std::set<std::string> keys;
-        for (const auto& arm : arms) {
-          for (const auto& [pk, pv] : arm.params) keys.insert(pk);
-        }
-        throw ReportError("--baseline " + key + "=" + value + ": '" + key +
-                          "' is not a param of sweep '" + report.sweep.name +
-                          "'; params that differ between arms: " +
-                          (keys.empty() ? "(none)" : join({keys.begin(), keys.end()}, ", ")));
+        throw ReportError(unknown_key("--baseline " + key + "=" + value, key, report));
       }
       resolved.emplace_back(k, value);
     }

@@ -85,6 +85,24 @@ void set_direction(Report& r) {
   r.direction_reason = "inferred from the name (" + inferred.word + ")";
 }
 
+// The runner's key order, recorded with the sweep (empty for an imported or older sweep).
+std::vector<std::string> key_order(Store& store, const std::string& sweep) {
+  const auto env = store.environment(sweep);
+  const auto it = env.find(kParamOrder);
+  std::vector<std::string> out;
+  if (it == env.end()) return out;
+  std::string key;
+  for (const char c : it->second + ",") {
+    if (c != ',') {
+      key += c;
+    } else if (!key.empty()) {
+      out.push_back(key);
+      key.clear();
+    }
+  }
+  return out;
+}
+
 // The sweep's jobs that its file still plans (stale ones counted), and the arms they form.
 struct ArmJobs {
   std::vector<JobRow> all;                         // every job of the sweep, stale included
@@ -216,8 +234,12 @@ void write_warnings(Report& r) {
   }
   for (const auto& same : r.identical) {
     r.warnings.push_back(
-        "[" + r.arms[same.arm].label + "] is identical to [" + r.arms[same.same_as].label +
-        "] on " + (same.seeds == 2 ? std::string("both") : "all " + std::to_string(same.seeds)) +
+        "[" + r.arms[same.arm].label + "] is identical to [" + r.arms[same.same_as].label + "]" +
+        (same.relative_difference > 0
+             ? " (to within " + format_number(same.relative_difference, 2) +
+                   " relative: floating-point rounding)"
+             : std::string()) +
+        " on " + (same.seeds == 2 ? std::string("both") : "all " + std::to_string(same.seeds)) +
         " seeds: " + same.cause);
   }
   if (r.stale > 0) r.warnings.push_back(stale_line(r.stale));
@@ -256,7 +278,7 @@ Report build_report(Store& store, const ReportOptions& options) {
   ArmJobs arm_jobs;
   load_arms(store, r, arm_jobs);
   keep_where(r, arm_jobs.by_arm);
-  label_arms(r, arm_jobs.by_arm, arm_jobs.all);
+  label_arms(r, arm_jobs.by_arm, arm_jobs.all, key_order(store, options.sweep));
   collect_samples(store, sweep_pk, r, arm_jobs, values);
   add_families(r, arm_jobs.planned_seeds);
   find_identical_arms(store, sweep_pk, r, arm_jobs.by_arm);

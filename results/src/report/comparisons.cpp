@@ -297,8 +297,7 @@ void add_compare_family(Report& report, const CompareSpec& spec,
   const auto& arms = report.arms;
   const std::string key = resolve_key(spec.key, arms);
   if (key.empty()) {
-    throw ReportError("--compare " + spec.key + ": '" + spec.key + "' is not a param of sweep '" +
-                      report.sweep.name + "'; params: " + join(param_keys(arms), ", "));
+    throw ReportError(unknown_key("--compare " + spec.key, spec.key, report));
   }
   // The levels of KEY among the arms it applies to, in registration order.
   std::vector<std::string> levels;

@@ -1,5 +1,6 @@
 // Arms whose values are equal seed by seed, and the likely cause from the stored diagnostics.
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "report_parts.h"
@@ -90,8 +91,18 @@ void find_identical_arms(Store& store, int64_t sweep_pk, Report& r,
     if (arm.values.size() < 2) continue;
     for (size_t b = 0; b < a; ++b) {
       const ReportArm& other = r.arms[b];
-      if (other.seeds != arm.seeds || other.values != arm.values) continue;
+      if (other.seeds != arm.seeds) continue;
+      // Equal, or equal but for floating-point rounding: a dynamic variant that never regroups
+      // computes gqa's model through another path, and its losses differ in the 8th digit.
+      double worst = 0;
+      for (size_t i = 0; i < arm.values.size(); ++i) {
+        const double x = arm.values[i], y = other.values[i];
+        if (x == y) continue;
+        worst = std::max(worst, std::fabs(x - y) / std::max(std::fabs(x), std::fabs(y)));
+      }
+      if (!(worst <= kIdenticalTolerance)) continue;
       IdenticalArms same;
+      same.relative_difference = worst;
       same.arm = a;
       same.same_as = b;
       same.seeds = static_cast<int64_t>(arm.seeds.size());

@@ -103,7 +103,9 @@ void write_provenance(Report& r, Store& store, const std::vector<JobRow>& jobs) 
   p.emplace_back("created", r.sweep.created);
   p.emplace_back("updated", r.sweep.updated);
   p.emplace_back("sweep config hash", r.sweep.config_hash);
-  for (const auto& [k, v] : store.environment(r.sweep.name)) p.emplace_back(k, v);
+  for (const auto& [k, v] : store.environment(r.sweep.name)) {
+    if (k != kParamOrder) p.emplace_back(k, v);  // bookkeeping for labels, not provenance
+  }
   std::set<std::string> devices, hosts, torch;
   for (const auto& job : jobs) {
     if (!job.device.empty()) devices.insert(job.device);

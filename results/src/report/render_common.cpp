@@ -232,13 +232,26 @@ std::string summary_sentence(const Report& r) {
   return s + (parts.empty() ? "" : "; " + join(parts, "; ")) + ".";
 }
 
+std::string columns_sentence(const Report& r) {
+  const std::string what = baseline_family(r) != nullptr ? "baseline" : "reference";
+  return "Δ, g and Cliff's δ are arm minus " + what +
+         "; P(better) is the probability that a run of the arm beats a run of the " + what + "." +
+         (r.families.size() > (baseline_family(r) != nullptr ? 1u : 0u)
+              ? " Each family below compares with its own reference."
+              : "");
+}
+
 std::string family_sentence(const Report& r, const Family& f) {
   std::string s = "Each level of " + f.key + " against " + f.key + "=" + f.reference_value + " (" +
                   f.reference_reason + ") inside each cell of arms that differ only in " + f.key +
                   "; " + count_of(family_size(f), "comparison");
   if (r.options.test != TestChoice::kAso && r.options.correction != stats::Correction::kNone) {
-    s += ", p adjusted over the family's " + std::to_string(f.tested) + " with " +
-         stats::to_string(r.options.correction);
+    if (f.tested >= 2) {
+      s += ", p adjusted over the family's " + std::to_string(f.tested) + " tests with " +
+           stats::to_string(r.options.correction);
+    } else {
+      s += f.tested == 1 ? ", one test: nothing to adjust" : ", no test ran";
+    }
   }
   return s + ".";
 }

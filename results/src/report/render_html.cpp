@@ -32,8 +32,7 @@ std::string render_html(const Report& r, const std::vector<Figure>& figures,
   out << "</p>\n";
   for (const auto& w : r.warnings) out << "<div class=\"warning\">" << escape_html(w) << "</div>\n";
   out << table_html(arms_table(r));
-  out << "<p>Δ, g and Cliff's δ are arm minus baseline; P(better) is the probability that a run "
-         "of the arm beats a run of the baseline.</p>\n";
+  out << "<p>" << escape_html(columns_sentence(r)) << "</p>\n";
   bool notes = false;
   for (const auto& c : r.comparisons) {
     if (c.note.empty() || !r.families[c.family].key.empty()) continue;

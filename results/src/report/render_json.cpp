@@ -149,6 +149,7 @@ std::string render_json(const Report& r) {
     j["identical"].push_back({{"arm", arm_ref(r.arms[same.arm])},
                               {"same_as", arm_ref(r.arms[same.same_as])},
                               {"seeds", same.seeds},
+                              {"relative_difference", same.relative_difference},
                               {"cause", same.cause}});
   }
   j["method"] = r.method;

@@ -22,8 +22,7 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
   for (const auto& w : r.warnings) out << "> **Warning:** " << escape_markdown(w) << "\n>\n";
   if (!r.warnings.empty()) out << "\n";
   out << table_markdown(arms_table(r));
-  out << "\nΔ, g and Cliff's δ are arm minus baseline; P(better) is the probability that a run of "
-         "the arm beats a run of the baseline.\n";
+  out << "\n" << escape_markdown(columns_sentence(r)) << "\n";
   for (const auto& c : r.comparisons) {
     if (!c.note.empty() && r.families[c.family].key.empty()) {
       out << "\n- " << escape_markdown(r.arms[c.arm].label) << ": " << escape_markdown(c.note);

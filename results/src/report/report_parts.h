@@ -82,13 +82,20 @@ std::vector<std::string> param_keys(const std::vector<ReportArm>& arms);  // eve
 // A key applies to an arm when the arm has a value for it and its variant does not ignore it
 // (variant_keys.h; config keys, view columns, or an imported sweep's bare names).
 bool key_applies(const ReportArm& arm, const std::string& key);
+// "--where X=1: 'X' is not a param of sweep 'S'; did you mean ...?; params that differ between
+// arms: ...": the error for a key that names no param.
+std::string unknown_key(const std::string& flag, const std::string& key, const Report& report);
 // Keeps the arms (and their jobs) that match every --where pair; ReportError for an unknown key
 // or when no arm is left.
 void keep_where(Report& report, std::vector<std::vector<const JobRow*>>& arm_jobs);
+// The sweep's environment entry that lists the config keys in the runner's schema order
+// (comma-separated), so a label names keys in the order `ablate status` does.
+inline constexpr const char* kParamOrder = "param_order";
 // Params, labels and parents of the arms (report.h, "Labels"). `all_jobs`: every job of the
-// sweep, to find parents.
+// sweep, to find parents. `key_order`: label keys in this order ("stage" first, keys not in it
+// last, alphabetically); empty: alphabetically.
 void label_arms(Report& report, const std::vector<std::vector<const JobRow*>>& arm_jobs,
-                const std::vector<JobRow>& all_jobs);
+                const std::vector<JobRow>& all_jobs, const std::vector<std::string>& key_order);
 // The baseline: --baseline pairs, or the rules in report.h.
 void choose_baseline(Report& report);
 
@@ -136,6 +143,8 @@ Table arms_table(const Report& r);
 Table excluded_table(const Report& r);
 std::string title_of(const Report& r);
 std::string summary_sentence(const Report& r);
+// What the comparison columns mean ("Δ, g and Cliff's δ are arm minus baseline; ...").
+std::string columns_sentence(const Report& r);
 // "Each level of KEY against KEY=REF (why) inside each cell ...; 6 comparisons, p adjusted ..."
 std::string family_sentence(const Report& r, const Family& f);
 // A --compare family's table: a group row per cell, its reference row first, then its levels.

@@ -192,12 +192,16 @@ struct Family {
   std::vector<std::string> notes;  // cells left out and why
 };
 
-// Two arms whose usable values are equal seed by seed: most likely the same model trained twice.
+// Two arms whose usable values are equal seed by seed, or equal to within kIdenticalTolerance
+// (relative; floating-point rounding of the same computation by another path): most likely the
+// same model trained twice.
+inline constexpr double kIdenticalTolerance = 1e-6;
 struct IdenticalArms {
   size_t arm = 0;
-  size_t same_as = 0;  // an earlier arm
-  int64_t seeds = 0;   // seeds compared
-  std::string cause;   // the likely cause from the stored diagnostics, or a generic one
+  size_t same_as = 0;              // an earlier arm
+  int64_t seeds = 0;               // seeds compared
+  double relative_difference = 0;  // the largest over the seeds; 0 when exactly equal
+  std::string cause;               // the likely cause from the stored diagnostics, or a generic one
 };
 
 struct Report {
