@@ -172,6 +172,17 @@ TEST_F(ReportTest, SeveralFamiliesAreCorrectedEachOnItsOwn) {
   const std::string md = render_markdown(r, {});
   EXPECT_NE(md.find("## Family: attention.ema\\_window"), std::string::npos);
   EXPECT_NE(md.find("| **kv\\_heads=2 variant=dgqa** |"), std::string::npos) << md;
+  // LaTeX: one table per family, and no bare Δ or ± (pdflatex has no glyph for them).
+  const std::string tex = render_latex(r);
+  EXPECT_EQ(tex.find("Δ"), std::string::npos);
+  EXPECT_EQ(tex.find("±"), std::string::npos);
+  EXPECT_NE(tex.find("$\\Delta$ vs reference"), std::string::npos);
+  size_t tables = 0;
+  for (size_t at = tex.find("\\begin{table}"); at != std::string::npos;
+       at = tex.find("\\begin{table}", at + 1)) {
+    ++tables;
+  }
+  EXPECT_EQ(tables, 3u);  // the arms, and the two --compare families
   const auto j = nlohmann::json::parse(render_json(r));
   ASSERT_EQ(j["families"].size(), 3u);
   EXPECT_EQ(j["families"][1]["reference_value"], 100);

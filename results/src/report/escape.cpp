@@ -63,6 +63,10 @@ std::string escape_latex(const std::string& s) {
       case '~':
         out += "\\textasciitilde{}";
         break;
+      case '-':
+        // "--" and "---" are ligatures (en and em dashes): "--reference" must stay two hyphens.
+        out += "-{}";
+        break;
       case '<':
         out += "\\textless{}";
         break;

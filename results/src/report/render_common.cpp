@@ -259,24 +259,24 @@ std::string family_sentence(const Report& r, const Family& f) {
 Table family_table(const Report& r, const Family& f) {
   Table t;
   const std::string conf = percent(1 - r.options.alpha);
-  for (const auto& [name, numeric] : std::vector<std::pair<std::string, bool>>{
-           {short_key(f.key, {f.key}), false},
-           {"verdict", false},
-           {"n", true},
-           {"mean ± std", true},
-           {"Δ vs reference", true},
-           {conf + " Δ CI", true},
-           {"p", true},
-           {"p adj.", true},
-           {"g", true},
-           {"P(better)", true},
-           {"seeds for " + format_number(r.options.power * 100, 3) + "% power", true}}) {
-    TableColumn c;
-    c.name = name;
-    c.numeric = numeric;
-    t.columns.push_back(c);
-  }
-  t.columns[0].label = true;
+  // Each header also as LaTeX: pdflatex has no glyph for a bare Δ or ±.
+  const std::string conf_tex = escape_latex(conf);
+  const std::string power = format_number(r.options.power * 100, 3) + "%";
+  t.columns = {column(short_key(f.key, {f.key}), false, true),
+               column("verdict", false),
+               column("n"),
+               column("mean ± std"),
+               column("Δ vs reference"),
+               column(conf + " Δ CI"),
+               column("p"),
+               column("p adj."),
+               column("g"),
+               column("P(better)"),
+               column("seeds for " + power + " power")};
+  t.columns[3].latex = "Mean $\\pm$ std";
+  t.columns[4].latex = "$\\Delta$ vs reference";
+  t.columns[5].latex = conf_tex + " $\\Delta$ CI";
+  t.columns[7].latex = "$p_{\\mathrm{adj}}$";
   for (const auto& g : f.groups) {
     auto row = [&](size_t arm, const RowText& x, bool reference) {
       TableRow out;

@@ -190,6 +190,12 @@ TEST(TableLatex, EscapedCellsInAResizedBooktabsTable) {
   EXPECT_EQ(tex.find("±"), std::string::npos);  // the one ± came as LaTeX
 }
 
+TEST(TableLatex, DoubleHyphensStayHyphensNotDashes) {
+  // "--reference" typeset as is would be an en dash: the option a reader copies would be wrong.
+  EXPECT_EQ(escape_latex("--reference VALUE"), "-{}-{}reference VALUE");
+  EXPECT_EQ(escape_latex("kv-cache"), "kv-{}cache");
+}
+
 TEST(TableLatex, ACellStartingWithABracketIsNotAnOptionalArgument) {
   Table t;
   t.columns = {col("[CI]", true), col("n", true)};
