@@ -161,6 +161,23 @@ expect 0 "too few seeds" "$ablate" report two --metric acc --baseline attention.
 out=$("$ablate" report two --metric acc --baseline attention.variant=mha --format json 2>/dev/null)
 printf '%s' "$out" | grep -q '"p_value": null' || fail "a p-value printed with 2 seeds"
 
+# --- the LaTeX compiles: pdflatex on the arms table and on --compare families' tables ---
+if command -v pdflatex >/dev/null 2>&1; then
+  "$ablate" report grid --metric val_loss --compare attention.ema_window --baseline \
+    attention.variant=gqa attention.kv_heads=4 --format tex > families.tex 2>/dev/null ||
+    fail "report --format tex with families"
+  cp rep/report.tex arms.tex
+  printf '%s\n' '\documentclass{article}' '\usepackage{booktabs}' '\usepackage{graphicx}' \
+    '\begin{document}' '\input{arms.tex}' '\input{families.tex}' '\end{document}' > doc.tex
+  pdflatex -interaction=nonstopmode -halt-on-error doc.tex > latex.log 2>&1 ||
+    fail "pdflatex cannot compile the report's LaTeX: $(grep -A3 '^!' latex.log | head -8)"
+  [ -s doc.pdf ] || fail "pdflatex wrote no PDF"
+  grep -q "Overfull \\\\hbox" latex.log && fail "a report table is wider than the page"
+elif [ "${ABLATE_SKIP_LATEX_TEST:-0}" != 1 ]; then
+  fail "pdflatex is not installed (scripts/setup installs texlive-latex-base and"\
+" texlive-latex-recommended); ABLATE_SKIP_LATEX_TEST=1 skips this check"
+fi
+
 # --- bad input: exit 2, what exists listed, nothing written ---
 expect 2 "no sweep 'nope'.*sweeps: 50%_\{x\}, grid, two" "$ablate" report nope --metric acc --out bad1
 expect 2 "no metric 'accuracy'.*; metrics: acc, loss" "$ablate" report "$sweep" \
