@@ -120,6 +120,9 @@ expect 0 "sweep long: 1 job, 1 launched, 1 done" \
   "$ablate" run long.yaml --db $db --workdir w --retry-failed
 grep -q "^resuming from the checkpoint of step $step\$" "$dir/log.txt" ||
   fail "--retry-failed did not resume from the checkpoint of step $step: $(cat "$dir/log.txt")"
+# One seed per arm: no report can test it, so status does not suggest one that would refuse.
+expect 0 "next: a report needs 2 or more seeds per arm \\(the arms have 1\\)" \
+  "$ablate" status long --db $db
 
 ###################################################################################################
 section "3. a diverged job stays unless --retry-diverged (then from scratch, old dir kept aside)"

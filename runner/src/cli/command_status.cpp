@@ -243,8 +243,13 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     for (const auto& arm : arms) {
       if (!arm.stale) most = std::max<int64_t>(most, arm.n);
     }
-    next.push_back("ablate report " + shell_word(name) + on_db + " --metric " + metric +
-                   (most == 2 ? " --min-seeds 2" : ""));
+    if (most < 2) {
+      next.push_back("a report needs 2 or more seeds per arm (the arms have " +
+                     std::to_string(most) + "): raise the sweep file's seeds: and run it again");
+    } else {
+      next.push_back("ablate report " + shell_word(name) + on_db + " --metric " + metric +
+                     (most == 2 ? " --min-seeds 2" : ""));
+    }
   }
   out["next"] = next;
   return out;
