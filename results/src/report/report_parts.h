@@ -3,12 +3,15 @@
 //   store_reads.cpp      what a report reads from the store (summaries, curves)
 //   text.cpp             numbers, counts and keys as text
 //   arms.cpp             arms, their samples, labels and the baseline
-//   comparisons.cpp      comparisons with a reference, tests, corrections and verdicts
+//   metrics.cpp          which summaries are metrics, their direction, did-you-mean
+//   comparisons.cpp      families: comparisons with a reference, tests, corrections, verdicts
+//   identical.cpp        arms equal seed by seed, and the likely cause from the diagnostics
 //   method.cpp           the statistical choices in words, provenance
 //   build_report.cpp     build_report: the parts in order
 //   render_*.cpp         one file per output format, render_common.cpp what they share
 //   table.h, table.cpp   the Table model every format draws, and its three drawings
-// Internal to the results library: nothing outside results/src includes it.
+// Internal to the results library: nothing outside results/src includes it (the results tests
+// do, to test the parts).
 #include <cstdint>
 #include <map>
 #include <optional>
