@@ -210,11 +210,8 @@ std::string arm_title(const Report& report, size_t i, const std::string& label) 
   return i == report.baseline ? label + " (baseline)" : label;
 }
 
-// The metric's direction, in the axis label. The one place that reads it from the report.
-bool lower_is_better(const Report& report) { return report.lower_is_better; }
-
 std::string direction(const Report& report) {
-  return lower_is_better(report) ? " (lower is better)" : " (higher is better)";
+  return report.lower_is_better ? " (lower is better)" : " (higher is better)";
 }
 
 // The interval bars of an arm: its t interval, or none (low = high = mean) with one seed.

@@ -421,13 +421,12 @@ TEST_F(ReportTest, AStagedArmIsNamedByItsKeysAndItsParentNeverByARunDir) {
                          {"attention.variant", "gqa"},
                          {"init.from", "/runs/pre-" + dim + "-" + std::to_string(s)},
                          {"model.dim", dim}};
-      FakeRun child{up, s, kB[s], "done", {}, "uptrain", parent};
+      // The seeds' init.from differ; their arm is one, as the runner's arm key leaves it out.
+      FakeRun child{up, s, kB[s], "done", {}, "uptrain", parent, {}, "uptrain-" + dim};
       runs.push_back(child);
     }
   }
-  // Seeds share an arm only when their params match: drop init.from from the arm key as the
-  // runner does.
-  write_sweep(store_, dir_, "st", runs, /*arm_key_ignores=*/"init.from");
+  write_sweep(store_, dir_, "st", runs);
   const Report r = report("st", [] {
     ReportOptions o;
     o.baseline = {{"stage", "pretrain"}, {"model.dim", "32"}};

@@ -34,18 +34,15 @@ struct FakeRun {
   std::string arm_key = "";  // "" = from params (the runner's also holds the parent's arm)
 };
 
-// The arm key of `params`, leaving out the key `ignored` (as the runner leaves out init.from).
-inline std::string arm_key_of(const Params& params, const std::string& ignored = "") {
+inline std::string arm_key_of(const Params& params) {
   std::string key;
-  for (const auto& [k, v] : params) {
-    if (k != ignored) key += k + "=" + v + ";";
-  }
+  for (const auto& [k, v] : params) key += k + "=" + v + ";";
   return std::to_string(std::hash<std::string>{}(key));
 }
 
 // Registers `runs` as sweep `name` and ingests a run dir for each, as the coordinator would.
 inline void write_sweep(Store& store, const testing::TempDir& dir, const std::string& name,
-                        const std::vector<FakeRun>& runs, const std::string& arm_key_ignores = "") {
+                        const std::vector<FakeRun>& runs) {
   SweepRecord sweep;
   sweep.name = name;
   sweep.yaml = "name: " + name;
@@ -57,8 +54,7 @@ inline void write_sweep(Store& store, const testing::TempDir& dir, const std::st
   for (size_t i = 0; i < runs.size(); ++i) {
     JobRecord job;
     job.id = "job" + std::to_string(i);
-    job.arm_key =
-        runs[i].arm_key.empty() ? arm_key_of(runs[i].params, arm_key_ignores) : runs[i].arm_key;
+    job.arm_key = runs[i].arm_key.empty() ? arm_key_of(runs[i].params) : runs[i].arm_key;
     job.seed = runs[i].seed;
     job.stage = runs[i].stage;
     if (runs[i].parent >= 0) job.parent_id = "job" + std::to_string(runs[i].parent);

@@ -9,6 +9,18 @@
 
 #include "report_parts.h"
 
+namespace ablate::results {
+
+bool names_key(const std::string& key, const std::string& given) {
+  if (given.empty()) return false;
+  if (key == given || detail::view_column(key) == given) return true;
+  return key.size() > given.size() &&
+         key.compare(key.size() - given.size(), given.size(), given) == 0 &&
+         key[key.size() - given.size() - 1] == '.';
+}
+
+}  // namespace ablate::results
+
 namespace ablate::results::detail {
 
 void describe_curve(ReportArm& arm, const std::vector<const JobRow*>& sample_jobs,
@@ -50,11 +62,9 @@ std::string resolve_key(const std::string& key, const std::vector<ReportArm>& ar
   // The key's last part, as labels show it ("ema_window"), when one key ends with it.
   std::string found;
   for (const auto& k : all) {
-    if (k.size() > key.size() && k.compare(k.size() - key.size(), key.size(), key) == 0 &&
-        k[k.size() - key.size() - 1] == '.') {
-      if (!found.empty()) return "";  // ambiguous: the full key is needed
-      found = k;
-    }
+    if (!names_key(k, key)) continue;
+    if (!found.empty()) return "";  // ambiguous: the full key is needed
+    found = k;
   }
   return found;
 }

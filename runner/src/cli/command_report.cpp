@@ -89,17 +89,10 @@ int command_report(const std::vector<std::string>& args) {
     // KEY=VALUE names its family; a bare VALUE needs exactly one --compare to belong to.
     std::string key = eq == std::string::npos ? "" : ref.substr(0, eq);
     std::string value = eq == std::string::npos ? ref : ref.substr(eq + 1);
-    // The family by its key as given, by its dotted suffix or by its view column.
-    const auto names = [&](const std::string& full) {
-      std::string column = full;
-      std::replace(column.begin(), column.end(), '.', '_');
-      return !key.empty() && (full == key || column == key ||
-                              (full.size() > key.size() &&
-                               full.compare(full.size() - key.size(), key.size(), key) == 0 &&
-                               full[full.size() - key.size() - 1] == '.'));
-    };
-    auto family = std::find_if(report.compare.begin(), report.compare.end(),
-                               [&](const results::CompareSpec& c) { return names(c.key); });
+    // The family whose --compare key the reference's key names (results::names_key).
+    auto family =
+        std::find_if(report.compare.begin(), report.compare.end(),
+                     [&](const results::CompareSpec& c) { return results::names_key(c.key, key); });
     if (key.empty() || family == report.compare.end()) {
       if (report.compare.size() != 1) {
         std::cerr << "ablate report: --reference " << ref << ": "

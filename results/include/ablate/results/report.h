@@ -235,6 +235,11 @@ struct Report {
   const ReportArm& baseline_arm() const { return arms.at(baseline); }
 };
 
+// Whether `given` (a --baseline, --where, --compare or --reference key) names the config key
+// `key`: the key itself, its view column ("attention_kv_heads"), or its dotted ending
+// ("kv_heads"). The report also requires the ending to be unique among the sweep's keys.
+bool names_key(const std::string& key, const std::string& given);
+
 // Reads the sweep from the store and computes the report. Throws ReportError for an unknown
 // sweep (listing the sweeps), an unknown metric (listing the sweep's metrics, with a did-you-mean),
 // a metric whose direction is not given and cannot be inferred, a baseline that matches no arm or
