@@ -61,7 +61,11 @@ if wait_until 90 first_end; then
   # The first job's end is in the file while the coordinator still runs the other two.
   alive "$c" || fail "the first job's end line appeared only once the run had ended: $(cat run1.err)"
   grep -q launched run1.out && fail "the run's summary was out before the first end line was seen"
-  eq "start lines when the first job ended" "$(count run1.err "^$time_re  start ")" 2
+  # The coordinator writes the next job's start line just after the end line: wait for it
+  # rather than race it. One job at a time, so it is the second start and not a third.
+  two_starts() { [ "$(count run1.err "^$time_re  start ")" -ge 2 ]; }
+  wait_until 10 two_starts || fail "no second start line within 10 s of the first end: $(cat run1.err)"
+  eq "start lines once the first job ended" "$(count run1.err "^$time_re  start ")" 2
 else
   fail "no job end line in 90 s: $(cat run1.err)"
 fi
