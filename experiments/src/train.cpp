@@ -642,4 +642,12 @@ TrainResult train(const runner::Config& c, const TrainOptions& options) {
   return trainer.run();
 }
 
+std::vector<TrainResult> train_ensemble(const std::vector<Member>& members) {
+  // Placeholder until the batched trainer lands: members one after another, each exactly as a
+  // single run (so results are right, only slower).
+  std::vector<TrainResult> results;
+  for (const auto& m : members) results.push_back(train(m.config, m.options));
+  return results;
+}
+
 }  // namespace ablate::experiments

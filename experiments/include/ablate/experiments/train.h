@@ -15,6 +15,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "ablate/runner/config.h"
 
@@ -46,6 +47,18 @@ struct TrainResult {
 // Trains `config` in options.run_dir. Throws runner::ConfigError / DataError / RunError on bad
 // input before anything is written.
 TrainResult train(const runner::Config& config, const TrainOptions& options);
+
+// Seeds trained together (docs/design.md, "Ensembles"): members[i] is trained as
+// train(members[i].config, members[i].options) would train it, each in its own run dir with the
+// same files, but all in one process as one batched model. The configs must differ in `seed`
+// (and in init.from, each member starting from its own parent) only; RunError otherwise, before
+// anything is written. A member that diverges is frozen while the others go on; a member whose
+// run dir already holds a finished run is reported as it stands. Results are in members' order.
+struct Member {
+  runner::Config config;  // the member's resolved config
+  TrainOptions options;   // its run dir; progress, quiet and stop_after apply to the whole call
+};
+std::vector<TrainResult> train_ensemble(const std::vector<Member>& members);
 
 // Why the device `name` (train.device, or one of `ablate run --devices`) cannot be used on this
 // machine, or "" when it can. Written to follow "train.device = " or "--devices ": "cuda:3, but
