@@ -29,10 +29,12 @@ struct PgqaScoreNoise : ScoreNoise {
   NoiseKind kind;
   double scale;
   torch::Tensor* norm_out;
-  PgqaScoreNoise(NoiseKind k, double s, torch::Tensor* n) : kind(k), scale(s), norm_out(n) {}
+  at::Generator generator;  // undefined: the global one
+  PgqaScoreNoise(NoiseKind k, double s, torch::Tensor* n, at::Generator g = {})
+      : kind(k), scale(s), norm_out(n), generator(std::move(g)) {}
   torch::Tensor operator()(const torch::Tensor& scores,
                            const torch::Tensor& visible) const override {
-    auto noise = draw_noise(scores, kind, visible).noise * scale;
+    auto noise = draw_noise(scores, kind, visible, generator).noise * scale;
     torch::NoGradGuard no_grad;
     norm_out->copy_(noise.detach().norm());
     return noise;
@@ -48,6 +50,12 @@ AttendOptions path_probe(const AttentionOptions& o) {
   probe.dropout = o.attn_dropout();
   if (is_pgqa_scores(o)) probe.score_noise = &kAnyScoreNoise;
   return probe;
+}
+
+// Dropout of `x` with a mask from a generator seeded with `seed` (the layer's own stream).
+torch::Tensor dropout_with(const torch::Tensor& x, double p, const torch::Device& device,
+                           uint64_t seed) {
+  return dropout(x, p, seeded_generator(device, seed));
 }
 
 }  // namespace
@@ -86,6 +94,7 @@ HeadLayout validate(const AttentionOptions& o) {
   if (o.path() == AttentionPath::kFused) {
     resolve_path(path_probe(o));  // throws with the reason when fused cannot apply
   }
+  if (o.members() < 0) fail("attention members must be >= 0");
   return layout;
 }
 
@@ -113,6 +122,14 @@ void AttentionImpl::reset() {
     q_norm = register_parameter("q_norm", torch::ones({d_h}));
     k_norm = register_parameter("k_norm", torch::ones({d_h}));
   }
+  const int64_t E = options.members();
+  // An ensemble's state buffers hold one row per member (members.h).
+  auto per_member = [E](torch::Tensor t) {
+    if (E == 0) return t;
+    auto shape = t.sizes().vec();
+    shape.insert(shape.begin(), E);
+    return t.unsqueeze(0).expand(shape).clone();
+  };
   if (options.variant() == Variant::kWgqa) {
     const int64_t m = H / G;
     std::vector<int64_t> shape = {G, m};
@@ -126,19 +143,26 @@ void AttentionImpl::reset() {
     k_weight = register_parameter("k_weight", init());
     v_weight = register_parameter("v_weight", init());
   }
-  counts = register_buffer("counts", torch::tensor(layout_counts(layout_), torch::kLong));
-  if (layout_.n_q != H) {
+  if (E > 0) {
+    for (auto* linear : {&q_proj, &k_proj, &v_proj, &o_proj}) stack_parameters(**linear, E);
+    stack_parameters(*this, E);  // qk_norm gains, wgqa weights
+  }
+  counts =
+      register_buffer("counts", per_member(torch::tensor(layout_counts(layout_), torch::kLong)));
+  if (layout_.n_q != H) {  // the layout's, shared by the members
     q_index_ = register_buffer("q_index", torch::tensor(layout_.q_of_head, torch::kLong));
   }
   if (is_dynamic(options.variant())) {
-    cache = register_buffer("cache", torch::zeros({G}));
-    boundary_cache = register_buffer("boundary_cache", torch::zeros({G}));
-    step = register_buffer("step", torch::zeros({}, torch::kLong));
-    degenerate = register_buffer("degenerate", torch::zeros({}, torch::kLong));
+    cache = register_buffer("cache", per_member(torch::zeros({G})));
+    boundary_cache = register_buffer("boundary_cache", per_member(torch::zeros({G})));
+    step = register_buffer("step", per_member(torch::zeros({}, torch::kLong)));
+    degenerate = register_buffer("degenerate", per_member(torch::zeros({}, torch::kLong)));
   }
   if (options.variant() == Variant::kPgqa) {
-    noise_norm = register_buffer("noise_norm", torch::zeros({}));
+    noise_norm = register_buffer("noise_norm", per_member(torch::zeros({})));
   }
+  probabilities_seeds_.assign(std::max<int64_t>(1, E), 0);
+  output_seeds_.assign(std::max<int64_t>(1, E), 0);
   last_counts_ = torch::Tensor();
   last_key_norms_ = torch::Tensor();
 }
@@ -185,8 +209,14 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::folded_kv(bool key) const
   const auto& proj = key ? k_proj : v_proj;
   const auto& w = key ? k_weight : v_weight;
   const int64_t d = options.dim(), d_h = head_dim(), G = layout_.n_kv;
-  const int64_t m = options.heads() / G;
-  auto W = proj->weight.view({G, m, d_h, d});
+  const int64_t m = options.heads() / G, E = options.members();
+  // Shapes with the member dimension in front for an ensemble; the group sum is then over dim 2.
+  auto shaped = [E](std::vector<int64_t> shape) {
+    if (E > 0) shape.insert(shape.begin(), E);
+    return shape;
+  };
+  const int64_t over = E > 0 ? 2 : 1;
+  auto W = proj->weight.view(shaped({G, m, d_h, d}));
   std::vector<int64_t> wshape;
   switch (options.weight_form()) {
     case WeightForm::kScalar:
@@ -199,50 +229,72 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::folded_kv(bool key) const
       wshape = {G, m, d_h, 1};
       break;  // scales output features
   }
-  auto weight = (w.view(wshape) * W).sum(1).reshape({G * d_h, d});
+  auto weight = (w.view(shaped(wshape)) * W).sum(over).reshape(shaped({G * d_h, d}));
   torch::Tensor bias;
   if (proj->bias.defined()) {
-    auto b = proj->bias.view({G, m, d_h});
+    auto b = proj->bias.view(shaped({G, m, d_h}));
     // A bias lives in output space: scalar and col weights scale it directly; a row weight
     // scales inputs only, so the bias takes the mean of its row (G/H at mean init, i.e. the
     // mean-pooled bias).
-    auto bw = options.weight_form() == WeightForm::kScalar ? w.view({G, m, 1})
-              : options.weight_form() == WeightForm::kCol  ? w.view({G, m, d_h})
-                                                           : w.mean(-1).view({G, m, 1});
-    bias = (bw * b).sum(1).reshape({G * d_h});
+    auto bw = options.weight_form() == WeightForm::kScalar ? w.view(shaped({G, m, 1}))
+              : options.weight_form() == WeightForm::kCol  ? w.view(shaped({G, m, d_h}))
+                                                           : w.mean(-1).view(shaped({G, m, 1}));
+    bias = (bw * b).sum(over).reshape(shaped({G * d_h}));
   }
   return {weight, bias};
 }
 
-torch::Tensor AttentionImpl::kv_index_for(const torch::Tensor& k) {
+AttentionImpl::State AttentionImpl::state_of(int64_t member) {
+  if (member < 0) return {counts, cache, boundary_cache, step, degenerate, noise_norm};
+  auto slice = [member](const torch::Tensor& t) { return t.defined() ? t.select(0, member) : t; };
+  return {slice(counts), slice(cache),      slice(boundary_cache),
+          slice(step),   slice(degenerate), slice(noise_norm)};
+}
+
+const MemberRandom* AttentionImpl::random_of(int64_t member) const {
+  if (member < 0) return nullptr;
+  if (member >= static_cast<int64_t>(random_.size())) {
+    fail("Attention: ensemble member " + std::to_string(member) +
+         " has no random streams (set_member_random)");
+  }
+  return &random_[member];
+}
+
+AttentionImpl::Used AttentionImpl::kv_index_for(const torch::Tensor& k, State& s,
+                                                const at::Generator& cpu) {
   if (!is_dynamic(options.variant())) return {};
   torch::NoGradGuard no_grad;
   const int64_t H = options.heads();
   const bool faithful = options.faithful();
   auto norms = key_head_norms(k);
-  last_key_norms_ = norms.detach();
+  Used used;
+  used.key_norms = norms.detach();
   auto note = [&](const Allocation& a, const torch::Tensor& applied) {
-    degenerate.add_(a.degenerate.logical_and(applied).to(torch::kLong));
+    s.degenerate.add_(a.degenerate.logical_and(applied).to(torch::kLong));
   };
   auto yes = torch::ones({}, torch::TensorOptions().dtype(torch::kBool).device(k.device()));
+  auto finish = [&](const torch::Tensor& counts_used) {
+    used.counts = counts_used;
+    used.kv_index = kv_index_from_counts(counts_used, H);
+    return used;
+  };
 
   if (options.variant() == Variant::kKdgqa) {
     if (faithful) {
       auto a = allocate_queries(minmax_scale(norms, 0.0), {H, 0, FixRule::kLargestSmallest});
-      counts.copy_(a.counts);
+      s.counts.copy_(a.counts);
       note(a, yes);
-      last_counts_ = counts.clone();
-      return kv_index_from_counts(counts, H);
+      return finish(s.counts.clone());
     }
     // Robust: this step uses the allocation from the previous step's keys (one-step lag).
-    last_counts_ = counts.clone();
+    auto lagged = s.counts.clone();
     if (is_training()) {
       auto a = allocate_queries(minmax_scale(norms, options.eps()),
                                 {H, options.min_per_group(), FixRule::kLargestSmallest});
-      counts.copy_(a.counts);
+      s.counts.copy_(a.counts);
       note(a, yes);
     }
-    return kv_index_from_counts(last_counts_, H);
+    return finish(lagged);
   }
 
   // dgqa
@@ -253,74 +305,103 @@ torch::Tensor AttentionImpl::kv_index_for(const torch::Tensor& k) {
     // As the authors' code: the allocation is computed only where it is used (a training step at
     // a window boundary, every eval batch), so its random repair draws happen only there. Reading
     // the step is a host synchronisation, as their .tolist() is.
-    if (!is_training() || step.item<int64_t>() % window == 0) {
-      auto shares = ema ? beta * norms + (1.0 - beta) * cache : (cache - norms).abs();
-      auto a = allocate_queries(shares, {H, 0, FixRule::kRandom});
-      counts.copy_(a.counts);
-      cache.copy_(is_training() ? (cache + norms) / static_cast<double>(window) : norms);
+    if (!is_training() || s.step.item<int64_t>() % window == 0) {
+      auto shares = ema ? beta * norms + (1.0 - beta) * s.cache : (s.cache - norms).abs();
+      auto a = allocate_queries(shares, {H, 0, FixRule::kRandom}, cpu);
+      s.counts.copy_(a.counts);
+      s.cache.copy_(is_training() ? (s.cache + norms) / static_cast<double>(window) : norms);
       note(a, yes);
     }
-    if (is_training()) step.add_(1);
+    if (is_training()) s.step.add_(1);
   } else if (is_training()) {
     // Robust: a boundary reallocates from statistics of earlier steps only.
-    auto boundary = step.gt(0).logical_and(step.remainder(window) == 0);
-    auto shares = ema ? cache.clone() : (cache - boundary_cache).abs();
+    auto boundary = s.step.gt(0).logical_and(s.step.remainder(window) == 0);
+    auto shares = ema ? s.cache.clone() : (s.cache - s.boundary_cache).abs();
     auto a = allocate_queries(shares, {H, options.min_per_group(), FixRule::kLargestSmallest});
-    counts.copy_(torch::where(boundary, a.counts, counts));
-    boundary_cache.copy_(torch::where(boundary, cache, boundary_cache));
+    s.counts.copy_(torch::where(boundary, a.counts, s.counts));
+    s.boundary_cache.copy_(torch::where(boundary, s.cache, s.boundary_cache));
     note(a, boundary);
-    cache.copy_(torch::where(step == 0, norms, beta * norms + (1.0 - beta) * cache));
-    step.add_(1);
+    s.cache.copy_(torch::where(s.step == 0, norms, beta * norms + (1.0 - beta) * s.cache));
+    s.step.add_(1);
   }
-  last_counts_ = counts.clone();
-  return kv_index_from_counts(last_counts_, H);
+  return finish(s.counts.clone());
 }
 
-torch::Tensor AttentionImpl::perturb_output(const torch::Tensor& out) {
+torch::Tensor AttentionImpl::perturb_output(const torch::Tensor& out, State& s,
+                                            const at::Generator& generator) {
   const int64_t B = out.size(0), H = out.size(1), S = out.size(2), d_h = out.size(3);
   torch::Tensor noise;
   if (options.faithful()) {
     // As the original code: one (m, S * d_h) matrix per group, shared by the batch.
     const int64_t G = layout_.n_kv, m = H / G;
     auto rows = out.reshape({B, G, m, S * d_h});
-    noise = draw_shared_group_noise(rows).noise;
+    noise = draw_shared_group_noise(rows, generator).noise;
     noise = noise.view({B, H, S, d_h});
   } else {
     // One (S, d_h) matrix per batch element and head: each row is one query position.
-    noise = draw_noise(out, options.noise()).noise;
+    noise = draw_noise(out, options.noise(), {}, generator).noise;
   }
   noise = noise * options.noise_scale();
   {
     torch::NoGradGuard no_grad;
-    noise_norm.copy_(noise.detach().norm());
+    s.noise_norm.copy_(noise.detach().norm());
   }
   return out - noise;
 }
 
+torch::Tensor AttentionImpl::attend_heads(const torch::Tensor& q, const torch::Tensor& k,
+                                          const torch::Tensor& v, int64_t member, Used& used) {
+  State s = state_of(member);
+  const MemberRandom* random = random_of(member);
+  const size_t seeds = member < 0 ? 0 : static_cast<size_t>(member);
+  AttendOptions attend_options;
+  attend_options.causal = options.causal();
+  attend_options.path = options.path();
+  used = kv_index_for(k, s, random ? random->cpu : at::Generator());
+  attend_options.kv_index = used.kv_index;
+  const bool perturb = options.variant() == Variant::kPgqa &&
+                       (options.faithful() || is_training() || options.noise_at_eval());
+  PgqaScoreNoise score_noise(options.noise(), options.noise_scale(), &s.noise_norm,
+                             random ? random->device : at::Generator());
+  if (perturb && is_pgqa_scores(options)) attend_options.score_noise = &score_noise;
+
+  if (is_training() && options.attn_dropout() > 0.0) {
+    attend_options.dropout = options.attn_dropout();
+    attend_options.dropout_generator = seeded_generator(q.device(), probabilities_seeds_.at(seeds));
+  }
+  auto out = attend(q, k, v, attend_options);
+  if (perturb && !is_pgqa_scores(options)) {
+    out = perturb_output(out, s, random ? random->device : at::Generator());
+  }
+  return out;
+}
+
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
-  if (x.dim() != 3 || x.size(2) != options.dim()) {
+  const int64_t E = options.members();
+  if (x.dim() != 3 || x.size(2) != options.dim() || (E > 0 && x.size(0) % E != 0)) {
     std::ostringstream out;
-    out << "Attention.forward: expected input [B, S, " << options.dim() << "], got " << x.sizes();
+    out << "Attention.forward: expected input [" << (E > 0 ? std::to_string(E) + " * B" : "B")
+        << ", S, " << options.dim() << "], got " << x.sizes();
     fail(out.str());
   }
   const int64_t B = x.size(0), S = x.size(1), d_h = head_dim();
   const int64_t n_q = layout_.n_q, n_kv = layout_.n_kv;
-  auto q = q_proj(x).view({B, S, n_q, d_h});
+  auto q = apply_linear(q_proj, x, E).view({B, S, n_q, d_h});
   torch::Tensor k, v;
   if (options.variant() == Variant::kWgqa) {
     auto [wk, bk] = folded_kv(true);
     auto [wv, bv] = folded_kv(false);
-    k = F::linear(x, wk, bk);
-    v = F::linear(x, wv, bv);
+    k = E > 0 ? member_linear(x, wk, bk) : F::linear(x, wk, bk);
+    v = E > 0 ? member_linear(x, wv, bv) : F::linear(x, wv, bv);
   } else {
-    k = k_proj(x);
-    v = v_proj(x);
+    k = apply_linear(k_proj, x, E);
+    v = apply_linear(v_proj, x, E);
   }
   k = k.view({B, S, n_kv, d_h});
   v = v.view({B, S, n_kv, d_h});
   if (options.qk_norm()) {
-    q = rms_norm(q, q_norm, options.norm_eps());
-    k = rms_norm(k, k_norm, options.norm_eps());
+    q = apply_rms_norm(q, q_norm, options.norm_eps(), E);
+    k = apply_rms_norm(k, k_norm, options.norm_eps(), E);
   }
   if (options.rope()) {
     const auto table_dtype = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
@@ -336,32 +417,67 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   v = v.transpose(1, 2);
   if (q_index_.defined()) q = q.index_select(1, q_index_);  // share queries across heads
 
-  AttendOptions attend_options;
-  attend_options.causal = options.causal();
-  attend_options.path = options.path();
-  attend_options.kv_index = kv_index_for(k);
-  const bool perturb = options.variant() == Variant::kPgqa &&
-                       (options.faithful() || is_training() || options.noise_at_eval());
-  PgqaScoreNoise score_noise(options.noise(), options.noise_scale(), &noise_norm);
-  if (perturb && is_pgqa_scores(options)) attend_options.score_noise = &score_noise;
-
-  if (is_training() && options.attn_dropout() > 0.0) {
-    attend_options.dropout = options.attn_dropout();
-    attend_options.dropout_generator = seeded_generator(x.device(), probabilities_seed_);
+  torch::Tensor out;
+  Used used;
+  const bool dropout = is_training() && options.attn_dropout() > 0.0;
+  if (E == 0) {
+    out = attend_heads(q, k, v, -1, used);
+    if (used.counts.defined()) last_counts_ = used.counts;
+    if (used.key_norms.defined()) last_key_norms_ = used.key_norms;
+  } else if (!is_dynamic(options.variant()) && options.variant() != Variant::kPgqa && !dropout) {
+    // Nothing member-specific inside the attention itself: one call over the folded batch.
+    AttendOptions attend_options;
+    attend_options.causal = options.causal();
+    attend_options.path = options.path();
+    out = attend(q, k, v, attend_options);
+  } else {
+    const int64_t b = B / E;
+    std::vector<torch::Tensor> outs, counts_used, norms;
+    for (int64_t e = 0; e < E; ++e) {
+      outs.push_back(attend_heads(q.narrow(0, e * b, b), k.narrow(0, e * b, b),
+                                  v.narrow(0, e * b, b), e, used));
+      if (used.counts.defined()) counts_used.push_back(used.counts);
+      if (used.key_norms.defined()) norms.push_back(used.key_norms);
+    }
+    out = torch::cat(outs);
+    if (!counts_used.empty()) last_counts_ = torch::stack(counts_used);
+    if (!norms.empty()) last_key_norms_ = torch::stack(norms);
   }
-
-  auto out = attend(q, k, v, attend_options);
-  if (perturb && !is_pgqa_scores(options)) out = perturb_output(out);
-  out = o_proj(out.transpose(1, 2).reshape({B, S, options.dim()}));
+  out = apply_linear(o_proj, out.transpose(1, 2).reshape({B, S, options.dim()}), E);
   if (is_training() && options.out_dropout() > 0.0) {
-    out = dropout(out, options.out_dropout(), seeded_generator(x.device(), output_seed_));
+    if (E == 0) {
+      out = dropout_with(out, options.out_dropout(), x.device(), output_seeds_[0]);
+    } else {
+      const int64_t b = B / E;
+      std::vector<torch::Tensor> outs;
+      for (int64_t e = 0; e < E; ++e) {
+        outs.push_back(dropout_with(out.narrow(0, e * b, b), options.out_dropout(), x.device(),
+                                    output_seeds_[e]));
+      }
+      out = torch::cat(outs);
+    }
   }
   return out;
 }
 
 void AttentionImpl::set_dropout_seeds(uint64_t probabilities, uint64_t output) {
-  probabilities_seed_ = probabilities;
-  output_seed_ = output;
+  probabilities_seeds_.assign(1, probabilities);
+  output_seeds_.assign(1, output);
+}
+
+void AttentionImpl::set_member_dropout_seeds(const std::vector<uint64_t>& probabilities,
+                                             const std::vector<uint64_t>& output) {
+  if (static_cast<int64_t>(probabilities.size()) != options.members() ||
+      probabilities.size() != output.size()) {
+    fail("Attention: " + std::to_string(probabilities.size()) + " dropout seeds for " +
+         std::to_string(options.members()) + " members");
+  }
+  probabilities_seeds_ = probabilities;
+  output_seeds_ = output;
+}
+
+void AttentionImpl::set_member_random(std::vector<MemberRandom> random) {
+  random_ = std::move(random);
 }
 
 void AttentionImpl::start_epoch() {
@@ -375,8 +491,9 @@ torch::Tensor AttentionImpl::allocation() const {
   return last_counts_.defined() ? last_counts_ : counts;
 }
 
-int64_t AttentionImpl::degenerate_steps() const {
-  return degenerate.defined() ? degenerate.item<int64_t>() : 0;
+int64_t AttentionImpl::degenerate_steps(int64_t member) const {
+  if (!degenerate.defined()) return 0;
+  return (options.members() > 0 ? degenerate.select(0, member) : degenerate).item<int64_t>();
 }
 
 AttentionPath AttentionImpl::path() const { return resolve_path(path_probe(options)); }

@@ -8,6 +8,13 @@
 namespace ablate::core {
 namespace {
 
+// A generator argument for torch's random functions: nullopt (the global generator) when
+// undefined.
+c10::optional<at::Generator> or_global(const at::Generator& generator) {
+  if (!generator.defined()) return c10::nullopt;
+  return generator;
+}
+
 torch::Tensor one_hot_at(const torch::Tensor& index, int64_t size) {
   return (torch::arange(size, index.options()) == index).to(torch::kLong);
 }
@@ -30,13 +37,16 @@ RowStats masked_row_stats(const torch::Tensor& x, const torch::Tensor& mask) {
 // (torch.randint(0, G, (1,)), the CPU generator, whatever the device) and decrement that head if
 // it is above the minimum; while below, draw one and increment it. Nothing is drawn when the
 // total is already H, so the random stream moves exactly as theirs does.
-torch::Tensor fix_at_random_on_host(const torch::Tensor& counts, int64_t H, int64_t lo) {
+torch::Tensor fix_at_random_on_host(const torch::Tensor& counts, int64_t H, int64_t lo,
+                                    const at::Generator& generator) {
   auto host = counts.to(torch::kCPU).contiguous();
   std::vector<int64_t> c(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
   const int64_t G = static_cast<int64_t>(c.size());
   int64_t total = 0;
   for (int64_t x : c) total += x;
-  auto draw = [G] { return torch::randint(G, {1}, torch::kLong).item<int64_t>(); };
+  auto draw = [&] {
+    return torch::randint(G, {1}, or_global(generator), torch::kLong).item<int64_t>();
+  };
   while (total > H) {
     const int64_t i = draw();
     if (c[i] > lo) {
@@ -77,7 +87,8 @@ torch::Tensor minmax_scale(const torch::Tensor& norms, double eps) {
   return (norms - lo) / (hi - lo + eps);
 }
 
-Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& options) {
+Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& options,
+                            const at::Generator& generator) {
   torch::NoGradGuard no_grad;
   const int64_t G = shares.size(0), H = options.heads, lo = options.min_per_group;
   if (G <= 0 || H < G * lo) {
@@ -98,7 +109,8 @@ Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& 
           .to(torch::kLong) +
       lo;
   auto counts = torch::where(degenerate, uniform, rounded);
-  if (options.fix == FixRule::kRandom) return {fix_at_random_on_host(counts, H, lo), degenerate};
+  if (options.fix == FixRule::kRandom)
+    return {fix_at_random_on_host(counts, H, lo, generator), degenerate};
 
   // Each share rounds by at most 1/2, so the total is off by at most G/2: that many fixed
   // iterations remove the error without asking the device whether to go on.
@@ -117,7 +129,7 @@ torch::Tensor kv_index_from_counts(const torch::Tensor& counts, int64_t heads) {
   return (h >= ends.unsqueeze(0)).sum(1);                        // blocks ended at or before h
 }
 
-NoiseDraw draw_shared_group_noise(const torch::Tensor& target) {
+NoiseDraw draw_shared_group_noise(const torch::Tensor& target, const at::Generator& generator) {
   if (target.dim() != 4) {
     throw std::invalid_argument("draw_shared_group_noise: expected a [B, G, m, C] target");
   }
@@ -126,17 +138,18 @@ NoiseDraw draw_shared_group_noise(const torch::Tensor& target) {
   auto t = target.to(dtype);
   auto opts = t.options().requires_grad(false);
   std::vector<torch::Tensor> draws;  // one call per group, in order, as the original
-  for (int64_t g = 0; g < G; ++g) draws.push_back(torch::rand({R, C}, opts));
+  for (int64_t g = 0; g < G; ++g) draws.push_back(torch::rand({R, C}, or_global(generator), opts));
   return noise_from_draw(torch::stack(draws), target, t, torch::ones({R, C}, opts));
 }
 
-NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind, const torch::Tensor& visible) {
+NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind, const torch::Tensor& visible,
+                     const at::Generator& generator) {
   const int64_t R = target.size(-2), C = target.size(-1);
   const auto dtype = target.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   auto t = target.to(dtype);
   auto opts = t.options().requires_grad(false);
-  auto raw =
-      kind == NoiseKind::kUniform ? torch::rand(t.sizes(), opts) : torch::randn(t.sizes(), opts);
+  auto raw = kind == NoiseKind::kUniform ? torch::rand(t.sizes(), or_global(generator), opts)
+                                         : torch::randn(t.sizes(), or_global(generator), opts);
   auto mask = visible.defined() ? visible.to(dtype) : torch::ones({R, C}, opts);
   return noise_from_draw(raw, target, t, mask.expand_as(t));
 }

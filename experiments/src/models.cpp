@@ -1,6 +1,7 @@
 #include "ablate/experiments/models.h"
 
 #include "ablate/core/causality.h"
+#include "ablate/core/members.h"
 #include "streams.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -87,14 +88,59 @@ int64_t mlp_hidden(const runner::ModelConfig& model, bool swiglu) {
   return (raw + 63) / 64 * 64;
 }
 
+namespace {
+
+// The attention options of a model's blocks: the model's, with its member count.
+core::AttentionOptions block_attention_options(core::AttentionOptions o, int64_t members) {
+  return o.members(members);
+}
+
+// LayerNorm of one model (its own forward) or of an ensemble whose weight and bias are [E, d]:
+// normalised without the affine part, then each member's own.
+torch::Tensor apply_layer_norm(const torch::nn::LayerNorm& norm, const torch::Tensor& x,
+                               int64_t members) {
+  if (members == 0) return torch::nn::LayerNorm(norm)->forward(x);
+  const auto& o = norm->options;
+  auto y = core::by_member(torch::layer_norm(x, o.normalized_shape(), {}, {}, o.eps()), members);
+  return (y * core::member_broadcast(norm->weight, y.dim()) +
+          core::member_broadcast(norm->bias, y.dim()))
+      .view(x.sizes());
+}
+
+}  // namespace
+
 // ----- blocks' dropout seeds -----
 
 void SeededDropout::set_dropout_seed(uint64_t seed) {
-  seed_ = seed;
+  seeds_.assign(1, seed);
+  members_ = false;
   block_attention().set_dropout_seeds(mix(seed, 1), mix(seed, 2));
 }
 
-uint64_t SeededDropout::mlp_dropout_seed(uint64_t site) const { return mix(seed_, 3 + site); }
+void SeededDropout::set_member_dropout_seeds(const std::vector<uint64_t>& seeds) {
+  seeds_ = seeds;
+  members_ = true;
+  std::vector<uint64_t> probabilities, output;
+  for (uint64_t s : seeds) {
+    probabilities.push_back(mix(s, 1));
+    output.push_back(mix(s, 2));
+  }
+  block_attention().set_member_dropout_seeds(probabilities, output);
+}
+
+torch::Tensor SeededDropout::mlp_dropout(const torch::Tensor& x, double p, bool training,
+                                         uint64_t site) const {
+  if (!training || p <= 0.0) return x;
+  if (!members_)
+    return core::dropout(x, p, core::seeded_generator(x.device(), mix(seeds_[0], 3 + site)));
+  const int64_t E = static_cast<int64_t>(seeds_.size()), b = x.size(0) / E;
+  std::vector<torch::Tensor> parts;
+  for (int64_t e = 0; e < E; ++e) {
+    parts.push_back(core::dropout(x.narrow(0, e * b, b), p,
+                                  core::seeded_generator(x.device(), mix(seeds_[e], 3 + site))));
+  }
+  return torch::cat(parts);
+}
 
 // ----- language model -----
 
@@ -103,33 +149,28 @@ LmBlockImpl::LmBlockImpl(const LmOptions& options) : options(options) { reset();
 void LmBlockImpl::reset() {
   norm1 = register_parameter("norm1", torch::ones({options.dim}));
   norm2 = register_parameter("norm2", torch::ones({options.dim}));
-  attention = register_module("attention", core::Attention(options.attention));
+  attention = register_module(
+      "attention", core::Attention(block_attention_options(options.attention, options.members)));
   gate = register_module(
       "gate", torch::nn::Linear(torch::nn::LinearOptions(options.dim, options.hidden).bias(false)));
   up = register_module(
       "up", torch::nn::Linear(torch::nn::LinearOptions(options.dim, options.hidden).bias(false)));
   down = register_module(
       "down", torch::nn::Linear(torch::nn::LinearOptions(options.hidden, options.dim).bias(false)));
+  if (options.members > 0) {
+    core::stack_parameters(*this, options.members);
+    for (auto* l : {&gate, &up, &down}) core::stack_parameters(**l, options.members);
+  }
 }
-
-namespace {
-
-// The MLP's two dropout sites (after the activation, after the output), each from its own
-// generator; nothing is drawn at eval or with p = 0.
-torch::Tensor mlp_dropout(const torch::Tensor& x, double p, bool training, uint64_t seed) {
-  if (!training || p <= 0.0) return x;
-  return core::dropout(x, p, core::seeded_generator(x.device(), seed));
-}
-
-}  // namespace
 
 torch::Tensor LmBlockImpl::forward(const torch::Tensor& x) {
-  auto h = x + attention->forward(core::rms_norm(x, norm1, options.norm_eps));
-  auto n = core::rms_norm(h, norm2, options.norm_eps);
+  const int64_t E = options.members;
+  auto h = x + attention->forward(core::apply_rms_norm(x, norm1, options.norm_eps, E));
+  auto n = core::apply_rms_norm(h, norm2, options.norm_eps, E);
   const double p = options.mlp_dropout;
-  auto a = mlp_dropout(torch::silu(gate->forward(n)) * up->forward(n), p, is_training(),
-                       mlp_dropout_seed(0));
-  return h + mlp_dropout(down->forward(a), p, is_training(), mlp_dropout_seed(1));
+  auto a = mlp_dropout(torch::silu(core::apply_linear(gate, n, E)) * core::apply_linear(up, n, E),
+                       p, is_training(), 0);
+  return h + mlp_dropout(core::apply_linear(down, a, E), p, is_training(), 1);
 }
 
 LmImpl::LmImpl(const LmOptions& options) : options(options) { reset(); }
@@ -139,13 +180,30 @@ void LmImpl::reset() {
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < options.depth; ++i) blocks->push_back(LmBlock(options));
   final_norm = register_parameter("final_norm", torch::ones({options.dim}));
+  if (options.members > 0) {
+    core::stack_parameters(*embed, options.members);
+    core::stack_parameters(*this, options.members);
+  }
 }
 
 torch::Tensor LmImpl::forward(const torch::Tensor& tokens) {
-  auto x = embed->forward(tokens);
+  const int64_t E = options.members, V = options.vocab, d = options.dim;
+  torch::Tensor x;
+  if (E == 0) {
+    x = embed->forward(tokens);
+  } else {
+    // Member e's tokens index rows [e * V, (e + 1) * V) of the stacked tables.
+    const int64_t b = tokens.size(0) / E;
+    auto offset = (torch::arange(E, tokens.options()) * V).repeat_interleave(b).unsqueeze(1);
+    x = embed->weight.view({E * V, d})
+            .index_select(0, (tokens + offset).flatten())
+            .view({tokens.size(0), tokens.size(1), d});
+  }
   for (const auto& block : *blocks) x = block->as<LmBlock>()->forward(x);
-  x = core::rms_norm(x, final_norm, options.norm_eps);
-  return torch::matmul(x, embed->weight.t());  // tied embeddings
+  x = core::apply_rms_norm(x, final_norm, options.norm_eps, E);
+  if (E == 0) return torch::matmul(x, embed->weight.t());  // tied embeddings
+  auto logits = torch::bmm(x.reshape({E, -1, d}), embed->weight.transpose(1, 2));
+  return logits.view({x.size(0), x.size(1), V});
 }
 
 // ----- vision transformer -----
@@ -156,17 +214,25 @@ void VitBlockImpl::reset() {
   auto norm_options = torch::nn::LayerNormOptions({options.dim}).eps(options.norm_eps);
   norm1 = register_module("norm1", torch::nn::LayerNorm(norm_options));
   norm2 = register_module("norm2", torch::nn::LayerNorm(norm_options));
-  attention = register_module("attention", core::Attention(options.attention));
+  attention = register_module(
+      "attention", core::Attention(block_attention_options(options.attention, options.members)));
   fc1 = register_module("fc1", torch::nn::Linear(options.dim, options.hidden));
   fc2 = register_module("fc2", torch::nn::Linear(options.hidden, options.dim));
+  if (options.members > 0) {
+    core::stack_parameters(*norm1, options.members);
+    core::stack_parameters(*norm2, options.members);
+    core::stack_parameters(*fc1, options.members);
+    core::stack_parameters(*fc2, options.members);
+  }
 }
 
 torch::Tensor VitBlockImpl::forward(const torch::Tensor& x) {
-  auto h = x + attention->forward(norm1->forward(x));
+  const int64_t E = options.members;
+  auto h = x + attention->forward(apply_layer_norm(norm1, x, E));
   const double p = options.mlp_dropout;
-  auto a = mlp_dropout(torch::gelu(fc1->forward(norm2->forward(h))), p, is_training(),
-                       mlp_dropout_seed(0));
-  return h + mlp_dropout(fc2->forward(a), p, is_training(), mlp_dropout_seed(1));
+  auto a = mlp_dropout(torch::gelu(core::apply_linear(fc1, apply_layer_norm(norm2, h, E), E)), p,
+                       is_training(), 0);
+  return h + mlp_dropout(core::apply_linear(fc2, a, E), p, is_training(), 1);
 }
 
 VitImpl::VitImpl(const VitOptions& options) : options(options) { reset(); }
@@ -188,12 +254,35 @@ void VitImpl::reset() {
       "norm",
       torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.dim}).eps(options.norm_eps)));
   head = register_module("head", torch::nn::Linear(options.dim, options.classes));
+  if (options.members > 0) {
+    for (torch::nn::Module* m : std::initializer_list<torch::nn::Module*>{
+             patch_embed.get(), norm.get(), head.get(), this}) {
+      core::stack_parameters(*m, options.members);
+    }
+  }
 }
 
 torch::Tensor VitImpl::forward(const torch::Tensor& images) {
-  auto x = patch_embed->forward(images).flatten(2).transpose(1, 2) + position;  // [B, P, dim]
+  const int64_t E = options.members;
+  torch::Tensor x;
+  if (E == 0) {
+    x = patch_embed->forward(images).flatten(2).transpose(1, 2) + position;  // [B, P, dim]
+  } else {
+    // One grouped convolution: member e's images meet member e's filters only.
+    const int64_t b = images.size(0) / E, C = images.size(1), d = options.dim;
+    auto grouped = images.view({E, b, C, images.size(2), images.size(3)})
+                       .transpose(0, 1)
+                       .reshape({b, E * C, images.size(2), images.size(3)});
+    auto w = patch_embed->weight;  // [E, d, C, p, p]
+    const std::vector<int64_t> stride{options.patch, options.patch}, padding{0, 0}, dilation{1, 1};
+    auto y = torch::conv2d(grouped, w.reshape({E * d, C, w.size(3), w.size(4)}),
+                           patch_embed->bias.reshape({E * d}), stride, padding, dilation, E);
+    const int64_t P = y.size(2) * y.size(3);
+    x = y.view({b, E, d, P}).permute({1, 0, 3, 2}) + position;  // [E, b, P, d]
+    x = x.reshape({E * b, P, d});
+  }
   for (const auto& block : *blocks) x = block->as<VitBlock>()->forward(x);
-  return head->forward(norm->forward(x).mean(1));
+  return core::apply_linear(head, apply_layer_norm(norm, x, E).mean(1), E);
 }
 
 // ----- shared -----
@@ -213,6 +302,18 @@ void set_dropout_seeds(torch::nn::Module& model, uint64_t step_seed) {
   for (const auto& module : model.modules(/*include_self=*/false)) {
     if (auto block = std::dynamic_pointer_cast<SeededDropout>(module)) {
       block->set_dropout_seed(mix(step_seed, index++));
+    }
+  }
+}
+
+void set_member_dropout_seeds(torch::nn::Module& model, const std::vector<uint64_t>& step_seeds) {
+  uint64_t index = 0;
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (auto block = std::dynamic_pointer_cast<SeededDropout>(module)) {
+      std::vector<uint64_t> seeds;
+      for (uint64_t s : step_seeds) seeds.push_back(mix(s, index));
+      block->set_member_dropout_seeds(seeds);
+      ++index;
     }
   }
 }

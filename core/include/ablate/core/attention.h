@@ -47,6 +47,13 @@
 //          entries are never touched. Causal-safe.
 //
 // All allocations, caches and step counters are registered buffers, so checkpoints keep them.
+//
+// Ensembles (members > 0, members.h): every parameter and every state buffer above gains a
+// leading member dimension, the input is [E * B, S, dim] with member e in rows [e * B, (e + 1) *
+// B), and member e computes exactly what a single module holding its slices computes: its own
+// allocations, caches, step counters and noise norms, its own dropout seeds and random streams
+// (set_member_random). Static variants without dropout or noise attend with the members folded
+// into the batch in one call; the others attend member by member.
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -55,9 +62,11 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "ablate/core/dynamic.h"
 #include "ablate/core/layout.h"
+#include "ablate/core/members.h"
 #include "ablate/core/ops.h"
 
 namespace ablate::core {
@@ -99,6 +108,7 @@ struct AttentionOptions {
   TORCH_ARG(AttentionPath, path) = AttentionPath::kAuto;     // attention implementation
   TORCH_ARG(double, attn_dropout) = 0.0;  // dropout on the attention probabilities (training)
   TORCH_ARG(double, out_dropout) = 0.0;   // dropout after the output projection (training)
+  TORCH_ARG(int64_t, members) = 0;        // ensemble members stacked (members.h); 0 = one model
 };
 
 // Throws std::invalid_argument naming the option and the valid values; returns the layout.
@@ -129,6 +139,12 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   // probabilities, output). The training loop sets them every step from (seed, step, layer), so
   // masks do not depend on what other layers drew and a resumed run draws the same ones.
   void set_dropout_seeds(uint64_t probabilities, uint64_t output);
+  // The same per ensemble member (one seed of each kind per member).
+  void set_member_dropout_seeds(const std::vector<uint64_t>& probabilities,
+                                const std::vector<uint64_t>& output);
+  // Ensembles: member e's random streams (members.h), shared with the other layers as a single
+  // run's global generators are; the training loop reseeds them every step.
+  void set_member_random(std::vector<MemberRandom> random);
 
   // Called by the training loop at the first step of every epoch: faithful dgqa's step counter
   // restarts at 0, as the authors' training loop passes the batch index within the epoch (so a
@@ -136,13 +152,14 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   void start_epoch();
 
   // Queries per key/value head used by the most recent forward (static variants: the layout's),
-  // [n_kv] int64. For diagnostics and tests.
+  // [n_kv] int64 ([E, n_kv] for an ensemble). For diagnostics and tests.
   torch::Tensor allocation() const;
-  // kdgqa / dgqa: the key-head norms [G] of the most recent forward (undefined before one); a
-  // diagnostic, not saved in checkpoints.
+  // kdgqa / dgqa: the key-head norms [G] ([E, G]) of the most recent forward (undefined before
+  // one); a diagnostic, not saved in checkpoints.
   torch::Tensor last_key_norms() const { return last_key_norms_; }
-  // kdgqa / dgqa: forwards whose shares were degenerate (0/0) and fell back to uniform.
-  int64_t degenerate_steps() const;
+  // kdgqa / dgqa: forwards whose shares were degenerate (0/0) and fell back to uniform (of
+  // member `member` in an ensemble).
+  int64_t degenerate_steps(int64_t member = 0) const;
   // The attention path a training forward takes (tests and benchmarks check it); with
   // attn_dropout > 0 that is the reference path, and eval forwards may take the fused one.
   AttentionPath path() const;
@@ -167,17 +184,36 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   std::pair<torch::Tensor, torch::Tensor> folded_kv(bool key) const;
 
  private:
+  // The dynamic state one forward reads and updates: the buffers themselves (one model) or
+  // member e's slices of them (views, so updates land in the buffers).
+  struct State {
+    torch::Tensor counts, cache, boundary_cache, step, degenerate, noise_norm;
+  };
+  State state_of(int64_t member);  // member < 0: the single model's buffers
+  // What a dynamic layer's forward allocated: the kv head of each query head (undefined for
+  // static layouts), the counts it used and the key-head norms it saw.
+  struct Used {
+    torch::Tensor kv_index, counts, key_norms;
+  };
+  // Attention of one model or one member: q [B, H, S, d_h], k and v [B, n_kv, S, d_h] -> [B, H,
+  // S, d_h], with that model's state, dropout seed and random streams (member < 0: one model).
+  torch::Tensor attend_heads(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             int64_t member, Used& used);
   void cast(const std::optional<torch::Device>& device, const std::optional<torch::Dtype>& dtype,
             bool non_blocking);
-  torch::Tensor kv_index_for(const torch::Tensor& k);  // [H] or undefined (contiguous static)
-  torch::Tensor perturb_output(const torch::Tensor& out);
+  Used kv_index_for(const torch::Tensor& k, State& state, const at::Generator& cpu);
+  torch::Tensor perturb_output(const torch::Tensor& out, State& state,
+                               const at::Generator& generator);
+  const MemberRandom* random_of(int64_t member) const;  // nullptr for one model
 
   HeadLayout layout_;
   torch::Tensor q_index_;         // [H] int64 buffer, when n_q != H: the query each head reads
   torch::Tensor last_counts_;     // counts the last forward used (robust kdgqa lags `counts`)
   torch::Tensor last_key_norms_;  // key-head norms of the last forward (kdgqa, dgqa)
   RopeTables rope_;               // cached RoPE tables, rebuilt when too short or moved
-  uint64_t probabilities_seed_ = 0, output_seed_ = 0;  // dropout generators' seeds
+  // Dropout generators' seeds: one of each (one model) or one per member.
+  std::vector<uint64_t> probabilities_seeds_{0}, output_seeds_{0};
+  std::vector<MemberRandom> random_;  // ensembles: the members' random streams
 };
 TORCH_MODULE(Attention);
 

@@ -7,6 +7,7 @@
 // The module (attention.h) decides when to call them and which state feeds them.
 #pragma once
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -45,7 +46,10 @@ struct Allocation {
 // `while sum < H` loop then takes about G * 2^31 single increments (hours). kdgqa's loop (always
 // the smallest head) ends on this same uniform allocation; dgqa's (random heads) ends on a random
 // one, possibly with negative counts that its torch.split then rejects.
-Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& options);
+// kRandom draws from `generator` (a CPU generator) when it is defined, else from the global one:
+// an ensemble member passes its own, seeded as a single run seeds the global one.
+Allocation allocate_queries(const torch::Tensor& shares, const AllocateOptions& options,
+                            const at::Generator& generator = {});
 
 // Contiguous blocks: the first counts_0 query heads read key/value 0, the next counts_1 read
 // key/value 1, and so on. A head with 0 queries is skipped. [G] -> [H] int64, on the device.
@@ -68,14 +72,16 @@ struct NoiseDraw {
 // it is standardised per row, then given the target row's mean and (unbiased) std. `visible` ([R,
 // C] bool, broadcast) restricts the statistics to visible entries and zeroes the noise elsewhere;
 // undefined means all entries. A row with fewer than two visible entries gets std 0.
-NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind,
-                     const torch::Tensor& visible = {});
+// `generator` (of target's device) replaces the global one when defined (ensemble members).
+NoiseDraw draw_noise(const torch::Tensor& target, NoiseKind kind, const torch::Tensor& visible = {},
+                     const at::Generator& generator = {});
 
 // Faithful pgqa's noise, drawn as the authors' code draws it. target: [B, G, m, C] (the attention
 // output of each group's m heads, C = S * d_h values per head). For each group g in order, one
 // uniform [0, 1) matrix (m, C) from the generator of target's device (one draw call per group),
 // zero on its diagonal, standardised per row (unbiased std); that one matrix serves every batch
 // element, given each element's row mean and (unbiased) std. `raw` is the [G, m, C] draw.
-NoiseDraw draw_shared_group_noise(const torch::Tensor& target);
+// `generator` as in draw_noise.
+NoiseDraw draw_shared_group_noise(const torch::Tensor& target, const at::Generator& generator = {});
 
 }  // namespace ablate::core

@@ -28,17 +28,22 @@ int64_t mlp_hidden(const runner::ModelConfig& model, bool swiglu);
 // A block whose dropout masks come from a seed the training loop sets every step (set_dropout_seeds
 // below): its attention's two sites (probabilities, output) and the MLP's two (after the
 // activation, after the output) each draw from a generator seeded by (seed, site).
+// In an ensemble each member has its own seed (set_member_dropout_seeds).
 class SeededDropout {
  public:
   virtual ~SeededDropout() = default;
   void set_dropout_seed(uint64_t seed);
+  void set_member_dropout_seeds(const std::vector<uint64_t>& seeds);
 
  protected:
   virtual core::AttentionImpl& block_attention() = 0;
-  uint64_t mlp_dropout_seed(uint64_t site) const;  // site 0: after the activation; 1: output
+  // Dropout at MLP site 0 (after the activation) or 1 (after the output), of one model or of
+  // every member of an ensemble (x [E * B, ...]); nothing is drawn at eval or with p = 0.
+  torch::Tensor mlp_dropout(const torch::Tensor& x, double p, bool training, uint64_t site) const;
 
  private:
-  uint64_t seed_ = 0;
+  std::vector<uint64_t> seeds_{0};  // one model: one seed; an ensemble: one per member
+  bool members_ = false;            // seeds_ are an ensemble's
 };
 
 struct LmOptions {
@@ -49,6 +54,7 @@ struct LmOptions {
   double norm_eps = 1e-6;                    // RMSNorm epsilon
   double mlp_dropout = 0.0;                  // dropout after the SwiGLU product and the MLP output
   core::AttentionOptions attention{128, 4};  // every block's attention (causal)
+  int64_t members = 0;  // ensemble members (core/members.h); 0 = one model. Sets attention's.
 };
 
 // Pre-norm decoder block: x + attn(rmsnorm(x)), then x + swiglu(rmsnorm(x)).
@@ -94,6 +100,7 @@ struct VitOptions {
   double norm_eps = 1e-6;                    // LayerNorm epsilon
   double mlp_dropout = 0.0;                  // dropout after the GELU and the MLP output (timm)
   core::AttentionOptions attention{128, 4};  // every block's attention (not causal)
+  int64_t members = 0;  // ensemble members (core/members.h); 0 = one model. Sets attention's.
 };
 
 // Pre-norm encoder block: x + attn(layernorm(x)), then x + mlp(layernorm(x)).
@@ -115,7 +122,7 @@ TORCH_MODULE(VitBlock);
 
 // ViT classifier: patch embedding (a strided convolution), learned position embedding, blocks,
 // final LayerNorm, mean over patches, linear head. images [B, C, H, W] float -> logits [B,
-// classes].
+// classes]. An ensemble (members E) takes [E * B, ...] and gives [E * B, ...] in both models.
 class VitImpl : public torch::nn::Cloneable<VitImpl> {
  public:
   explicit VitImpl(const VitOptions& options);
@@ -137,6 +144,8 @@ std::vector<core::Attention> attention_layers(torch::nn::Module& model);
 // Dropout masks of the next training step: block i of the model draws them from generators seeded
 // by (step_seed, i), so a mask depends on the run's seed, the step and the layer only.
 void set_dropout_seeds(torch::nn::Module& model, uint64_t step_seed);
+// The same for an ensemble: member e's masks from (step_seeds[e], i), as its single run's.
+void set_member_dropout_seeds(torch::nn::Module& model, const std::vector<uint64_t>& step_seeds);
 
 // Re-initialises matrices and embeddings from generators seeded by (seed, parameter name), so two
 // arms that differ only in their attention start from the same MLP, embedding and query/output
