@@ -101,32 +101,47 @@ class LmData : public TaskData {
     return windows_at(train_, windows_.batch(epoch, index, config_.train.batch_size) * s, s);
   }
 
-  std::map<std::string, double> evaluate(
-      const std::function<torch::Tensor(const torch::Tensor&)>& forward,
-      torch::Device device) override {
+  std::vector<std::map<std::string, double>> evaluate(
+      const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device,
+      int64_t members) override {
     // Non-overlapping windows of seq_len + 1 tokens, in order: every arm sees the same text.
     const int64_t s = config_.data.seq_len, b = config_.train.batch_size;
     int64_t windows = (val_.numel() - 1) / s;
     if (config_.train.eval_batches > 0) windows = std::min(windows, config_.train.eval_batches * b);
-    double loss_sum = 0.0;
+    std::vector<double> loss_sum(members, 0.0);
     int64_t tokens = 0;
     for (int64_t w0 = 0; w0 < windows; w0 += b) {
       const int64_t n = std::min(b, windows - w0);
       Batch x = windows_at(val_, torch::arange(w0, w0 + n) * s, s);
-      auto logits = forward(x.input.to(device)).to(torch::kFloat32);
-      auto loss = torch::nn::functional::cross_entropy(
-          logits.reshape({-1, logits.size(-1)}), x.target.to(device).reshape({-1}),
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      loss_sum += loss.item<double>();
+      auto all = forward(x.input.to(device)).to(torch::kFloat32);
+      auto target = x.target.to(device).reshape({-1});
+      for (int64_t e = 0; e < members; ++e) {
+        auto logits = all.narrow(0, e * n, n);
+        auto loss = torch::nn::functional::cross_entropy(
+            logits.reshape({-1, logits.size(-1)}), target,
+            torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+        loss_sum[e] += loss.item<double>();
+      }
       tokens += n * s;
     }
-    const double loss = loss_sum / static_cast<double>(tokens);
-    std::map<std::string, double> m{{"val_loss", loss}, {"val_ppl", std::exp(loss)}};
-    if (bytes_) m["val_bpb"] = loss / std::log(2.0);
-    return m;
+    std::vector<std::map<std::string, double>> out;
+    for (int64_t e = 0; e < members; ++e) {
+      const double loss = loss_sum[e] / static_cast<double>(tokens);
+      std::map<std::string, double> m{{"val_loss", loss}, {"val_ppl", std::exp(loss)}};
+      if (bytes_) m["val_bpb"] = loss / std::log(2.0);
+      out.push_back(std::move(m));
+    }
+    return out;
   }
 
   std::string unit() const override { return "tokens"; }
+
+  std::unique_ptr<TaskData> with_seed(int64_t seed) const override {
+    auto copy = std::make_unique<LmData>(*this);
+    copy->config_.seed = seed;
+    copy->windows_ = EpochOrder(seed, (train_.numel() - 1) / config_.data.seq_len);
+    return copy;
+  }
 
  private:
   runner::Config config_;
@@ -172,30 +187,44 @@ class VitData : public TaskData {
             picked.size(0)};
   }
 
-  std::map<std::string, double> evaluate(
-      const std::function<torch::Tensor(const torch::Tensor&)>& forward,
-      torch::Device device) override {
+  std::vector<std::map<std::string, double>> evaluate(
+      const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device,
+      int64_t members) override {
     const int64_t b = std::max<int64_t>(config_.train.batch_size, 256);
     int64_t n = test_x_.size(0);
     if (config_.train.eval_batches > 0) n = std::min(n, config_.train.eval_batches * b);
-    double loss_sum = 0.0;
-    int64_t correct = 0;
+    std::vector<double> loss_sum(members, 0.0);
+    std::vector<int64_t> correct(members, 0);
     for (int64_t i = 0; i < n; i += b) {
       const int64_t m = std::min(b, n - i);
       auto x = normalise(test_x_.narrow(0, i, m)).to(device);
       auto y = test_y_.narrow(0, i, m).to(device);
-      auto logits = forward(x).to(torch::kFloat32);
-      loss_sum +=
-          torch::nn::functional::cross_entropy(
-              logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-              .item<double>();
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      auto all = forward(x).to(torch::kFloat32);
+      for (int64_t e = 0; e < members; ++e) {
+        auto logits = all.narrow(0, e * m, m);
+        loss_sum[e] +=
+            torch::nn::functional::cross_entropy(
+                logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                .item<double>();
+        correct[e] += logits.argmax(1).eq(y).sum().item<int64_t>();
+      }
     }
-    return {{"test_loss", loss_sum / static_cast<double>(n)},
-            {"test_acc", static_cast<double>(correct) / static_cast<double>(n)}};
+    std::vector<std::map<std::string, double>> out;
+    for (int64_t e = 0; e < members; ++e) {
+      out.push_back({{"test_loss", loss_sum[e] / static_cast<double>(n)},
+                     {"test_acc", static_cast<double>(correct[e]) / static_cast<double>(n)}});
+    }
+    return out;
   }
 
   std::string unit() const override { return "images"; }
+
+  std::unique_ptr<TaskData> with_seed(int64_t seed) const override {
+    auto copy = std::make_unique<VitData>(*this);
+    copy->config_.seed = seed;
+    copy->order_ = EpochOrder(seed, train_x_.size(0));
+    return copy;
+  }
 
  private:
   static torch::Tensor to_tensor(const ImageSet& set) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ablate/runner/config.h"
 #include "streams.h"
@@ -31,10 +32,16 @@ class TaskData {
   // smaller.
   virtual int64_t batches_per_epoch() const = 0;
   virtual Batch epoch_batch(int64_t epoch, int64_t index) = 0;
-  // Evaluation metrics of `forward` on the held-out split.
-  virtual std::map<std::string, double> evaluate(
-      const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device) = 0;
+  // Evaluation metrics of `forward` on the held-out split. The split and its order do not depend
+  // on the seed, so an ensemble evaluates every member on the same batches: with members E,
+  // `forward` maps a batch [B, ...] to logits [E * B, ...] (member e's in rows [e * B, (e + 1) *
+  // B)) and the result holds E metric maps; with 1, the logits of one model.
+  virtual std::vector<std::map<std::string, double>> evaluate(
+      const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device,
+      int64_t members) = 0;
   virtual std::string unit() const = 0;
+  // The same data for another seed (data order only; the loaded splits are shared, not copied).
+  virtual std::unique_ptr<TaskData> with_seed(int64_t seed) const = 0;
 };
 
 // What the vit model needs to know of its data.

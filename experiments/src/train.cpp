@@ -1,5 +1,6 @@
 #include "ablate/experiments/train.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -17,12 +18,15 @@
 #include <vector>
 
 #include "ablate/core/convert.h"
+#include "ablate/core/members.h"
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/device.h"
 #include "ablate/experiments/models.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/parse.h"
+#include "member_optimizer.h"
 #include "run_dir.h"
+#include "run_record.h"
 #include "task_data.h"
 
 namespace ablate::experiments {
@@ -58,10 +62,14 @@ LmOptions lm_options(const runner::Config& c) {
   return o;
 }
 
-Model make_model(const runner::Config& c, const TaskData* data) {
+// The model of `c`, initialised from its seed; with members > 0 the ensemble form (members.h),
+// whose values come from its members' single models.
+Model make_model(const runner::Config& c, const TaskData* data, int64_t members = 0) {
   Model m;
   if (c.task == "lm") {
-    Lm lm(lm_options(c));
+    LmOptions o = lm_options(c);
+    o.members = members;
+    Lm lm(o);
     m.module = lm.ptr();
     m.forward = [lm](const torch::Tensor& x) mutable { return lm->forward(x); };
   } else {
@@ -78,11 +86,12 @@ Model make_model(const runner::Config& c, const TaskData* data) {
     o.mlp_dropout = c.model.mlp_dropout;
     o.attention = attention_options(c.attention, c.model.dim, c.model.heads, c.model.norm_eps,
                                     /*causal=*/false);
+    o.members = members;
     Vit vit(o);
     m.module = vit.ptr();
     m.forward = [vit](const torch::Tensor& x) mutable { return vit->forward(x); };
   }
-  init_parameters(*m.module, c.seed);
+  if (members == 0) init_parameters(*m.module, c.seed);
   return m;
 }
 
@@ -97,42 +106,45 @@ std::string format_duration(double s) {
   return buf;
 }
 
-// Attention diagnostics (docs/design.md section 5), one event per layer.
+// Attention diagnostics (docs/design.md section 5), one event per layer, of one model (member < 0)
+// or of one member of an ensemble.
 std::vector<json> attention_diagnostics(const std::vector<core::Attention>& layers,
                                         const std::vector<torch::Tensor>& initial_weights,
-                                        int64_t step) {
+                                        int64_t step, int64_t member) {
+  auto pick = [member](const torch::Tensor& t) { return member < 0 ? t : t.select(0, member); };
   std::vector<json> events;
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& a = layers[i];
     const core::Variant v = a->options.variant();
     json e{{"step", step}, {"kind", "attention"}, {"layer", i}};
     if (v == core::Variant::kKdgqa || v == core::Variant::kDgqa) {
-      auto alloc = a->allocation().to(torch::kCPU).to(torch::kFloat64);
+      auto alloc = pick(a->allocation()).to(torch::kCPU).to(torch::kFloat64);
       std::vector<int64_t> counts(alloc.size(0));
       for (int64_t j = 0; j < alloc.size(0); ++j) counts[j] = alloc[j].item<int64_t>();
       auto p = alloc / alloc.sum();
       auto nz = p.masked_select(p > 0);
       e["alloc"] = counts;
       e["alloc_entropy"] = -(nz * nz.log()).sum().item<double>();
-      e["degenerate_steps"] = a->degenerate_steps();
+      e["degenerate_steps"] = a->degenerate_steps(std::max<int64_t>(0, member));
       // Key-head norms of the last forward (the last evaluation batch); dgqa also its cache.
       if (a->last_key_norms().defined()) {
-        auto norms = a->last_key_norms().to(torch::kCPU).to(torch::kFloat64);
+        auto norms = pick(a->last_key_norms()).to(torch::kCPU).to(torch::kFloat64);
         e["key_norm_mean"] = norms.mean().item<double>();
         e["key_norm_std"] = norms.std(/*unbiased=*/false).item<double>();
         e["key_norm_max_over_min"] = (norms.max() / norms.min()).item<double>();
       }
       if (v == core::Variant::kDgqa) {
-        auto cache = a->cache.to(torch::kCPU).to(torch::kFloat64);
+        auto cache = pick(a->cache).to(torch::kCPU).to(torch::kFloat64);
         e["norm_cache_mean"] = cache.mean().item<double>();
         e["norm_cache_std"] = cache.std(/*unbiased=*/false).item<double>();
       }
     } else if (v == core::Variant::kWgqa && i < initial_weights.size()) {
       torch::NoGradGuard no_grad;
-      auto now = torch::cat({a->k_weight.flatten(), a->v_weight.flatten()}).to(torch::kCPU);
+      auto now =
+          torch::cat({pick(a->k_weight).flatten(), pick(a->v_weight).flatten()}).to(torch::kCPU);
       e["weight_distance"] = (now.to(torch::kFloat64) - initial_weights[i]).norm().item<double>();
     } else if (v == core::Variant::kPgqa) {
-      e["noise_norm"] = a->noise_norm.to(torch::kCPU).item<double>();
+      e["noise_norm"] = pick(a->noise_norm).to(torch::kCPU).item<double>();
     } else {
       continue;
     }
@@ -227,28 +239,61 @@ std::string check_causality(const runner::Config& c) {
              : "causal";
 }
 
-// What train() checks before anything is written: the config, the run dir's own config (a run
-// dir belongs to one job), the device, the data and (lm) causality.
+// What training checks before anything is written, shared by every member of a call: the
+// configs, the run dirs' own configs (a run dir belongs to one job), the device, the data and
+// (lm) each member's causality.
 struct Checked {
-  std::string hash;      // the job id
-  torch::Device device;  // where to train
-  std::unique_ptr<TaskData> data;
-  std::string causality;  // the verdict for summary.json
-  int64_t steps = 0;      // optimiser steps: train.steps, or train.epochs x per_epoch
-  int64_t per_epoch = 0;  // batches per epoch with train.epochs; 0 without
-  int64_t warmup = 0;     // warm-up steps: train.warmup, or the automatic one for `steps`
+  torch::Device device;            // where to train
+  std::unique_ptr<TaskData> data;  // the first member's; the others' by with_seed
+  std::vector<RunFacts> facts;     // per member
+  int64_t per_epoch = 0;           // batches per epoch with train.epochs; 0 without
 };
 
-Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
-  runner::validate(c);
-  const std::string hash = runner::config_hash(c);
-  if (fs::exists(run_dir / "config.yaml")) {
-    const runner::Config stored = runner::load_config((run_dir / "config.yaml").string());
-    if (runner::config_hash(stored) != hash) {
-      throw RunError("run dir " + run_dir.string() + " holds a different config (job " +
-                     runner::config_hash(stored) + ", this one " + hash +
-                     "); use another --run-dir");
+// Members of one call must be one cell: the same config but for the seed and the parent.
+void check_one_cell(const std::vector<Member>& members) {
+  auto cell = [](runner::Config c) {
+    c.seed = 0;
+    c.init.from.clear();
+    return runner::config_hash(c);
+  };
+  for (size_t i = 1; i < members.size(); ++i) {
+    if (cell(members[i].config) != cell(members[0].config)) {
+      throw RunError("ensemble: " + members[i].options.run_dir + " and " +
+                     members[0].options.run_dir +
+                     " differ in more than the seed; only seeds of one cell train together");
     }
+    for (size_t j = 0; j < i; ++j) {
+      if (members[i].config.seed == members[j].config.seed) {
+        throw RunError("ensemble: " + members[i].options.run_dir + " and " +
+                       members[j].options.run_dir + " have the same seed " +
+                       std::to_string(members[i].config.seed));
+      }
+      if (fs::absolute(members[i].options.run_dir).lexically_normal() ==
+          fs::absolute(members[j].options.run_dir).lexically_normal()) {
+        throw RunError("ensemble: run dir " + members[i].options.run_dir + " given twice");
+      }
+    }
+  }
+}
+
+Checked check_inputs(const std::vector<Member>& members) {
+  if (members.empty()) throw RunError("ensemble: no members");
+  for (const auto& m : members) runner::validate(m.config);
+  check_one_cell(members);
+  const runner::Config& c = members[0].config;
+  std::vector<std::string> hashes;
+  for (const auto& m : members) {
+    const std::string hash = runner::config_hash(m.config);
+    const fs::path run_dir = m.options.run_dir;
+    if (fs::exists(run_dir / "config.yaml")) {
+      const runner::Config stored = runner::load_config((run_dir / "config.yaml").string());
+      if (runner::config_hash(stored) != hash) {
+        throw RunError("run dir " + run_dir.string() + " holds a different config (job " +
+                       runner::config_hash(stored) + ", this one " + hash +
+                       "); use another --run-dir");
+      }
+    }
+    hashes.push_back(hash);
   }
   if (c.train.threads > 0) torch::set_num_threads(static_cast<int>(c.train.threads));
   const torch::Device device = choose_device(c.train.device);
@@ -266,240 +311,258 @@ Checked check_inputs(const runner::Config& c, const fs::path& run_dir) {
                      " steps here)");
     }
   }
-  return {hash,
-          device,
-          std::move(data),
-          check_causality(c),
-          steps,
-          per_epoch,
-          runner::warmup_steps(c.train, steps)};
+  Checked checked{device, std::move(data), {}, per_epoch};
+  for (size_t i = 0; i < members.size(); ++i) {
+    RunFacts f;
+    f.hash = hashes[i];
+    f.causality = check_causality(members[i].config);
+    f.unit = checked.data->unit();
+    f.device = device.str();
+    f.bf16 = uses_bf16_autocast(c.train.precision, device);
+    f.steps = steps;
+    f.warmup = runner::warmup_steps(c.train, steps);
+    checked.facts.push_back(std::move(f));
+  }
+  return checked;
 }
 
-// AdamW with weight decay on matrices only.
-std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& module,
-                                                    const runner::TrainConfig& t) {
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : module.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  auto adamw = torch::optim::AdamWOptions(t.lr).betas({t.beta1, t.beta2});
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(adamw).weight_decay(t.weight_decay)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(adamw).weight_decay(0.0)));
-  return std::make_unique<torch::optim::AdamW>(std::move(groups), adamw);
+// Each attention layer's wgqa weights (keys then values, fp64), undefined for other variants.
+std::vector<torch::Tensor> wgqa_weights(torch::nn::Module& model) {
+  std::vector<torch::Tensor> out;
+  for (const auto& a : attention_layers(model)) {
+    out.push_back(a->options.variant() == core::Variant::kWgqa
+                      ? torch::cat({a->k_weight.flatten(), a->v_weight.flatten()})
+                            .detach()
+                            .to(torch::kFloat64)
+                      : torch::Tensor());
+  }
+  return out;
 }
 
-// One call of the training loop on a checked config: the run dir's files, the model, the
-// optimiser and the metrics, shared by the loop's parts (resume, evaluation, summary,
-// checkpoint, step).
+// Trains runs that start from the same step together: one run with its own model (exactly the
+// single-run path), or several as one ensemble model (members.h). Shares the loop, evaluation,
+// logging and checkpoints; only building the model, a step's loss and the checkpoint's tensors
+// differ between the two.
 class Trainer {
  public:
-  Trainer(const runner::Config& c, const TrainOptions& options, Checked checked)
-      : c_(c),
-        options_(options),
-        run_dir_(options.run_dir),
-        hash_(std::move(checked.hash)),
+  Trainer(std::vector<RunRecord*> runs, const Checked& checked, const TrainOptions& call)
+      : runs_(std::move(runs)),
+        call_(call),
+        t_(runs_[0]->config().train),
         device_(checked.device),
-        data_(std::move(checked.data)),
-        causality_(std::move(checked.causality)),
-        steps_(checked.steps),
+        steps_(checked.facts[0].steps),
         per_epoch_(checked.per_epoch),
-        warmup_(checked.warmup),
-        use_bf16_(uses_bf16_autocast(c.train.precision, device_)) {
-    torch::manual_seed(c_.seed);
-    model_ = make_model(c_, data_.get());
-    parameters_ = parameter_count(*model_.module);
-    layers_ = attention_layers(*model_.module);
-    for (const auto& a : layers_) {
-      initial_weights_.push_back(a->options.variant() == core::Variant::kWgqa
-                                     ? torch::cat({a->k_weight.flatten(), a->v_weight.flatten()})
-                                           .detach()
-                                           .to(torch::kFloat64)
-                                     : torch::Tensor());
-    }
-    result_.parameters = parameters_;
+        warmup_(checked.facts[0].warmup),
+        use_bf16_(checked.facts[0].bf16),
+        members_(runs_.size() > 1 ? static_cast<int64_t>(runs_.size()) : 0),
+        frozen_(runs_.size(), false) {
+    for (auto* r : runs_) data_.push_back(checked.data->with_seed(r->config().seed));
+    build();
   }
 
-  TrainResult run() {
-    fs::create_directories(run_dir_);
-    const RunDirLock lock(run_dir_);
-    log_.open(run_dir_ / "log.txt", std::ios::app);
-    if (!fs::exists(run_dir_ / "config.yaml")) {
-      write_file_atomic(run_dir_ / "config.yaml", runner::to_yaml(c_));
+  // Trains to the end, a divergence of every run, or the call's stop_after.
+  void run() {
+    const int64_t start = runs_[0]->start_step();
+    for (auto* r : runs_) r->begin(device_);
+    if (start == 0) {
+      for (auto* r : runs_) {
+        r->say("training " + r->config().task + " with attention " + r->config().attention.variant +
+               ", " + std::to_string(parameters_) + " parameters, on " + device_.str() +
+               ", config " + runner::config_hash(r->config()) +
+               (members_ > 0 ? ", one of " + std::to_string(members_) + " seeds trained together"
+                             : ""));
+      }
+      if (!runs_[0]->config().init.from.empty()) evaluate(0);  // converted, before training
     }
-    const std::optional<fs::path> ckpt = checkpoint_dir(run_dir_);
-    if (ckpt && finished(*ckpt)) return result_;
-    if (ckpt) {
-      resume(*ckpt);
-    } else {
-      truncate_events(run_dir_ / "events.jsonl", 0);  // killed before its first checkpoint
-      if (!c_.init.from.empty()) init_from_parent(c_, model_, data_.get());
-    }
-    model_.module->to(device_);
-    optimizer_ = make_optimizer(*model_.module, c_.train);
-    if (ckpt) {
-      torch::serialize::InputArchive archive;
-      archive.load_from((*ckpt / "optimizer.pt").string(), device_);
-      optimizer_->load(archive);
-    }
-    events_.open(run_dir_ / "events.jsonl", std::ios::app);
-    wall_start_ = Clock::now();
-    write_summary("running", start_step_);
-    if (start_step_ == 0) {
-      say("training " + c_.task + " with attention " + c_.attention.variant + ", " +
-          std::to_string(parameters_) + " parameters, on " + device_.str() + ", config " + hash_);
-      if (!c_.init.from.empty()) evaluate(0);  // the converted model before any training
-    }
-    return loop();
+    loop(start);
   }
 
  private:
-  void say(const std::string& line) {
-    log_ << line << "\n";
-    log_.flush();
-    if (!options_.quiet) std::cerr << line << "\n";
+  int64_t E() const { return static_cast<int64_t>(runs_.size()); }
+  uint64_t seed(size_t e) const { return runs_[e]->config().seed; }
+
+  // Each run's own model (its seed's initialisation, its checkpoint or its parent's), then the
+  // ensemble built from them; the optimiser, with each run's saved state when resuming.
+  void build() {
+    std::vector<std::vector<torch::Tensor>> initial;  // [run][layer]
+    for (auto* r : runs_) {
+      const runner::Config& c = r->config();
+      torch::manual_seed(c.seed);
+      Model m = make_model(c, data_[0].get());
+      initial.push_back(wgqa_weights(*m.module));  // the seed's initialisation, for diagnostics
+      if (r->start_step() > 0) {
+        load_module(*m.module, *r->checkpoint() / "model.pt");
+      } else if (!c.init.from.empty()) {
+        init_from_parent(c, m, data_[0].get());
+      }
+      singles_.push_back(std::move(m));
+    }
+    parameters_ = parameter_count(*singles_[0].module);
+    for (auto* r : runs_) r->set_parameters(parameters_);
+    if (members_ == 0) {
+      model_ = singles_[0];
+    } else {
+      model_ = make_model(runs_[0]->config(), data_[0].get(), members_);
+      for (int64_t e = 0; e < E(); ++e)
+        core::copy_member_in(*model_.module, e, *singles_[e].module);
+    }
+    model_.module->to(device_);
+    layers_ = attention_layers(*model_.module);
+    for (size_t layer = 0; layer < layers_.size(); ++layer) {
+      std::vector<torch::Tensor> per_run;
+      for (int64_t e = 0; e < E(); ++e) per_run.push_back(initial[e][layer]);
+      initial_weights_.push_back(std::move(per_run));
+    }
+    if (members_ > 0) {
+      for (int64_t e = 0; e < E(); ++e) {
+        auto cpu = at::detail::createCPUGenerator(0);
+        // On the CPU a single run's noise and repair draws share the one global generator.
+        random_.push_back({cpu, device_.is_cpu() ? cpu : core::seeded_generator(device_, 0)});
+      }
+      for (auto& a : layers_) a->set_member_random(random_);
+    }
+    optimizer_ = make_optimizer(*model_.module, t_, members_ > 0 ? 1 : 0);
+    if (runs_[0]->start_step() == 0) return;
+    for (int64_t e = 0; e < E(); ++e) {
+      const fs::path file = *runs_[e]->checkpoint() / "optimizer.pt";
+      torch::serialize::InputArchive archive;
+      if (members_ == 0) {
+        archive.load_from(file.string(), device_);
+        optimizer_->load(archive);
+      } else {
+        archive.load_from(file.string());
+        auto single = make_optimizer(*singles_[e].module, t_);
+        single->load(archive);
+        copy_optimizer_member_in(*optimizer_, e, *single);
+      }
+    }
   }
 
-  void emit(const json& e) {
-    events_ << e.dump() << "\n";
-    events_.flush();
+  // Every draw a single run makes from the global generators at `step` of `stream`, each member
+  // makes from its own, seeded the same way.
+  void seed_streams(uint64_t stream, int64_t step) {
+    if (members_ == 0) {
+      torch::manual_seed(mix(mix(seed(0), stream), step));
+      return;
+    }
+    for (int64_t e = 0; e < E(); ++e) {
+      const uint64_t s = mix(mix(seed(e), stream), step);
+      random_[e].cpu.set_current_seed(s);
+      if (!device_.is_cpu()) random_[e].device.set_current_seed(s);
+    }
   }
 
-  double wall_time() const { return wall_before_ + seconds_since(wall_start_); }
-  double throughput() const { return train_seconds_ > 0 ? items_done_ / train_seconds_ : 0.0; }
-
-  // A run whose checkpoint says done or diverged: the stored result, nothing trained.
-  bool finished(const fs::path& ckpt) {
-    const json state = json::parse(read_file(ckpt / "state.json"));
-    const std::string status = state.value("status", "");
-    if (status != "done" && status != "diverged") return false;
-    const json summary = json::parse(read_file(run_dir_ / "summary.json"));
-    result_.status = summary["status"];
-    result_.step = summary["step"];
-    for (auto& [k, v] : summary["final"].items()) result_.final[k] = v;
-    for (auto& [k, v] : summary["best"].items()) result_.best[k] = v;
-    say("run already finished (" + result_.status + " at step " + std::to_string(result_.step) +
-        "); nothing to do");
-    return true;
+  // Member e's view of a tensor stacked over the members (the whole tensor for one model).
+  torch::Tensor slice(const torch::Tensor& t, int64_t e) const {
+    return members_ > 0 ? t.select(0, e) : t;
   }
 
-  void resume(const fs::path& ckpt) {
-    const json state = json::parse(read_file(ckpt / "state.json"));
-    load_module(*model_.module, ckpt / "model.pt");
-    start_step_ = state["step"];
-    wall_before_ = state["wall_time_s"];
-    best_ = state["best"];
-    final_ = state["final"];
-    result_.resumed_from = start_step_;
-    truncate_events(run_dir_ / "events.jsonl", start_step_);
-    say("resuming from the checkpoint of step " + std::to_string(start_step_));
+  // Writes run e's checkpoint: its own model and optimiser state, as a single run's.
+  void save(int64_t e, int64_t step, const std::string& status) {
+    if (members_ == 0) {
+      runs_[e]->save_checkpoint(step, status, *model_.module, *optimizer_);
+      return;
+    }
+    core::copy_member_out(*model_.module, e, *singles_[e].module);
+    auto single = make_optimizer(*singles_[e].module, t_);
+    copy_optimizer_member_out(*optimizer_, e, *single);
+    runs_[e]->save_checkpoint(step, status, *singles_[e].module, *single);
+  }
+
+  void diverge(int64_t e, int64_t step, double loss) {
+    if (members_ == 0) {
+      runs_[e]->diverge(step, loss, *model_.module, *optimizer_);
+    } else {
+      core::copy_member_out(*model_.module, e, *singles_[e].module);
+      auto single = make_optimizer(*singles_[e].module, t_);
+      copy_optimizer_member_out(*optimizer_, e, *single);
+      runs_[e]->diverge(step, loss, *singles_[e].module, *single);
+    }
+    frozen_[e] = true;
   }
 
   void evaluate(int64_t step) {
     model_.module->eval();
     torch::NoGradGuard no_grad;
-    torch::manual_seed(mix(mix(c_.seed, kEvalStream), step));
-    auto metrics = data_->evaluate(
+    seed_streams(kEvalStream, step);
+    const int64_t n = E();
+    auto metrics = data_[0]->evaluate(
         [&](const torch::Tensor& x) {
           AutocastScope autocast(device_, use_bf16_);
-          return model_.forward(x);
+          if (members_ == 0) return model_.forward(x);
+          std::vector<int64_t> times(x.dim(), 1);
+          times[0] = n;
+          return model_.forward(x.repeat(times));  // every member on the same batch
         },
-        device_);
+        device_, n);
     model_.module->train();
-    json e{{"step", step}, {"kind", "eval"}};
-    for (auto& [k, v] : metrics) {
-      e[k] = v;
-      final_[k] = v;
-      const bool higher_better = k.find("acc") != std::string::npos;
-      if (!best_.contains(k) ||
-          (higher_better ? v > best_[k].get<double>() : v < best_[k].get<double>())) {
-        best_[k] = v;
+    for (int64_t e = 0; e < n; ++e) {
+      if (frozen_[e]) continue;
+      runs_[e]->record_eval(step, metrics[e]);
+      for (const auto& d :
+           attention_diagnostics(layers_, initial_weights(e), step, members_ > 0 ? e : -1)) {
+        runs_[e]->emit(d);
       }
     }
-    emit(e);
-    for (const auto& d : attention_diagnostics(layers_, initial_weights_, step)) emit(d);
-    std::ostringstream line;
-    line << "eval step " << step;
-    for (auto& [k, v] : metrics) line << " " << k << " " << v;
-    say(line.str());
   }
 
-  void write_summary(const std::string& status, int64_t step) {
-    json s{{"status", status},
-           {"step", step},
-           {"steps", steps_},
-           {"warmup", warmup_},
-           {"final", final_},
-           {"best", best_},
-           {"wall_time_s", wall_time()},
-           {"parameters", parameters_},
-           {"throughput", throughput()},
-           {"throughput_unit", data_->unit() + "/s"},
-           {"peak_memory_bytes", peak_memory_bytes(device_)},
-           {"device", device_.str()},
-           {"precision", use_bf16_ ? "bf16" : "fp32"},
-           {"config_hash", hash_},
-           {"causality", causality_},
-           {"allow_noncausal", c_.attention.allow_noncausal},
-           {"torch_version", TORCH_VERSION}};
-    const DeviceInfo info = describe_device(device_);
-    if (!info.gpu_name.empty()) {
-      s["gpu_name"] = info.gpu_name;
-      s["cuda_version"] = info.cuda_version;
-    }
-    if (result_.diverged_step >= 0) s["diverged_step"] = result_.diverged_step;
-    write_file_atomic(run_dir_ / "summary.json", s.dump(2) + "\n");
-  }
-
-  // Written to checkpoint.tmp/ and renamed: a kill never leaves half a checkpoint.
-  void save_checkpoint(int64_t step, const std::string& status) {
-    const fs::path tmp = run_dir_ / "checkpoint.tmp", cur = run_dir_ / "checkpoint",
-                   old = run_dir_ / "checkpoint.old";
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    save_module(*model_.module, tmp / "model.pt");
-    torch::serialize::OutputArchive archive;
-    optimizer_->save(archive);
-    archive.save_to((tmp / "optimizer.pt").string());
-    json state{{"step", step},
-               {"status", status},
-               {"wall_time_s", wall_time()},
-               {"best", best_},
-               {"final", final_}};
-    write_file_atomic(tmp / "state.json", state.dump(2));
-    fs::remove_all(old);
-    if (fs::exists(cur)) fs::rename(cur, old);
-    fs::rename(tmp, cur);
-    fs::remove_all(old);
+  std::vector<torch::Tensor> initial_weights(int64_t e) const {
+    std::vector<torch::Tensor> out;
+    for (const auto& per_run : initial_weights_) out.push_back(per_run[e]);
+    return out;
   }
 
   struct StepOutcome {
-    double loss = 0.0;       // the batch's training loss
-    double grad_norm = 0.0;  // before clipping; 0 when clipping is off
-    int64_t items = 0;       // tokens or images trained on
+    std::vector<double> loss;       // each run's training loss
+    std::vector<double> grad_norm;  // before clipping; 0 when clipping is off
+    std::vector<int64_t> items;     // tokens or images each run trained on
   };
 
-  // The batch of `step`: by step, or with train.epochs batch step % per_epoch of epoch
-  // step / per_epoch; an epoch's first batch restarts what counts batches within the epoch.
-  Batch batch_of(int64_t step) {
-    if (per_epoch_ == 0) return data_->train_batch(step);
-    const int64_t epoch = step / per_epoch_, index = step % per_epoch_;
-    if (index == 0) {
-      for (auto& layer : layers_) layer->start_epoch();
-    }
-    return data_->epoch_batch(epoch, index);
+  // The batch of `step` for run e: by step, or with train.epochs batch step % per_epoch of epoch
+  // step / per_epoch.
+  Batch batch_of(int64_t e, int64_t step) {
+    if (per_epoch_ == 0) return data_[e]->train_batch(step);
+    return data_[e]->epoch_batch(step / per_epoch_, step % per_epoch_);
   }
 
-  // One optimiser step at `step` (0-based) with learning rate `lr`. The loss is checked before
-  // the backward pass: a NaN or inf loss returns without touching the weights.
+  // Tests (TrainOptions::poison_at_step): run e's weights become NaN before this step.
+  void poison(int64_t step) {
+    for (int64_t e = 0; e < E(); ++e) {
+      if (runs_[e]->options().poison_at_step != step + 1) continue;
+      torch::NoGradGuard no_grad;
+      for (auto& p : model_.module->parameters()) slice(p, e).fill_(NAN);
+    }
+  }
+
+  // One optimiser step at `step` (0-based) with learning rate `lr`. Each loss is checked before
+  // the backward pass: a run whose loss is NaN or inf diverges without touching its weights, and
+  // in an ensemble it is frozen (its gradients zeroed, its weights kept) while the others step.
   StepOutcome train_step(int64_t step, double lr) {
     for (auto& group : optimizer_->param_groups()) {
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     }
-    torch::manual_seed(mix(mix(c_.seed, kTorchStream), step));
-    set_dropout_seeds(*model_.module, mix(mix(c_.seed, kDropoutStream), step));
-    Batch batch = batch_of(step);
-    auto input = batch.input.to(device_), target = batch.target.to(device_);
+    seed_streams(kTorchStream, step);
+    if (members_ == 0) {
+      set_dropout_seeds(*model_.module, mix(mix(seed(0), kDropoutStream), step));
+    } else {
+      std::vector<uint64_t> seeds;
+      for (int64_t e = 0; e < E(); ++e) seeds.push_back(mix(mix(seed(e), kDropoutStream), step));
+      set_member_dropout_seeds(*model_.module, seeds);
+    }
+    if (per_epoch_ > 0 && step % per_epoch_ == 0) {
+      for (auto& layer : layers_) layer->start_epoch();
+    }
+    StepOutcome out;
+    std::vector<torch::Tensor> inputs, targets;
+    for (int64_t e = 0; e < E(); ++e) {
+      Batch b = batch_of(e, step);
+      inputs.push_back(b.input);
+      targets.push_back(b.target);
+      out.items.push_back(b.items);
+    }
+    poison(step);
+    auto input = (members_ > 0 ? torch::cat(inputs) : inputs[0]).to(device_);
+    auto target = (members_ > 0 ? torch::cat(targets) : targets[0]).to(device_);
     optimizer_->zero_grad();
     torch::Tensor logits;
     {
@@ -507,126 +570,167 @@ class Trainer {
       logits = model_.forward(input);
     }
     logits = logits.to(torch::kFloat32);
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                                     target.reshape({-1}));
-    StepOutcome out;
-    out.items = batch.items;
-    out.loss = loss.item<double>();
-    if (!std::isfinite(out.loss)) return out;
-    loss.backward();
-    if (c_.train.grad_clip > 0) {
-      out.grad_norm =
-          torch::nn::utils::clip_grad_norm_(model_.module->parameters(), c_.train.grad_clip);
+    std::vector<torch::Tensor> losses;
+    const int64_t b = input.size(0) / E();
+    for (int64_t e = 0; e < E(); ++e) {
+      auto l = members_ > 0 ? logits.narrow(0, e * b, b) : logits;
+      auto t = members_ > 0 ? target.narrow(0, e * b, b) : target;
+      losses.push_back(
+          torch::nn::functional::cross_entropy(l.reshape({-1, l.size(-1)}), t.reshape({-1})));
+      out.loss.push_back(frozen_[e] ? 0.0 : losses.back().item<double>());
     }
-    optimizer_->step();
+    out.grad_norm.assign(E(), 0.0);
+    torch::Tensor total;
+    for (int64_t e = 0; e < E(); ++e) {
+      if (frozen_[e]) continue;
+      if (!std::isfinite(out.loss[e])) {
+        if (members_ == 0) return out;  // the loop records it
+        diverge(e, step, out.loss[e]);
+        continue;
+      }
+      total = total.defined() ? total + losses[e] : losses[e];
+    }
+    if (!total.defined()) return out;  // every member has diverged
+    total.backward();
+    if (members_ == 0) {
+      if (t_.grad_clip > 0) {
+        out.grad_norm[0] =
+            torch::nn::utils::clip_grad_norm_(model_.module->parameters(), t_.grad_clip);
+      }
+      optimizer_->step();
+      return out;
+    }
+    step_members(out);
     return out;
   }
 
-  void diverge(int64_t step, double loss) {
-    result_.status = "diverged";
-    result_.diverged_step = step + 1;
-    emit({{"step", step + 1}, {"kind", "train"}, {"loss", loss}, {"diverged", true}});
-    say("diverged: loss " + std::to_string(loss) + " at step " + std::to_string(step + 1));
-    write_summary("diverged", step);
-    save_checkpoint(step, "diverged");
-    result_.step = step;
+  // The ensemble's update: frozen members' gradients zeroed (a NaN there stays there) and their
+  // weights put back after the step, each member clipped by its own norm.
+  void step_members(StepOutcome& out) {
+    torch::NoGradGuard no_grad;
+    const auto params = model_.module->parameters();
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> kept;  // (member view, its values)
+    for (int64_t e = 0; e < E(); ++e) {
+      if (!frozen_[e]) continue;
+      for (const auto& p : params) {
+        if (p.grad().defined()) p.grad().select(0, e).zero_();
+        kept.emplace_back(p.select(0, e), p.select(0, e).clone());
+      }
+    }
+    if (t_.grad_clip > 0) {
+      const auto norms = clip_member_grad_norms(params, E(), t_.grad_clip);
+      for (int64_t e = 0; e < E(); ++e) out.grad_norm[e] = frozen_[e] ? 0.0 : norms[e];
+    }
+    optimizer_->step();
+    for (auto& [view, values] : kept) view.copy_(values);
   }
 
-  TrainResult loop() {
-    const bool tty = options_.progress && isatty(STDERR_FILENO);
+  bool all_frozen() const {
+    return std::all_of(frozen_.begin(), frozen_.end(), [](bool f) { return f; });
+  }
+
+  void loop(int64_t step) {
+    const bool tty = call_.progress && isatty(STDERR_FILENO);
     model_.module->train();
-    double window_seconds = 0.0, window_loss = 0.0, window_items = 0.0;
-    int64_t window_steps = 0, steps_this_call = 0;
-    int64_t step = start_step_;
+    struct Window {
+      double seconds = 0, loss = 0, items = 0;
+      int64_t steps = 0;
+    };
+    std::vector<Window> window(E());
+    int64_t steps_this_call = 0;
+    double seconds_this_call = 0.0, items_this_call = 0.0;
     while (step < steps_) {
       const auto t0 = Clock::now();
-      const double lr = learning_rate(c_.train, warmup_, step, steps_);
+      const double lr = learning_rate(t_, warmup_, step, steps_);
       const StepOutcome o = train_step(step, lr);
-      if (!std::isfinite(o.loss)) {
-        diverge(step, o.loss);
-        return result_;
+      if (members_ == 0 && !std::isfinite(o.loss[0])) {
+        diverge(0, step, o.loss[0]);
+        return;
       }
+      if (all_frozen()) return;
       ++step;
       ++steps_this_call;
       const double dt = seconds_since(t0);
-      train_seconds_ += dt;
-      window_seconds += dt;
-      items_done_ += static_cast<double>(o.items);
-      window_items += static_cast<double>(o.items);
-      window_loss += o.loss;
-      ++window_steps;
+      seconds_this_call += dt;
       const bool last = step == steps_;
-
-      if (step % c_.train.log_every == 0 || last) {
-        emit({{"step", step},
-              {"kind", "train"},
-              {"loss", window_loss / window_steps},
-              {"lr", lr},
-              {"grad_norm", o.grad_norm},
-              {"step_time_s", window_seconds / window_steps},
-              {"throughput", window_items / window_seconds},
-              {"peak_memory_bytes", peak_memory_bytes(device_)}});
-        window_loss = window_seconds = window_items = 0.0;
-        window_steps = 0;
+      double mean_loss = 0.0;
+      int64_t active = 0;
+      for (int64_t e = 0; e < E(); ++e) {
+        if (frozen_[e]) continue;
+        runs_[e]->add_step(dt, o.items[e]);
+        items_this_call += static_cast<double>(o.items[e]);
+        Window& w = window[e];
+        w.seconds += dt;
+        w.items += static_cast<double>(o.items[e]);
+        w.loss += o.loss[e];
+        ++w.steps;
+        mean_loss += o.loss[e];
+        ++active;
+        if (step % t_.log_every == 0 || last) {
+          runs_[e]->emit({{"step", step},
+                          {"kind", "train"},
+                          {"loss", w.loss / w.steps},
+                          {"lr", lr},
+                          {"grad_norm", o.grad_norm[e]},
+                          {"step_time_s", w.seconds / w.steps},
+                          {"throughput", w.items / w.seconds},
+                          {"peak_memory_bytes", peak_memory_bytes(device_)}});
+          w = Window();
+        }
       }
       if (tty) {
-        const double rate = steps_this_call / train_seconds_;
+        const double rate = steps_this_call / seconds_this_call;
         std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f %s/s  ETA %s   ",
-                     static_cast<long long>(step), static_cast<long long>(steps_), o.loss,
-                     throughput(), data_->unit().c_str(),
-                     format_duration((steps_ - step) / rate).c_str());
+                     static_cast<long long>(step), static_cast<long long>(steps_),
+                     mean_loss / std::max<int64_t>(1, active), items_this_call / seconds_this_call,
+                     data_[0]->unit().c_str(), format_duration((steps_ - step) / rate).c_str());
         if (last) std::fputc('\n', stderr);
       }
-      const bool epoch_end = per_epoch_ > 0 && c_.train.eval_each_epoch && step % per_epoch_ == 0;
-      if (step % c_.train.eval_every == 0 || last || epoch_end) {
+      const bool epoch_end = per_epoch_ > 0 && t_.eval_each_epoch && step % per_epoch_ == 0;
+      if (step % t_.eval_every == 0 || last || epoch_end) {
         if (tty && !last) std::fputc('\n', stderr);
         evaluate(step);
       }
-      if ((c_.train.checkpoint_every > 0 && step % c_.train.checkpoint_every == 0) || last) {
-        save_checkpoint(step, last ? "done" : "running");
+      if ((t_.checkpoint_every > 0 && step % t_.checkpoint_every == 0) || last) {
+        for (int64_t e = 0; e < E(); ++e) {
+          if (!frozen_[e]) save(e, step, last ? "done" : "running");
+        }
       }
-      if (options_.stop_after > 0 && steps_this_call >= options_.stop_after && !last) {
-        result_.status = "stopped";
-        result_.step = step;
-        return result_;
+      if (call_.stop_after > 0 && steps_this_call >= call_.stop_after && !last) {
+        for (int64_t e = 0; e < E(); ++e) {
+          if (frozen_[e]) continue;
+          runs_[e]->result().status = "stopped";
+          runs_[e]->result().step = step;
+        }
+        return;
       }
     }
-    result_.status = "done";
-    result_.step = step;
-    for (auto& [k, v] : final_.items()) result_.final[k] = v;
-    for (auto& [k, v] : best_.items()) result_.best[k] = v;
-    write_summary("done", step);
-    say("done: step " + std::to_string(step) + ", wall time " + format_duration(wall_time()));
-    return result_;
+    for (int64_t e = 0; e < E(); ++e) {
+      if (frozen_[e]) continue;
+      runs_[e]->done(step);
+      runs_[e]->say("done: step " + std::to_string(step) + ", wall time " +
+                    format_duration(runs_[e]->wall_time()));
+    }
   }
 
-  const runner::Config& c_;
-  const TrainOptions& options_;
-  const fs::path run_dir_;
-  const std::string hash_;
+  std::vector<RunRecord*> runs_;
+  const TrainOptions& call_;  // progress and stop_after of the whole call
+  const runner::TrainConfig t_;
   const torch::Device device_;
-  std::unique_ptr<TaskData> data_;
-  const std::string causality_;
-  const int64_t steps_;      // optimiser steps of the whole run
-  const int64_t per_epoch_;  // batches per epoch with train.epochs; 0 without
-  const int64_t warmup_;     // warm-up steps (the automatic one resolved for steps_)
+  const int64_t steps_, per_epoch_, warmup_;
   const bool use_bf16_;
+  const int64_t members_;  // 0: one run, its own model; else the ensemble's member count
 
-  Model model_;
-  int64_t parameters_ = 0;
+  std::vector<std::unique_ptr<TaskData>> data_;  // each run's data order
+  std::vector<Model> singles_;                   // each run's own model (on the host if E > 1)
+  Model model_;                                  // the model trained: singles_[0] or the ensemble
+  int64_t parameters_ = 0;                       // of one run's model
   std::vector<core::Attention> layers_;
-  std::vector<torch::Tensor> initial_weights_;  // wgqa: the weights at the start, for diagnostics
+  std::vector<std::vector<torch::Tensor>> initial_weights_;  // [layer][run]: wgqa at the start
+  std::vector<core::MemberRandom> random_;                   // ensemble: each member's streams
   std::unique_ptr<torch::optim::AdamW> optimizer_;
-  std::ofstream log_, events_;
-
-  int64_t start_step_ = 0;    // the checkpoint's step when resuming
-  double wall_before_ = 0.0;  // wall time of earlier calls (from the checkpoint)
-  Clock::time_point wall_start_ = Clock::now();
-  double train_seconds_ = 0.0, items_done_ = 0.0;  // this call's training time and items
-  json best_ = json::object(), final_ = json::object();
-  TrainResult result_;
+  std::vector<bool> frozen_;  // runs that diverged in this call
 };
-
 }  // namespace
 
 double lm_causality_leak(const runner::Config& config) {
@@ -635,19 +739,41 @@ double lm_causality_leak(const runner::Config& config) {
   return causality_leak(lm, config.data.seq_len, config.seed);
 }
 
-TrainResult train(const runner::Config& c, const TrainOptions& options) {
+std::vector<TrainResult> train_ensemble(const std::vector<Member>& members) {
   // Bad input first, before anything is written.
-  Checked checked = check_inputs(c, options.run_dir);
-  Trainer trainer(c, options, std::move(checked));
-  return trainer.run();
+  Checked checked = check_inputs(members);
+  std::vector<std::unique_ptr<RunRecord>> runs;
+  const bool label = members.size() > 1;
+  for (size_t i = 0; i < members.size(); ++i) {
+    runs.push_back(std::make_unique<RunRecord>(
+        members[i].config, members[i].options, checked.facts[i],
+        label ? "seed " + std::to_string(members[i].config.seed) + ": " : ""));
+  }
+  // Finished runs stand as they are; the others resume from their checkpoints. Runs at different
+  // steps (a kill between two members' checkpoints) train in groups of equal start step.
+  std::map<int64_t, std::vector<RunRecord*>> by_start;
+  for (auto& r : runs) {
+    r->open();
+    const auto ckpt = r->checkpoint();
+    if (ckpt && r->finished(*ckpt)) continue;
+    if (ckpt) {
+      r->resume(*ckpt);
+    } else {
+      r->start_fresh();
+    }
+    by_start[r->start_step()].push_back(r.get());
+  }
+  for (auto& [start, group] : by_start) {
+    Trainer trainer(group, checked, members[0].options);
+    trainer.run();
+  }
+  std::vector<TrainResult> results;
+  for (auto& r : runs) results.push_back(r->result());
+  return results;
 }
 
-std::vector<TrainResult> train_ensemble(const std::vector<Member>& members) {
-  // Placeholder until the batched trainer lands: members one after another, each exactly as a
-  // single run (so results are right, only slower).
-  std::vector<TrainResult> results;
-  for (const auto& m : members) results.push_back(train(m.config, m.options));
-  return results;
+TrainResult train(const runner::Config& c, const TrainOptions& options) {
+  return train_ensemble({Member{c, options}})[0];
 }
 
 }  // namespace ablate::experiments

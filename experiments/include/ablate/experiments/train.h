@@ -32,6 +32,9 @@ struct TrainOptions {
   bool progress = true;    // a progress line on stderr when it is a terminal
   int64_t stop_after = 0;  // stop (as a kill would) after this many steps of this call; 0 = no
   bool quiet = false;      // no log lines on stderr (tests)
+  // Tests: the run's weights become NaN before this step (1-based), so the step diverges; 0 =
+  // never. Checks that a diverging ensemble member leaves the others unchanged.
+  int64_t poison_at_step = 0;
 };
 
 struct TrainResult {

@@ -1,0 +1,104 @@
+// One run's record: its run dir's files (the lock, log.txt, config.yaml, events.jsonl,
+// summary.json, checkpoint/) and the metrics they hold. A single run has one; an ensemble has one
+// per member, so every member's run dir is exactly a single run's. Internal to experiments/.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "ablate/experiments/train.h"
+#include "ablate/runner/config.h"
+#include "run_dir.h"
+
+namespace ablate::experiments {
+
+// What a run's summary says about how it trains, fixed before the first step.
+struct RunFacts {
+  std::string hash;       // the job id
+  std::string causality;  // the lm causality verdict
+  std::string unit;       // tokens or images
+  std::string device;     // where it trains
+  bool bf16 = false;      // autocast to bf16
+  int64_t steps = 0;      // optimiser steps of the whole run
+  int64_t warmup = 0;     // warm-up steps
+  int64_t parameters = 0;
+};
+
+class RunRecord {
+ public:
+  // `label` prefixes its stderr lines ("" for a single run, "seed 3: " in an ensemble).
+  RunRecord(const runner::Config& config, const TrainOptions& options, RunFacts facts,
+            std::string label);
+
+  // Creates the run dir, takes its lock, opens log.txt and writes config.yaml when absent.
+  void open();
+  // The checkpoint this run resumes from, if any.
+  std::optional<std::filesystem::path> checkpoint() const;
+  // True when the checkpoint says done or diverged: result() then holds the stored result.
+  bool finished(const std::filesystem::path& checkpoint);
+  // Takes step, wall time and metrics from the checkpoint's state.json and drops later events;
+  // the caller loads the model and optimiser.
+  void resume(const std::filesystem::path& checkpoint);
+  // No checkpoint: events of an earlier attempt killed before its first checkpoint go.
+  void start_fresh();
+  // Opens events.jsonl and writes the "running" summary.
+  void begin(const torch::Device& device);
+
+  void say(const std::string& line);
+  void emit(const nlohmann::json& event);
+  // An evaluation's metrics: events, best and final values, the log line.
+  void record_eval(int64_t step, const std::map<std::string, double>& metrics);
+  // Training time and items of one step (throughput in the summary).
+  void add_step(double seconds, int64_t items);
+  void write_summary(const std::string& status, int64_t step);
+  // Written to checkpoint.tmp/ and renamed: a kill never leaves half a checkpoint.
+  void save_checkpoint(int64_t step, const std::string& status, torch::nn::Module& model,
+                       torch::optim::Optimizer& optimizer);
+  // A NaN or inf loss at `step` (0-based): the diverged event, summary and checkpoint (the
+  // weights before that step).
+  void diverge(int64_t step, double loss, torch::nn::Module& model,
+               torch::optim::Optimizer& optimizer);
+  // The end of training at `step`: result and summary "done".
+  void done(int64_t step);
+
+  const runner::Config& config() const { return config_; }
+  const TrainOptions& options() const { return options_; }
+  int64_t start_step() const { return start_step_; }
+  bool diverged() const { return result_.status == "diverged"; }
+  TrainResult& result() { return result_; }
+  void set_parameters(int64_t n) {  // known once the model is built
+    facts_.parameters = n;
+    result_.parameters = n;
+  }
+  double wall_time() const;  // seconds, earlier calls included
+
+ private:
+  double throughput() const { return train_seconds_ > 0 ? items_ / train_seconds_ : 0.0; }
+
+  runner::Config config_;
+  TrainOptions options_;
+  std::filesystem::path dir_;
+  RunFacts facts_;
+  std::string label_;
+  torch::Device device_{torch::kCPU};
+  std::unique_ptr<RunDirLock> lock_;
+  std::ofstream log_, events_;
+  int64_t start_step_ = 0;
+  double wall_before_ = 0.0;  // wall time of earlier calls (from the checkpoint)
+  std::chrono::steady_clock::time_point wall_start_ = std::chrono::steady_clock::now();
+  double train_seconds_ = 0.0, items_ = 0.0;  // this call's training time and items
+  nlohmann::json best_ = nlohmann::json::object(), final_ = nlohmann::json::object();
+  TrainResult result_;
+};
+
+}  // namespace ablate::experiments
