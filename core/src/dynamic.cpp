@@ -27,8 +27,10 @@ RowStats masked_row_stats(const torch::Tensor& x, const torch::Tensor& mask) {
   auto count = mask.sum(-1, /*keepdim=*/true);
   auto mean = (x * mask).sum(-1, true) / count.clamp_min(1);
   auto var = ((x - mean).pow(2) * mask).sum(-1, true) / (count - 1).clamp_min(1);
-  // sqrt only where defined: sqrt(0) behind a where() would still send NaN into the gradient.
-  auto enough = count >= 2;
+  // sqrt only where defined and differentiable: sqrt(0) behind a where() would still send NaN
+  // into the gradient, and so would a constant row (var 0: a query whose only visible key was
+  // dropped by attention dropout). There the std is 0 and its gradient 0.
+  auto enough = (count >= 2).logical_and(var > 0);
   auto std = torch::where(enough, var, torch::ones_like(var)).sqrt() * enough.to(var.scalar_type());
   return {mean, std, count};
 }

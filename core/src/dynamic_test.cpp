@@ -406,6 +406,34 @@ TEST(Noise, RawDrawHasZeroDiagonalAndNoiseMatchesRowStatistics) {
   EXPECT_GE(draw_noise(target, NoiseKind::kUniform).raw.min().item<double>(), 0.0);
 }
 
+TEST(Noise, AConstantRowGetsNoNoiseAndAFiniteGradient) {
+  // A query whose only visible key was dropped by attention dropout has an all-zero output row:
+  // its std is 0, its noise 0, and the gradient through the statistics must stay finite.
+  torch::manual_seed(4);
+  auto x = torch::randn({2, 3, 5});
+  x.select(1, 0).zero_();      // a constant row (all zero)
+  x.select(1, 2).fill_(0.75);  // another
+  x.requires_grad_(true);
+  auto noise = draw_noise(x, NoiseKind::kGaussian).noise;
+  EXPECT_TRUE(torch::equal(noise.select(1, 0), torch::zeros({2, 5})));
+  EXPECT_TRUE(torch::equal(noise.select(1, 2), torch::full({2, 5}, 0.75)));  // the mean only
+  (noise * torch::randn({2, 3, 5})).sum().backward();
+  EXPECT_TRUE(torch::isfinite(x.grad()).all().item<bool>());
+  // The attention module end to end: robust pgqa with attention dropout trains.
+  torch::manual_seed(5);
+  Attention a(
+      AttentionOptions(16, 4).variant(Variant::kPgqa).kv_heads(2).causal(true).attn_dropout(0.5));
+  a->train();
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    a->set_dropout_seeds(seed, seed + 100);
+    a->zero_grad();
+    a->forward(torch::randn({4, 6, 16})).pow(2).sum().backward();
+    for (const auto& p : a->parameters()) {
+      ASSERT_TRUE(torch::isfinite(p.grad()).all().item<bool>()) << "dropout seed " << seed;
+    }
+  }
+}
+
 TEST(Noise, VisibleMaskRestrictsStatisticsAndNeverTouchesMaskedEntries) {
   torch::manual_seed(18);
   auto target = torch::randn({2, 5, 5});
