@@ -23,6 +23,7 @@
 #include "ablate/results/ingest.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/command.h"
+#include "ablate/runner/ensembles.h"
 #include "ablate/runner/lifecycle.h"
 #include "ablate/runner/progress.h"
 #include "ablate/runner/schema.h"
@@ -88,6 +89,140 @@ void stop_orphan(const fs::path& run_dir) {
 bool final_bad(const std::string& status) {
   return status == "failed" || status == "diverged" || status == "timed_out" || status == "skipped";
 }
+
+// A device's share of the processes: per_device slots on each.
+struct Slot {
+  std::string device;
+  std::vector<std::string> jobs;  // the process's jobs, the lead first; empty when free
+};
+
+Slot* free_slot(std::vector<Slot>& slots) {
+  const auto it =
+      std::find_if(slots.begin(), slots.end(), [](const Slot& s) { return s.jobs.empty(); });
+  return it == slots.end() ? nullptr : &*it;
+}
+
+// The config of the current plan, written at every launch: fields outside the job id (data.path,
+// the device) may have been fixed in the sweep file since the run dir was made. Atomic, so a
+// worker never reads half a file; `ablate train` resumes as the job id is the same.
+void write_config(const fs::path& run_dir, const std::string& yaml) {
+  fs::create_directories(run_dir);
+  if (read_text(run_dir / "config.yaml") == yaml) return;
+  std::ofstream out(run_dir / "config.yaml.tmp", std::ios::trunc);
+  out << yaml;
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + (run_dir / "config.yaml.tmp").string());
+  fs::rename(run_dir / "config.yaml.tmp", run_dir / "config.yaml");
+}
+
+// How one job of an ended process ended.
+struct Outcome {
+  std::string status;
+  std::string reason;        // its first line; "" for done and diverged
+  bool with_output = false;  // the reason goes on with the last lines of the process's output
+};
+
+// A job whose summary says done or diverged finished, whatever became of its process afterwards
+// (the seeds of an ensemble that finished before another failed, or before a Ctrl-C); every other
+// job takes the process's outcome: timed_out, interrupted (stopped by this coordinator), or
+// failed with the exit status, the signal or the scheduler's state.
+Outcome outcome_of(const Exit& e, const std::string& summary_status, bool stopping,
+                   double timeout_s) {
+  if (summary_status == "done" || summary_status == "diverged") return {summary_status, "", false};
+  if (e.timed_out) {
+    char limit[32];
+    std::snprintf(limit, sizeof limit, "%g", timeout_s);
+    return {"timed_out",
+            e.state.empty() ? std::string("timed out after ") + limit + " s"
+                            : std::string("timed out: Slurm's time limit"),
+            true};
+  }
+  if (stopping && (e.signal == SIGTERM || e.signal == SIGKILL)) {
+    return {"interrupted", "stopped by the coordinator (Ctrl-C)", false};
+  }
+  if (e.lost) {  // cancelled, preempted, a node failure: not the job's fault; a retry resumes it
+    return {"failed", "ended by the scheduler: " + e.state, true};
+  }
+  return {"failed",
+          (e.signal != 0 ? "killed by signal " + std::to_string(e.signal) +
+                               (e.signal == SIGKILL ? " (out of memory?)" : "")
+                         : "exit status " + std::to_string(e.exit_code)) +
+              (e.state.empty() ? "" : " (Slurm state " + e.state + ")"),
+          true};
+}
+
+// Said after the first line of a reason when the job trained in an ensemble: whose output.txt
+// the lines below come from.
+std::string ensemble_note(const std::vector<LaunchMember>& members, const std::string& id) {
+  const std::string n = std::to_string(members.size());
+  return id == members.front().job_id ? " (" + n + " seeds in one process)"
+                                      : " (" + n + " seeds in one process; its output is in job " +
+                                            members.front().job_id + "'s run dir)";
+}
+
+// How many ready seeds of an arm start together now (ensembles.h): RunOptions::seeds_per_process,
+// or auto, which on a GPU needs the device's memory (asked once per device) and a finished seed's
+// measured peak (the smallest of the arm's: a seed that ran alone, when the summaries of seeds
+// trained together hold their process's peak).
+class SeedsPerProcess {
+ public:
+  SeedsPerProcess(const RunOptions& options, results::Store& store, std::string sweep,
+                  const std::vector<JobSpec>& jobs)
+      : options_(options), store_(store), sweep_(std::move(sweep)), jobs_(jobs) {}
+
+  size_t now(const JobSpec& job, const std::string& device,
+             const std::map<std::string, std::string>& status) {
+    SeedsPerProcessInputs in;
+    in.setting = options_.seeds_per_process;
+    in.gpu = device.rfind("cuda", 0) == 0;
+    if (in.setting == 0 && in.gpu) {
+      in.device_memory = memory(device);
+      in.peak_memory = measured_peak(job, status);
+      in.arm_running = arm_running(job, status);
+    }
+    return static_cast<size_t>(seeds_to_launch(in));
+  }
+
+ private:
+  int64_t memory(const std::string& device) {
+    const auto known = memory_.find(device);
+    if (known != memory_.end()) return known->second;
+    return memory_[device] =
+               options_.device_memory ? options_.device_memory(device) : nvidia_smi_memory(device);
+  }
+  bool same_arm(const JobSpec& a, const JobSpec& b) const {
+    return a.stage == b.stage && a.arm_key == b.arm_key;
+  }
+  std::optional<int64_t> measured_peak(const JobSpec& job,
+                                       const std::map<std::string, std::string>& status) const {
+    std::optional<int64_t> peak;
+    for (const auto& other : jobs_) {
+      const auto s = status.find(other.id);
+      if (!same_arm(job, other) || s == status.end() ||
+          (s->second != "done" && s->second != "diverged")) {
+        continue;
+      }
+      const auto summaries = job_summaries(store_, sweep_, other.id);
+      const auto it = summaries.find("peak_memory_bytes");
+      if (it == summaries.end() || it->second <= 0) continue;
+      const auto bytes = static_cast<int64_t>(it->second);
+      peak = peak ? std::min(*peak, bytes) : bytes;
+    }
+    return peak;
+  }
+  bool arm_running(const JobSpec& job, const std::map<std::string, std::string>& status) const {
+    return std::any_of(jobs_.begin(), jobs_.end(), [&](const JobSpec& other) {
+      const auto s = status.find(other.id);
+      return same_arm(job, other) && s != status.end() && s->second == "running";
+    });
+  }
+
+  const RunOptions& options_;
+  results::Store& store_;
+  std::string sweep_;
+  const std::vector<JobSpec>& jobs_;
+  std::map<std::string, int64_t> memory_;  // device -> bytes
+};
 
 }  // namespace
 
@@ -164,6 +299,22 @@ Launch job_launch(const std::string& job_id, const std::string& run_dir, const s
   l.output_file = (fs::path(run_dir) / "output.txt").string();
   l.timeout_s = options.timeout_s;
   l.run_dir = run_dir;
+  return l;
+}
+
+Launch ensemble_launch(const std::vector<LaunchMember>& members, const std::string& device,
+                       int threads, const RunOptions& options) {
+  if (members.empty()) throw std::invalid_argument("ensemble_launch: no jobs");
+  const LaunchMember& lead = members.front();
+  Launch l = job_launch(lead.job_id, lead.run_dir, device, threads, options);
+  l.members = members;
+  if (members.size() == 1) return l;
+  l.argv = {options.ablate_binary, "train", "train.device=" + device};
+  for (const auto& m : members) {
+    l.argv.push_back("--run-dir");
+    l.argv.push_back(m.run_dir);
+  }
+  if (device == "cpu") l.argv.push_back("train.threads=" + std::to_string(threads));
   return l;
 }
 
@@ -304,14 +455,11 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   }
   if (options.on_registered) options.on_registered(change);
 
-  // Slots: per_device processes on each device; CPU threads shared among CPU slots.
-  struct Slot {
-    std::string device;
-    std::string job;  // empty when free
-  };
+  // Slots: per_device processes on each device; CPU threads shared among CPU slots. A process
+  // takes one slot, whether it trains one job or the seeds of an ensemble.
   std::vector<Slot> slots;
   for (const auto& d : options.devices) {
-    for (int i = 0; i < std::max(1, options.per_device); ++i) slots.push_back({d, ""});
+    for (int i = 0; i < std::max(1, options.per_device); ++i) slots.push_back({d, {}});
   }
   const int cpu_slots = static_cast<int>(
       std::count_if(slots.begin(), slots.end(), [](const Slot& s) { return s.device == "cpu"; }));
@@ -326,6 +474,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   Progress progress(progress_mode(options.progress, STDERR_FILENO), std::cerr, store, sweep.name,
                     jobs, status);
   progress.begin();
+  SeedsPerProcess seeds_per_process(options, store, sweep.name, jobs);
   auto retryable = [&](const std::string& id) {
     const auto& s = status[id];
     return (s == "failed" || s == "timed_out") &&
@@ -346,70 +495,71 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     std::ofstream(run_dir / "launcher.pid.tmp") << handle << "\n";
     fs::rename(run_dir / "launcher.pid.tmp", run_dir / "launcher.pid");
   };
-  auto launch = [&](const JobSpec& job, Slot& slot) {
-    const fs::path run_dir = dir[job.id];
-    fs::create_directories(run_dir);
-    // The config of the current plan at every launch: fields outside the job id (data.path, the
-    // device) may have been fixed in the sweep file since the run dir was made. Atomic, so a
-    // worker never reads half a file; `ablate train` resumes as the job id is the same.
+  // A job about to start: its run dir holds the current plan's config, the store says running.
+  auto prepare = [&](const JobSpec& job, const std::string& device) {
     Config c = job.config;
     if (!job.parent_id.empty()) c.init.from = dir[job.parent_id];
-    const std::string yaml = to_yaml(c);
-    if (read_text(run_dir / "config.yaml") != yaml) {
-      std::ofstream out(run_dir / "config.yaml.tmp", std::ios::trunc);
-      out << yaml;
-      out.close();
-      if (!out) throw std::runtime_error("cannot write " + (run_dir / "config.yaml.tmp").string());
-      fs::rename(run_dir / "config.yaml.tmp", run_dir / "config.yaml");
-    }
+    write_config(dir[job.id], to_yaml(c));
     store.replace_params(sweep.name, job.id, params_of[job.id]);
     if (retry_once.erase(job.id) == 0 && retryable(job.id)) ++retries_used[job.id];
-    const Launch l = job_launch(job.id, run_dir.string(), slot.device, threads_per_job, options);
-    store.mark_running(sweep.name, job.id, host_name(), slot.device);
-    executor.start(l);  // records launcher.pid itself, or hands it back at flush()
+    store.mark_running(sweep.name, job.id, host_name(), device);
     status[job.id] = "running";
-    slot.job = job.id;
+  };
+  // One process for `members` (one job, or the seeds of an ensemble: the first is the lead).
+  auto launch = [&](const std::vector<const JobSpec*>& members, Slot& slot) {
+    std::vector<LaunchMember> launched;
+    for (const JobSpec* job : members) {
+      prepare(*job, slot.device);
+      launched.push_back({job->id, dir[job->id]});
+      slot.jobs.push_back(job->id);
+    }
+    executor.start(ensemble_launch(launched, slot.device, threads_per_job, options));
     ++summary.launched;
-    progress.started(job.id, slot.device);
+    for (const JobSpec* job : members) progress.started(job->id, slot.device);
+  };
+  // The ready jobs, the seeds of an arm together in processes of as many as seeds_per_process
+  // says, while slots are free.
+  auto launch_ready = [&] {
+    std::vector<const JobSpec*> waiting;
+    for (const auto& job : jobs) {
+      if (ready(job)) waiting.push_back(&job);
+    }
+    for (const auto& group : seed_groups(waiting)) {
+      for (size_t next = 0; next < group.size();) {
+        Slot* slot = free_slot(slots);
+        if (slot == nullptr) return;
+        const size_t n = seeds_per_process.now(*group[next], slot->device, status);
+        if (n == 0) break;  // the arm's first seed measures its memory first
+        const size_t end = std::min(group.size(), next + n);
+        launch({group.begin() + static_cast<std::ptrdiff_t>(next),
+                group.begin() + static_cast<std::ptrdiff_t>(end)},
+               *slot);
+        next = end;
+      }
+    }
   };
 
+  // Each job of an ended process, from its own run dir.
   auto finish = [&](const Exit& e, bool stopping) {
     for (auto& slot : slots) {
-      if (slot.job == e.job_id) slot.job.clear();
+      if (!slot.jobs.empty() && slot.jobs.front() == e.job_id) slot.jobs.clear();
     }
-    const fs::path run_dir = dir[e.job_id];
-    const auto ingested = results::ingest_run_dir(store, sweep.name, e.job_id, run_dir.string());
-    std::string s, reason;
-    if (e.timed_out) {
-      s = "timed_out";
-      char limit[32];
-      std::snprintf(limit, sizeof limit, "%g", options.timeout_s);
-      reason = (e.state.empty() ? std::string("timed out after ") + limit + " s"
-                                : std::string("timed out: Slurm's time limit")) +
-               "\n" + tail_lines(run_dir / "output.txt", 20);
-    } else if (stopping && (e.signal == SIGTERM || e.signal == SIGKILL)) {
-      s = "interrupted";
-      reason = "stopped by the coordinator (Ctrl-C)";
-    } else if (e.lost) {
-      // Cancelled, preempted, a node failure: not the job's fault; a retry resumes it.
-      s = "failed";
-      reason = "ended by the scheduler: " + e.state + "\n" + tail_lines(run_dir / "output.txt", 20);
-    } else if (e.exit_code == 0 &&
-               (ingested.summary_status == "done" || ingested.summary_status == "diverged")) {
-      s = ingested.summary_status;
-    } else {
-      s = "failed";
-      reason = (e.signal != 0 ? "killed by signal " + std::to_string(e.signal) +
-                                    (e.signal == SIGKILL ? " (out of memory?)" : "")
-                              : "exit status " + std::to_string(e.exit_code)) +
-               (e.state.empty() ? "" : " (Slurm state " + e.state + ")") + "\n" +
-               tail_lines(run_dir / "output.txt", 20);
+    const auto members = members_of(e);
+    const fs::path output = fs::path(dir[e.job_id]) / "output.txt";
+    for (const auto& member : members) {
+      const std::string& id = member.job_id;
+      const auto ingested = results::ingest_run_dir(store, sweep.name, id, dir[id]);
+      const Outcome o = outcome_of(e, ingested.summary_status, stopping, options.timeout_s);
+      std::string reason = o.reason;
+      if (!reason.empty() && members.size() > 1) reason += ensemble_note(members, id);
+      if (o.with_output) reason += "\n" + tail_lines(output, 20);
+      exit_code[id] = e.exit_code;
+      status[id] = o.status;
+      store.mark_finished(sweep.name, id, o.status,
+                          e.exit_code >= 0 ? std::optional<int>(e.exit_code) : std::nullopt,
+                          reason);
+      progress.ended(id, o.status, reason);
     }
-    exit_code[e.job_id] = e.exit_code;
-    status[e.job_id] = s;
-    store.mark_finished(sweep.name, e.job_id, s,
-                        e.exit_code >= 0 ? std::optional<int>(e.exit_code) : std::nullopt, reason);
-    progress.ended(e.job_id, s, reason);
   };
 
   double next_ingest = monotonic_seconds() + options.ingest_interval_s;
@@ -431,13 +581,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
         progress.ended(job.id, "skipped", reason);
       }
     }
-    for (const auto& job : jobs) {
-      if (!ready(job)) continue;
-      auto slot =
-          std::find_if(slots.begin(), slots.end(), [](const Slot& s) { return s.job.empty(); });
-      if (slot == slots.end()) break;
-      launch(job, *slot);
-    }
+    launch_ready();
     for (const auto& [id, handle] : executor.flush()) write_handle(dir[id], handle);
     if (options.detach) break;           // submitted: the scheduler runs them from here
     if (executor.running() == 0) break;  // nothing runs and nothing could start
@@ -445,7 +589,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     for (const auto& e : executor.poll(0.25)) finish(e, /*stopping=*/false);
     if (monotonic_seconds() >= next_ingest) {
       for (const auto& slot : slots) {
-        if (!slot.job.empty()) results::ingest_run_dir(store, sweep.name, slot.job, dir[slot.job]);
+        for (const auto& id : slot.jobs) results::ingest_run_dir(store, sweep.name, id, dir[id]);
       }
       next_ingest = monotonic_seconds() + options.ingest_interval_s;
     }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "ablate/results/store.h"
+#include "ablate/runner/ensembles.h"
 #include "ablate/runner/sweep.h"
 #include "ablate/testing/temp_dir.h"
 
@@ -28,15 +29,18 @@ struct Outcome {
   bool timed_out = false;
 };
 
-// A scripted executor: every start is recorded; each poll ends the oldest running job with the
-// next outcome scripted for it (default: done), writing summary.json into its run dir as
-// `ablate train` would.
+// A scripted executor: every start is recorded; each poll ends the oldest running process. Each
+// of its jobs (one, or the members of an ensemble) takes the next outcome scripted for it
+// (default: done) and gets summary.json in its run dir as `ablate train` would write it; the
+// process exits with the first member's timeout or non-zero exit status, else 0.
 class FakeExecutor : public Executor {
  public:
   std::map<std::string, std::vector<Outcome>> script;  // job id -> outcomes per attempt
+  std::map<std::string, double> peak;                  // job id -> its summary's peak_memory_bytes
   std::vector<Launch> started;
   size_t max_running = 0;
   std::function<void(size_t)> on_start;  // called with the number of starts so far
+  bool hold = false;                     // processes run on until stop_all
 
   std::string start(const Launch& launch) override {
     started.push_back(launch);
@@ -46,26 +50,22 @@ class FakeExecutor : public Executor {
     return "";
   }
   std::vector<Exit> poll(double) override {
-    if (running_.empty()) return {};
+    if (running_.empty() || hold) return {};
     Launch l = running_.front();
     running_.erase(running_.begin());
-    Outcome o;
-    auto& queue = script[l.job_id];
-    if (!queue.empty()) {
-      o = queue.front();
-      queue.erase(queue.begin());
-    }
-    const fs::path dir = run_dir(l);
-    if (!o.summary.empty()) {
-      std::ofstream(dir / "summary.json") << "{\"status\": \"" << o.summary
-                                          << "\", \"final\": {\"val_loss\": 1.5}, \"best\": {}}\n";
-    }
-    std::ofstream(dir / "output.txt", std::ios::app) << "last line of " << l.job_id << "\n";
     Exit e;
     e.job_id = l.job_id;
-    e.exit_code = o.timed_out ? -1 : o.exit_code;
-    e.signal = o.timed_out ? SIGKILL : 0;
-    e.timed_out = o.timed_out;
+    e.members = l.members;
+    e.exit_code = 0;
+    for (const auto& member : members_of(l)) {
+      const Outcome o = train(member);
+      if (e.exit_code == 0 && !e.timed_out) {
+        e.exit_code = o.timed_out ? -1 : o.exit_code;
+        e.signal = o.timed_out ? SIGKILL : 0;
+        e.timed_out = o.timed_out;
+      }
+    }
+    std::ofstream(run_dir(l) / "output.txt", std::ios::app) << "last line of " << l.job_id << "\n";
     return {e};
   }
   std::vector<Exit> stop_all(double) override {
@@ -73,6 +73,7 @@ class FakeExecutor : public Executor {
     for (const auto& l : running_) {
       Exit e;
       e.job_id = l.job_id;
+      e.members = l.members;
       e.signal = SIGTERM;
       exits.push_back(e);
     }
@@ -81,16 +82,54 @@ class FakeExecutor : public Executor {
   }
   size_t running() const override { return running_.size(); }
 
+  // The lead's run dir (the first --run-dir).
   static fs::path run_dir(const Launch& l) {
     for (size_t i = 0; i + 1 < l.argv.size(); ++i) {
       if (l.argv[i] == "--run-dir") return l.argv[i + 1];
     }
     return {};
   }
+  // Every --run-dir of the command line.
+  static std::vector<std::string> run_dirs(const Launch& l) {
+    std::vector<std::string> dirs;
+    for (size_t i = 0; i + 1 < l.argv.size(); ++i) {
+      if (l.argv[i] == "--run-dir") dirs.push_back(l.argv[i + 1]);
+    }
+    return dirs;
+  }
+  // The jobs each process trained, in launch order.
+  std::vector<std::vector<std::string>> processes() const {
+    std::vector<std::vector<std::string>> out;
+    for (const auto& l : started) {
+      out.emplace_back();
+      for (const auto& m : members_of(l)) out.back().push_back(m.job_id);
+    }
+    return out;
+  }
+  // Every job started, in launch order.
   std::vector<std::string> order() const {
     std::vector<std::string> ids;
-    for (const auto& l : started) ids.push_back(l.job_id);
+    for (const auto& p : processes()) ids.insert(ids.end(), p.begin(), p.end());
     return ids;
+  }
+
+ private:
+  Outcome train(const LaunchMember& member) {
+    Outcome o;
+    auto& queue = script[member.job_id];
+    if (!queue.empty()) {
+      o = queue.front();
+      queue.erase(queue.begin());
+    }
+    if (!o.summary.empty()) {
+      std::ofstream(fs::path(member.run_dir) / "summary.json")
+          << "{\"status\": \"" << o.summary << "\", \"final\": {\"val_loss\": 1.5}, \"best\": {}"
+          << (peak.count(member.job_id)
+                  ? ", \"peak_memory_bytes\": " + std::to_string(peak.at(member.job_id))
+                  : "")
+          << "}\n";
+    }
+    return o;
   }
 
  private:
@@ -122,6 +161,7 @@ struct Fixture {
     options.ablate_binary = "/bin/false";  // never executed by the fake
     options.progress = false;
     options.cpu_threads = 4;
+    options.seeds_per_process = 1;  // one process per job, unless a test groups seeds
   }
   RunSummary run(Executor& executor, const std::atomic<bool>* interrupt = nullptr) {
     return run_sweep(sweep, jobs, *store, executor, options, interrupt);
@@ -577,6 +617,358 @@ TEST(Coordinator, AStaleJobLeftRunningIsRecoveredNotRun) {
   const auto row = *f.store->job("staged", gone);
   EXPECT_TRUE(row.stale);
   EXPECT_EQ(row.status, "interrupted");
+}
+
+// ----- seeds trained together (ensembles.h) -----
+
+// 3 seeds x 2 arms, no stages.
+const char* kArms =
+    "name: arms\n"
+    "task: lm\n"
+    "base: {model: {dim: 32, depth: 1, heads: 4}, train: {steps: 10, warmup: 1}}\n"
+    "seeds: 3\n"
+    "grid:\n  - attention.variant: gqa\n    attention.kv_heads: [1, 2]\n";
+
+// The staged sweep with 3 seeds: 3 mha pretrains, then 2 arms x 3 seeds of uptrain.
+std::string staged_with_seeds(int seeds) {
+  std::string text = kStaged;
+  text.replace(text.find("seeds: 2"), 8, "seeds: " + std::to_string(seeds));
+  return text;
+}
+
+const JobSpec& spec_of(const Fixture& f, const std::string& id) {
+  return *std::find_if(f.jobs.begin(), f.jobs.end(), [&](const JobSpec& j) { return j.id == id; });
+}
+
+// Every process trained seeds of one stage and arm, each once.
+void expect_one_arm_per_process(const Fixture& f, const FakeExecutor& fake) {
+  std::set<std::string> seen;
+  for (const auto& process : fake.processes()) {
+    std::set<int64_t> seeds;
+    for (const auto& id : process) {
+      EXPECT_EQ(spec_of(f, id).stage, spec_of(f, process[0]).stage);
+      EXPECT_EQ(spec_of(f, id).arm_key, spec_of(f, process[0]).arm_key);
+      seeds.insert(spec_of(f, id).seed);
+      EXPECT_TRUE(seen.insert(id).second) << id << " started twice";
+    }
+    EXPECT_EQ(seeds.size(), process.size());
+  }
+}
+
+// Per stage and arm, the sizes of its processes in launch order.
+std::map<std::string, std::vector<size_t>> sizes_per_arm(const Fixture& f,
+                                                         const FakeExecutor& fake) {
+  std::map<std::string, std::vector<size_t>> sizes;
+  for (const auto& p : fake.processes()) {
+    sizes[spec_of(f, p[0]).stage + " " + spec_of(f, p[0]).arm_key].push_back(p.size());
+  }
+  return sizes;
+}
+
+std::vector<size_t> process_sizes(const FakeExecutor& fake) {
+  std::vector<size_t> sizes;
+  for (const auto& p : fake.processes()) sizes.push_back(p.size());
+  return sizes;
+}
+
+TEST(CoordinatorEnsembles, ThreeSeedsOfTwoArmsAreTwoProcessesOfThree) {
+  Fixture f(kArms);
+  f.options.seeds_per_process = 3;
+  FakeExecutor fake;
+  const auto summary = f.run(fake);
+  EXPECT_EQ(summary.launched, 2);
+  EXPECT_EQ(process_sizes(fake), (std::vector<size_t>{3, 3}));
+  expect_one_arm_per_process(f, fake);
+  EXPECT_NE(spec_of(f, fake.processes()[0][0]).arm_key, spec_of(f, fake.processes()[1][0]).arm_key);
+  EXPECT_EQ(summary.counts.at("done"), 6);
+  for (const auto& l : fake.started) {
+    // One `ablate train` with a --run-dir per member, each with its config.yaml.
+    std::vector<std::string> dirs;
+    for (const auto& m : l.members) dirs.push_back(m.run_dir);
+    EXPECT_EQ(FakeExecutor::run_dirs(l), dirs);
+    for (const auto& d : dirs) EXPECT_TRUE(fs::exists(fs::path(d) / "config.yaml")) << d;
+    EXPECT_EQ(l.output_file, dirs.front() + "/output.txt");
+    EXPECT_EQ(l.job_id, l.members.front().job_id);
+  }
+  FakeExecutor again;  // nothing left
+  EXPECT_EQ(f.run(again).launched, 0);
+}
+
+TEST(CoordinatorEnsembles, TwoPerProcessGivesTwoAndOnePerArm) {
+  Fixture f(kArms);
+  f.options.seeds_per_process = 2;
+  f.options.per_device = 2;
+  FakeExecutor fake;
+  const auto summary = f.run(fake);
+  EXPECT_EQ(summary.launched, 4);
+  EXPECT_EQ(process_sizes(fake), (std::vector<size_t>{2, 1, 2, 1}));
+  expect_one_arm_per_process(f, fake);
+  EXPECT_EQ(fake.max_running, 2u);  // an ensemble takes one slot
+  EXPECT_EQ(f.store->status_counts("arms").at("done"), 6);
+}
+
+// Auto on the CPU: kCpuSeedsPerProcess seeds of an arm per process.
+TEST(CoordinatorEnsembles, AutoOnTheCpuIsTheConstant) {
+  Fixture f(staged_with_seeds(kCpuSeedsPerProcess + 1));
+  f.options.seeds_per_process = 0;
+  FakeExecutor fake;
+  f.run(fake);
+  const auto sizes = sizes_per_arm(f, fake);
+  ASSERT_EQ(sizes.size(), 3u);  // the pretrain and two uptrain arms
+  for (const auto& [arm, list] : sizes) {
+    EXPECT_EQ(list, (std::vector<size_t>{kCpuSeedsPerProcess, 1})) << arm;
+  }
+  expect_one_arm_per_process(f, fake);
+}
+
+// An uptrain member starts only once its own parent is done, and starts from its own parent.
+TEST(CoordinatorEnsembles, AStagesMembersWaitForTheirOwnParents) {
+  Fixture f(staged_with_seeds(3));
+  f.options.seeds_per_process = 2;
+  f.options.per_device = 4;
+  FakeExecutor fake;
+  f.run(fake);
+  const auto processes = fake.processes();
+  auto process_of = [&](const std::string& id) {
+    for (size_t p = 0; p < processes.size(); ++p) {
+      if (std::find(processes[p].begin(), processes[p].end(), id) != processes[p].end()) return p;
+    }
+    ADD_FAILURE() << id << " never started";
+    return processes.size();
+  };
+  // Pretrains [s0 s1] and [s2] start together; [s0 s1] ends first, so each uptrain arm starts
+  // [s0 s1] while s2's pretrain still runs, and s2's uptrains after it.
+  EXPECT_EQ(process_sizes(fake), (std::vector<size_t>{2, 1, 2, 2, 1, 1}));
+  expect_one_arm_per_process(f, fake);
+  for (const auto* child : f.stage("uptrain")) {
+    EXPECT_LT(process_of(child->parent_id), process_of(child->id));
+    const std::string config =
+        file_text(run_dir_of(f.options.workdir, "staged", child->id) + "/config.yaml");
+    EXPECT_NE(config.find("from: " + run_dir_of(f.options.workdir, "staged", child->parent_id)),
+              std::string::npos)
+        << config;
+  }
+  EXPECT_EQ(f.store->status_counts("staged").at("done"), 9);
+}
+
+// A parent that failed skips its own children; its siblings' children still train together.
+TEST(CoordinatorEnsembles, AFailedParentSkipsOnlyItsOwnChildren) {
+  Fixture f(staged_with_seeds(3));
+  f.options.seeds_per_process = 3;
+  const auto* bad = f.stage("pretrain")[1];
+  FakeExecutor fake;
+  fake.script[bad->id] = {{1, "", false}};
+  f.run(fake);
+  EXPECT_EQ(f.status(bad->id), "failed");
+  EXPECT_EQ(process_sizes(fake), (std::vector<size_t>{3, 2, 2}));
+  for (const auto* child : f.stage("uptrain")) {
+    EXPECT_EQ(f.status(child->id), child->parent_id == bad->id ? "skipped" : "done") << child->id;
+  }
+}
+
+// Each member is finished from its own run dir: its summary's status when it has one, whatever
+// the process did after; the process's outcome otherwise, with the lead's output as the reason.
+TEST(CoordinatorEnsembles, EachMemberEndsAsItsOwnSummarySays) {
+  Fixture f(kArms);
+  f.options.seeds_per_process = 3;
+  FakeExecutor fake;
+  const std::vector<JobSpec>& jobs = f.jobs;
+  const JobSpec& diverged = jobs[0];
+  const JobSpec& done = jobs[1];
+  const JobSpec& failed = jobs[2];
+  ASSERT_EQ(diverged.arm_key, failed.arm_key);
+  fake.script[diverged.id] = {{0, "diverged", false}};
+  fake.script[done.id] = {{0, "done", false}};
+  fake.script[failed.id] = {{1, "", false}};  // no summary; the process exits 1
+  f.run(fake);
+  EXPECT_EQ(f.status(diverged.id), "diverged");
+  EXPECT_EQ(f.status(done.id), "done");
+  EXPECT_EQ(f.status(failed.id), "failed");
+  const auto row = *f.store->job("arms", failed.id);
+  EXPECT_EQ(row.exit_code, 1);
+  EXPECT_NE(row.error.find("exit status 1 (3 seeds in one process; its output is in job " +
+                           diverged.id + "'s run dir)"),
+            std::string::npos)
+      << row.error;
+  EXPECT_NE(row.error.find("last line of " + diverged.id), std::string::npos) << row.error;
+  EXPECT_EQ(f.store->job("arms", done.id)->error, "");
+  // The other arm's process was not touched by this one's failure.
+  EXPECT_EQ(f.store->status_counts("arms").at("done"), 4);
+
+  // A timed-out process: the member that had finished is done, the others timed out.
+  Fixture g(kArms);
+  g.options.seeds_per_process = 3;
+  g.options.timeout_s = 5;
+  FakeExecutor slow;
+  slow.script[g.jobs[0].id] = {{0, "done", false}};
+  slow.script[g.jobs[1].id] = {{-1, "", true}};
+  slow.script[g.jobs[2].id] = {{-1, "", true}};
+  g.run(slow);
+  EXPECT_EQ(g.status(g.jobs[0].id), "done");
+  EXPECT_EQ(g.status(g.jobs[1].id), "timed_out");
+  EXPECT_EQ(g.status(g.jobs[2].id), "timed_out");
+  EXPECT_NE(g.store->job("arms", g.jobs[2].id)->error.find("timed out after 5 s"),
+            std::string::npos);
+}
+
+// Ctrl-C while an ensemble runs: the seed that had finished is done, the others interrupted; the
+// next run trains only those, together.
+TEST(CoordinatorEnsembles, ARerunAfterAnInterruptRelaunchesOnlyUnfinishedMembers) {
+  Fixture f(kArms);
+  f.options.seeds_per_process = 3;
+  std::atomic<bool> stop{false};
+  FakeExecutor fake;
+  fake.on_start = [&](size_t) {
+    const auto& lead = fake.started.back().members.front();
+    std::ofstream(fs::path(lead.run_dir) / "summary.json")
+        << R"({"status": "done", "final": {"val_loss": 1.5}, "best": {}})";
+    fake.hold = true;
+    stop = true;
+  };
+  const auto summary = f.run(fake, &stop);
+  EXPECT_TRUE(summary.interrupted);
+  ASSERT_EQ(process_sizes(fake), (std::vector<size_t>{3}));
+  const auto first = fake.processes()[0];
+  EXPECT_EQ(f.status(first[0]), "done");
+  EXPECT_EQ(f.status(first[1]), "interrupted");
+  EXPECT_EQ(f.status(first[2]), "interrupted");
+
+  FakeExecutor resume;
+  f.run(resume);
+  const auto processes = resume.processes();
+  ASSERT_EQ(processes.size(), 2u);
+  EXPECT_EQ(processes[0], (std::vector<std::string>{first[1], first[2]}));
+  EXPECT_EQ(processes[1].size(), 3u);  // the other arm
+  EXPECT_EQ(f.store->status_counts("arms").at("done"), 6);
+}
+
+// A coordinator killed while an ensemble ran: its finished seed is ingested as done, the others
+// train again together.
+TEST(CoordinatorEnsembles, RecoveryRelaunchesOnlyUnfinishedMembers) {
+  Fixture f(kArms);
+  f.options.seeds_per_process = 3;
+  FakeExecutor first;
+  std::atomic<bool> stop{true};
+  f.run(first, &stop);  // registers only
+  std::vector<std::string> arm;
+  for (const auto& j : f.jobs) {
+    if (j.arm_key == f.jobs[0].arm_key) arm.push_back(j.id);
+  }
+  ASSERT_EQ(arm.size(), 3u);
+  for (const auto& id : arm) {
+    f.store->mark_running("arms", id, "h", "cpu");
+    fs::create_directories(run_dir_of(f.options.workdir, "arms", id));
+  }
+  std::ofstream(run_dir_of(f.options.workdir, "arms", arm[1]) + "/summary.json")
+      << R"({"status": "done", "final": {}, "best": {}})";
+  FakeExecutor second;
+  f.run(second);
+  const auto processes = second.processes();
+  ASSERT_EQ(processes.size(), 2u);
+  EXPECT_EQ(processes[0], (std::vector<std::string>{arm[0], arm[2]}));
+  EXPECT_EQ(f.store->job("arms", arm[1])->attempts, 1);  // the killed run's; not launched again
+  EXPECT_EQ(f.store->status_counts("arms").at("done"), 6);
+}
+
+// --retries: a failed member trains again (in the next ready group), a finished one does not;
+// --retry-failed runs every failed member of an ensemble again, together.
+TEST(CoordinatorEnsembles, RetriesRunOnlyTheFailedMembersAgain) {
+  Fixture f(kArms);
+  f.options.seeds_per_process = 3;
+  f.options.retries = 1;
+  FakeExecutor fake;
+  fake.script[f.jobs[1].id] = {{1, "", false}, {0, "done", false}};
+  f.run(fake);
+  EXPECT_EQ(process_sizes(fake), (std::vector<size_t>{3, 1, 3}));
+  EXPECT_EQ(fake.processes()[1], (std::vector<std::string>{f.jobs[1].id}));
+  EXPECT_EQ(f.store->job("arms", f.jobs[1].id)->attempts, 2);
+  EXPECT_EQ(f.store->job("arms", f.jobs[0].id)->attempts, 1);
+  EXPECT_EQ(f.store->status_counts("arms").at("done"), 6);
+
+  Fixture g(kArms);
+  g.options.seeds_per_process = 3;
+  FakeExecutor refused;  // exit 2 for the whole process: bad input, no summaries
+  for (const auto& j : g.jobs) refused.script[j.id] = {{2, "", false}};
+  g.run(refused);
+  EXPECT_EQ(g.store->status_counts("arms").at("failed"), 6);
+  g.options.retry_failed = true;
+  FakeExecutor again;
+  g.run(again);
+  EXPECT_EQ(process_sizes(again), (std::vector<size_t>{3, 3}));
+  EXPECT_EQ(g.store->status_counts("arms").at("done"), 6);
+}
+
+// --retry-diverged trains a diverged member again from scratch, alone or with what else of its
+// arm is ready; its finished siblings stay.
+TEST(CoordinatorEnsembles, RetryDivergedTrainsOnlyTheDivergedMember) {
+  Fixture f(kArms);
+  f.options.seeds_per_process = 3;
+  FakeExecutor fake;
+  fake.script[f.jobs[2].id] = {{0, "diverged", false}};
+  f.run(fake);
+  ASSERT_EQ(f.status(f.jobs[2].id), "diverged");
+  f.options.retry_diverged = true;
+  FakeExecutor again;
+  f.run(again);
+  EXPECT_EQ(again.processes(), (std::vector<std::vector<std::string>>{{f.jobs[2].id}}));
+  EXPECT_EQ(f.store->status_counts("arms").at("done"), 6);
+}
+
+// Auto on a GPU: the arm's first seed runs alone and measures its peak; the others wait for it,
+// then start together, as many as fit 0.8 of the device's memory.
+TEST(CoordinatorEnsembles, AutoOnAGpuProbesOneSeedThenFillsTheMemory) {
+  Fixture f(staged_with_seeds(5));
+  f.options.seeds_per_process = 0;
+  f.options.devices = {"cuda:0"};
+  f.options.per_device = 2;
+  std::vector<std::string> asked;
+  f.options.device_memory = [&](const std::string& device) {
+    asked.push_back(device);
+    return int64_t{10} << 30;
+  };
+  FakeExecutor fake;
+  for (const auto& j : f.jobs) fake.peak[j.id] = j.stage == "pretrain" ? 3.0e9 : 2.5e9;
+  f.run(fake);
+  // pretrain: a probe, then floor(0.8 * 10 GiB / 3e9) = 2 per process; each uptrain arm: a
+  // probe, then at most floor(0.8 * 10 GiB / 2.5e9) = 3 of the seeds whose parents are done.
+  const auto sizes = sizes_per_arm(f, fake);
+  ASSERT_EQ(sizes.size(), 3u);
+  for (const auto& [arm, list] : sizes) {
+    if (arm.rfind("pretrain", 0) == 0) {
+      EXPECT_EQ(list, (std::vector<size_t>{1, 2, 2}));
+    } else {
+      EXPECT_EQ(list.front(), 1u);
+      EXPECT_LE(*std::max_element(list.begin(), list.end()), 3u);
+      EXPECT_LT(list.size(), 5u);  // some seeds did train together
+    }
+  }
+  expect_one_arm_per_process(f, fake);
+  EXPECT_EQ(asked, std::vector<std::string>{"cuda:0"});  // once per device
+  EXPECT_EQ(f.store->status_counts("staged").at("done"), 15);
+
+  // The probe's peak is in the store: the next run's seeds of the arm start together at once.
+  Fixture g(staged_with_seeds(1));
+  g.options.seeds_per_process = 0;
+  g.options.devices = {"cuda:0"};
+  g.options.device_memory = [](const std::string&) { return int64_t{10} << 30; };
+  FakeExecutor probe;
+  probe.peak[g.jobs[0].id] = 1.0e9;
+  g.run(probe);
+  const Fixture five(staged_with_seeds(5));
+  g.sweep = five.sweep;
+  g.jobs = five.jobs;
+  FakeExecutor rest;
+  g.run(rest);
+  EXPECT_EQ(process_sizes(rest).front(), 4u);  // the 4 new pretrain seeds, floor(8.6 / 1)
+
+  // A device whose memory cannot be told: one seed per process.
+  Fixture h(kArms);
+  h.options.seeds_per_process = 0;
+  h.options.devices = {"cuda:0"};
+  h.options.device_memory = [](const std::string&) { return int64_t{0}; };
+  FakeExecutor unknown;
+  h.run(unknown);
+  EXPECT_EQ(process_sizes(unknown), std::vector<size_t>(6, 1));
 }
 
 TEST(Coordinator, RunDirsStayInsideTheWorkdir) {

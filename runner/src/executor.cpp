@@ -19,6 +19,16 @@ double monotonic_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+std::vector<LaunchMember> members_of(const Launch& launch) {
+  if (!launch.members.empty()) return launch.members;
+  return {LaunchMember{launch.job_id, launch.run_dir}};
+}
+
+std::vector<LaunchMember> members_of(const Exit& exit) {
+  if (!exit.members.empty()) return exit.members;
+  return {LaunchMember{exit.job_id, ""}};
+}
+
 LocalExecutor::~LocalExecutor() {
   if (!children_.empty()) stop_all(5.0);
 }
@@ -67,8 +77,9 @@ std::string LocalExecutor::start(const Launch& launch) {
   setpgid(pid, pid);  // both sides, so there is no race on who sets it first
   close(out);
   close(gate[0]);
-  if (!launch.run_dir.empty()) {
-    const std::string file = launch.run_dir + "/launcher.pid";
+  for (const auto& member : members_of(launch)) {
+    if (member.run_dir.empty()) continue;
+    const std::string file = member.run_dir + "/launcher.pid";
     std::ofstream(file + ".tmp") << pid << "\n";
     std::rename((file + ".tmp").c_str(), file.c_str());
   }
@@ -82,6 +93,7 @@ std::string LocalExecutor::start(const Launch& launch) {
   }
   Child child;
   child.job_id = launch.job_id;
+  child.members = members_of(launch);
   child.deadline = launch.timeout_s > 0 ? monotonic_seconds() + launch.timeout_s : 0.0;
   children_[pid] = child;
   return std::to_string(pid);
@@ -97,6 +109,7 @@ std::vector<Exit> LocalExecutor::reap(bool block) {
     if (it == children_.end()) continue;  // not ours
     Exit e;
     e.job_id = it->second.job_id;
+    e.members = it->second.members;
     e.timed_out = it->second.timed_out;
     if (WIFEXITED(status)) e.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);

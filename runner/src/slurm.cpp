@@ -59,15 +59,30 @@ std::string sbatch_script(const SlurmOptions& o, const std::string& name,
   // Slurm requeued by itself after a node failure would run outside that count.
   s << "#SBATCH --no-requeue\n";
   for (const auto& line : sbatch_options(o, timeout_s)) s << "#SBATCH " << line << "\n";
-  s << "# Written by ablate run --backend slurm: array task i trains job i in its run dir on the\n"
-       "# shared filesystem, appends to RUN_DIR/output.txt and leaves its exit status in\n"
-       "# RUN_DIR/slurm_exit for the coordinator, which is the only database writer.\n"
+  s << "# Written by ablate run --backend slurm: array task i trains job i (or the seeds of one\n"
+       "# arm together: an ensemble, its first job the lead) in its run dir on the shared\n"
+       "# filesystem, appends to the (lead's) RUN_DIR/output.txt and leaves its exit status in\n"
+       "# every job's RUN_DIR/slurm_exit for the coordinator, which is the only database writer.\n"
        "set -u\n"
+       "others=()\n"
        "case \"$SLURM_ARRAY_TASK_ID\" in\n";
   for (size_t i = 0; i < launches.size(); ++i) {
     const Launch& l = launches[i];
-    s << "  " << i << ")  # job " << l.job_id << "\n    run_dir=" << shell_quote(l.run_dir)
-      << "\n    set --";
+    const auto members = members_of(l);
+    s << "  " << i << ")  # job " << l.job_id;
+    if (members.size() > 1) {
+      s << " with";
+      for (size_t m = 1; m < members.size(); ++m) s << " " << members[m].job_id;
+    }
+    s << "\n    run_dir=" << shell_quote(l.run_dir) << "\n";
+    if (members.size() > 1) {
+      s << "    others=(";
+      for (size_t m = 1; m < members.size(); ++m) {
+        s << (m > 1 ? " " : "") << shell_quote(members[m].run_dir);
+      }
+      s << ")\n";
+    }
+    s << "    set --";
     for (const auto& a : l.argv) s << " " << shell_quote(a);
     s << " ;;\n";
   }
@@ -75,8 +90,10 @@ std::string sbatch_script(const SlurmOptions& o, const std::string& name,
        "esac\n"
        "\"$@\" >>\"$run_dir/output.txt\" 2>&1\n"
        "status=$?\n"
-       "echo \"$status\" >\"$run_dir/slurm_exit.tmp\" && mv \"$run_dir/slurm_exit.tmp\" "
-       "\"$run_dir/slurm_exit\"\n"
+       "for dir in \"$run_dir\" ${others[@]+\"${others[@]}\"}; do\n"
+       "  echo \"$status\" >\"$dir/slurm_exit.tmp\" && mv \"$dir/slurm_exit.tmp\" "
+       "\"$dir/slurm_exit\"\n"
+       "done\n"
        "exit \"$status\"\n";
   return s.str();
 }
@@ -137,8 +154,10 @@ void SlurmExecutor::check() const {
 
 std::string SlurmExecutor::start(const Launch& launch) {
   // A stale exit status from an earlier attempt must not be read as this one's.
-  std::error_code ec;
-  fs::remove(fs::path(launch.run_dir) / "slurm_exit", ec);
+  for (const auto& member : members_of(launch)) {
+    std::error_code ec;
+    fs::remove(fs::path(member.run_dir) / "slurm_exit", ec);
+  }
   queued_.push_back(launch);
   return "";
 }
@@ -162,8 +181,10 @@ std::vector<std::pair<std::string, std::string>> SlurmExecutor::flush() {
   const std::string id = parse_sbatch_output(r.output);
   for (size_t i = 0; i < queued_.size(); ++i) {
     const std::string task = id + "_" + std::to_string(i);
-    tasks_[task] = {queued_[i].job_id, queued_[i].run_dir, 0};
-    handles.emplace_back(queued_[i].job_id, "slurm:" + task);
+    tasks_[task] = {queued_[i].job_id, queued_[i].run_dir, members_of(queued_[i]), 0};
+    for (const auto& member : members_of(queued_[i])) {
+      handles.emplace_back(member.job_id, "slurm:" + task);
+    }
   }
   scripts_.push_back(script);
   queued_.clear();
@@ -175,7 +196,13 @@ bool SlurmExecutor::adopt(const std::string& job_id, const std::string& handle,
                           const std::string& run_dir) {
   const std::string prefix = "slurm:";
   if (handle.rfind(prefix, 0) != 0) return false;
-  tasks_[handle.substr(prefix.size())] = {job_id, run_dir, 0};
+  const std::string task = handle.substr(prefix.size());
+  const auto it = tasks_.find(task);
+  if (it != tasks_.end()) {  // another member of the task's ensemble
+    it->second.members.push_back({job_id, run_dir});
+  } else {
+    tasks_[task] = {job_id, run_dir, {{job_id, run_dir}}, 0};
+  }
   return true;
 }
 
@@ -198,6 +225,7 @@ std::vector<Exit> SlurmExecutor::query() {
     const fs::path exit_file = fs::path(t.run_dir) / "slurm_exit";
     Exit e;
     e.job_id = t.job_id;
+    e.members = t.members;
     bool ended = false;
     if (s != states.end()) {
       t.missing = 0;
@@ -262,6 +290,7 @@ std::vector<Exit> SlurmExecutor::stop_all(double grace_s) {
   for (const auto& [task, t] : tasks_) {
     Exit e;
     e.job_id = t.job_id;
+    e.members = t.members;
     e.signal = SIGTERM;
     e.state = "CANCELLING";
     exits.push_back(e);

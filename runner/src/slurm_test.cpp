@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -60,7 +63,8 @@ TEST(Slurm, ScriptHasTheOptionsAndOneQuotedCasePerTask) {
         "#SBATCH --cpus-per-task=8\n", "#SBATCH --mem=16G\n", "#SBATCH --account=lab\n",
         "#SBATCH --qos=high\n", "  0)  # job a\n", "  1)  # job b\n", "run_dir='/r/b'",
         "set -- '/opt/ablate it'\\''s' 'train' '/r/a/config.yaml' '--run-dir' '/r/a' ;;",
-        "mv \"$run_dir/slurm_exit.tmp\" \"$run_dir/slurm_exit\""}) {
+        "for dir in \"$run_dir\" ${others[@]+\"${others[@]}\"}; do\n",
+        "mv \"$dir/slurm_exit.tmp\" \"$dir/slurm_exit\""}) {
     EXPECT_NE(s.find(line), std::string::npos) << line << "\n" << s;
   }
   // No limit, no time: neither line.
@@ -69,6 +73,43 @@ TEST(Slurm, ScriptHasTheOptionsAndOneQuotedCasePerTask) {
   EXPECT_EQ(plain.find("--time"), std::string::npos);
   EXPECT_EQ(plain.find("--partition"), std::string::npos);
   EXPECT_THROW(sbatch_script(o, "x", {}), std::invalid_argument);
+}
+
+// The seeds of an ensemble in one launch: run dirs a (the lead), b and c.
+Launch ensemble(const std::vector<std::string>& ids, const std::string& root,
+                const std::vector<std::string>& argv) {
+  Launch l = launch(ids.front(), root + "/" + ids.front());
+  l.argv = argv;
+  for (const auto& id : ids) l.members.push_back({id, root + "/" + id});
+  return l;
+}
+
+// An array task runs its command line once, its output in the lead's output.txt, and leaves the
+// exit status in every member's run dir; a task of one job keeps the convention it had.
+TEST(Slurm, AnEnsembleTaskLeavesItsExitStatusInEveryMembersRunDir) {
+  testing::TempDir dir;
+  const std::string root = dir.path().string();
+  for (const char* job : {"a", "b", "c", "d"}) fs::create_directories(dir.path() / job);
+  const std::vector<Launch> wave = {
+      ensemble({"a", "b", "c"}, root, {"/bin/sh", "-c", "echo trained; exit 3"}),
+      ensemble({"d"}, root, {"/bin/sh", "-c", "echo alone; exit 0"})};
+  const std::string script = sbatch_script(SlurmOptions{}, "s", wave);
+  EXPECT_NE(script.find("  0)  # job a with b c\n"), std::string::npos) << script;
+  EXPECT_NE(script.find("    others=('" + root + "/b' '" + root + "/c')\n"), std::string::npos)
+      << script;
+  std::ofstream(dir.path() / "wave.sh") << script;
+  for (const char* task : {"0", "1"}) {
+    const std::string command = std::string("SLURM_ARRAY_TASK_ID=") + task + " bash " +
+                                (dir.path() / "wave.sh").string() + " >/dev/null 2>&1";
+    EXPECT_EQ(WEXITSTATUS(std::system(command.c_str())), task == std::string("0") ? 3 : 0);
+  }
+  for (const char* member : {"a", "b", "c"}) {
+    EXPECT_EQ(read(dir.path() / member / "slurm_exit"), "3\n") << member;
+  }
+  EXPECT_EQ(read(dir.path() / "a/output.txt"), "trained\n");
+  EXPECT_FALSE(fs::exists(dir.path() / "b/output.txt"));
+  EXPECT_EQ(read(dir.path() / "d/slurm_exit"), "0\n");
+  EXPECT_EQ(read(dir.path() / "d/output.txt"), "alone\n");
 }
 
 TEST(Slurm, ParsesSbatchAndSqueueOutput) {
@@ -175,6 +216,45 @@ TEST_F(SlurmFake, FailuresTimeoutsAndTasksSlurmForgot) {
   ASSERT_EQ(exits.size(), 1u);
   EXPECT_EQ(exits[0].state, "VANISHED");
   EXPECT_TRUE(exits[0].lost);
+}
+
+// An ensemble is one task: every member gets its handle, its end is every member's, and a later
+// coordinator that adopts the members (the lead first) follows one task again.
+TEST_F(SlurmFake, AnEnsembleIsOneTaskForEveryMember) {
+  for (const char* job : {"c"}) fs::create_directories(dir_.path() / job);
+  const std::string root = dir_.path().string();
+  SlurmExecutor ex(options_);
+  std::ofstream(dir_.file("b/slurm_exit")) << "1\n";  // an earlier attempt's
+  ex.start(ensemble({"a", "b"}, root, {"ablate", "train", "--run-dir", root + "/a"}));
+  ex.start(launch("c", dir_.file("c")));
+  EXPECT_FALSE(fs::exists(dir_.file("b/slurm_exit")));
+  EXPECT_EQ(ex.running(), 2u);
+  const auto handles = ex.flush();
+  EXPECT_EQ(handles, (std::vector<std::pair<std::string, std::string>>{
+                         {"a", "slurm:4242_0"}, {"b", "slurm:4242_0"}, {"c", "slurm:4242_1"}}));
+  EXPECT_NE(read(dir_.file("submitted.sh")).find("#SBATCH --array=0-1\n"), std::string::npos);
+  std::ofstream(dir_.file("a/slurm_exit")) << "0\n";
+  std::ofstream(dir_.file("b/slurm_exit")) << "0\n";
+  states("4242_0 COMPLETED\n4242_1 RUNNING\n");
+  auto exits = ex.poll(0);
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].job_id, "a");
+  EXPECT_EQ(exits[0].exit_code, 0);
+  ASSERT_EQ(exits[0].members.size(), 2u);
+  EXPECT_EQ(exits[0].members[1].job_id, "b");
+  EXPECT_EQ(exits[0].members[1].run_dir, dir_.file("b"));
+
+  SlurmExecutor later(options_);
+  ASSERT_TRUE(later.adopt("a", "slurm:4242_0", dir_.file("a")));
+  ASSERT_TRUE(later.adopt("b", "slurm:4242_0", dir_.file("b")));
+  EXPECT_EQ(later.running(), 1u);
+  states("4242_0 CANCELLED\n");
+  exits = later.poll(0);
+  ASSERT_EQ(exits.size(), 1u);
+  EXPECT_TRUE(exits[0].lost);
+  EXPECT_EQ(exits[0].job_id, "a");
+  ASSERT_EQ(exits[0].members.size(), 2u);
+  EXPECT_EQ(exits[0].members[1].job_id, "b");
 }
 
 TEST_F(SlurmFake, StopAllCancelsTheTasks) {

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "ablate/runner/canonical.h"
+#include "ablate/runner/ensembles.h"
 #include "ablate/runner/schema.h"
 #include "ablate/runner/yaml_config.h"
 
@@ -17,8 +18,8 @@ namespace ablate::runner {
 namespace {
 
 const char* const kCommandLine = "command line";
-const std::vector<std::string> kTopKeys = {"name", "task",    "base",   "seeds",
-                                           "grid", "exclude", "stages", "slurm"};
+const std::vector<std::string> kTopKeys = {
+    "name", "task", "base", "seeds", "grid", "exclude", "stages", "slurm", "seeds_per_process"};
 const std::vector<std::string> kStageKeys = {"name", "set", "from", "convert"};
 const char* const kSeedMessage =
     "the seed is set by `seeds:` (a count or a list), not as a config key";
@@ -580,7 +581,7 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
           const std::string near = nearest_word(e.key, kTopKeys);
           fail(e.key_at, e.key,
                "unknown key; " + (near.empty() ? "expected name, task, base, seeds, grid, "
-                                                 "exclude, stages or slurm"
+                                                 "exclude, stages, slurm or seeds_per_process"
                                                : "did you mean " + near + "?"));
         }
         top_entries.emplace(e.key, e);
@@ -734,6 +735,20 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
       if (slurm->value.IsMap()) {
         spec.slurm_yaml = YAML::Dump(slurm->value) + "\n";
         spec.slurm = parse_slurm(slurm->value, file);
+      }
+    });
+  // seeds_per_process: N or auto, as --seeds-per-process.
+  if (const Entry* per_process = get("seeds_per_process"))
+    problems.check([&] {
+      const Location at = where(per_process->value, per_process->key_at);
+      if (!per_process->value.IsScalar()) {
+        fail(at, "seeds_per_process",
+             "expected a whole number >= 1 or auto, got " + describe(per_process->value));
+      }
+      try {
+        spec.seeds_per_process = parse_seeds_per_process(per_process->value.Scalar());
+      } catch (const std::invalid_argument& e) {
+        fail(at, "seeds_per_process", e.what());
       }
     });
   problems.throw_if_any();

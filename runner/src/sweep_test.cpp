@@ -839,9 +839,32 @@ TEST(SweepError, UnknownTopLevelKeys) {
   expect_error(sweep_error("name: t\nattention.variant: gqa\n"), kFile, {2, 1}, "attention.variant",
                "is a config key; put it under base:");
   expect_error(sweep_error("name: t\nwhatever_else: 1\n"), kFile, {2, 1}, "whatever_else",
-               "unknown key; expected name, task, base, seeds, grid, exclude, stages or slurm");
+               "unknown key; expected name, task, base, seeds, grid, exclude, stages, slurm or "
+               "seeds_per_process");
   expect_error(sweep_error("name: t\nname: u\n"), kFile, {2, 1}, "name",
                "duplicate key; first given at line 1, column 1");
+}
+
+// seeds_per_process: a whole number >= 1 or auto; anything else is refused at its value.
+TEST(Sweep, SeedsPerProcessIsANumberOrAuto) {
+  EXPECT_EQ(parse("name: t\n").seeds_per_process, 0);  // auto
+  EXPECT_EQ(parse("name: t\nseeds_per_process: auto\n").seeds_per_process, 0);
+  EXPECT_EQ(parse("name: t\nseeds_per_process: 8\n").seeds_per_process, 8);
+  EXPECT_EQ(parse("name: t\nseeds_per_process: 1\n").seeds_per_process, 1);
+  for (const std::string bad : {"0", "-1", "many", "2.5", "''"}) {
+    expect_error(sweep_error("name: t\nseeds_per_process: " + bad + "\n"), kFile, {2, 20},
+                 "seeds_per_process", "expected a whole number >= 1 or auto, got");
+  }
+  expect_error(sweep_error("name: t\nseeds_per_process: many\n"), kFile, {2, 20},
+               "seeds_per_process", "expected a whole number >= 1 or auto, got many");
+  expect_error(sweep_error("name: t\nseeds_per_process: [2]\n"), kFile, {2, 20},
+               "seeds_per_process", "expected a whole number >= 1 or auto, got a sequence");
+  expect_error(sweep_error("name: t\nseed_per_process: 2\n"), kFile, {2, 1}, "seed_per_process",
+               "unknown key; did you mean seeds_per_process?");
+  // With the other parts' problems, at once.
+  const std::string all = sweep_error("name: t\nseeds_per_process: 0\nseeds: 0\n").what();
+  EXPECT_NE(all.find("sweep.yaml:2:20: seeds_per_process:"), std::string::npos) << all;
+  EXPECT_NE(all.find("sweep.yaml:3:8: seeds:"), std::string::npos) << all;
 }
 
 TEST(SweepError, BaseTaskAndOverrideErrorsAreThoseOfConfigFiles) {

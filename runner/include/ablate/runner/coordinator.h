@@ -4,6 +4,7 @@
 // is the database's only writer. Re-running it resumes: done jobs are skipped, interrupted ones
 // continue from their checkpoints, new ones run.
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -37,6 +38,14 @@ struct RunOptions {
   // Train the sweep's diverged jobs again from scratch: each is reset first (its run dir moved
   // aside, its results removed; lifecycle.h). Without it a diverged run is a result and stays.
   bool retry_diverged = false;
+  // Seeds of one arm trained together in one process, at most this many (ensembles.h): jobs
+  // ready at the same time that differ only in seed (the same stage and JobSpec::arm_key) start
+  // as one `ablate train --run-dir D1 --run-dir D2 ...`, which takes one slot. 0 = auto:
+  // kCpuSeedsPerProcess on the CPU; on a CUDA device as many as fit its memory, from a finished
+  // seed's peak_memory_bytes (without one, the arm's first seed runs alone and measures it).
+  int seeds_per_process = 0;
+  // A CUDA device's memory in bytes (0 = unknown: auto is 1 there); unset: nvidia-smi's answer.
+  std::function<int64_t(const std::string& device)> device_memory;
   // Told what registering the sweep changed, before any job is launched (`ablate run` prints it).
   std::function<void(const PlanChange&)> on_registered;
 };
@@ -55,7 +64,7 @@ struct PlanChange {
 
 struct RunSummary {
   std::map<std::string, int> counts;  // final status -> jobs of this sweep
-  int launched = 0;                   // processes started by this invocation
+  int launched = 0;                   // processes started by this invocation (an ensemble: 1)
   bool interrupted = false;           // stopped by `interrupt`
 };
 
@@ -86,6 +95,13 @@ std::string run_dir_of(const std::string& workdir, const std::string& sweep,
 // --run-dir RUN_DIR` (plus train.threads on CPU), its output appended to RUN_DIR/output.txt.
 Launch job_launch(const std::string& job_id, const std::string& run_dir, const std::string& device,
                   int threads, const RunOptions& options);
+
+// The process that trains `members` together, the seeds of one arm (an ensemble; the first is
+// the lead): `ablate train train.device=DEVICE --run-dir D1 --run-dir D2 ...` (plus train.threads
+// on CPU), each member's config from its own Di/config.yaml, the output appended to the lead's
+// output.txt. For one member, job_launch's process (with Launch::members set).
+Launch ensemble_launch(const std::vector<LaunchMember>& members, const std::string& device,
+                       int threads, const RunOptions& options);
 
 // Runs the sweep to completion (or until `interrupt` becomes true). Throws std::runtime_error
 // for a held lock or an unusable workdir before launching anything.

@@ -13,18 +13,34 @@
 
 namespace ablate::runner {
 
-// One process to start for a job.
+// One job of a process: several seeds of one arm may train together in one process (an
+// ensemble, ensembles.h).
+struct LaunchMember {
+  std::string job_id;
+  std::string run_dir;
+};
+
+// One process to start for a job, or for the jobs of an ensemble.
 struct Launch {
-  std::string job_id;             // the job's id (the coordinator's key)
+  std::string job_id;             // the (lead) job's id: the coordinator's key for the process
   std::vector<std::string> argv;  // program and arguments
   std::string output_file;        // the child's stdout and stderr go here (appended)
   double timeout_s = 0;           // kill after this many seconds; 0 = never
-  std::string run_dir;            // the job's run dir (Slurm tasks leave their exit status there)
+  std::string run_dir;            // the (lead) job's run dir
+  // Every job the process trains, the lead (job_id, run_dir) first; the handle goes into each
+  // one's run dir (launcher.pid), and Slurm tasks leave their exit status in each. Empty: the
+  // one job above.
+  std::vector<LaunchMember> members;
 };
+
+// The jobs of `launch`: its members, or its one job.
+std::vector<LaunchMember> members_of(const Launch& launch);
 
 // A process that ended.
 struct Exit {
-  std::string job_id;
+  std::string job_id;  // Launch::job_id: the lead
+  // Launch::members, so that the coordinator finishes every job of the process; empty: job_id.
+  std::vector<LaunchMember> members;
   int exit_code = -1;      // exit status when it exited normally, else -1
   int signal = 0;          // the signal that killed it, else 0
   bool timed_out = false;  // killed by the executor for exceeding Launch::timeout_s
@@ -35,12 +51,16 @@ struct Exit {
   bool lost = false;
 };
 
+// The jobs of the process that ended: its members, or its one job (with no run dir).
+std::vector<LaunchMember> members_of(const Exit& exit);
+
 class Executor {
  public:
   virtual ~Executor() = default;
   // Starts the process and returns its handle ("" when the backend has none yet: see flush()).
-  // An executor that has the handle at once records it in Launch::run_dir/launcher.pid before
-  // the job may begin, so a later coordinator can stop it if this one dies at any moment.
+  // An executor that has the handle at once records it in the launcher.pid of every member's run
+  // dir before the process may begin, so a later coordinator can stop it if this one dies at any
+  // moment.
   virtual std::string start(const Launch& launch) = 0;
   // Processes that ended since the last call; waits up to `wait_s` for the first one.
   virtual std::vector<Exit> poll(double wait_s) = 0;
@@ -48,11 +68,13 @@ class Executor {
   virtual std::vector<Exit> stop_all(double grace_s) = 0;
   virtual size_t running() const = 0;
   // Submits what start() has queued, for backends that batch (Slurm submits one array per wave),
-  // and returns (job id, handle) for each: the handles go to the run dirs' `launcher.pid`.
+  // and returns (job id, handle) for each job, every member of a process with the process's
+  // handle: the handles go to the run dirs' `launcher.pid`.
   virtual std::vector<std::pair<std::string, std::string>> flush() { return {}; }
   // A job an earlier coordinator started (`handle` from its launcher.pid): true when this
   // executor tracks it again (it still runs, or poll() will report how it ended); false when it
-  // cannot, and the caller stops it as an orphan.
+  // cannot, and the caller stops it as an orphan. The members of one process share a handle:
+  // adopted in the order they were launched (the lead first), they are one process again.
   virtual bool adopt(const std::string& job_id, const std::string& handle,
                      const std::string& run_dir) {
     (void)job_id, (void)handle, (void)run_dir;
@@ -78,6 +100,7 @@ class LocalExecutor : public Executor {
  private:
   struct Child {
     std::string job_id;
+    std::vector<LaunchMember> members;
     double deadline = 0;  // monotonic seconds; 0 = none
     bool timed_out = false;
   };

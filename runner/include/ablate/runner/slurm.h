@@ -7,14 +7,16 @@
 //   after each round of launches, so the jobs that are ready together form a wave, and a stage
 //   is only submitted once its parent finished (dependencies are waves, not Slurm dependencies:
 //   a failed parent then never leaves dependants pending in the queue).
-// - Each array task runs `ablate train ... --run-dir DIR` on the shared filesystem, appends its
-//   output to DIR/output.txt, and writes its exit status to DIR/slurm_exit when it ends.
+// - Each array task runs `ablate train ... --run-dir DIR` on the shared filesystem (the seeds of
+//   an ensemble: `--run-dir D1 --run-dir D2 ...`), appends its output to DIR/output.txt (the
+//   lead's, D1), and writes its exit status to every member's DIR/slurm_exit when it ends.
 // - poll() asks `squeue` (at most every poll_interval_s) for the tasks it tracks. A task that is
 //   no longer pending or running has ended: COMPLETED and FAILED take the exit status from
 //   slurm_exit; TIMEOUT is timed_out; OUT_OF_MEMORY is failed (signal 9); CANCELLED, PREEMPTED,
 //   NODE_FAIL, BOOT_FAIL and a task Slurm no longer knows without a slurm_exit are `lost`: the
 //   coordinator retries them from their checkpoint while retries remain.
-// - Handles are "slurm:JOBID_TASK"; adopt() tracks an earlier coordinator's tasks again, so
+// - Handles are "slurm:JOBID_TASK", in every member's launcher.pid; adopt() tracks an earlier
+//   coordinator's tasks again (the members of one task as one, the first adopted its lead), so
 //   `ablate run --detach` can submit and return and a later `ablate run` picks up where Slurm is.
 // - stop_all() cancels the tracked tasks (scancel) and waits for Slurm to report them.
 #include <cstdint>
@@ -53,7 +55,8 @@ struct SlurmOptions {
 
 // The sbatch script of one wave: #SBATCH lines from `options` (time from timeout_s when
 // options.time_limit is empty: whole minutes, rounded up, at least 1), then a `case` on
-// SLURM_ARRAY_TASK_ID that runs launches[i] for task i, every argument shell-quoted. Pure.
+// SLURM_ARRAY_TASK_ID that runs launches[i] for task i, every argument shell-quoted, and writes
+// its exit status to every member's run dir. Pure.
 std::string sbatch_script(const SlurmOptions& options, const std::string& name,
                           const std::vector<Launch>& launches);
 
@@ -98,9 +101,10 @@ class SlurmExecutor : public Executor {
 
  private:
   struct Task {
-    std::string job_id;
-    std::string run_dir;
-    int missing = 0;  // consecutive squeue answers without this task
+    std::string job_id;                 // the lead
+    std::string run_dir;                // the lead's: its slurm_exit tells the task's status
+    std::vector<LaunchMember> members;  // every job of the task, the lead first
+    int missing = 0;                    // consecutive squeue answers without this task
   };
   std::vector<Exit> query();
 

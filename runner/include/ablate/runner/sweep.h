@@ -33,6 +33,9 @@
 //                        keeps the init.convert of the cell. init.from of a `from` stage is left
 //                        empty here: the executor fills in the parent's run dir at launch.
 //   slurm: {...}         a mapping kept as YAML text for the Slurm backend; not checked here.
+//   seeds_per_process: 8 the most seeds of one arm trained together in one process (a whole
+//                        number >= 1), or auto (the default; ensembles.h). `ablate run
+//                        --seeds-per-process` overrides it.
 //
 // The seed is set only by `seeds:`: `seed` as a key of base, grid, exclude, a stage's set or an
 // override is an error. Command-line KEY=VALUE overrides apply to the base, after the file's.
@@ -122,6 +125,7 @@ struct SweepSpec {
   // The `slurm:` mapping (partition, time, gpus_per_task, cpus_per_task, mem, account,
   // max_parallel, sbatch: [lines]); `ablate run --backend slurm` flags override it.
   SlurmOptions slurm;
+  int seeds_per_process = 0;  // `seeds_per_process:`; 0 = auto (also when absent)
 };
 
 // One job of an expanded sweep.
