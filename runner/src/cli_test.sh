@@ -117,5 +117,84 @@ expect 2 "nothing imported" "$ablate" import --db fresh.db --sweep bad --csv bad
 [ -e fresh.db ] && fail "a bad import created fresh.db"
 expect 2 "give --params" "$ablate" import --db imp.db --sweep x --csv paper.csv
 
+# Seeds trained together. `ablate train` with several --run-dir trains existing runs in one
+# process, each ending as a run of its own would.
+mkdir -p e1 e2
+cp tiny.yaml e1/config.yaml
+{ cat tiny.yaml; echo "seed: 1"; } > e2/config.yaml
+expect 2 "no CONFIG.yaml with several --run-dir" "$ablate" train tiny.yaml --run-dir e1 --run-dir e2
+expect 2 "--run-dir nowhere has no config.yaml" "$ablate" train --run-dir e1 --run-dir nowhere
+[ -e e1/events.jsonl ] && fail "a refused ablate train wrote e1"
+out=$("$ablate" train train.threads=1 --run-dir e1 --run-dir e2 2>&1) || fail "train e1 e2 exited $?: $out"
+for d in e1 e2; do
+  printf '%s' "$out" | grep -qx "run dir: $d" || fail "train e1 e2: no 'run dir: $d': $out"
+  grep -q '"status": *"done"' "$d/summary.json" || fail "$d: not done: $(cat "$d/summary.json")"
+done
+eq "train e1 e2: status lines" "$(printf '%s' "$out" | grep -c '^status: done at step 6$')" 2
+grep -q '^seed: 1$' e2/config.yaml || fail "e2 is not seed 1: $(cat e2/config.yaml)"
+
+# `ablate plan` and `ablate run` group the seeds of an arm: 3 seeds x 2 arms.
+cat > ens.yaml <<YAML
+name: ens
+task: lm
+base:
+  data: {dataset: text, path: $tmp/corpus.txt, seq_len: 16}
+  model: {dim: 32, depth: 1, heads: 4}
+  train: {steps: 6, batch_size: 4, warmup: 1, eval_every: 3, eval_batches: 2, checkpoint_every: 3}
+seeds: 3
+seeds_per_process: 1
+grid:
+  - attention.variant: gqa
+    attention.kv_heads: [1, 2]
+YAML
+expect 0 "^processes: 6 \(one per job\)$" "$ablate" plan ens.yaml
+expect 0 "^processes: 2 \(seeds of one arm train together, up to 3 per process\)$" \
+  "$ablate" plan ens.yaml --seeds-per-process 3
+expect 0 "^processes: 2 on the CPU \(auto: seeds of one arm train together" \
+  "$ablate" plan ens.yaml --seeds-per-process auto
+for bad in 0 -1 many; do
+  expect 2 "ablate run: --seeds-per-process: expected a whole number >= 1 or auto, got $bad" \
+    "$ablate" run ens.yaml --db bad.db --workdir wbad --seeds-per-process="$bad"
+  expect 2 "ablate plan: --seeds-per-process: expected a whole number >= 1 or auto, got $bad" \
+    "$ablate" plan ens.yaml --seeds-per-process="$bad"
+done
+sed 's/^seeds_per_process: 1/seeds_per_process: many/' ens.yaml > ens-bad.yaml
+expect 2 "ens-bad.yaml:8:20: seeds_per_process: expected a whole number >= 1 or auto, got many" \
+  "$ablate" run ens-bad.yaml --db bad.db --workdir wbad
+[ -e bad.db ] || [ -e wbad ] && fail "a refused seeds_per_process wrote bad.db or wbad"
+# The command line overrides the file's seeds_per_process: 1: one process per arm.
+expect 0 "^sweep ens: 6 jobs, 2 launched, 6 done$" \
+  "$ablate" run ens.yaml --db ens.db --workdir wens --seeds-per-process 3
+for arm in 1 2; do
+  dirs=$(q ens.db "SELECT j.run_dir FROM jobs j JOIN params p ON p.job = j.pk
+    AND p.key = 'attention.kv_heads' AND p.value = '$arm' ORDER BY j.seed")
+  eq "kv_heads=$arm: run dirs" "$(echo "$dirs" | wc -l)" 3
+  eq "kv_heads=$arm: one process (launcher.pid)" "$(for d in $dirs; do cat "$d/launcher.pid"; done |
+    sort -u | wc -l)" 1
+  eq "kv_heads=$arm: one output.txt, the lead's" "$(for d in $dirs; do ls "$d"; done |
+    grep -c '^output.txt$')" 1
+  lead=$(echo "$dirs" | head -1)
+  eq "kv_heads=$arm: the lead's output names every run dir" \
+    "$(grep -c '^run dir: ' "$lead/output.txt")" 3
+done
+expect 0 "^sweep ens: 6 jobs, 6 done$" "$ablate" status ens --db ens.db
+expect 0 "kv_heads=2 +3 +0 +0 +0 " "$ablate" status ens --db ens.db
+expect 0 "" "$ablate" report ens --db ens.db --metric final_val_loss --out ens-report \
+  --format md,json
+grep -q '"n": 3' ens-report/report.json || fail "report: not 3 seeds per arm: $(cat ens-report/report.json)"
+# The file's seeds_per_process: 2 without the flag: 2 + 1 seeds per arm.
+sed -i 's/^seeds_per_process: 1/seeds_per_process: 2/; s/^name: ens/name: ens2/' ens.yaml
+expect 0 "^sweep ens2: 6 jobs, 4 launched, 6 done$" "$ablate" run ens.yaml --db ens.db --workdir wens
+# --backend slurm --dry-run shows an ensemble's command line (sbatch is not needed for it).
+out=$("$ablate" run ens.yaml --backend slurm --dry-run --workdir wslurm --seeds-per-process 3 2>&1) ||
+  fail "slurm dry run exited $?: $out"
+printf '%s' "$out" | grep -q '^# first wave: the 6 jobs without a parent in 2 tasks' ||
+  fail "slurm dry run: no 2-task first wave: $out"
+printf '%s' "$out" | grep -q '^#SBATCH --array=0-1$' || fail "slurm dry run: no 2-task array: $out"
+eq "slurm dry run: run dirs per task's command line" \
+  "$(printf '%s' "$out" | grep -E "^    set -- .*'train' 'train.device=cpu'" | grep -o "'--run-dir'" | wc -l)" 6
+eq "slurm dry run: the members' run dirs" "$(printf '%s' "$out" | grep -c '^    others=(')" 2
+[ -e wslurm ] && fail "the slurm dry run wrote wslurm"
+
 [ "$failures" -eq 0 ] && echo "cli_test: all checks passed"
 exit "$failures"

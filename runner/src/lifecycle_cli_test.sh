@@ -73,7 +73,8 @@ db=life.db
 ###################################################################################################
 section "1. bad data fails; fixed in the file, --retry-failed finishes"
 sweep lc.yaml lc "$tmp/tiny.txt" 30 '[1, 2]'
-expect 1 "sweep lc: 4 jobs, 4 launched, 4 failed" \
+# Two processes: the two seeds of each arm train together (--seeds-per-process auto).
+expect 1 "sweep lc: 4 jobs, 2 launched, 4 failed" \
   "$ablate" run lc.yaml --db $db --workdir w --per-device 2
 eq "bad data: failed with exit status 2, once" "$(jobs_of lc | cut -d'|' -f2,3,5 | sort -u)" \
   "failed|1|2"

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ablate/runner/canonical.h"
+#include "ablate/runner/ensembles.h"
 #include "ablate/runner/schema.h"
 
 namespace ablate::runner {
@@ -120,6 +121,17 @@ std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) 
   out += "total: " + plural(counts.jobs, "job") + " (" + std::to_string(counts.produced) +
          " before deduplication; " + std::to_string(counts.produced - counts.jobs) + " shared)\n";
   return out;
+}
+
+std::string plan_processes_text(const std::vector<JobSpec>& jobs, int seeds_per_process) {
+  const int n = seeds_per_process > 0 ? seeds_per_process : kCpuSeedsPerProcess;
+  const std::string processes = std::to_string(processes_of(jobs, n).size());
+  if (seeds_per_process == 1) return "processes: " + processes + " (one per job)\n";
+  const std::string together =
+      "seeds of one arm train together, up to " + std::to_string(n) + " per process";
+  if (seeds_per_process > 0) return "processes: " + processes + " (" + together + ")\n";
+  return "processes: " + processes + " on the CPU (auto: " + together +
+         "; on a GPU, as many as fit its memory once a first seed alone has measured it)\n";
 }
 
 // Every job carries what its line needs; the sweep is a parameter for symmetry with plan_text.

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ablate/runner/canonical.h"
+#include "ablate/runner/ensembles.h"
 #include "ablate/runner/schema.h"
 
 namespace ablate::runner {
@@ -62,6 +63,25 @@ TEST(PlanText, OneLinePerJobThenCountsPerBlockAndTotal) {
       "exclude 1 {attention.kv_heads: 4}: matched 0 cells\n"
       "total: 6 jobs (12 before deduplication; 6 shared)\n";
   EXPECT_EQ(plan_text(spec, jobs), expected);
+}
+
+// kSmall: 2 mha pretrains (one arm), then 2 uptrain arms x 2 seeds.
+TEST(PlanText, ProcessesWhenTheSeedsOfAnArmTrainTogether) {
+  const std::vector<JobSpec> jobs = expand(parse_sweep(kSmall, "sweep.yaml"));
+  EXPECT_EQ(plan_processes_text(jobs, 2),
+            "processes: 3 (seeds of one arm train together, up to 2 per process)\n");
+  EXPECT_EQ(plan_processes_text(jobs, 1), "processes: 6 (one per job)\n");
+  const std::string five_seeds = [] {
+    std::string text = kSmall;
+    text.replace(text.find("seeds: [0, 1]"), 13,
+                 "seeds: " + std::to_string(kCpuSeedsPerProcess + 1));
+    return text;
+  }();
+  EXPECT_EQ(plan_processes_text(expand(parse_sweep(five_seeds, "sweep.yaml")), 0),
+            "processes: 6 on the CPU (auto: seeds of one arm train together, up to " +
+                std::to_string(kCpuSeedsPerProcess) +
+                " per process; on a GPU, as many as fit its memory once a first seed alone has "
+                "measured it)\n");
 }
 
 TEST(PlanText, WithoutStagesOrGrid) {

@@ -59,10 +59,10 @@ std::string sbatch_script(const SlurmOptions& o, const std::string& name,
   // Slurm requeued by itself after a node failure would run outside that count.
   s << "#SBATCH --no-requeue\n";
   for (const auto& line : sbatch_options(o, timeout_s)) s << "#SBATCH " << line << "\n";
-  s << "# Written by ablate run --backend slurm: array task i trains job i (or the seeds of one\n"
-       "# arm together: an ensemble, its first job the lead) in its run dir on the shared\n"
-       "# filesystem, appends to the (lead's) RUN_DIR/output.txt and leaves its exit status in\n"
-       "# every job's RUN_DIR/slurm_exit for the coordinator, which is the only database writer.\n"
+  s << "# Written by ablate run --backend slurm: array task i trains job i, or the seeds of one\n"
+       "# arm together (--seeds-per-process), in their run dirs on the shared filesystem; it\n"
+       "# appends to the first job's RUN_DIR/output.txt and leaves its exit status in each job's\n"
+       "# RUN_DIR/slurm_exit for the coordinator, which is the only database writer.\n"
        "set -u\n"
        "others=()\n"
        "case \"$SLURM_ARRAY_TASK_ID\" in\n";

@@ -59,7 +59,13 @@ section "the same sweep with the local executor (the reference)"
   fail "local run: $(cat local.out)"
 
 section "dry run: the first wave's script"
+# The two pretrain seeds train together (--seeds-per-process auto): one task with both run dirs.
 out=$("$ablate" run pipe.yaml --backend slurm --dry-run --workdir ws --per-device 2 2>&1)
+printf '%s' "$out" | grep -q '^#SBATCH --array=0-0%2$' || fail "dry run: no 1-task array: $out"
+eq "dry run: run dirs on the task's command line" \
+  "$(printf '%s' "$out" | grep '^    set -- ' | grep -o "'--run-dir'" | wc -l)" 2
+out=$("$ablate" run pipe.yaml --backend slurm --dry-run --workdir ws --per-device 2 \
+  --seeds-per-process 1 2>&1)
 printf '%s' "$out" | grep -q '^#SBATCH --array=0-1%2$' || fail "dry run: no 2-task array: $out"
 [ -e ws ] && fail "dry run wrote $tmp/ws"
 
@@ -125,9 +131,10 @@ submitted=$(squeue --noheader --states=all --array --format='%i' | wc -l)
   >detach2.out 2>&1 || fail "second run after --detach: $(cat detach2.out)"
 eq "after the second run: statuses" "$(q detach.db "SELECT status, COUNT(*) FROM jobs GROUP BY status")" "done|6"
 eq "after the second run: attempts" "$(q detach.db "SELECT SUM(attempts) FROM jobs")" 6
-# The pretrains were not submitted twice: 2 + 4 more tasks after the first submission.
+# The pretrains (one task: their seeds train together) were not submitted twice: 2 more tasks
+# after the first submission, one per uptrain arm.
 eq "tasks Slurm ran for the detached sweep" \
-  "$(( $(squeue --noheader --states=all --array --format='%i' | wc -l) - submitted ))" 4
+  "$(( $(squeue --noheader --states=all --array --format='%i' | wc -l) - submitted ))" 2
 q detach.db "SELECT j.id, s.name, printf('%.12g', s.value) FROM summaries s JOIN jobs j ON j.pk = s.job
   WHERE s.name IN ('final_val_loss', 'best_val_loss', 'parameters', 'step') ORDER BY 1, 2" >detach.sums
 cmp -s local.sums detach.sums || fail "detached sweep: summaries differ from local"

@@ -227,7 +227,8 @@ compgen -G './*.db' > /dev/null && fail "a database was created by an invalid sw
 ###################################################################################################
 section "2. a two-stage sweep: 2 arms x 2 seeds, pretrain shared per seed, --per-device 2"
 db=pipe.db
-expect 0 "sweep pipe: 6 jobs, 6 launched, 6 done" \
+# Three processes: the seeds of each stage and arm train together (--seeds-per-process auto).
+expect 0 "sweep pipe: 6 jobs, 3 launched, 6 done" \
   "$ablate" run pipe.yaml --db $db --workdir w2 --per-device 2
 expect 0 "^sweep pipe: 6 jobs, 6 done$" "$ablate" status --db $db pipe
 q $db "SELECT id FROM jobs ORDER BY id" > db_ids
@@ -246,7 +247,7 @@ eq "uptrain jobs with a parent" "$(q $db "SELECT COUNT(*) FROM jobs c JOIN jobs 
 eq "uptrain jobs started before their parent ended" "$(q $db "SELECT COUNT(*) FROM jobs c
   JOIN jobs p ON p.id = c.parent_id AND p.sweep = c.sweep
   WHERE c.started IS NULL OR p.ended IS NULL OR c.started < p.ended")" 0
-# --per-device 2 ran two jobs at once: the two pretrains overlapped.
+# The two pretrains overlapped (trained together in one process).
 eq "overlapping pretrain pairs" "$(q $db "SELECT COUNT(*) FROM jobs a JOIN jobs b
   ON a.stage = 'pretrain' AND b.stage = 'pretrain' AND a.pk < b.pk
   WHERE a.started < b.ended AND b.started < a.ended")" 1
@@ -442,7 +443,7 @@ rc=$?
 alive "$c" || fail "lock: the first coordinator ended before the check (make the jobs longer)"
 wait_exit "$c" 120
 eq "lock: the first coordinator's exit status" "$rc" 0
-grep -q "sweep lock: 4 jobs, 4 launched, 4 done" lock1.out ||
+grep -q "sweep lock: 4 jobs, 2 launched, 4 done" lock1.out ||
   fail "lock: the first coordinator did not finish its sweep: $(cat lock1.out)"
 eq "lock: jobs run more than once" "$(q $db "SELECT COUNT(*) FROM jobs WHERE attempts != 1")" 0
 integrity $db "lock"
@@ -500,7 +501,8 @@ eq "badinput: attempts (exit status 2 is not retried)" \
   "$(q $db "SELECT attempts || ' ' || exit_code FROM jobs WHERE sweep = 'badinput'")" "1 2"
 
 # 6c. A job killed by SIGKILL mid-run (as the OOM killer would): failed with the signal and its
-# last log lines, its dependant skipped naming it, the other seed's jobs done.
+# last log lines, its dependant skipped naming it, the other seed's jobs done. One process per
+# job, so that the kill hits one job (the seeds of an ensemble share their process's fate).
 sweep oom.yaml oom 1000 50 2 '  - attention.variant: gqa
     attention.kv_heads: 2' "$pipeline"
 victim=$(plan_ids oom.yaml pretrain 0)
@@ -518,7 +520,7 @@ kill_when_checkpointed() {
     fail "the pid file of $dir names no running job ($pid)"
   kill -9 "$pid"
 }
-"$ablate" run oom.yaml --db $db --workdir w6 --per-device 2 > oom.out 2>&1 &
+"$ablate" run oom.yaml --db $db --workdir w6 --per-device 2 --seeds-per-process 1 > oom.out 2>&1 &
 c=$!
 bg+=("$c")
 kill_when_checkpointed "$tmp/w6/oom/$victim"

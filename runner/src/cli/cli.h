@@ -4,6 +4,7 @@
 // command (command_*.cpp) holds that command's options and its work; main.cpp dispatches.
 #include <boost/program_options.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,13 @@ std::string shown_path(const std::string& path);
 
 // A string as one shell word (quoted only when it needs to be), for commands printed as hints.
 std::string shell_word(const std::string& s);
+
+// `--seeds-per-process N|auto` of run and plan: what its help says, and its value: -1 when it
+// was not given (the sweep file's seeds_per_process: then), 0 for auto, else N; nullopt (after a
+// message on stderr) for a bad value.
+const char* seeds_per_process_help();
+std::optional<int> seeds_per_process_flag(const po::variables_map& vm, const std::string& value,
+                                          const std::string& command);
 
 // The commands. `argv0` is how the binary was called (run launches jobs with it).
 int command_schema(const std::vector<std::string>& args);

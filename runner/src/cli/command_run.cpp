@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "ablate/runner/coordinator.h"
+#include "ablate/runner/ensembles.h"
 #include "ablate/runner/executor.h"
 #include "ablate/runner/plan.h"
 #include "ablate/runner/slurm.h"
@@ -28,6 +29,36 @@ std::string self_path(const char* argv0) {
   std::error_code ec;
   const auto p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? fs::absolute(argv0).string() : p.string();
+}
+
+// The sbatch script of the first wave (the jobs without a parent, the seeds of an arm together
+// as the coordinator would group them), for --dry-run.
+std::string first_wave_script(const runner::SweepSpec& sweep,
+                              const std::vector<runner::JobSpec>& jobs,
+                              const runner::RunOptions& run, const runner::SlurmOptions& slurm) {
+  std::vector<runner::JobSpec> first;
+  for (const auto& job : jobs) {
+    if (job.parent_id.empty()) first.push_back(job);
+  }
+  runner::SeedsPerProcessInputs in;
+  in.setting = run.seeds_per_process;
+  in.gpu = run.devices.front() != "cpu";
+  const int per_task = runner::seeds_to_launch(in);
+  std::vector<runner::Launch> wave;
+  for (const auto& process : runner::processes_of(first, per_task)) {
+    std::vector<runner::LaunchMember> members;
+    for (const auto* job : process) {
+      members.push_back({job->id, runner::run_dir_of(run.workdir, sweep.name, job->id)});
+    }
+    wave.push_back(runner::ensemble_launch(members, run.devices.front(), run.threads_per_job, run));
+  }
+  return "# first wave: the " + count_of(static_cast<long long>(first.size()), "job") +
+         " without a parent in " + count_of(static_cast<long long>(wave.size()), "task") +
+         " (--seeds-per-process " + runner::seeds_per_process_text(run.seeds_per_process) +
+         ": up to " + std::to_string(per_task) +
+         " seeds of an arm per task); each later stage is submitted as its own array when its "
+         "parents are done\n" +
+         runner::sbatch_script(slurm, "", wave);
 }
 
 }  // namespace
@@ -63,6 +94,9 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
             "their checkpoints)");
   lifecycle("retry-diverged", po::bool_switch(&run.retry_diverged),
             "train the sweep's diverged jobs again from scratch (their run dirs moved aside)");
+  std::string seeds_per_process;
+  options.add_options()("seeds-per-process", po::value(&seeds_per_process),
+                        seeds_per_process_help());
   runner::SlurmOptions slurm;
   po::options_description slurm_options(
       "slurm options (with --backend slurm; the sweep file's "
@@ -106,6 +140,8 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     std::cerr << "ablate run: --per-device must be >= 1, --retries and --timeout >= 0\n";
     return kBadInput;
   }
+  const auto per_process = seeds_per_process_flag(vm, seeds_per_process, "run");
+  if (!per_process) return kBadInput;
   run.devices.clear();
   std::stringstream list(devices);
   for (std::string d; std::getline(list, d, ',');) {
@@ -125,6 +161,8 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   const auto& jobs = checked.jobs;
   for (const auto& w : runner::plan_warnings(sweep, jobs)) std::cerr << "warning: " << w << "\n";
   run.ablate_binary = self_path(argv0);
+  // The command line's --seeds-per-process, else the sweep file's, else auto.
+  run.seeds_per_process = *per_process >= 0 ? *per_process : sweep.seeds_per_process;
   std::unique_ptr<runner::Executor> executor;
   if (backend == "slurm") {
     // Slurm runs the parallelism: every ready job is submitted, `--per-device` is the array's
@@ -148,18 +186,11 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     run.per_device = std::max<int>(1, static_cast<int>(jobs.size()));
     run.threads_per_job = std::max(1, slurm.cpus_per_task);
     run.detach = vm.count("detach") > 0;
+    // The nodes' GPUs are not this host's: auto cannot measure them and trains one seed per
+    // task there (a number given is used as it is).
+    run.device_memory = [](const std::string&) { return int64_t{0}; };
     if (vm.count("dry-run")) {
-      std::vector<runner::Launch> wave;
-      for (const auto& job : jobs) {
-        if (!job.parent_id.empty()) continue;
-        wave.push_back(runner::job_launch(job.id,
-                                          runner::run_dir_of(run.workdir, sweep.name, job.id),
-                                          run.devices.front(), run.threads_per_job, run));
-      }
-      std::cout << "# first wave: the " << count_of(static_cast<long long>(wave.size()), "job")
-                << " without a parent; each later "
-                << "stage is submitted as its own array when its parents are done\n"
-                << runner::sbatch_script(slurm, "", wave);
+      std::cout << first_wave_script(sweep, jobs, run, slurm);
       return kOk;
     }
     auto slurm_executor = std::make_unique<runner::SlurmExecutor>(slurm);

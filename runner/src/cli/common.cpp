@@ -3,8 +3,10 @@
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 
 #include "ablate/runner/command.h"
+#include "ablate/runner/ensembles.h"
 #include "cli.h"
 
 namespace ablate::cli {
@@ -82,6 +84,26 @@ std::string shell_word(const std::string& s) {
            c == '/' || c == ':' || c == '=' || c == ',';
   });
   return plain ? s : runner::shell_quote(s);
+}
+
+const char* seeds_per_process_help() {
+  static const std::string help =
+      "seeds of one arm trained together in one process: N, or auto (default: the sweep file's "
+      "seeds_per_process:, else auto: " +
+      std::to_string(runner::kCpuSeedsPerProcess) +
+      " on the CPU, on a GPU as many as fit its memory)";
+  return help.c_str();
+}
+
+std::optional<int> seeds_per_process_flag(const po::variables_map& vm, const std::string& value,
+                                          const std::string& command) {
+  if (vm.count("seeds-per-process") == 0) return -1;
+  try {
+    return runner::parse_seeds_per_process(value);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "ablate " << command << ": --seeds-per-process: " << e.what() << "\n";
+    return std::nullopt;
+  }
 }
 
 }  // namespace ablate::cli
