@@ -193,8 +193,11 @@ class SeedsPerProcess {
   bool same_arm(const JobSpec& a, const JobSpec& b) const {
     return a.stage == b.stage && a.arm_key == b.arm_key;
   }
+  // Once an arm has a measured peak it keeps it for this run (the store is read until then).
   std::optional<int64_t> measured_peak(const JobSpec& job,
-                                       const std::map<std::string, std::string>& status) const {
+                                       const std::map<std::string, std::string>& status) {
+    const auto known = peak_.find({job.stage, job.arm_key});
+    if (known != peak_.end()) return known->second;
     std::optional<int64_t> peak;
     for (const auto& other : jobs_) {
       const auto s = status.find(other.id);
@@ -208,6 +211,7 @@ class SeedsPerProcess {
       const auto bytes = static_cast<int64_t>(it->second);
       peak = peak ? std::min(*peak, bytes) : bytes;
     }
+    if (peak) peak_[{job.stage, job.arm_key}] = *peak;
     return peak;
   }
   bool arm_running(const JobSpec& job, const std::map<std::string, std::string>& status) const {
@@ -221,7 +225,8 @@ class SeedsPerProcess {
   results::Store& store_;
   std::string sweep_;
   const std::vector<JobSpec>& jobs_;
-  std::map<std::string, int64_t> memory_;  // device -> bytes
+  std::map<std::string, int64_t> memory_;                        // device -> bytes
+  std::map<std::pair<std::string, std::string>, int64_t> peak_;  // (stage, arm) -> bytes
 };
 
 }  // namespace
