@@ -2,8 +2,9 @@
 // The Slurm executor (`ablate run --backend slurm`): the same Executor interface as the local
 // one, so the coordinator, the store, resume and retries are the same code.
 //
-// - Waves. start() queues jobs; flush() submits the queue as one job array (`sbatch --parsable`),
-//   one array task per job, `%max_parallel` as its parallelism limit. The coordinator flushes
+// - Waves. start() queues launches; flush() submits the queue as one job array (`sbatch
+//   --parsable`), one array task per launch (a job, or the seeds of an ensemble),
+//   `%max_parallel` as its parallelism limit. The coordinator flushes
 //   after each round of launches, so the jobs that are ready together form a wave, and a stage
 //   is only submitted once its parent finished (dependencies are waves, not Slurm dependencies:
 //   a failed parent then never leaves dependants pending in the queue).
