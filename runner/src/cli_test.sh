@@ -124,7 +124,10 @@ cp tiny.yaml e1/config.yaml
 { cat tiny.yaml; echo "seed: 1"; } > e2/config.yaml
 expect 2 "no CONFIG.yaml with several --run-dir" "$ablate" train tiny.yaml --run-dir e1 --run-dir e2
 expect 2 "--run-dir nowhere has no config.yaml" "$ablate" train --run-dir e1 --run-dir nowhere
-[ -e e1/events.jsonl ] && fail "a refused ablate train wrote e1"
+mkdir -p e3
+sed 's/kv_heads: 2/kv_heads: 1/' tiny.yaml > e3/config.yaml
+expect 2 "differ in more than the seed" "$ablate" train --run-dir e1 --run-dir e3
+[ -e e1/events.jsonl ] || [ -e e3/events.jsonl ] && fail "a refused ablate train wrote e1 or e3"
 out=$("$ablate" train train.threads=1 --run-dir e1 --run-dir e2 2>&1) || fail "train e1 e2 exited $?: $out"
 for d in e1 e2; do
   printf '%s' "$out" | grep -qx "run dir: $d" || fail "train e1 e2: no 'run dir: $d': $out"
