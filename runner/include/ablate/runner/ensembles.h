@@ -15,9 +15,11 @@
 
 namespace ablate::runner {
 
-// `auto` on a CPU device: seeds per process. Chosen from the measurement in docs/benchmarks.md
-// (the quickstart sweep with seeds trained together beside one process per seed).
-constexpr int kCpuSeedsPerProcess = 4;
+// `auto` on a CPU device: seeds per process. Chosen from the measurement in docs/benchmarks.md:
+// the quickstart sweep on 2 cores (--per-device 2) took 183 s with 1, 174 s with 2 and 197 s
+// with 3 seeds per process (a training step of 2 members costs 1.8x one, of 3 members 2.9x, and
+// 5 processes of 3 leave one slot idle in the last wave).
+constexpr int kCpuSeedsPerProcess = 2;
 // `auto` on a GPU: at most this many seeds in one process ...
 constexpr int kMaxGpuSeedsPerProcess = 64;
 // ... filling at most this share of the device's memory (the rest: the CUDA context, the caching
