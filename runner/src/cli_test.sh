@@ -153,7 +153,7 @@ YAML
 expect 0 "^processes: 6 \(one per job\)$" "$ablate" plan ens.yaml
 expect 0 "^processes: 2 \(seeds of one arm train together, up to 3 per process\)$" \
   "$ablate" plan ens.yaml --seeds-per-process 3
-expect 0 "^processes: 2 on the CPU \(auto: seeds of one arm train together" \
+expect 0 "^processes: 4 on the CPU \(auto: seeds of one arm train together, up to 2 per process" \
   "$ablate" plan ens.yaml --seeds-per-process auto
 for bad in 0 -1 many; do
   expect 2 "ablate run: --seeds-per-process: expected a whole number >= 1 or auto, got $bad" \
