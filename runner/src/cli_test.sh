@@ -198,6 +198,16 @@ eq "slurm dry run: run dirs per task's command line" \
   "$(printf '%s' "$out" | grep -E "^    set -- .*'train' 'train.device=cpu'" | grep -o "'--run-dir'" | wc -l)" 6
 eq "slurm dry run: the members' run dirs" "$(printf '%s' "$out" | grep -c '^    others=(')" 2
 [ -e wslurm ] && fail "the slurm dry run wrote wslurm"
+# Seeds of one process that fail together: status shows their output once.
+printf 'abcde' > tiny.txt
+sed "s|^name: ens2|name: ensfail|; s|path: [^,]*,|path: $tmp/tiny.txt,|" ens.yaml > ensfail.yaml
+"$ablate" run ensfail.yaml --db ens.db --workdir wens --seeds-per-process 3 > /dev/null 2>&1
+"$ablate" status ensfail --db ens.db > ensfail.txt
+# (Both arms' processes failed on the same data error: one text for all six.)
+eq "failed seeds of one process: the output once" "$(grep -c 'held-out split is empty' ensfail.txt)" 1
+eq "failed seeds of one process: 'the same output as above'" \
+  "$(grep -c '^    | (the same output as above)$' ensfail.txt)" 5
+eq "failed seeds: the re-run command once" "$(grep -c 're-run it: ablate run ensfail.yaml' ensfail.txt)" 1
 
 [ "$failures" -eq 0 ] && echo "cli_test: all checks passed"
 exit "$failures"

@@ -331,18 +331,28 @@ void print_sweep(const Json& s) {
   }
   if (!s["failures"].empty()) {
     std::cout << "\nfailures (" << s["failures"].size() << "):\n";
+    std::string previous_log, previous_next;
     for (const auto& f : s["failures"]) {
-      // The reason's first line, then the job's last log lines, each whole.
+      // The reason's first line, then the job's last log lines, each whole. Seeds of one
+      // process share their output and their command: shown once, for the first of them.
       const std::string status = f["status"].get<std::string>();
-      std::istringstream lines(f["error"].get<std::string>());
-      std::string first;
-      std::getline(lines, first);
+      const std::string error = f["error"].get<std::string>();
+      const size_t cut = error.find('\n');
+      const std::string first = error.substr(0, cut);
+      const std::string log = cut == std::string::npos ? "" : error.substr(cut + 1);
       std::cout << "  " << f["arm"].get<std::string>() << " seed " << f["seed"].get<int64_t>()
                 << " (job " << f["id"].get<std::string>() << ") " << status << ": "
                 << runner::reason_line(status, first) << "\n";
-      for (std::string line; std::getline(lines, line);) std::cout << "    | " << line << "\n";
-      if (!f["next"].get<std::string>().empty())
-        std::cout << "    " << f["next"].get<std::string>() << "\n";
+      if (!log.empty() && log == previous_log) {
+        std::cout << "    | (the same output as above)\n";
+      } else {
+        std::istringstream lines(log);
+        for (std::string line; std::getline(lines, line);) std::cout << "    | " << line << "\n";
+      }
+      const std::string next = f["next"].get<std::string>();
+      if (!next.empty() && next != previous_next) std::cout << "    " << next << "\n";
+      previous_log = log;
+      previous_next = next;
     }
   }
   if (!s["next"].empty()) {
