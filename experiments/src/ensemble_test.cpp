@@ -303,6 +303,39 @@ TEST(Ensemble, OnlyUnfinishedMembersTrainAndEachResumesFromItsOwnStep) {
   }
 }
 
+TEST(Ensemble, EachMemberOfAnUptrainStageStartsFromItsOwnParent) {
+  TempDir tmp;
+  test_helpers::write_word_corpus(tmp.path() / "corpus.txt");
+  runner::Config parent = lm_config(tmp.path() / "corpus.txt");
+  parent.attention.variant = "mha";
+  parent.attention.kv_heads = 0;
+  parent.train.steps = 20;
+  const auto parents = members_of(parent, tmp.path() / "pretrain", {0, 1});
+  for (const auto& p : parents) ASSERT_EQ(train(p.config, p.options).status, "done");
+  runner::Config child = lm_config(tmp.path() / "corpus.txt");
+  child.attention.variant = "wgqa";
+  child.init.convert = "wgqa";
+  child.train.steps = 20;
+  auto members = members_of(child, tmp.path() / "uptrain", {0, 1});
+  for (size_t e = 0; e < members.size(); ++e)
+    members[e].config.init.from = parents[e].options.run_dir;
+  const auto together = train_ensemble(members);
+  for (size_t e = 0; e < members.size(); ++e) {
+    TrainOptions o = members[e].options;
+    o.run_dir = (tmp.path() / ("alone" + std::to_string(e))).string();
+    const TrainResult single = train(members[e].config, o);
+    // Step 0 evaluates the converted model: each member's own parent, converted.
+    const auto ea = read_events(members[e].options.run_dir), eb = read_events(o.run_dir);
+    ASSERT_FALSE(ea.empty());
+    EXPECT_EQ(ea[0]["step"], 0);
+    expect_same_events(members[e].options.run_dir, o.run_dir, "uptrain seed " + std::to_string(e));
+    for (const auto& [k, v] : single.final) {
+      EXPECT_NEAR(together[e].final.at(k), v, kTolerance * std::max(1.0, std::abs(v))) << e << k;
+    }
+  }
+  EXPECT_NE(read_events(members[0].options.run_dir)[0], read_events(members[1].options.run_dir)[0]);
+}
+
 TEST(Ensemble, MembersOfDifferentCellsOrWithOneSeedTwiceAreRefused) {
   TempDir tmp;
   test_helpers::write_word_corpus(tmp.path() / "corpus.txt");
