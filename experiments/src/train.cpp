@@ -458,26 +458,32 @@ class Trainer {
   }
 
   // Writes run e's checkpoint: its own model and optimiser state, as a single run's.
-  void save(int64_t e, int64_t step, const std::string& status) {
+  // Calls write(model, optimiser) with run e's own model and optimiser state: the trained ones
+  // for one run, or for an ensemble member its slice copied into its single model and a single
+  // optimiser (so what is written is a single run's).
+  template <typename Write>
+  void with_run_state(int64_t e, Write write) {
     if (members_ == 0) {
-      runs_[e]->save_checkpoint(step, status, *model_.module, *optimizer_);
+      write(*model_.module, *optimizer_);
       return;
     }
     core::copy_member_out(*model_.module, e, *singles_[e].module);
     auto single = make_optimizer(*singles_[e].module, t_);
     copy_optimizer_member_out(*optimizer_, e, *single);
-    runs_[e]->save_checkpoint(step, status, *singles_[e].module, *single);
+    write(*singles_[e].module, *single);
+  }
+
+  // Writes run e's checkpoint, as a single run's.
+  void save(int64_t e, int64_t step, const std::string& status) {
+    with_run_state(e, [&](torch::nn::Module& m, torch::optim::Optimizer& o) {
+      runs_[e]->save_checkpoint(step, status, m, o);
+    });
   }
 
   void diverge(int64_t e, int64_t step, double loss) {
-    if (members_ == 0) {
-      runs_[e]->diverge(step, loss, *model_.module, *optimizer_);
-    } else {
-      core::copy_member_out(*model_.module, e, *singles_[e].module);
-      auto single = make_optimizer(*singles_[e].module, t_);
-      copy_optimizer_member_out(*optimizer_, e, *single);
-      runs_[e]->diverge(step, loss, *singles_[e].module, *single);
-    }
+    with_run_state(e, [&](torch::nn::Module& m, torch::optim::Optimizer& o) {
+      runs_[e]->diverge(step, loss, m, o);
+    });
     frozen_[e] = true;
   }
 
