@@ -88,12 +88,20 @@ const char* skip_plus(const std::string& s) { return s.data() + (!s.empty() && s
 void set_value(Config& config, const FieldInfo& field, const YAML::Node& node,
                const Location& value_at) {
   const std::string type_message = std::string("expected ") + expected(field.type()) + ", got ";
-  if (!node.IsScalar()) {
+  if (field.list && node.IsSequence()) {  // [decoder, cross] -> "decoder,cross"
+    std::string joined;
+    for (const auto& item : node) {
+      if (!item.IsScalar())
+        fail(value_at, field.key, "expected a list of names, got " + describe(item));
+      joined += (joined.empty() ? "" : ",") + item.Scalar();
+    }
+    std::get<StringRef>(field.ref)(config) = joined;
+  } else if (!node.IsScalar()) {
     std::string msg = type_message + describe(node);
     if (node.IsNull() && field.type() == FieldType::kString) msg += " (write \"\" for empty)";
     fail(value_at, field.key, msg);
   }
-  const std::string& s = node.Scalar();
+  const std::string s = node.IsScalar() ? node.Scalar() : std::get<StringRef>(field.ref)(config);
   const bool quoted = node.Tag() == "!";  // a quoted scalar is a string, whatever it reads
   const char* const end = s.data() + s.size();
   switch (field.type()) {
@@ -131,6 +139,11 @@ void set_value(Config& config, const FieldInfo& field, const YAML::Node& node,
   }
   const std::string range_message = value_error(field, config);
   if (!range_message.empty()) fail(value_at, field.key, range_message);
+  if (field.list) {  // one spelling per set, so equal sets hash equal
+    std::string problem;
+    auto& value = std::get<StringRef>(field.ref)(config);
+    value = canonical_list(field, value, problem);
+  }
 }
 
 // Applies the entries of a mapping whose keys are relative to `prefix`. `use_marks`: the nodes'
@@ -373,19 +386,34 @@ void apply_override(Config& config, const std::string& key_equals_value) {
 
 void resolve_defaults(Config& c, const Locations& locations) {
   if (c.task == "vit" && !locations.has("data.dataset")) c.data.dataset = "fashion-mnist";
+  if (c.task == "s2s") {  // T5's conventions: relative position bias, no score scaling
+    if (!locations.has("attention.scale")) c.attention.scale = "none";
+    if (!locations.has("attention.rope")) c.attention.rope = false;
+  }
   if (c.train.epochs == 0) c.train.warmup = warmup_steps(c.train, c.train.steps);
+}
+
+bool has_site(const Config& c, const std::string& site) {
+  const std::string list = "," + c.attention.sites + ",";
+  return list.find("," + site + ",") != std::string::npos;
 }
 
 std::string noncausal_reason(const Config& c) {
   const std::string& v = c.attention.variant;
-  if (c.task != "lm" || !c.attention.faithful) return "";
-  if (v == "kdgqa" || v == "dgqa") {
-    return "in its faithful mode its query allocation uses later positions (docs/design.md "
-           "section 4, Causal safety)";
+  if (c.task == "vit" || !c.attention.faithful) return "";
+  // s2s: only the decoder's positions must not see later ones. The decoder's self-attention
+  // allocates from its own keys; cross-attention allocates from the encoder's keys (the
+  // source, which the decoder may see whole), but pgqa's noise statistics there span every
+  // target position.
+  const bool s2s = c.task == "s2s";
+  const std::string where = s2s ? " at the decoder's self-attention" : "";
+  if ((v == "kdgqa" || v == "dgqa") && (!s2s || has_site(c, "decoder"))) {
+    return "in its faithful mode its query allocation" + where +
+           " uses later positions (docs/design.md section 4, Causal safety)";
   }
-  if (v == "pgqa") {
-    return "in its faithful mode its noise statistics use later positions (docs/design.md "
-           "section 4, Causal safety)";
+  if (v == "pgqa" && (!s2s || has_site(c, "decoder") || has_site(c, "cross"))) {
+    return "in its faithful mode its noise statistics" + std::string(s2s ? " in the decoder" : "") +
+           " use later positions (docs/design.md section 4, Causal safety)";
   }
   return "";
 }
@@ -406,8 +434,7 @@ void validate(const Config& c, const Locations& locations) {
   for (const auto& key : locations.keys()) {
     const FieldInfo* f = find_field(key);
     if (f != nullptr && !f->applies_to(c.task)) {
-      fail_at({key},
-              std::string("applies to ") + scope_name(f->task) + " only; the task is " + c.task);
+      fail_at({key}, "applies to " + scope_name(f->tasks) + " only; the task is " + c.task);
     }
   }
   // The constraints below divide by model.heads and compare values: they need values in range.
@@ -456,21 +483,53 @@ void validate(const Config& c, const Locations& locations) {
   if (!leak.empty() && !a.allow_noncausal) {
     fail_at({"attention.faithful", "attention.variant", "task"},
             "attention.variant " + v + " with attention.faithful = true is not causal: " + leak +
-                ", so a language model trained with it sees the future. Set "
+                (c.task == "s2s" ? ", so a decoder trained with it sees later target tokens. Set "
+                                 : ", so a language model trained with it sees the future. Set ") +
                 "attention.allow_noncausal: true to train it anyway (the summary records it)");
   }
 
   const std::string& dataset = c.data.dataset;
-  const bool lm_dataset = dataset == "fortunes" || dataset == "text" || dataset == "bin";
-  if (lm_dataset != (c.task == "lm")) {
+  const bool text_dataset = dataset == "fortunes" || dataset == "text" || dataset == "bin";
+  const bool fits = c.task == "lm"    ? text_dataset
+                    : c.task == "s2s" ? text_dataset || dataset == "pairs"
+                                      : !text_dataset && dataset != "pairs";
+  if (!fits) {
     fail_at({"data.dataset", "task"},
             "data.dataset " + dataset + " is not a dataset of task " + c.task + "; " + c.task +
                 " datasets: " +
-                (c.task == "lm" ? "fortunes, text, bin"
-                                : "fashion-mnist, mnist, idx, cifar10, cifar100"));
+                (c.task == "lm"    ? "fortunes, text, bin"
+                 : c.task == "s2s" ? "fortunes, text, bin (span corruption), pairs"
+                                   : "fashion-mnist, mnist, idx, cifar10, cifar100"));
   } else if (dataset != "fortunes" && dataset != "fashion-mnist" && c.data.path.empty()) {
     fail_at({"data.dataset", "data.path"},
             "data.dataset " + dataset + " needs data.path (the file or folder to read)");
+  }
+  if (c.task == "s2s") {
+    // A value other than the default where it has no effect is a mistake (the canonical form
+    // writes every key of the task, so a key at its default is no sign of intent).
+    const bool pairs = dataset == "pairs";
+    const DataConfig unset;
+    for (const auto& [key, changed] :
+         {std::pair<const char*, bool>{"data.noise_density",
+                                       c.data.noise_density != unset.noise_density},
+          {"data.mean_span", c.data.mean_span != unset.mean_span}}) {
+      if (pairs && changed) {
+        fail_at({key, "data.dataset"},
+                std::string(key) +
+                    " applies to span corruption (data.dataset fortunes, text or "
+                    "bin), not to pairs");
+      }
+    }
+    if (!pairs && c.data.target_len != unset.target_len) {
+      fail_at({"data.target_len", "data.dataset"},
+              "data.target_len applies to data.dataset pairs; span corruption derives its target "
+              "length from data.seq_len");
+    }
+    if (c.attention.path == "fused") {
+      fail_at({"attention.path", "task"},
+              "attention.path fused cannot train s2s: its relative position bias needs gradients "
+              "through the scores; use attention.path auto or reference");
+    }
   }
   if (c.init.convert != "none" && c.init.from.empty()) {
     fail_at({"init.convert", "init.from"},

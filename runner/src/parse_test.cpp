@@ -202,7 +202,7 @@ TEST(Parse, AReplacedKeyNamesItsReplacement) {
 TEST(Parse, OverrideThatChangesTheTaskBlamesTheFileKeyOfTheOtherTask) {
   expect_error(
       parse_error("data:\n  seq_len: 64\n", {"task=vit", "data.dataset=mnist", "data.path=/m"}),
-      "cfg.yaml", 2, 3, "data.seq_len", "applies to lm only; the task is vit");
+      "cfg.yaml", 2, 3, "data.seq_len", "applies to lm and s2s only; the task is vit");
 }
 
 // ---------------------------------------------------------------- files
@@ -336,7 +336,7 @@ TEST(ParseError, UnknownChoiceListsTheChoices) {
                "unknown value gqq; expected one of mha, mqa, gqa, mkva, gkva, gqkva, kdgqa, "
                "dgqa, pgqa, wgqa; did you mean gqa?");
   expect_error(parse_error("task: llm\n"), "cfg.yaml", 1, 7, "task",
-               "expected one of lm, vit; did you mean lm?");
+               "expected one of lm, vit, s2s; did you mean lm?");
   expect_error(parse_error("train.device: gpu\n"), "cfg.yaml", 1, 15, "train.device",
                "expected one of auto, cpu, cuda, cuda:N");
   expect_error(parse_error("train.device: cuda:x\n"), "cfg.yaml", 1, 15, "train.device",
@@ -620,13 +620,66 @@ TEST(ParseError, KeyOfTheOtherTask) {
                "applies to vit only; the task is lm");
   // The task may come after the key.
   expect_error(parse_error("data: {seq_len: 64, dataset: mnist, path: /m}\ntask: vit\n"),
-               "cfg.yaml", 1, 8, "data.seq_len", "applies to lm only; the task is vit");
+               "cfg.yaml", 1, 8, "data.seq_len", "applies to lm and s2s only; the task is vit");
   expect_error(parse_error("task: vit\ndata: {dataset: mnist, path: /m}\nmodel.vocab: 0\n"),
-               "cfg.yaml", 3, 1, "model.vocab", "applies to lm only");
+               "cfg.yaml", 3, 1, "model.vocab", "applies to lm and s2s only");
   // Even at its default value: the key has no meaning there.
   expect_error(parse_error("attention.allow_noncausal: false\ntask: vit\n"
                            "data.dataset: mnist\ndata.path: /m\n"),
-               "cfg.yaml", 1, 1, "attention.allow_noncausal", "applies to lm only");
+               "cfg.yaml", 1, 1, "attention.allow_noncausal", "applies to lm and s2s only");
+}
+
+TEST(ParseS2s, T5DefaultsAndSitesAsASetOfNames) {
+  const Config c = parse("task: s2s\n");
+  EXPECT_EQ(c.attention.scale, "none");  // T5 does not scale scores
+  EXPECT_FALSE(c.attention.rope);        // T5 has its relative position bias instead
+  EXPECT_EQ(c.attention.sites, "decoder,cross");
+  EXPECT_EQ(c.data.dataset, "fortunes");
+  // Set explicitly, they stay; other tasks keep 1/sqrt(d_h) and RoPE.
+  EXPECT_EQ(parse("task: s2s\nattention: {scale: inv_sqrt_dh, rope: true}\n").attention.scale,
+            "inv_sqrt_dh");
+  EXPECT_EQ(parse("task: lm\n").attention.scale, "inv_sqrt_dh");
+  EXPECT_TRUE(parse("task: lm\n").attention.rope);
+  // A YAML list or a comma-separated string, in any order: one canonical spelling, one job id.
+  const Config listed = parse("task: s2s\nattention.sites: [cross, encoder]\n");
+  const Config spelled = parse("task: s2s\nattention.sites: 'encoder, cross'\n");
+  EXPECT_EQ(listed.attention.sites, "encoder,cross");
+  EXPECT_EQ(config_hash(listed), config_hash(spelled));
+  EXPECT_NE(config_hash(listed), config_hash(parse("task: s2s\n")));
+  expect_error(parse_error("task: s2s\nattention.sites: [decoder, decodr]\n"), "cfg.yaml", 2, 18,
+               "attention.sites", "did you mean decoder?");
+  expect_error(parse_error("task: s2s\nattention.sites: [cross, cross]\n"), "cfg.yaml", 2, 18,
+               "attention.sites", "cross is given twice");
+}
+
+TEST(ParseS2s, DataKeysOfTheOtherSourceAndFusedAreRefused) {
+  expect_error(parse_error("task: s2s\ndata: {dataset: fortunes, target_len: 32}\n"), "cfg.yaml", 2,
+               27, "data.target_len", "applies to data.dataset pairs");
+  expect_error(parse_error("task: s2s\ndata: {dataset: pairs, path: p.tsv, mean_span: 2}\n"),
+               "cfg.yaml", 2, 37, "data.mean_span", "not to pairs");
+  expect_error(parse_error("task: s2s\ndata.dataset: mnist\ndata.path: /m\n"), "cfg.yaml", 2, 1,
+               "data.dataset", "s2s datasets: fortunes, text, bin (span corruption), pairs");
+  expect_error(parse_error("task: lm\ndata: {dataset: pairs, path: p.tsv}\n"), "cfg.yaml", 2, 8,
+               "data.dataset", "lm datasets");
+  expect_error(parse_error("task: s2s\nattention.path: fused\n"), "cfg.yaml", 2, 1,
+               "attention.path", "relative position bias");
+}
+
+TEST(ParseS2s, FaithfulDynamicVariantsAreRefusedWhereTheyLeakTheDecodersFuture) {
+  const std::string faithful = "task: s2s\nattention: {faithful: true, variant: ";
+  // The decoder's self-attention: its allocation uses later target positions.
+  EXPECT_NE(
+      parse_error(faithful + "kdgqa, sites: decoder}\n").message().find("sees later target tokens"),
+      std::string::npos);
+  // Cross-attention allocates from the encoder's keys: the source, which is not the future.
+  EXPECT_EQ(parse(faithful + "kdgqa, sites: cross}\n").attention.sites, "cross");
+  EXPECT_EQ(parse(faithful + "dgqa, sites: 'encoder,cross'}\n").attention.variant, "dgqa");
+  // pgqa's noise statistics span every target position at both decoder sites.
+  EXPECT_NE(parse_error(faithful + "pgqa, sites: cross}\n").message().find("not causal"),
+            std::string::npos);
+  EXPECT_EQ(parse(faithful + "pgqa, sites: encoder}\n").attention.variant, "pgqa");
+  EXPECT_TRUE(
+      parse(faithful + "pgqa, sites: cross, allow_noncausal: true}\n").attention.allow_noncausal);
 }
 
 }  // namespace

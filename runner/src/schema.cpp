@@ -13,9 +13,12 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // Row flags.
 constexpr int kNotSemantic = 1;
-constexpr int kLmOnly = 2;
-constexpr int kVitOnly = 4;
 constexpr int kAddedLater = 8;  // see FieldInfo::hashed_at_default
+constexpr int kList = 16;       // see FieldInfo::list
+// The tasks a field applies to; none of these flags: every task.
+constexpr int kLm = 32;
+constexpr int kVit = 64;
+constexpr int kS2s = 128;
 
 // The key and the accessor of a Config member, from one spelling, so they cannot disagree:
 // ABLATE_FIELD(model.dim) -> "model.dim", a function returning c.model.dim by reference.
@@ -30,9 +33,10 @@ FieldInfo row(const char* key, FieldRef ref, const char* doc, int flags) {
   f.doc = doc;
   f.semantic = (flags & kNotSemantic) == 0;
   f.hashed_at_default = (flags & kAddedLater) == 0;
-  f.task = (flags & kLmOnly)    ? TaskScope::kLm
-           : (flags & kVitOnly) ? TaskScope::kVit
-                                : TaskScope::kBoth;
+  f.list = (flags & kList) != 0;
+  const unsigned tasks = ((flags & kLm) ? kTaskLm : 0u) | ((flags & kVit) ? kTaskVit : 0u) |
+                         ((flags & kS2s) ? kTaskS2s : 0u);
+  f.tasks = tasks == 0 ? kAllTasks : tasks;
   return f;
 }
 
@@ -57,22 +61,33 @@ FieldInfo text(const char* key, StringRef ref, std::vector<std::string> choices,
 
 std::vector<FieldInfo> make_schema() {
   return {
-      text(ABLATE_FIELD(task), {"lm", "vit"}, "language model or vision transformer"),
+      text(ABLATE_FIELD(task), {"lm", "vit", "s2s"},
+           "language model, vision transformer or T5-style encoder-decoder"),
       number(ABLATE_FIELD(seed), 0, kInf, "fixes data order and initialisation"),
 
       text(ABLATE_FIELD(data.dataset),
-           {"fortunes", "text", "bin", "fashion-mnist", "mnist", "idx", "cifar10", "cifar100"},
-           "lm: fortunes text bin; vit: fashion-mnist mnist idx cifar10 cifar100 (default: "
-           "fortunes for lm, fashion-mnist for vit)"),
+           {"fortunes", "text", "bin", "fashion-mnist", "mnist", "idx", "cifar10", "cifar100",
+            "pairs"},
+           "lm: fortunes text bin; vit: fashion-mnist mnist idx cifar10 cifar100; s2s: fortunes "
+           "text bin (span corruption) pairs (default: fortunes for lm and s2s, fashion-mnist "
+           "for vit)"),
       text(ABLATE_FIELD(data.path), {},
            "file or folder; empty: the dataset's Debian package location", kNotSemantic),
       number(ABLATE_FIELD(data.val_fraction), 1e-4, 0.9,
              "held-out share: whole documents (text) or one block at the end (bin)"),
       text(ABLATE_FIELD(data.val_path), {},
-           "lm bin: a separate validation shard (empty: split the training shards)",
-           kNotSemantic | kLmOnly),
+           "bin: a separate validation shard (empty: split the training shards)",
+           kNotSemantic | kLm | kS2s),
       number(ABLATE_FIELD(data.seq_len), 1, 1 << 20,
-             "tokens per training sequence (context length)", kLmOnly),
+             "lm: tokens per training sequence; s2s: raw tokens per span-corruption example, or "
+             "source tokens kept of a pair",
+             kLm | kS2s),
+      number(ABLATE_FIELD(data.target_len), 2, 1 << 20,
+             "pairs: target tokens kept, eos included (longer targets are cut)", kS2s),
+      number(ABLATE_FIELD(data.noise_density), 0.01, 0.9,
+             "span corruption: share of tokens masked (T5: 0.15)", kS2s),
+      number(ABLATE_FIELD(data.mean_span), 1.0, 1000.0,
+             "span corruption: mean masked span length (T5: 3)", kS2s),
 
       number(ABLATE_FIELD(model.dim), 1, 1 << 16, "model width d"),
       number(ABLATE_FIELD(model.depth), 1, 1024, "transformer blocks"),
@@ -80,13 +95,23 @@ std::vector<FieldInfo> make_schema() {
       number(ABLATE_FIELD(model.mlp_hidden), 0, 1 << 20,
              "MLP hidden width; 0 = lm: 8/3 d rounded up to 64, vit: 4 d"),
       number(ABLATE_FIELD(model.vocab), 0, 1 << 24,
-             "vocabulary size; 0 = 256 for bytes, 50304 for bin shards", kLmOnly),
+             "vocabulary size; 0 = 256 for bytes (s2s: 384, with pad, eos and sentinels), 50304 "
+             "for bin shards",
+             kLm | kS2s),
       number(ABLATE_FIELD(model.patch), 1, 1024,
-             "patch side in pixels (must divide the image side)", kVitOnly),
+             "patch side in pixels (must divide the image side)", kVit),
       number(ABLATE_FIELD(model.norm_eps), 1e-12, 1.0, "epsilon of RMSNorm / LayerNorm"),
       number(ABLATE_FIELD(model.mlp_dropout), 0.0, 0.99,
              "dropout in the MLP, after the activation and after its output (training)",
              kAddedLater),
+      text(ABLATE_FIELD(model.mlp), {"relu", "gated-gelu"},
+           "MLP: relu (T5) or gated-gelu (T5 v1.1)", kS2s),
+      boolean(ABLATE_FIELD(model.tie_embeddings),
+              "logits by the shared embedding, scaled by dim^-1/2 as T5 does", kS2s),
+      number(ABLATE_FIELD(model.rel_buckets), 2, 1024,
+             "relative position buckets per stack (T5: 32)", kS2s),
+      number(ABLATE_FIELD(model.rel_max_distance), 2, 1 << 20,
+             "distance at which the last relative position bucket starts (T5: 128)", kS2s),
 
       text(ABLATE_FIELD(attention.variant),
            {"mha", "mqa", "gqa", "mkva", "gkva", "gqkva", "kdgqa", "dgqa", "pgqa", "wgqa"},
@@ -103,7 +128,7 @@ std::vector<FieldInfo> make_schema() {
       boolean(ABLATE_FIELD(attention.faithful),
               "authors' exact behaviour instead of the robust default"),
       boolean(ABLATE_FIELD(attention.allow_noncausal),
-              "train even if the causality check fails (faithful dynamic)", kLmOnly),
+              "train even if the causality check fails (faithful dynamic)", kLm | kS2s),
       number(ABLATE_FIELD(attention.min_per_group), 0, 4096,
              "robust kdgqa/dgqa: least queries per kv head"),
       number(ABLATE_FIELD(attention.eps), 0.0, 1.0, "robust kdgqa: min-max scaling epsilon"),
@@ -132,6 +157,10 @@ std::vector<FieldInfo> make_schema() {
              kAddedLater),
       number(ABLATE_FIELD(attention.out_dropout), 0.0, 0.99,
              "dropout after the output projection (training)", kAddedLater),
+      text(ABLATE_FIELD(attention.scale), {"inv_sqrt_dh", "none"},
+           "score scaling: q k^T / sqrt(d_h), or none as T5 (s2s default: none)", kAddedLater),
+      text(ABLATE_FIELD(attention.sites), {"encoder", "decoder", "cross"},
+           "where the variant applies (comma-separated); the other sites are mha", kS2s | kList),
 
       number(ABLATE_FIELD(train.steps), 1, kInf, "optimiser steps"),
       number(ABLATE_FIELD(train.batch_size), 1, 1 << 24, "sequences (lm) or images (vit) per step"),
@@ -163,6 +192,8 @@ std::vector<FieldInfo> make_schema() {
              kAddedLater),
       boolean(ABLATE_FIELD(train.eval_each_epoch),
               "also evaluate at the end of every epoch (needs train.epochs)", kAddedLater),
+      number(ABLATE_FIELD(train.decode_examples), 0, 1 << 20,
+             "held-out examples decoded greedily per evaluation (exact match, ROUGE)", kS2s),
 
       text(ABLATE_FIELD(init.from), {}, "parent run dir (its checkpoint/); empty = fresh init",
            kNotSemantic),
@@ -210,16 +241,15 @@ std::string FieldInfo::name() const {
   return dot == std::string::npos ? key : key.substr(dot + 1);
 }
 
+unsigned task_bit(const std::string& task_name) {
+  if (task_name == "lm") return kTaskLm;
+  if (task_name == "vit") return kTaskVit;
+  if (task_name == "s2s") return kTaskS2s;
+  return 0;
+}
+
 bool FieldInfo::applies_to(const std::string& task_name) const {
-  switch (task) {
-    case TaskScope::kLm:
-      return task_name == "lm";
-    case TaskScope::kVit:
-      return task_name == "vit";
-    case TaskScope::kBoth:
-      break;
-  }
-  return true;
+  return (tasks & task_bit(task_name)) != 0;
 }
 
 std::string FieldInfo::allowed_text() const {
@@ -233,7 +263,7 @@ std::string FieldInfo::allowed_text() const {
     case FieldType::kString:
       break;
   }
-  return join(choices, "|");
+  return (list ? "list of " : "") + join(choices, "|");
 }
 
 const std::vector<FieldInfo>& schema() {
@@ -279,16 +309,46 @@ const char* type_name(FieldType type) {
   return "string";
 }
 
-const char* scope_name(TaskScope scope) {
-  switch (scope) {
-    case TaskScope::kLm:
-      return "lm";
-    case TaskScope::kVit:
-      return "vit";
-    case TaskScope::kBoth:
-      break;
+std::string scope_name(unsigned tasks) {
+  if (tasks == kAllTasks) return "all tasks";
+  std::vector<std::string> names;
+  for (const auto& [bit, name] :
+       {std::pair<unsigned, const char*>{kTaskLm, "lm"}, {kTaskVit, "vit"}, {kTaskS2s, "s2s"}}) {
+    if (tasks & bit) names.push_back(name);
   }
-  return "both";
+  return join(names, " and ");
+}
+
+std::string canonical_list(const FieldInfo& field, const std::string& value, std::string& problem) {
+  std::vector<bool> given(field.choices.size(), false);
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string::npos) comma = value.size();
+    std::string item = value.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    const auto at = std::find(field.choices.begin(), field.choices.end(), item);
+    if (at == field.choices.end()) {
+      problem = "unknown value " + yaml_quote(item) + " in the list " + yaml_quote(value) +
+                "; expected a comma-separated list of " + join(field.choices, ", ");
+      const std::string near = nearest_word(item, field.choices);
+      if (!near.empty()) problem += "; did you mean " + near + "?";
+      return value;
+    }
+    const size_t i = static_cast<size_t>(at - field.choices.begin());
+    if (given[i]) {
+      problem = item + " is given twice in " + yaml_quote(value);
+      return value;
+    }
+    given[i] = true;
+    start = comma + 1;
+  }
+  std::vector<std::string> items;
+  for (size_t i = 0; i < given.size(); ++i) {
+    if (given[i]) items.push_back(field.choices[i]);
+  }
+  return join(items, ",");
 }
 
 std::string value_error(const FieldInfo& field, const Config& config) {
@@ -311,6 +371,11 @@ std::string value_error(const FieldInfo& field, const Config& config) {
       return "";
     case FieldType::kString: {
       const std::string& v = std::get<StringRef>(field.ref)(c);
+      if (field.list) {
+        std::string problem;
+        canonical_list(field, v, problem);
+        return problem;
+      }
       if (field.choices.empty() || matches_choice(v, field.choices)) return "";
       std::string msg =
           "unknown value " + yaml_quote(v) + "; expected one of " + join(field.choices, ", ");
@@ -356,6 +421,10 @@ std::string replaced_key_hint(const std::string& key) {
 std::string schema_text(const std::string& task) {
   Config defaults;
   if (task == "vit") defaults.data.dataset = "fashion-mnist";  // resolve_defaults, parse.h
+  if (task == "s2s") {
+    defaults.attention.scale = "none";
+    defaults.attention.rope = false;
+  }
   struct Line {
     std::string key, type, value, allowed, doc;
   };
@@ -370,9 +439,7 @@ std::string schema_text(const std::string& task) {
       if (f.section() != section || (!task.empty() && !f.applies_to(task))) continue;
       std::string doc = f.doc;
       std::vector<std::string> notes;
-      if (task.empty() && f.task != TaskScope::kBoth) {
-        notes.push_back(std::string(scope_name(f.task)) + " only");
-      }
+      if (task.empty() && f.tasks != kAllTasks) notes.push_back(scope_name(f.tasks) + " only");
       if (!f.semantic) notes.push_back("not in the job id");
       if (!notes.empty()) doc += " (" + join(notes, "; ") + ")";
       lines.push_back({(section.empty() ? "" : "  ") + f.key, type_name(f.type()),

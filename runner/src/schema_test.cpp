@@ -45,8 +45,8 @@ void change(const FieldInfo& f, Config& c) {
 }
 
 TEST(Schema, ListsEveryFieldOfConfigOnceWithADistinctAccessor) {
-  // 61 = the fields of config.h: task, seed, 5 data, 8 model, 26 attention, 18 train, 2 init.
-  ASSERT_EQ(schema().size(), 61u);
+  // 71 = the fields of config.h: task, seed, 8 data, 12 model, 28 attention, 19 train, 2 init.
+  ASSERT_EQ(schema().size(), 71u);
   std::set<std::string> keys;
   for (const auto& f : schema()) EXPECT_TRUE(keys.insert(f.key).second) << f.key;
 
@@ -100,15 +100,42 @@ TEST(Schema, NonSemanticFieldsAreExactlyPathsDevicesAndCadence) {
 }
 
 TEST(Schema, TaskSpecificFields) {
-  const std::set<std::string> lm = {"data.seq_len", "data.val_path", "model.vocab",
-                                    "attention.allow_noncausal"};
+  const std::set<std::string> lm_and_s2s = {"data.seq_len", "data.val_path", "model.vocab",
+                                            "attention.allow_noncausal"};
   const std::set<std::string> vit = {"model.patch"};
-  EXPECT_EQ(keys_where([](const FieldInfo& f) { return f.task == TaskScope::kLm; }), lm);
-  EXPECT_EQ(keys_where([](const FieldInfo& f) { return f.task == TaskScope::kVit; }), vit);
+  const std::set<std::string> s2s = {
+      "data.target_len",      "data.noise_density", "data.mean_span",         "model.mlp",
+      "model.tie_embeddings", "model.rel_buckets",  "model.rel_max_distance", "attention.sites",
+      "train.decode_examples"};
+  EXPECT_EQ(keys_where([](const FieldInfo& f) { return f.tasks == (kTaskLm | kTaskS2s); }),
+            lm_and_s2s);
+  EXPECT_EQ(keys_where([](const FieldInfo& f) { return f.tasks == kTaskVit; }), vit);
+  EXPECT_EQ(keys_where([](const FieldInfo& f) { return f.tasks == kTaskS2s; }), s2s);
   EXPECT_TRUE(find_field("model.patch")->applies_to("vit"));
   EXPECT_FALSE(find_field("model.patch")->applies_to("lm"));
+  EXPECT_FALSE(find_field("model.patch")->applies_to("s2s"));
   EXPECT_TRUE(find_field("model.dim")->applies_to("lm"));
   EXPECT_TRUE(find_field("model.dim")->applies_to("vit"));
+  EXPECT_TRUE(find_field("model.dim")->applies_to("s2s"));
+  EXPECT_EQ(scope_name(kTaskLm | kTaskS2s), "lm and s2s");
+  EXPECT_EQ(scope_name(kAllTasks), "all tasks");
+}
+
+TEST(Schema, ListFieldsAreCanonicalSetsOfChoices) {
+  const FieldInfo& sites = *find_field("attention.sites");
+  ASSERT_TRUE(sites.list);
+  std::string problem;
+  EXPECT_EQ(canonical_list(sites, "cross, encoder", problem), "encoder,cross");
+  EXPECT_EQ(problem, "");
+  EXPECT_EQ(canonical_list(sites, "decoder", problem), "decoder");
+  canonical_list(sites, "decoder,decoder", problem);
+  EXPECT_NE(problem.find("decoder is given twice"), std::string::npos) << problem;
+  problem.clear();
+  canonical_list(sites, "decodr", problem);
+  EXPECT_NE(problem.find("did you mean decoder?"), std::string::npos) << problem;
+  problem.clear();
+  canonical_list(sites, "", problem);
+  EXPECT_NE(problem.find("unknown value"), std::string::npos) << problem;
 }
 
 TEST(Schema, DefaultsAreWithinTheirRangesAndChoices) {
@@ -120,8 +147,8 @@ TEST(Schema, EnumChoices) {
   const std::vector<std::string> variants = {"mha",   "mqa",   "gqa",  "mkva", "gkva",
                                              "gqkva", "kdgqa", "dgqa", "pgqa", "wgqa"};
   EXPECT_EQ(find_field("attention.variant")->choices, variants);
-  const std::vector<std::string> datasets = {"fortunes", "text", "bin",     "fashion-mnist",
-                                             "mnist",    "idx",  "cifar10", "cifar100"};
+  const std::vector<std::string> datasets = {
+      "fortunes", "text", "bin", "fashion-mnist", "mnist", "idx", "cifar10", "cifar100", "pairs"};
   EXPECT_EQ(find_field("data.dataset")->choices, datasets);
   for (const auto& f : schema()) {
     if (f.type() != FieldType::kString) {
@@ -283,7 +310,13 @@ TEST(Schema, TextFiltersByTask) {
   EXPECT_EQ(line_of(vit, "data.seq_len"), "");
   // Filtered by task, a task's own key needs no "(lm only)" note.
   EXPECT_EQ(line_of(lm, "data.seq_len").find("lm only"), std::string::npos);
-  EXPECT_NE(line_of(schema_text(), "data.seq_len").find("(lm only"), std::string::npos);
+  EXPECT_NE(line_of(schema_text(), "data.seq_len").find("(lm and s2s only"), std::string::npos);
+  EXPECT_NE(line_of(schema_text(), "model.patch").find("(vit only"), std::string::npos);
+  // s2s defaults follow T5: no score scaling, no RoPE.
+  const std::string s2s = schema_text("s2s");
+  EXPECT_NE(line_of(s2s, "attention.scale").find(" none "), std::string::npos) << s2s;
+  EXPECT_NE(line_of(s2s, "attention.sites").find("decoder,cross"), std::string::npos) << s2s;
+  EXPECT_EQ(line_of(s2s, "model.patch"), "");
 }
 
 }  // namespace

@@ -12,8 +12,9 @@ namespace ablate::runner {
 
 // Where the examples come from.
 struct DataConfig {
-  // lm: fortunes | text | bin. vit: fashion-mnist | mnist | idx | cifar10 | cifar100. A vit
-  // config that does not set it gets fashion-mnist (resolve_defaults, parse.h).
+  // lm: fortunes | text | bin. vit: fashion-mnist | mnist | idx | cifar10 | cifar100. s2s:
+  // fortunes | text | bin (span corruption) | pairs. A vit config that does not set it gets
+  // fashion-mnist (resolve_defaults, parse.h).
   std::string dataset = "fortunes";
   // File or folder. Empty: the dataset's Debian package location (fortunes, fashion-mnist).
   std::string path = "";
@@ -22,20 +23,30 @@ struct DataConfig {
   double val_fraction = 0.1;
   // lm bin: a separate validation shard (empty: split the training shards).
   std::string val_path = "";
-  // lm: tokens per training sequence (context length).
+  // lm: tokens per training sequence (context length). s2s: raw tokens per span-corruption
+  // example, or source tokens kept of a pair (longer sources are cut).
   int64_t seq_len = 128;
+  // s2s pairs: target tokens kept, eos included (longer targets are cut).
+  int64_t target_len = 64;
+  // s2s span corruption: share of tokens masked and mean masked span length (T5: 0.15, 3).
+  double noise_density = 0.15;
+  double mean_span = 3.0;
 };
 
 // Model shape. d_h = dim / heads.
 struct ModelConfig {
-  int64_t dim = 128;         // model width d
-  int64_t depth = 4;         // transformer blocks
-  int64_t heads = 4;         // H, query-head outputs per attention layer
-  int64_t mlp_hidden = 0;    // MLP hidden width; 0 = lm: 8/3 d rounded up to 64, vit: 4 d
-  int64_t vocab = 0;         // lm: vocabulary size; 0 = 256 for bytes, 50304 for bin shards
-  int64_t patch = 4;         // vit: patch side in pixels (must divide the image side)
-  double norm_eps = 1e-6;    // epsilon of RMSNorm / LayerNorm
-  double mlp_dropout = 0.0;  // dropout in the MLP, after the activation and after the output
+  int64_t dim = 128;       // model width d
+  int64_t depth = 4;       // transformer blocks
+  int64_t heads = 4;       // H, query-head outputs per attention layer
+  int64_t mlp_hidden = 0;  // MLP hidden width; 0 = lm: 8/3 d rounded up to 64, vit: 4 d
+  int64_t vocab = 0;  // lm, s2s: vocabulary; 0 = lm 256 / s2s 384 for bytes, 50304 for bin shards
+  int64_t patch = 4;  // vit: patch side in pixels (must divide the image side)
+  double norm_eps = 1e-6;          // epsilon of RMSNorm / LayerNorm
+  double mlp_dropout = 0.0;        // dropout in the MLP, after the activation and after the output
+  std::string mlp = "relu";        // s2s: relu (T5) | gated-gelu (T5 v1.1)
+  bool tie_embeddings = true;      // s2s: logits by the shared embedding (scaled by d^-1/2, as T5)
+  int64_t rel_buckets = 32;        // s2s: relative position buckets per stack (T5: 32)
+  int64_t rel_max_distance = 128;  // s2s: distance where the largest bucket starts (T5: 128)
 };
 
 // The attention layer of every block (docs/design.md section 4;
@@ -67,6 +78,11 @@ struct AttentionConfig {
   bool out_bias = false;                // a bias on the output projection even when `bias` is false
   double attn_dropout = 0.0;            // dropout on the attention probabilities (reference path)
   double out_dropout = 0.0;             // dropout after the output projection
+  // Score scaling: inv_sqrt_dh (q k^T / sqrt(d_h)) or none (T5). s2s without it set: none.
+  std::string scale = "inv_sqrt_dh";
+  // s2s: the attention sites the variant applies to, a comma-separated subset of encoder,
+  // decoder, cross; the other sites are mha. Stored in that order.
+  std::string sites = "decoder,cross";
 };
 
 // Optimisation, evaluation, checkpoints and the device.
@@ -89,6 +105,7 @@ struct TrainConfig {
   int64_t threads = 0;             // CPU threads for LibTorch; 0 = its default
   int64_t epochs = 0;              // passes over the training data; > 0 replaces steps
   bool eval_each_epoch = false;    // also evaluate at the end of every epoch (epochs > 0)
+  int64_t decode_examples = 32;    // s2s: held-out examples decoded greedily per evaluation
 };
 
 // The warm-up steps of a run of `steps` optimiser steps: train.warmup when it is set (>= 0);
@@ -109,7 +126,7 @@ struct InitConfig {
 };
 
 struct Config {
-  std::string task = "lm";  // lm | vit
+  std::string task = "lm";  // lm | vit | s2s
   int64_t seed = 0;         // fixes data order and initialisation
   DataConfig data;
   ModelConfig model;

@@ -147,6 +147,9 @@ void resolve_defaults(Config& config, const Locations& locations);
 // again, empirically, before it starts.
 std::string noncausal_reason(const Config& config);
 
+// s2s: whether attention.sites names `site` (encoder, decoder or cross).
+bool has_site(const Config& config, const std::string& site);
+
 // The cross-field constraints, the task of every key that was set, and every field's range and
 // choices. Throws one ConfigError with every constraint that fails, each at the location of its
 // offending key (the one set last when a constraint involves several). A value out of range or

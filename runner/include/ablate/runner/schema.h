@@ -16,8 +16,11 @@ namespace ablate::runner {
 // Order matches the alternatives of FieldRef, so FieldRef::index() is the type.
 enum class FieldType { kInt, kFloat, kBool, kString };
 
-// Which task a field applies to; setting a field of the other task is an error.
-enum class TaskScope { kBoth, kLm, kVit };
+// Which tasks a field applies to, as bits; setting a field of another task is an error.
+enum TaskBit : unsigned { kTaskLm = 1, kTaskVit = 2, kTaskS2s = 4 };
+constexpr unsigned kAllTasks = kTaskLm | kTaskVit | kTaskS2s;
+// The bit of a task name (0 for an unknown one).
+unsigned task_bit(const std::string& task_name);
 
 // Accessors of one field (captureless lambdas), so nothing needs a per-field switch.
 using IntRef = int64_t& (*)(Config&);
@@ -39,7 +42,10 @@ struct FieldInfo {
   // False for a field added after job ids were first issued: while it has its default value it
   // is left out of the text the job id hashes, so adding it kept every existing id.
   bool hashed_at_default = true;
-  TaskScope task = TaskScope::kBoth;
+  unsigned tasks = kAllTasks;  // TaskBit set
+  // Strings: a comma-separated list of distinct choices, stored in the choices' order (a YAML
+  // sequence is accepted and joined).
+  bool list = false;
 
   FieldType type() const { return static_cast<FieldType>(ref.index()); }
   // "data" for "data.path"; "" for the top-level keys task and seed.
@@ -63,8 +69,12 @@ bool is_section(const std::string& name);
 
 // "int", "float", "bool", "string".
 const char* type_name(FieldType type);
-// "both", "lm", "vit".
-const char* scope_name(TaskScope scope);
+// "lm", "vit", "s2s", "lm and s2s", ...; "all tasks" for every one.
+std::string scope_name(unsigned tasks);
+
+// A list field's value in canonical form (items trimmed, in the choices' order), or the first
+// problem ("unknown value ...", "... given twice", "empty list") as the `problem` string.
+std::string canonical_list(const FieldInfo& field, const std::string& value, std::string& problem);
 
 // Checks the current value of `field` in `config` against its range or choices. Returns "" when
 // it is allowed, else the message for a ConfigError ("-1 is out of range; expected >= 0").
