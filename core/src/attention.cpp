@@ -349,14 +349,22 @@ torch::Tensor AttentionImpl::perturb_output(const torch::Tensor& out, State& s,
   return out - noise;
 }
 
+AttendOptions AttentionImpl::attend_options(const torch::Tensor& bias) const {
+  AttendOptions o;
+  o.causal = options.causal();
+  o.path = options.path();
+  o.scale = options.scale() == ScoreScale::kNone ? 1.0 : 0.0;
+  o.bias = bias;
+  return o;
+}
+
 torch::Tensor AttentionImpl::attend_heads(const torch::Tensor& q, const torch::Tensor& k,
-                                          const torch::Tensor& v, int64_t member, Used& used) {
+                                          const torch::Tensor& v, const torch::Tensor& bias,
+                                          int64_t member, Used& used) {
   State s = state_of(member);
   const MemberRandom* random = random_of(member);
   const size_t seeds = member < 0 ? 0 : static_cast<size_t>(member);
-  AttendOptions attend_options;
-  attend_options.causal = options.causal();
-  attend_options.path = options.path();
+  AttendOptions attend_options = this->attend_options(bias);
   used = kv_index_for(k, s, random ? random->cpu : at::Generator());
   attend_options.kv_index = used.kv_index;
   const bool perturb = options.variant() == Variant::kPgqa &&
@@ -376,34 +384,47 @@ torch::Tensor AttentionImpl::attend_heads(const torch::Tensor& q, const torch::T
   return out;
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& memory,
+                                     const torch::Tensor& bias) {
   const int64_t E = options.members();
-  if (x.dim() != 3 || x.size(2) != options.dim() || (E > 0 && x.size(0) % E != 0)) {
+  const torch::Tensor& source = memory.defined() ? memory : x;  // of keys and values
+  auto bad_shape = [&](const torch::Tensor& t) {
+    return t.dim() != 3 || t.size(2) != options.dim() || (E > 0 && t.size(0) % E != 0) ||
+           t.size(0) != x.size(0);
+  };
+  if (bad_shape(x) || bad_shape(source)) {
     std::ostringstream out;
-    out << "Attention.forward: expected input [" << (E > 0 ? std::to_string(E) + " * B" : "B")
-        << ", S, " << options.dim() << "], got " << x.sizes();
+    out << "Attention.forward: expected input" << (memory.defined() ? " and memory" : "") << " ["
+        << (E > 0 ? std::to_string(E) + " * B" : "B") << ", S, " << options.dim() << "], got "
+        << x.sizes();
+    if (memory.defined()) out << " and " << memory.sizes();
     fail(out.str());
   }
-  const int64_t B = x.size(0), S = x.size(1), d_h = head_dim();
+  if (memory.defined() && options.causal()) {
+    fail("Attention.forward: cross-attention (memory) cannot be causal");
+  }
+  const int64_t B = x.size(0), S = x.size(1), Sk = source.size(1), d_h = head_dim();
   const int64_t n_q = layout_.n_q, n_kv = layout_.n_kv;
   auto q = apply_linear(q_proj, x, E).view({B, S, n_q, d_h});
   torch::Tensor k, v;
   if (options.variant() == Variant::kWgqa) {
     auto [wk, bk] = folded_kv(true);
     auto [wv, bv] = folded_kv(false);
-    k = E > 0 ? member_linear(x, wk, bk) : F::linear(x, wk, bk);
-    v = E > 0 ? member_linear(x, wv, bv) : F::linear(x, wv, bv);
+    k = E > 0 ? member_linear(source, wk, bk) : F::linear(source, wk, bk);
+    v = E > 0 ? member_linear(source, wv, bv) : F::linear(source, wv, bv);
   } else {
-    k = apply_linear(k_proj, x, E);
-    v = apply_linear(v_proj, x, E);
+    k = apply_linear(k_proj, source, E);
+    v = apply_linear(v_proj, source, E);
   }
-  k = k.view({B, S, n_kv, d_h});
-  v = v.view({B, S, n_kv, d_h});
+  k = k.view({B, Sk, n_kv, d_h});
+  v = v.view({B, Sk, n_kv, d_h});
   if (options.qk_norm()) {
     q = apply_rms_norm(q, q_norm, options.norm_eps(), E);
     k = apply_rms_norm(k, k_norm, options.norm_eps(), E);
   }
-  if (options.rope()) {
+  // RoPE rotates by the token index of one sequence; queries and keys of cross-attention index
+  // two different sequences, so it applies to self-attention only.
+  if (options.rope() && !memory.defined()) {
     const auto table_dtype = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
     if (!rope_.cos.defined() || rope_.cos.size(0) < S || rope_.cos.device() != x.device() ||
         rope_.cos.scalar_type() != table_dtype) {
@@ -413,29 +434,48 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
     k = apply_rope(k, rope_);
   }
   q = q.transpose(1, 2);  // [B, n_q, S, d_h]
-  k = k.transpose(1, 2);  // [B, n_kv, S, d_h]
+  k = k.transpose(1, 2);  // [B, n_kv, Sk, d_h]
   v = v.transpose(1, 2);
   if (q_index_.defined()) q = q.index_select(1, q_index_);  // share queries across heads
+  if (bias.defined()) {
+    const int64_t rows = bias.size(0);
+    if (bias.dim() != 4 || (rows != 1 && rows != B && rows != E) ||
+        (bias.size(1) != 1 && bias.size(1) != options.heads()) ||
+        (bias.size(2) != 1 && bias.size(2) != S) || bias.size(3) != Sk) {
+      std::ostringstream out;
+      out << "Attention.forward: bias " << bias.sizes() << " does not fit scores [" << B << ", "
+          << options.heads() << ", " << S << ", " << Sk << "]";
+      fail(out.str());
+    }
+  }
+  // Member e's rows of the bias (every row's when it has one row).
+  auto member_bias = [&](int64_t e) -> torch::Tensor {
+    if (!bias.defined() || bias.size(0) == 1) return bias;
+    if (bias.size(0) == B) return bias.narrow(0, e * (B / E), B / E);
+    return bias.narrow(0, e, 1);
+  };
 
   torch::Tensor out;
   Used used;
   const bool dropout = is_training() && options.attn_dropout() > 0.0;
   if (E == 0) {
-    out = attend_heads(q, k, v, -1, used);
+    out = attend_heads(q, k, v, bias, -1, used);
     if (used.counts.defined()) last_counts_ = used.counts;
     if (used.key_norms.defined()) last_key_norms_ = used.key_norms;
   } else if (!is_dynamic(options.variant()) && options.variant() != Variant::kPgqa && !dropout) {
-    // Nothing member-specific inside the attention itself: one call over the folded batch.
-    AttendOptions attend_options;
-    attend_options.causal = options.causal();
-    attend_options.path = options.path();
-    out = attend(q, k, v, attend_options);
+    // Nothing member-specific inside the attention itself: one call over the folded batch. A
+    // per-member bias is repeated over each member's rows.
+    torch::Tensor folded_bias = bias;
+    if (bias.defined() && bias.size(0) == E && E != B && E > 1) {
+      folded_bias = bias.repeat_interleave(B / E, 0);
+    }
+    out = attend(q, k, v, attend_options(folded_bias));
   } else {
     const int64_t b = B / E;
     std::vector<torch::Tensor> outs, counts_used, norms;
     for (int64_t e = 0; e < E; ++e) {
       outs.push_back(attend_heads(q.narrow(0, e * b, b), k.narrow(0, e * b, b),
-                                  v.narrow(0, e * b, b), e, used));
+                                  v.narrow(0, e * b, b), member_bias(e), e, used));
       if (used.counts.defined()) counts_used.push_back(used.counts);
       if (used.key_norms.defined()) norms.push_back(used.key_norms);
     }

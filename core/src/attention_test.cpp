@@ -59,6 +59,75 @@ TEST(Attention, StaticVariantsMatchNaivePerHeadAttention) {
   }
 }
 
+// T5's conventions: unscaled scores, an additive bias per head (relative positions), and
+// cross-attention to an encoder's output; each against the naive per-head loops.
+TEST(Attention, CrossAttentionBiasAndUnscaledScoresMatchNaiveAttention) {
+  std::vector<AttentionOptions> cases = {
+      opts(Variant::kMha),
+      opts(Variant::kGqa).kv_heads(2),
+      opts(Variant::kMqa),
+      opts(Variant::kGqkva, 48, 6).q_groups(2).kv_groups(3),
+  };
+  for (auto o : cases) {
+    for (bool cross : {false, true}) {
+      for (auto scale : {ScoreScale::kInvSqrtDh, ScoreScale::kNone}) {
+        o.scale(scale).bias(true).qk_norm(true).causal(!cross).rope(!cross);
+        Attention m(o);
+        randomize(*m, 5);
+        m->to(torch::kDouble);
+        auto x = random_input(2, 5, o.dim(), 6, torch::kDouble);
+        auto memory = cross ? random_input(2, 7, o.dim(), 7, torch::kDouble) : torch::Tensor();
+        const int64_t Sk = cross ? 7 : 5;
+        torch::manual_seed(8);
+        // One bias row per batch element; and -inf on the last key of element 1 (padding).
+        auto bias = torch::randn({2, o.heads(), 5, Sk}, torch::kDouble);
+        bias[1].select(-1, Sk - 1).fill_(-INFINITY);
+        auto diff = max_abs_diff(m->forward(x, memory, bias),
+                                 testing::naive_attention(*m, x, memory, bias));
+        EXPECT_LT(diff, 1e-10) << *m << " cross=" << cross;
+        // A bias shared by the batch broadcasts.
+        auto shared = bias.narrow(0, 0, 1);
+        diff = max_abs_diff(m->forward(x, memory, shared),
+                            testing::naive_attention(*m, x, memory, shared));
+        EXPECT_LT(diff, 1e-10) << *m << " cross=" << cross << " shared bias";
+      }
+    }
+  }
+}
+
+TEST(Attention, UnscaledScoresDifferFromScaledOnes) {
+  Attention scaled(opts(Variant::kMha)), unscaled(opts(Variant::kMha).scale(ScoreScale::kNone));
+  copy_parameters(*scaled, *unscaled);
+  auto x = random_input(2, 5, 32, 3);
+  EXPECT_GT(max_abs_diff(scaled->forward(x), unscaled->forward(x)), 1e-3);
+}
+
+TEST(Attention, CrossAttentionRefusesCausalAndMismatchedShapes) {
+  Attention causal(opts(Variant::kMha).causal(true));
+  auto x = random_input(2, 5, 32, 3);
+  EXPECT_THROW(causal->forward(x, random_input(2, 4, 32, 4)), std::invalid_argument);
+  Attention cross(opts(Variant::kMha));
+  EXPECT_THROW(cross->forward(x, random_input(3, 4, 32, 4)), std::invalid_argument);
+  EXPECT_THROW(cross->forward(x, random_input(2, 4, 32, 4), torch::zeros({2, 4, 5, 5})),
+               std::invalid_argument);  // the bias must span the memory's 4 keys
+}
+
+// Dynamic variants at a cross-attention site allocate from the memory's keys: changing the
+// decoder-side input leaves the allocation alone, changing the memory moves it.
+TEST(Attention, DynamicCrossAttentionAllocatesFromTheMemorysKeys) {
+  Attention m(opts(Variant::kKdgqa, 32, 8).kv_heads(4).faithful(true));
+  randomize(*m, 2);
+  auto memory = random_input(2, 6, 32, 1);
+  memory.narrow(2, 0, 8).mul_(6.0);  // key heads of unequal norm
+  m->forward(random_input(2, 5, 32, 3), memory);
+  auto first = testing::to_vector(m->allocation());
+  m->forward(random_input(2, 5, 32, 4) * 10.0, memory);
+  EXPECT_EQ(testing::to_vector(m->allocation()), first);
+  int64_t total = 0;
+  for (int64_t c : first) total += c;
+  EXPECT_EQ(total, 8);
+}
+
 TEST(Attention, GqaWithAllKvHeadsEqualsMha) {
   Attention mha(opts(Variant::kMha).qk_norm(true).rope(true).causal(true));
   Attention gqa(opts(Variant::kGqa).kv_heads(4).qk_norm(true).rope(true).causal(true));

@@ -37,8 +37,19 @@ void check_shapes(const torch::Tensor& q, const torch::Tensor& k, const torch::T
   } else if (G == 0 || H % G != 0) {
     fail("key/value heads must divide query heads");
   }
-  if (options.causal && q.size(2) != k.size(2))
-    fail("causal attention needs as many keys as queries");
+  if (options.causal && q.size(2) > k.size(2))
+    fail("causal attention needs at least as many keys as queries");
+}
+
+double score_scale(const AttendOptions& options, int64_t d) {
+  return options.scale > 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+// Which keys each query sees under the causal mask: [Sq, Sk], the queries being the last Sq of
+// the Sk positions.
+torch::Tensor causal_visible(int64_t Sq, int64_t Sk, const torch::Device& device) {
+  return torch::ones({Sq, Sk}, torch::TensorOptions().dtype(torch::kBool).device(device))
+      .tril(Sk - Sq);
 }
 
 torch::Tensor reference_attention(const torch::Tensor& q, torch::Tensor k, torch::Tensor v,
@@ -52,15 +63,13 @@ torch::Tensor reference_attention(const torch::Tensor& q, torch::Tensor k, torch
   // The m query heads of a group are consecutive, so one batched matmul per group serves them
   // all against the group's single key/value head: no copy of K or V.
   auto scores = torch::matmul(q.reshape({B, G, m * S, d}), k.transpose(-2, -1))
-                    .mul(1.0 / std::sqrt(static_cast<double>(d)))
+                    .mul(score_scale(options, d))
                     .view({B, H, S, Sk});
   torch::Tensor visible;
-  if (options.causal) {
-    visible =
-        torch::ones({S, Sk}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril();
-  }
+  if (options.causal) visible = causal_visible(S, Sk, q.device());
   if (options.score_noise != nullptr) scores = scores - (*options.score_noise)(scores, visible);
   auto logits = scores.to(compute_dtype(q.scalar_type()));
+  if (options.bias.defined()) logits = logits + options.bias.to(logits.scalar_type());
   if (options.causal) {
     logits = logits.masked_fill(visible.logical_not(), -std::numeric_limits<double>::infinity());
   }
@@ -69,25 +78,48 @@ torch::Tensor reference_attention(const torch::Tensor& q, torch::Tensor k, torch
   return torch::matmul(probs.view({B, G, m * S, Sk}), v).view({B, H, S, d});
 }
 
-torch::Tensor fused_attention(const torch::Tensor& q, torch::Tensor k, torch::Tensor v,
+torch::Tensor fused_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v,
                               const AttendOptions& options) {
 #if TORCH_VERSION_MAJOR >= 2
-  const int64_t H = q.size(1);
+  const int64_t H = q.size(1), Sq = q.size(2), Sk = k.size(2);
+  // The kernels' own causal flag aligns queries with the first keys; a bias or a shorter query
+  // block gets an explicit mask instead.
+  torch::Tensor mask;
+  bool causal = options.causal;
+  if (options.bias.defined()) {
+    mask = options.bias.to(q.scalar_type());
+    if (causal) {
+      mask = mask.masked_fill(causal_visible(Sq, Sk, q.device()).logical_not(),
+                              -std::numeric_limits<double>::infinity());
+    }
+    causal = false;
+  } else if (causal && Sq != Sk) {
+    mask = causal_visible(Sq, Sk, q.device());
+    causal = false;
+  }
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
+  const std::optional<double> scale =
+      options.scale > 0.0 ? std::optional<double>(options.scale) : std::nullopt;
+#else
+  if (options.scale > 0.0) q = q * (options.scale * std::sqrt(static_cast<double>(q.size(3))));
+#endif
   if (options.kv_index.defined()) {
     k = k.index_select(1, options.kv_index);
     v = v.index_select(1, options.kv_index);
   } else if (k.size(1) != H) {
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
-    return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                            options.causal, /*scale=*/std::nullopt,
+    return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, causal, scale,
                                             /*enable_gqa=*/true);
 #else
     k = k.repeat_interleave(H / k.size(1), 1);
     v = v.repeat_interleave(H / v.size(1), 1);
 #endif
   }
-  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                          options.causal);
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
+  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, causal, scale);
+#else
+  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, causal);
+#endif
 #else
   (void)q;
   (void)k;
@@ -186,11 +218,17 @@ AttentionPath resolve_path(const AttendOptions& options) {
             "attention.path = fused cannot perturb the scores (noise_target: scores); use auto or "
             "reference");
       }
+      if (options.bias.defined() && options.bias.requires_grad()) {
+        throw std::invalid_argument(
+            "attention.path = fused cannot train a score bias (s2s relative positions); use auto "
+            "or reference");
+      }
       return AttentionPath::kFused;
     case AttentionPath::kAuto:
       break;
   }
-  const bool explicit_probabilities = options.score_noise != nullptr || options.dropout > 0.0;
+  const bool explicit_probabilities = options.score_noise != nullptr || options.dropout > 0.0 ||
+                                      (options.bias.defined() && options.bias.requires_grad());
   return fused_attention_available() && !explicit_probabilities ? AttentionPath::kFused
                                                                 : AttentionPath::kReference;
 }

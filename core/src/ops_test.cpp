@@ -69,6 +69,55 @@ TEST(Attend, FirstCausalPositionSeesOnlyItself) {
   for (int h = 0; h < 2; ++h) EXPECT_TRUE(torch::allclose(out[0][h][0], t.v[0][0][0]));
 }
 
+// Decoding with a cache: the last Sq queries against all Sk keys under the causal mask give the
+// last Sq rows of full causal attention, on both paths.
+TEST(Attend, CausalQueriesAtTheEndSeeTheKeysBeforeThem) {
+  auto t = random_qkv(2, 4, 2, 9, 8, 12);
+  for (auto path : {AttentionPath::kReference, AttentionPath::kAuto}) {
+    AttendOptions o;
+    o.causal = true;
+    o.path = path;
+    auto full = attend(t.q, t.k, t.v, o);
+    auto last = attend(t.q.narrow(2, 6, 3), t.k, t.v, o);
+    EXPECT_LT(max_abs_diff(last, full.narrow(2, 6, 3)), 1e-6);
+  }
+}
+
+// A bias is added to the scaled scores; scale replaces 1/sqrt(d); a bias that needs a gradient
+// keeps the reference path, and both paths agree on a constant one.
+TEST(Attend, BiasAndScaleEnterTheScoresAndKeepGradients) {
+  auto t = random_qkv(1, 2, 2, 4, 8, 13);
+  torch::manual_seed(14);
+  auto bias = torch::randn({1, 2, 4, 4});
+  AttendOptions o;
+  o.path = AttentionPath::kReference;
+  o.scale = 0.5;
+  o.bias = bias;
+  auto out = attend(t.q, t.k, t.v, o);
+  auto scores = torch::matmul(t.q, t.k.transpose(-2, -1)) * 0.5 + bias;
+  auto expected = torch::matmul(torch::softmax(scores, -1), t.v);
+  EXPECT_LT(max_abs_diff(out, expected), 1e-6);
+  auto learned = bias.clone().requires_grad_(true);
+  AttendOptions train = o;
+  train.path = AttentionPath::kAuto;
+  train.bias = learned;
+  EXPECT_EQ(resolve_path(train), AttentionPath::kReference);
+  attend(t.q, t.k, t.v, train).sum().backward();
+  ASSERT_TRUE(learned.grad().defined());
+  EXPECT_GT(learned.grad().abs().sum().item<double>(), 0.0);
+  train.path = AttentionPath::kFused;
+  if (fused_attention_available()) {
+    EXPECT_THROW(resolve_path(train), std::invalid_argument);
+    for (bool causal : {false, true}) {
+      AttendOptions fused = o, ref = o;
+      fused.path = AttentionPath::kFused;
+      fused.causal = ref.causal = causal;
+      EXPECT_LT(max_abs_diff(attend(t.q, t.k, t.v, fused), attend(t.q, t.k, t.v, ref)), 1e-5)
+          << "causal=" << causal;
+    }
+  }
+}
+
 TEST(Attend, ShapeErrorsAreClear) {
   auto t = random_qkv(1, 4, 3, 5, 8, 4);
   try {

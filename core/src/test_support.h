@@ -52,24 +52,30 @@ inline torch::Tensor naive_rope(const torch::Tensor& x, double theta) {
   return out;
 }
 
-// softmax(q k^T / sqrt(d)) v per head with the module's own weights, looping over heads and the
-// layout's (query, key/value) map. Static variants only; computed in double.
-inline torch::Tensor naive_attention(AttentionImpl& m, const torch::Tensor& x_in) {
+// softmax(q k^T / sqrt(d) + bias) v per head with the module's own weights, looping over heads
+// and the layout's (query, key/value) map; keys and values from `memory` when given (cross-
+// attention, no RoPE), no 1/sqrt(d) with scale none, `bias` [1 or B, H, S, Sk] added per head.
+// Static variants only; computed in double.
+inline torch::Tensor naive_attention(AttentionImpl& m, const torch::Tensor& x_in,
+                                     const torch::Tensor& memory = {},
+                                     const torch::Tensor& bias = {}) {
   torch::NoGradGuard no_grad;
   auto x = x_in.to(torch::kDouble);
+  auto source = memory.defined() ? memory.to(torch::kDouble) : x;
   const auto& o = m.options;
   const int64_t B = x.size(0), S = x.size(1), d_h = m.head_dim(), H = o.heads();
-  auto proj = [&](const torch::nn::Linear& l, int64_t head) {
+  auto proj = [&](const torch::nn::Linear& l, int64_t head, const torch::Tensor& in) {
     auto w = l->weight.to(torch::kDouble).narrow(0, head * d_h, d_h);
-    auto y = torch::matmul(x, w.t());
+    auto y = torch::matmul(in, w.t());
     if (l->bias.defined()) y = y + l->bias.to(torch::kDouble).narrow(0, head * d_h, d_h);
     return y;  // [B, S, d_h]
   };
+  const double scale = o.scale() == ScoreScale::kNone ? 1.0 : 1.0 / std::sqrt(double(d_h));
   std::vector<torch::Tensor> heads;
   for (int64_t h = 0; h < H; ++h) {
-    auto q = proj(m.q_proj, m.layout().q_of_head[h]);
-    auto k = proj(m.k_proj, m.layout().kv_of_head[h]);
-    auto v = proj(m.v_proj, m.layout().kv_of_head[h]);
+    auto q = proj(m.q_proj, m.layout().q_of_head[h], x);
+    auto k = proj(m.k_proj, m.layout().kv_of_head[h], source);
+    auto v = proj(m.v_proj, m.layout().kv_of_head[h], source);
     if (o.qk_norm()) {
       q = naive_rms(q, m.q_norm.to(torch::kDouble), o.norm_eps());
       k = naive_rms(k, m.k_norm.to(torch::kDouble), o.norm_eps());
@@ -77,11 +83,15 @@ inline torch::Tensor naive_attention(AttentionImpl& m, const torch::Tensor& x_in
     std::vector<torch::Tensor> batch;
     for (int64_t b = 0; b < B; ++b) {
       auto qb = q[b], kb = k[b];
-      if (o.rope()) {
+      if (o.rope() && !memory.defined()) {
         qb = naive_rope(qb, o.rope_theta());
         kb = naive_rope(kb, o.rope_theta());
       }
-      auto scores = torch::matmul(qb, kb.t()) / std::sqrt(static_cast<double>(d_h));
+      auto scores = torch::matmul(qb, kb.t()) * scale;
+      if (bias.defined()) {
+        scores =
+            scores + bias[bias.size(0) == 1 ? 0 : b][bias.size(1) == 1 ? 0 : h].to(torch::kDouble);
+      }
       if (o.causal()) {
         for (int64_t i = 0; i < S; ++i)
           for (int64_t j = i + 1; j < S; ++j) scores[i][j] = -INFINITY;

@@ -75,6 +75,7 @@ enum class DgqaMode { kEma, kDiff };
 enum class NoiseTarget { kOutput, kScores };
 enum class WeightForm { kScalar, kRow, kCol };
 enum class WeightInit { kMean, kRandom };
+enum class ScoreScale { kInvSqrtDh, kNone };
 
 struct AttentionOptions {
   AttentionOptions(int64_t dim, int64_t heads) : dim_(dim), heads_(heads) {}
@@ -109,6 +110,7 @@ struct AttentionOptions {
   TORCH_ARG(double, attn_dropout) = 0.0;  // dropout on the attention probabilities (training)
   TORCH_ARG(double, out_dropout) = 0.0;   // dropout after the output projection (training)
   TORCH_ARG(int64_t, members) = 0;        // ensemble members stacked (members.h); 0 = one model
+  TORCH_ARG(ScoreScale, scale) = ScoreScale::kInvSqrtDh;  // q k^T / sqrt(d_h), or unscaled (T5)
 };
 
 // Throws std::invalid_argument naming the option and the valid values; returns the layout.
@@ -132,8 +134,12 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   void to(torch::Dtype dtype, bool non_blocking = false) override;
   void to(torch::Device device, bool non_blocking = false) override;
 
-  // x: [B, S, dim] -> [B, S, dim].
-  torch::Tensor forward(const torch::Tensor& x);
+  // x: [B, S, dim] -> [B, S, dim]. Self-attention, or cross-attention when `memory` [B, Sk, dim]
+  // is given: queries from x, keys and values from memory (no RoPE; causal must be off). `bias`
+  // is added to the scaled scores, [b, H, S, Sk] with b = 1 (every row), B (one per row) or, in
+  // an ensemble, E (one per member); -inf hides a key.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory = {},
+                        const torch::Tensor& bias = {});
 
   // Seeds of the generators the next training forwards draw their dropout masks from (attention
   // probabilities, output). The training loop sets them every step from (seed, step, layer), so
@@ -198,7 +204,9 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   // Attention of one model or one member: q [B, H, S, d_h], k and v [B, n_kv, S, d_h] -> [B, H,
   // S, d_h], with that model's state, dropout seed and random streams (member < 0: one model).
   torch::Tensor attend_heads(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                             int64_t member, Used& used);
+                             const torch::Tensor& bias, int64_t member, Used& used);
+  // The options of one attend call: causal, path, scale and that call's bias.
+  AttendOptions attend_options(const torch::Tensor& bias) const;
   void cast(const std::optional<torch::Device>& device, const std::optional<torch::Dtype>& dtype,
             bool non_blocking);
   Used kv_index_for(const torch::Tensor& k, State& state, const at::Generator& cpu);

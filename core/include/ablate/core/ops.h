@@ -68,15 +68,23 @@ struct AttendOptions {
   // the global generator).
   double dropout = 0.0;
   at::Generator dropout_generator;
+  // Multiplier of q k^T; 0 means 1/sqrt(d). T5 does not scale: 1.
+  double scale = 0.0;
+  // Added to the scaled scores before the causal mask and the softmax, broadcast to [B, H, Sq,
+  // Sk]: a relative position bias, or -inf on keys a query must not see (padding). A bias that
+  // needs a gradient takes the reference path (the fused kernels need not differentiate it).
+  torch::Tensor bias;
 };
 
-// q: [B, H, S, d], k and v: [B, G, S, d]; returns [B, H, S, d]. G must divide H when kv_index is
-// undefined. Scale 1/sqrt(d).
+// q: [B, H, Sq, d], k and v: [B, G, Sk, d]; returns [B, H, Sq, d]. G must divide H when kv_index
+// is undefined. Causal with Sq < Sk: the queries are the last Sq positions (decoding with a
+// cache), so query i sees keys 0 .. Sk - Sq + i.
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const AttendOptions& options);
 
 // The path `attend` takes for these inputs: kFused when a fused kernel exists and applies (no
-// score noise), else kReference. An explicit kFused without a fused kernel throws.
+// score noise, no dropout, no bias that needs a gradient), else kReference. An explicit kFused
+// where it cannot apply throws.
 AttentionPath resolve_path(const AttendOptions& options);
 
 }  // namespace ablate::core
