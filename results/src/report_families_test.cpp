@@ -250,12 +250,23 @@ TEST_F(ReportTest, SeedsForPowerArePlannedAtTheAdjustedLevel) {
 }
 
 TEST_F(ReportTest, TheDirectionIsReadFromTheMetricsName) {
-  const std::vector<std::pair<std::string, int>> cases = {
-      {"final_val_loss", 1}, {"best_val_bpb", 1}, {"eval/ppl", 1},
-      {"test_error", 1},     {"wall_time_s", 1},  {"peak_memory_bytes", 1},
-      {"final_test_acc", 0}, {"accuracy", 0},     {"final_rouge1_f1", 0},
-      {"rougeL", 0},         {"bleu", 0},         {"throughput", 0},
-      {"score", -1},         {"acc_loss", -1},    {"terrain", -1}};
+  const std::vector<std::pair<std::string, int>> cases = {{"final_val_loss", 1},
+                                                          {"best_val_bpb", 1},
+                                                          {"eval/ppl", 1},
+                                                          {"test_error", 1},
+                                                          {"wall_time_s", 1},
+                                                          {"peak_memory_bytes", 1},
+                                                          {"final_test_acc", 0},
+                                                          {"accuracy", 0},
+                                                          {"final_rouge1_f1", 0},
+                                                          {"rougeL", 0},
+                                                          {"bleu", 0},
+                                                          {"throughput", 0},
+                                                          {"final_val_exact_match", 0},
+                                                          {"final_val_loss_unigram", 1},
+                                                          {"score", -1},
+                                                          {"acc_loss", -1},
+                                                          {"terrain", -1}};
   for (const auto& [name, want] : cases) {
     const auto d = detail::infer_direction(name);
     if (want < 0) {

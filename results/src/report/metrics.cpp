@@ -33,8 +33,9 @@ MetricDirection infer_direction(const std::string& metric) {
   static const std::vector<std::string> kLower = {
       "loss", "ppl",  "perplexity", "bpb",     "error",  "err",   "nll",        "mse",
       "mae",  "rmse", "time",       "seconds", "memory", "bytes", "parameters", "params"};
-  static const std::vector<std::string> kHigher = {
-      "acc", "accuracy", "f1", "rouge", "bleu", "throughput", "precision", "recall", "auc"};
+  static const std::vector<std::string> kHigher = {"acc",    "accuracy", "f1",         "rouge",
+                                                   "bleu",   "match",    "throughput", "precision",
+                                                   "recall", "auc"};
   MetricDirection out;
   std::string lower_word, higher_word;
   for (const auto& w : words_of(metric)) {
