@@ -57,6 +57,16 @@ runner::Config vit_config(const fs::path& data) {
   return c;
 }
 
+runner::Config s2s_config(const fs::path& corpus) {
+  runner::Config c = lm_config(corpus);
+  c.task = "s2s";
+  c.data.seq_len = 24;
+  c.attention.scale = "none";
+  c.attention.rope = false;
+  c.train.decode_examples = 4;
+  return c;
+}
+
 std::vector<Member> members_of(const runner::Config& c, const fs::path& dir,
                                const std::vector<int64_t>& seeds) {
   std::vector<Member> m;
@@ -126,8 +136,10 @@ TEST_P(EnsembleTest, EachMemberGivesWhatItsSingleRunGives) {
   test_helpers::write_word_corpus(tmp.path() / "corpus.txt");
   test_helpers::write_idx(tmp.path(), "train", 200);
   test_helpers::write_idx(tmp.path(), "t10k", 40);
-  runner::Config c = GetParam().name.rfind("vit", 0) == 0 ? vit_config(tmp.path())
-                                                          : lm_config(tmp.path() / "corpus.txt");
+  const std::string& name = GetParam().name;
+  runner::Config c = name.rfind("vit", 0) == 0   ? vit_config(tmp.path())
+                     : name.rfind("s2s", 0) == 0 ? s2s_config(tmp.path() / "corpus.txt")
+                                                 : lm_config(tmp.path() / "corpus.txt");
   GetParam().set(c);
   const auto together = members_of(c, tmp.path() / "together", {0, 1, 2});
   const auto results = train_ensemble(together);
@@ -215,6 +227,25 @@ std::vector<Variant> variants() {
        [](runner::Config& c) {
          c.attention.variant = "pgqa";
          c.attention.faithful = true;
+       }},
+      {"s2s_gqa_dropout",
+       [](runner::Config& c) {
+         c.attention.attn_dropout = 0.1;
+         c.attention.out_dropout = 0.1;
+         c.model.mlp_dropout = 0.1;
+       }},
+      {"s2s_kdgqa_every_site_gated_untied",
+       [](runner::Config& c) {
+         c.attention.variant = "kdgqa";
+         c.attention.sites = "encoder,decoder,cross";
+         c.model.mlp = "gated-gelu";
+         c.model.tie_embeddings = false;
+       }},
+      {"s2s_pgqa_faithful_encoder",
+       [](runner::Config& c) {
+         c.attention.variant = "pgqa";
+         c.attention.faithful = true;
+         c.attention.sites = "encoder";
        }},
       {"vit_gkva_bias",
        [](runner::Config& c) {

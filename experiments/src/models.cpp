@@ -115,6 +115,11 @@ void SeededDropout::set_dropout_seed(uint64_t seed) {
   seeds_.assign(1, seed);
   members_ = false;
   block_attention().set_dropout_seeds(mix(seed, 1), mix(seed, 2));
+  uint64_t i = 1;
+  for (auto* a : more_attentions()) {
+    a->set_dropout_seeds(mix(seed, 10 + 2 * i), mix(seed, 11 + 2 * i));
+    ++i;
+  }
 }
 
 void SeededDropout::set_member_dropout_seeds(const std::vector<uint64_t>& seeds) {
@@ -126,6 +131,17 @@ void SeededDropout::set_member_dropout_seeds(const std::vector<uint64_t>& seeds)
     output.push_back(mix(s, 2));
   }
   block_attention().set_member_dropout_seeds(probabilities, output);
+  uint64_t i = 1;
+  for (auto* a : more_attentions()) {
+    probabilities.clear();
+    output.clear();
+    for (uint64_t s : seeds) {
+      probabilities.push_back(mix(s, 10 + 2 * i));
+      output.push_back(mix(s, 11 + 2 * i));
+    }
+    a->set_member_dropout_seeds(probabilities, output);
+    ++i;
+  }
 }
 
 torch::Tensor SeededDropout::mlp_dropout(const torch::Tensor& x, double p, bool training,
@@ -186,24 +202,33 @@ void LmImpl::reset() {
   }
 }
 
+torch::Tensor embed_tokens(const torch::nn::Embedding& embed, const torch::Tensor& tokens,
+                           int64_t members) {
+  const int64_t E = members;
+  if (E == 0) return torch::nn::Embedding(embed)->forward(tokens);
+  const int64_t V = embed->weight.size(1), d = embed->weight.size(2);
+  // Member e's tokens index rows [e * V, (e + 1) * V) of the stacked tables.
+  const int64_t b = tokens.size(0) / E;
+  auto offset = (torch::arange(E, tokens.options()) * V).repeat_interleave(b).unsqueeze(1);
+  return embed->weight.view({E * V, d})
+      .index_select(0, (tokens + offset).flatten())
+      .view({tokens.size(0), tokens.size(1), d});
+}
+
+torch::Tensor tied_logits(const torch::Tensor& x, const torch::Tensor& embed_weight,
+                          int64_t members) {
+  if (members == 0) return torch::matmul(x, embed_weight.t());
+  const int64_t E = members, V = embed_weight.size(1), d = embed_weight.size(2);
+  auto logits = torch::bmm(x.reshape({E, -1, d}), embed_weight.transpose(1, 2));
+  return logits.view({x.size(0), x.size(1), V});
+}
+
 torch::Tensor LmImpl::forward(const torch::Tensor& tokens) {
-  const int64_t E = options.members, V = options.vocab, d = options.dim;
-  torch::Tensor x;
-  if (E == 0) {
-    x = embed->forward(tokens);
-  } else {
-    // Member e's tokens index rows [e * V, (e + 1) * V) of the stacked tables.
-    const int64_t b = tokens.size(0) / E;
-    auto offset = (torch::arange(E, tokens.options()) * V).repeat_interleave(b).unsqueeze(1);
-    x = embed->weight.view({E * V, d})
-            .index_select(0, (tokens + offset).flatten())
-            .view({tokens.size(0), tokens.size(1), d});
-  }
+  const int64_t E = options.members;
+  torch::Tensor x = embed_tokens(embed, tokens, E);
   for (const auto& block : *blocks) x = block->as<LmBlock>()->forward(x);
   x = core::apply_rms_norm(x, final_norm, options.norm_eps, E);
-  if (E == 0) return torch::matmul(x, embed->weight.t());  // tied embeddings
-  auto logits = torch::bmm(x.reshape({E, -1, d}), embed->weight.transpose(1, 2));
-  return logits.view({x.size(0), x.size(1), V});
+  return tied_logits(x, embed->weight, E);  // tied embeddings
 }
 
 // ----- vision transformer -----
@@ -318,18 +343,21 @@ void set_member_dropout_seeds(torch::nn::Module& model, const std::vector<uint64
   }
 }
 
-void init_parameters(torch::nn::Module& model, int64_t seed) {
+void init_parameters(torch::nn::Module& model, int64_t seed, double embedding_std) {
   torch::NoGradGuard no_grad;
   for (auto& item : model.named_parameters()) {
     const std::string& name = item.key();
     torch::Tensor& p = item.value();
-    const bool table = name == "embed.weight" || name == "position";
-    const bool matrix = p.dim() >= 2 && name.find("_weight") == std::string::npos;  // not wgqa
+    // Tables: token embeddings, the vit's positions, the s2s relative position biases.
+    const bool table = name == "embed.weight" || name == "position" ||
+                       name.find("relative_bias") != std::string::npos;
+    const bool matrix = p.dim() >= 2 && name.find("k_weight") == std::string::npos &&
+                        name.find("v_weight") == std::string::npos;  // not wgqa
     if (!table && !matrix) continue;
     auto generator = at::detail::createCPUGenerator(parameter_seed(seed, name));
     auto values = torch::empty(p.sizes(), torch::kFloat32);
     if (table) {
-      values.normal_(0.0, 0.02, generator);
+      values.normal_(0.0, name == "embed.weight" ? embedding_std : 0.02, generator);
     } else {
       const double bound = 1.0 / std::sqrt(static_cast<double>(p[0].numel()));
       values.uniform_(-bound, bound, generator);

@@ -14,41 +14,11 @@
 #include "ablate/experiments/image_data.h"
 #include "ablate/experiments/text_data.h"
 #include "ablate/experiments/token_shards.h"
+#include "epoch_order.h"
 
 namespace ablate::experiments {
 
 namespace {
-
-// The item order of every epoch: a permutation of [0, n) drawn from (seed, epoch). The last one
-// is kept, as consecutive batches ask for the same epoch.
-class EpochOrder {
- public:
-  EpochOrder(int64_t seed, int64_t n) : seed_(seed), n_(n) {}
-
-  const torch::Tensor& of(int64_t epoch) {
-    if (epoch != epoch_) {
-      auto gen = at::detail::createCPUGenerator(mix(mix(seed_, kEpochStream), epoch));
-      permutation_ = torch::randperm(n_, gen, torch::kInt64);
-      epoch_ = epoch;
-    }
-    return permutation_;
-  }
-
-  // Batches of `b` per epoch, the last one possibly smaller.
-  int64_t batches(int64_t b) const { return (n_ + b - 1) / b; }
-
-  // The items of batch `index` of `epoch`: positions [index * b, min(n, (index + 1) * b)).
-  torch::Tensor batch(int64_t epoch, int64_t index, int64_t b) {
-    const int64_t begin = index * b;
-    if (begin >= n_) throw std::out_of_range("epoch_batch: batch " + std::to_string(index));
-    return of(epoch).narrow(0, begin, std::min(b, n_ - begin));
-  }
-
- private:
-  int64_t seed_, n_;
-  torch::Tensor permutation_;
-  int64_t epoch_ = -1;
-};
 
 // The windows of seq_len + 1 tokens of `stream` starting at `starts` [n]: inputs and targets
 // [n, seq_len] (targets shifted by one).
@@ -113,7 +83,7 @@ class LmData : public TaskData {
     for (int64_t w0 = 0; w0 < windows; w0 += b) {
       const int64_t n = std::min(b, windows - w0);
       Batch x = windows_at(val_, torch::arange(w0, w0 + n) * s, s);
-      auto all = forward(x.input.to(device)).to(torch::kFloat32);
+      auto all = forward(repeat_members(x.input.to(device), members)).to(torch::kFloat32);
       auto target = x.target.to(device).reshape({-1});
       for (int64_t e = 0; e < members; ++e) {
         auto logits = all.narrow(0, e * n, n);
@@ -199,7 +169,7 @@ class VitData : public TaskData {
       const int64_t m = std::min(b, n - i);
       auto x = normalise(test_x_.narrow(0, i, m)).to(device);
       auto y = test_y_.narrow(0, i, m).to(device);
-      auto all = forward(x).to(torch::kFloat32);
+      auto all = forward(repeat_members(x, members)).to(torch::kFloat32);
       for (int64_t e = 0; e < members; ++e) {
         auto logits = all.narrow(0, e * m, m);
         loss_sum[e] +=
@@ -258,21 +228,33 @@ int64_t lm_vocab(const runner::Config& c) {
   return c.model.vocab > 0 ? c.model.vocab : (c.data.dataset == "bin" ? 50304 : 256);
 }
 
+torch::Tensor repeat_members(const torch::Tensor& x, int64_t members) {
+  if (members <= 1) return x;
+  std::vector<int64_t> times(x.dim(), 1);
+  times[0] = members;
+  return x.repeat(times);
+}
+
+TokenStreams load_token_streams(const runner::Config& c) {
+  const auto& d = c.data;
+  if (d.dataset == "bin") {
+    auto split = load_token_shards(d.path, d.val_path, d.val_fraction);
+    return {tokens_tensor(split.train), tokens_tensor(split.val), /*bytes=*/false};
+  }
+  TextOptions options;
+  options.fortune_format = d.dataset == "fortunes";
+  options.path = data_path(d);
+  options.val_fraction = d.val_fraction;
+  auto split = load_text(options);
+  return {tokens_tensor(split.train), tokens_tensor(split.val), /*bytes=*/true};
+}
+
 std::unique_ptr<TaskData> load_data(const runner::Config& c) {
   const auto& d = c.data;
+  if (c.task == "s2s") return load_s2s_data(c);
   if (c.task == "lm") {
-    if (d.dataset == "bin") {
-      auto split = load_token_shards(d.path, d.val_path, d.val_fraction);
-      return std::make_unique<LmData>(c, tokens_tensor(split.train), tokens_tensor(split.val),
-                                      /*bytes=*/false, lm_vocab(c));
-    }
-    TextOptions options;
-    options.fortune_format = d.dataset == "fortunes";
-    options.path = data_path(d);
-    options.val_fraction = d.val_fraction;
-    auto split = load_text(options);
-    return std::make_unique<LmData>(c, tokens_tensor(split.train), tokens_tensor(split.val),
-                                    /*bytes=*/true, lm_vocab(c));
+    TokenStreams streams = load_token_streams(c);
+    return std::make_unique<LmData>(c, streams.train, streams.val, streams.bytes, lm_vocab(c));
   }
   if (d.dataset == "cifar10" || d.dataset == "cifar100") {
     return std::make_unique<VitData>(c, load_cifar(d.path, d.dataset == "cifar10" ? 10 : 100));

@@ -34,8 +34,8 @@ class TaskData {
   virtual Batch epoch_batch(int64_t epoch, int64_t index) = 0;
   // Evaluation metrics of `forward` on the held-out split. The split and its order do not depend
   // on the seed, so an ensemble evaluates every member on the same batches: with members E,
-  // `forward` maps a batch [B, ...] to logits [E * B, ...] (member e's in rows [e * B, (e + 1) *
-  // B)) and the result holds E metric maps; with 1, the logits of one model.
+  // `forward` maps inputs [E * B, ...] (member e's in rows [e * B, (e + 1) * B)) to logits
+  // [E * B, ...] and the result holds E metric maps; with 1, one model's inputs and logits.
   virtual std::vector<std::map<std::string, double>> evaluate(
       const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device,
       int64_t members) = 0;
@@ -55,6 +55,37 @@ ImageShape image_shape(const TaskData& data);
 
 // Vocabulary of the lm: model.vocab, or 256 for bytes and GPT-2's padded 50304 for token shards.
 int64_t lm_vocab(const runner::Config& c);
+
+// What the s2s model needs to know of its data. A batch's input is the source and the decoder
+// input side by side, [B, source_len + target_len]; its target is [B, target_len] with -100 at
+// padding (ignored by the loss).
+struct S2sShape {
+  int64_t source_len = 0;  // encoder tokens per example (eos and padding included)
+  int64_t target_len = 0;  // decoder tokens per example (eos and padding included)
+  int64_t vocab = 0;       // model vocabulary: base, pad, eos, sentinels
+  int64_t pad = 0;         // padding and the decoder's start token
+};
+// The shape of an s2s task's data; throws std::logic_error for another task's data.
+S2sShape s2s_shape(const TaskData& data);
+
+// Vocabulary of the s2s model: model.vocab, or 384 for bytes (256 bytes, pad, eos, 126
+// sentinels) and 50304 for GPT-2 token shards (50257 tokens, pad, eos, 45 sentinels).
+int64_t s2s_vocab(const runner::Config& c);
+
+// The s2s task's data (s2s_data.cpp): span corruption over the lm corpora, or pairs.
+std::unique_ptr<TaskData> load_s2s_data(const runner::Config& c);
+
+// Token streams of a byte corpus or token shards (the lm task's data, which s2s span corruption
+// reads too): 1-D int tensors of the training and held-out splits.
+struct TokenStreams {
+  torch::Tensor train, val;
+  bool bytes = true;  // bytes (256 ids) rather than GPT-2 token shards
+};
+TokenStreams load_token_streams(const runner::Config& c);
+
+// x [B, ...] repeated for `members` members: [E * B, ...] with member e's copy in rows [e * B, (e
+// + 1) * B); x itself for 1.
+torch::Tensor repeat_members(const torch::Tensor& x, int64_t members);
 
 // The task's data as the config names it. Throws DataError (missing files, tokens that do not
 // fit the vocabulary, splits too short for seq_len).

@@ -22,6 +22,7 @@
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/device.h"
 #include "ablate/experiments/models.h"
+#include "ablate/experiments/s2s_model.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/parse.h"
 #include "member_optimizer.h"
@@ -34,9 +35,13 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// The s2s decoder's causality check on the config's model (defined below, with the lm's).
+double s2s_causality_leak(const runner::Config& config, const TaskData& data);
+
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
+constexpr double kT5EmbeddingStd = 1.0;  // T5's embedding scale (models.h, init_parameters)
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -62,11 +67,61 @@ LmOptions lm_options(const runner::Config& c) {
   return o;
 }
 
+// The attention options of s2s site `site` (encoder, decoder, cross): the configured variant
+// where attention.sites names it, mha (with the same norms, biases, scaling and dropout) elsewhere.
+core::AttentionOptions s2s_site(const runner::Config& c, const std::string& site) {
+  runner::AttentionConfig a = c.attention;
+  if (!runner::has_site(c, site)) {
+    const runner::AttentionConfig plain;
+    a.variant = "mha";
+    a.kv_heads = plain.kv_heads;
+    a.q_heads = plain.q_heads;
+    a.q_groups = plain.q_groups;
+    a.kv_groups = plain.kv_groups;
+    a.faithful = plain.faithful;
+  }
+  if (site == "cross") a.rope = false;  // positions of two sequences: RoPE does not apply
+  auto o = attention_options(a, c.model.dim, c.model.heads, c.model.norm_eps,
+                             /*causal=*/site == "decoder");
+  return o.scale(c.attention.scale == "none" ? core::ScoreScale::kNone
+                                             : core::ScoreScale::kInvSqrtDh);
+}
+
+S2sOptions s2s_options(const runner::Config& c, const S2sShape& shape) {
+  S2sOptions o;
+  o.vocab = shape.vocab;
+  o.pad = shape.pad;
+  o.dim = c.model.dim;
+  o.depth = c.model.depth;
+  o.gated_gelu = c.model.mlp == "gated-gelu";
+  o.hidden = mlp_hidden(c.model, /*swiglu=*/o.gated_gelu);
+  o.norm_eps = c.model.norm_eps;
+  o.mlp_dropout = c.model.mlp_dropout;
+  o.tie_embeddings = c.model.tie_embeddings;
+  o.rel_buckets = c.model.rel_buckets;
+  o.rel_max_distance = c.model.rel_max_distance;
+  o.encoder = s2s_site(c, "encoder");
+  o.decoder = s2s_site(c, "decoder");
+  o.cross = s2s_site(c, "cross");
+  return o;
+}
+
 // The model of `c`, initialised from its seed; with members > 0 the ensemble form (members.h),
 // whose values come from its members' single models.
 Model make_model(const runner::Config& c, const TaskData* data, int64_t members = 0) {
   Model m;
-  if (c.task == "lm") {
+  if (c.task == "s2s") {
+    const S2sShape shape = s2s_shape(*data);
+    S2sOptions o = s2s_options(c, shape);
+    o.members = members;
+    S2s s2s(o);
+    m.module = s2s.ptr();
+    // A batch holds the source and the decoder input side by side (task_data.h).
+    const int64_t Ls = shape.source_len;
+    m.forward = [s2s, Ls](const torch::Tensor& x) mutable {
+      return s2s->forward(x.narrow(1, 0, Ls), x.narrow(1, Ls, x.size(1) - Ls));
+    };
+  } else if (c.task == "lm") {
     LmOptions o = lm_options(c);
     o.members = members;
     Lm lm(o);
@@ -91,7 +146,7 @@ Model make_model(const runner::Config& c, const TaskData* data, int64_t members 
     m.module = vit.ptr();
     m.forward = [vit](const torch::Tensor& x) mutable { return vit->forward(x); };
   }
-  if (members == 0) init_parameters(*m.module, c.seed);
+  if (members == 0) init_parameters(*m.module, c.seed, c.task == "s2s" ? kT5EmbeddingStd : 0.02);
   return m;
 }
 
@@ -167,6 +222,10 @@ void init_from_parent(const runner::Config& c, Model& model, const TaskData* dat
   }
   Model parent = make_model(pc, data);
   load_module(*parent.module, *parent_ckpt / "model.pt");
+  // s2s: only the layers at attention.sites take the variant; the others stay mha and are copied.
+  auto converted_layer = [&](const core::Attention& target) {
+    return c.init.convert != "none" && target->options.variant() != core::Variant::kMha;
+  };
 
   torch::NoGradGuard no_grad;
   auto source_layers = attention_layers(*parent.module);
@@ -195,9 +254,19 @@ void init_from_parent(const runner::Config& c, Model& model, const TaskData* dat
   const auto kind =
       c.init.convert == "wgqa" ? core::Conversion::kWgqa : core::Conversion::kMeanPool;
   for (size_t i = 0; i < target_layers.size(); ++i) {
-    core::Attention converted = core::convert(source_layers[i], target_layers[i]->options, kind);
+    core::Attention converted =
+        converted_layer(target_layers[i])
+            ? core::convert(source_layers[i], target_layers[i]->options, kind)
+            : source_layers[i];
     auto params = converted->named_parameters();
-    for (auto& item : target_layers[i]->named_parameters()) item.value().copy_(params[item.key()]);
+    for (auto& item : target_layers[i]->named_parameters()) {
+      const torch::Tensor* p = params.find(item.key());
+      if (p == nullptr || p->sizes() != item.value().sizes()) {
+        throw RunError("init.from: attention layer " + std::to_string(i) + "'s " + item.key() +
+                       " does not match the parent's (an unconverted site must be mha in both)");
+      }
+      item.value().copy_(*p);
+    }
     auto buffers = converted->named_buffers();
     for (auto& item : target_layers[i]->named_buffers()) item.value().copy_(buffers[item.key()]);
   }
@@ -217,12 +286,12 @@ double learning_rate(const runner::TrainConfig& t, int64_t warmup, int64_t step,
 // construction (their allocations or noise statistics use later positions; a perturbation may not
 // move a rounded allocation, so the empirical check alone can miss it), and the empirical check
 // catches everything else.
-std::string check_causality(const runner::Config& c) {
-  if (c.task != "lm") return "not checked (vit attends both ways)";
+std::string check_causality(const runner::Config& c, const TaskData& data) {
+  if (c.task == "vit") return "not checked (vit attends both ways)";
   std::ostringstream why;
   const auto& v = c.attention.variant;
   why << runner::noncausal_reason(c);  // the rule validate() applies; here for the summary
-  const double leak = lm_causality_leak(c);
+  const double leak = c.task == "s2s" ? s2s_causality_leak(c, data) : lm_causality_leak(c);
   if (leak > 0.0) {
     why << (why.tellp() > 0 ? "; and " : "")
         << "changing tokens after position t moved the logits at positions <= t by up to " << leak;
@@ -231,7 +300,8 @@ std::string check_causality(const runner::Config& c) {
     throw RunError("attention.variant = " + v +
                    (c.attention.faithful ? " with attention.faithful = true" : "") +
                    " is not causal: " + why.str() +
-                   ". A language model trained with it sees the future. Set "
+                   (c.task == "s2s" ? ". A decoder trained with it sees later target tokens. Set "
+                                    : ". A language model trained with it sees the future. Set ") +
                    "attention.allow_noncausal: true to train it anyway (the summary records it).");
   }
   return why.tellp() > 0
@@ -315,7 +385,7 @@ Checked check_inputs(const std::vector<Member>& members) {
   for (size_t i = 0; i < members.size(); ++i) {
     RunFacts f;
     f.hash = hashes[i];
-    f.causality = check_causality(members[i].config);
+    f.causality = check_causality(members[i].config, *checked.data);
     f.unit = checked.data->unit();
     f.device = device.str();
     f.bf16 = uses_bf16_autocast(c.train.precision, device);
@@ -495,10 +565,7 @@ class Trainer {
     auto metrics = data_[0]->evaluate(
         [&](const torch::Tensor& x) {
           AutocastScope autocast(device_, use_bf16_);
-          if (members_ == 0) return model_.forward(x);
-          std::vector<int64_t> times(x.dim(), 1);
-          times[0] = n;
-          return model_.forward(x.repeat(times));  // every member on the same batch
+          return model_.forward(x);
         },
         device_, n);
     model_.module->train();
@@ -738,6 +805,13 @@ class Trainer {
   std::vector<bool> frozen_;  // runs that diverged in this call
 };
 }  // namespace
+
+double s2s_causality_leak(const runner::Config& config, const TaskData& data) {
+  const S2sShape shape = s2s_shape(data);
+  S2s s2s(s2s_options(config, shape));
+  init_parameters(*s2s, config.seed, kT5EmbeddingStd);
+  return s2s_causality_leak(s2s, shape.source_len, shape.target_len, config.seed);
+}
 
 double lm_causality_leak(const runner::Config& config) {
   Lm lm(lm_options(config));

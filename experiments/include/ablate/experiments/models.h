@@ -37,6 +37,9 @@ class SeededDropout {
 
  protected:
   virtual core::AttentionImpl& block_attention() = 0;
+  // A block's further attention layers (a decoder block's cross-attention): the i-th (from 1)
+  // draws its two masks from (seed, 10 + 2 i) and (seed, 11 + 2 i).
+  virtual std::vector<core::AttentionImpl*> more_attentions() { return {}; }
   // Dropout at MLP site 0 (after the activation) or 1 (after the output), of one model or of
   // every member of an ensemble (x [E * B, ...]); nothing is drawn at eval or with p = 0.
   torch::Tensor mlp_dropout(const torch::Tensor& x, double p, bool training, uint64_t site) const;
@@ -138,6 +141,14 @@ class VitImpl : public torch::nn::Cloneable<VitImpl> {
 };
 TORCH_MODULE(Vit);
 
+// Token embeddings of one model (embed's own forward) or of an ensemble: member e's tokens
+// (rows [e * B, (e + 1) * B) of tokens [E * B, S]) index its own table of the stacked [E, V, d].
+torch::Tensor embed_tokens(const torch::nn::Embedding& embed, const torch::Tensor& tokens,
+                           int64_t members);
+// Logits by a (stacked) embedding matrix: x [B, S, d] (or [E * B, S, d]) -> [.., S, V].
+torch::Tensor tied_logits(const torch::Tensor& x, const torch::Tensor& embed_weight,
+                          int64_t members);
+
 // Every attention layer of a model, in block order.
 std::vector<core::Attention> attention_layers(torch::nn::Module& model);
 
@@ -150,9 +161,11 @@ void set_member_dropout_seeds(torch::nn::Module& model, const std::vector<uint64
 // Re-initialises matrices and embeddings from generators seeded by (seed, parameter name), so two
 // arms that differ only in their attention start from the same MLP, embedding and query/output
 // weights: common random numbers across arms (docs/design.md section 2). Linear and convolution
-// weights: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); embeddings and position tables: N(0, 0.02); other
-// parameters (norm gains, biases, wgqa weights) keep their deterministic construction values.
-void init_parameters(torch::nn::Module& model, int64_t seed);
+// weights: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); the token embedding: N(0, embedding_std^2);
+// position tables (vit positions, s2s relative biases): N(0, 0.02^2); other parameters (norm
+// gains, biases, wgqa weights) keep their deterministic construction values. The lm and vit use
+// 0.02 (GPT-2); the s2s model 1.0, as T5, whose tied output divides by sqrt(dim).
+void init_parameters(torch::nn::Module& model, int64_t seed, double embedding_std = 0.02);
 
 // The language-model causality check: tokens after position t of a random batch are replaced
 // (three trials) and the logits at positions <= t must stay bit-identical. Each forward runs on a
