@@ -404,34 +404,16 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     fail("Attention.forward: cross-attention (memory) cannot be causal");
   }
   const int64_t B = x.size(0), S = x.size(1), Sk = source.size(1), d_h = head_dim();
-  const int64_t n_q = layout_.n_q, n_kv = layout_.n_kv;
+  const int64_t n_q = layout_.n_q;
   auto q = apply_linear(q_proj, x, E).view({B, S, n_q, d_h});
-  torch::Tensor k, v;
-  if (options.variant() == Variant::kWgqa) {
-    auto [wk, bk] = folded_kv(true);
-    auto [wv, bv] = folded_kv(false);
-    k = E > 0 ? member_linear(source, wk, bk) : F::linear(source, wk, bk);
-    v = E > 0 ? member_linear(source, wv, bv) : F::linear(source, wv, bv);
-  } else {
-    k = apply_linear(k_proj, source, E);
-    v = apply_linear(v_proj, source, E);
-  }
-  k = k.view({B, Sk, n_kv, d_h});
-  v = v.view({B, Sk, n_kv, d_h});
-  if (options.qk_norm()) {
-    q = apply_rms_norm(q, q_norm, options.norm_eps(), E);
-    k = apply_rms_norm(k, k_norm, options.norm_eps(), E);
-  }
+  auto [k, v] = keys_values(source, B, Sk);
+  if (options.qk_norm()) q = apply_rms_norm(q, q_norm, options.norm_eps(), E);
   // RoPE rotates by the token index of one sequence; queries and keys of cross-attention index
   // two different sequences, so it applies to self-attention only.
   if (options.rope() && !memory.defined()) {
-    const auto table_dtype = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-    if (!rope_.cos.defined() || rope_.cos.size(0) < S || rope_.cos.device() != x.device() ||
-        rope_.cos.scalar_type() != table_dtype) {
-      rope_ = rope_tables(S, d_h, options.rope_theta(), x.device(), table_dtype);
-    }
-    q = apply_rope(q, rope_);
-    k = apply_rope(k, rope_);
+    const RopeTables& tables = rope_for(S, x);
+    q = apply_rope(q, tables);
+    k = apply_rope(k, tables);
   }
   q = q.transpose(1, 2);  // [B, n_q, S, d_h]
   k = k.transpose(1, 2);  // [B, n_kv, Sk, d_h]
@@ -498,6 +480,83 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     }
   }
   return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::keys_values(const torch::Tensor& source,
+                                                                   int64_t B, int64_t S) {
+  const int64_t E = options.members(), n_kv = layout_.n_kv, d_h = head_dim();
+  torch::Tensor k, v;
+  if (options.variant() == Variant::kWgqa) {
+    auto [wk, bk] = folded_kv(true);
+    auto [wv, bv] = folded_kv(false);
+    k = E > 0 ? member_linear(source, wk, bk) : F::linear(source, wk, bk);
+    v = E > 0 ? member_linear(source, wv, bv) : F::linear(source, wv, bv);
+  } else {
+    k = apply_linear(k_proj, source, E);
+    v = apply_linear(v_proj, source, E);
+  }
+  k = k.view({B, S, n_kv, d_h});
+  v = v.view({B, S, n_kv, d_h});
+  if (options.qk_norm()) k = apply_rms_norm(k, k_norm, options.norm_eps(), E);
+  return {k, v};
+}
+
+const RopeTables& AttentionImpl::rope_for(int64_t length, const torch::Tensor& like) {
+  const auto table_dtype = like.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  if (!rope_.cos.defined() || rope_.cos.size(0) < length || rope_.cos.device() != like.device() ||
+      rope_.cos.scalar_type() != table_dtype) {
+    rope_ = rope_tables(length, head_dim(), options.rope_theta(), like.device(), table_dtype);
+  }
+  return rope_;
+}
+
+torch::Tensor AttentionImpl::decode_step(const torch::Tensor& x, KvCache& cache,
+                                         const torch::Tensor& memory, const torch::Tensor& bias) {
+  if (is_training()) fail("Attention.decode_step: decoding runs in eval mode");
+  if (options.members() > 0) fail("Attention.decode_step: one model, not an ensemble");
+  const bool perturb =
+      options.variant() == Variant::kPgqa && (options.faithful() || options.noise_at_eval());
+  if (perturb) {
+    fail(
+        "Attention.decode_step: pgqa that perturbs at eval (faithful, or noise_at_eval) draws "
+        "noise over whole sequences and cannot decode with a cache");
+  }
+  const bool cross = memory.defined();
+  if (cross && options.causal()) fail("Attention.decode_step: cross-attention cannot be causal");
+  const int64_t B = x.size(0), s = x.size(1), d_h = head_dim(), start = cache.length();
+  auto q = apply_linear(q_proj, x, 0).view({B, s, layout_.n_q, d_h});
+  if (options.qk_norm()) q = apply_rms_norm(q, q_norm, options.norm_eps(), 0);
+  if (!cross || cache.length() == 0) {
+    const torch::Tensor& source = cross ? memory : x;
+    auto [k, v] = keys_values(source, B, source.size(1));
+    if (options.rope() && !cross) k = apply_rope(k, rope_for(start + s, x), start);
+    k = k.transpose(1, 2);  // [B, n_kv, s, d_h]
+    v = v.transpose(1, 2);
+    cache.k = cache.k.defined() ? torch::cat({cache.k, k}, 2) : k;
+    cache.v = cache.v.defined() ? torch::cat({cache.v, v}, 2) : v;
+  }
+  if (options.rope() && !cross) q = apply_rope(q, rope_for(start + s, x), start);
+  q = q.transpose(1, 2);
+  if (q_index_.defined()) q = q.index_select(1, q_index_);
+  AttendOptions o = attend_options(bias);
+  // Dynamic variants read their allocation frozen: the layout of the counts they hold.
+  if (is_dynamic(options.variant())) {
+    last_counts_ = counts.clone();
+    o.kv_index = kv_index_from_counts(counts, options.heads());
+  }
+  auto out = attend(q, cache.k, cache.v, o);
+  return apply_linear(o_proj, out.transpose(1, 2).reshape({B, s, options.dim()}), 0);
+}
+
+int64_t KvCache::bytes() const {
+  if (!k.defined()) return 0;
+  return static_cast<int64_t>(k.numel() * k.element_size() + v.numel() * v.element_size());
+}
+
+int64_t kv_cache_bytes_per_token(const AttentionOptions& options, torch::ScalarType dtype) {
+  const HeadLayout layout = validate(options);
+  const int64_t d_h = options.dim() / options.heads();
+  return 2 * layout.n_kv * d_h * static_cast<int64_t>(c10::elementSize(dtype));
 }
 
 void AttentionImpl::set_dropout_seeds(uint64_t probabilities, uint64_t output) {

@@ -128,6 +128,73 @@ TEST(Attention, DynamicCrossAttentionAllocatesFromTheMemorysKeys) {
   EXPECT_EQ(total, 8);
 }
 
+// Decoding with a cache gives, position by position, what the whole sequence's forward gives,
+// storing only the layer's own key/value heads (G, not H).
+TEST(Attention, CachedDecodingEqualsFullRecomputation) {
+  std::vector<AttentionOptions> cases = {
+      opts(Variant::kMha),
+      opts(Variant::kGqa).kv_heads(2),
+      opts(Variant::kMqa),
+      opts(Variant::kMkva),
+      opts(Variant::kGkva, 48, 6).q_heads(3),
+      opts(Variant::kGqkva, 48, 6).q_groups(2).kv_groups(3),
+      opts(Variant::kKdgqa, 32, 8).kv_heads(4),
+      opts(Variant::kDgqa, 32, 8).kv_heads(4).ema_window(2),
+      opts(Variant::kPgqa).kv_heads(2),  // robust: no noise at eval
+      opts(Variant::kWgqa)
+          .kv_heads(2)
+          .weight_form(WeightForm::kRow)
+          .weight_init(WeightInit::kRandom),
+  };
+  for (auto o : cases) {
+    o.causal(true).rope(true).qk_norm(true).bias(true);
+    Attention m(o);
+    randomize(*m, 21);
+    m->to(torch::kDouble);
+    if (is_dynamic(o.variant())) {  // a few training steps so the allocation is not uniform
+      m->train();
+      for (int i = 0; i < 5; ++i) m->forward(random_input(2, 9, o.dim(), 30 + i, torch::kDouble));
+    }
+    m->eval();
+    torch::NoGradGuard no_grad;
+    auto x = random_input(2, 9, o.dim(), 22, torch::kDouble);
+    auto full = m->forward(x);
+    KvCache cache;
+    // A prompt of 3 positions at once, then one position at a time.
+    std::vector<torch::Tensor> parts = {m->decode_step(x.narrow(1, 0, 3), cache)};
+    for (int64_t t = 3; t < 9; ++t) parts.push_back(m->decode_step(x.narrow(1, t, 1), cache));
+    EXPECT_LT(max_abs_diff(torch::cat(parts, 1), full), 1e-10) << *m;
+    EXPECT_EQ(cache.length(), 9) << *m;
+    EXPECT_EQ(cache.k.size(1), m->layout().n_kv) << *m;
+    EXPECT_EQ(cache.bytes(), 2 * 2 * 9 * kv_cache_bytes_per_token(o, torch::kDouble) / 2) << *m;
+  }
+  // G = H / 4 holds a quarter of MHA's cache.
+  EXPECT_EQ(kv_cache_bytes_per_token(opts(Variant::kGqa, 64, 8).kv_heads(2), torch::kFloat) * 4,
+            kv_cache_bytes_per_token(opts(Variant::kMha, 64, 8), torch::kFloat));
+  EXPECT_EQ(kv_cache_bytes_per_token(opts(Variant::kMha, 64, 8), torch::kBFloat16), 2 * 64 * 2);
+}
+
+TEST(Attention, CachedCrossAttentionComputesTheMemoryOnce) {
+  Attention m(opts(Variant::kGqa).kv_heads(2).qk_norm(true));
+  randomize(*m, 23);
+  m->eval();
+  torch::NoGradGuard no_grad;
+  auto x = random_input(2, 4, 32, 24), memory = random_input(2, 7, 32, 25);
+  torch::manual_seed(26);
+  auto bias = torch::randn({2, 1, 1, 7});
+  auto full = m->forward(x, memory, bias);
+  KvCache cache;
+  std::vector<torch::Tensor> parts;
+  for (int64_t t = 0; t < 4; ++t)
+    parts.push_back(m->decode_step(x.narrow(1, t, 1), cache, memory, bias));
+  EXPECT_LT(max_abs_diff(torch::cat(parts, 1), full), 1e-5);
+  EXPECT_EQ(cache.length(), 7);  // the memory's keys, once
+  Attention noisy(opts(Variant::kPgqa).kv_heads(2).noise_at_eval(true));
+  noisy->eval();
+  KvCache unused;
+  EXPECT_THROW(noisy->decode_step(x, unused), std::invalid_argument);
+}
+
 TEST(Attention, GqaWithAllKvHeadsEqualsMha) {
   Attention mha(opts(Variant::kMha).qk_norm(true).rope(true).causal(true));
   Attention gqa(opts(Variant::kGqa).kv_heads(4).qk_norm(true).rope(true).causal(true));

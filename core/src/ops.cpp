@@ -186,14 +186,14 @@ RopeTables rope_tables(int64_t seq, int64_t head_dim, double theta, const torch:
   return {angles.cos().to(to), angles.sin().to(to)};
 }
 
-torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables) {
+torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables, int64_t offset) {
   const int64_t S = x.size(1), half = x.size(3) / 2;
-  if (tables.cos.size(0) < S || tables.cos.size(1) != half) {
+  if (offset < 0 || tables.cos.size(0) < offset + S || tables.cos.size(1) != half) {
     throw std::invalid_argument("apply_rope: tables do not cover the input");
   }
   auto xf = x.to(tables.cos.scalar_type());
-  auto c = tables.cos.narrow(0, 0, S).view({1, S, 1, half});
-  auto s = tables.sin.narrow(0, 0, S).view({1, S, 1, half});
+  auto c = tables.cos.narrow(0, offset, S).view({1, S, 1, half});
+  auto s = tables.sin.narrow(0, offset, S).view({1, S, 1, half});
   auto x1 = xf.narrow(-1, 0, half), x2 = xf.narrow(-1, half, half);
   return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1).to(x.scalar_type());
 }

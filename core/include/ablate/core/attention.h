@@ -119,6 +119,16 @@ HeadLayout validate(const AttentionOptions& options);
 // The dgqa EMA weight actually used (resolves ema_beta < 0).
 double resolved_ema_beta(const AttentionOptions& options);
 
+// Keys and values of the positions decoded so far, for one attention layer (decode_step): the G
+// key/value heads the layer computes (n_kv; wgqa's folded G, not its H), never the H heads
+// attention reads them as. Keys are stored after qk_norm and RoPE.
+struct KvCache {
+  torch::Tensor k, v;  // [B, n_kv, length, d_h] (undefined while empty)
+  int64_t length() const { return k.defined() ? k.size(2) : 0; }
+  // Bytes held: 2 * B * n_kv * length * d_h * element size.
+  int64_t bytes() const;
+};
+
 class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
  public:
   explicit AttentionImpl(const AttentionOptions& options);
@@ -140,6 +150,18 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   // an ensemble, E (one per member); -inf hides a key.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory = {},
                         const torch::Tensor& bias = {});
+
+  // Decoding with a cache, one model, eval mode: x [B, s, dim] holds the next s positions (from
+  // cache.length()). Self-attention: their keys and values are appended to the cache and the
+  // queries attend to every cached position (causally when the layer is). Cross-attention
+  // (memory [B, Sk, dim]): the memory's keys and values fill the cache on the first call and are
+  // reused after. `bias` as in forward, over the cached keys. Gives the rows forward would give
+  // for these positions of the whole sequence, for every static variant, wgqa (from its folded
+  // projection) and the robust kdgqa and dgqa, whose eval allocation is frozen; the faithful
+  // kdgqa and dgqa decode with their last allocation frozen too (full recomputation would
+  // reallocate at every step), and a pgqa that perturbs at eval is refused.
+  torch::Tensor decode_step(const torch::Tensor& x, KvCache& cache,
+                            const torch::Tensor& memory = {}, const torch::Tensor& bias = {});
 
   // Seeds of the generators the next training forwards draw their dropout masks from (attention
   // probabilities, output). The training loop sets them every step from (seed, step, layer), so
@@ -209,6 +231,12 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   AttendOptions attend_options(const torch::Tensor& bias) const;
   void cast(const std::optional<torch::Device>& device, const std::optional<torch::Dtype>& dtype,
             bool non_blocking);
+  // Keys and values of `source` [B, S, dim] as [B, n_kv, S, d_h], keys after qk_norm (one model
+  // or an ensemble; RoPE is the caller's).
+  std::pair<torch::Tensor, torch::Tensor> keys_values(const torch::Tensor& source, int64_t B,
+                                                      int64_t S);
+  // The RoPE tables, rebuilt when shorter than `length` or on another device or dtype.
+  const RopeTables& rope_for(int64_t length, const torch::Tensor& like);
   Used kv_index_for(const torch::Tensor& k, State& state, const at::Generator& cpu);
   torch::Tensor perturb_output(const torch::Tensor& out, State& state,
                                const at::Generator& generator);
@@ -224,6 +252,10 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   std::vector<MemberRandom> random_;  // ensembles: the members' random streams
 };
 TORCH_MODULE(Attention);
+
+// Bytes a layer's cache grows by per decoded position of one sequence: 2 * n_kv * d_h * the
+// element size of `dtype` (keys and values).
+int64_t kv_cache_bytes_per_token(const AttentionOptions& options, torch::ScalarType dtype);
 
 // Number of parameters of one attention layer per docs/design.md section 4: d * d_h * (n_q + 2
 // n_kv)
