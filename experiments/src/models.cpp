@@ -189,7 +189,24 @@ torch::Tensor LmBlockImpl::forward(const torch::Tensor& x) {
   return h + mlp_dropout(core::apply_linear(down, a, E), p, is_training(), 1);
 }
 
+torch::Tensor LmBlockImpl::decode_step(const torch::Tensor& x, core::KvCache& cache) {
+  auto h = x + attention->decode_step(core::apply_rms_norm(x, norm1, options.norm_eps, 0), cache);
+  auto n = core::apply_rms_norm(h, norm2, options.norm_eps, 0);
+  return h + down(torch::silu(gate(n)) * up(n));
+}
+
 LmImpl::LmImpl(const LmOptions& options) : options(options) { reset(); }
+
+torch::Tensor LmImpl::decode_step(const torch::Tensor& tokens, std::vector<core::KvCache>& caches) {
+  if (options.members > 0) throw std::invalid_argument("Lm.decode_step: one model only");
+  caches.resize(blocks->size());
+  torch::Tensor x = embed->forward(tokens);
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    x = blocks[i]->as<LmBlock>()->decode_step(x, caches[i]);
+  }
+  x = core::apply_rms_norm(x, final_norm, options.norm_eps, 0);
+  return tied_logits(x, embed->weight, 0);
+}
 
 void LmImpl::reset() {
   embed = register_module("embed", torch::nn::Embedding(options.vocab, options.dim));

@@ -129,6 +129,7 @@ void RunRecord::write_summary(const std::string& status, int64_t step) {
     s["cuda_version"] = info.cuda_version;
   }
   if (result_.diverged_step >= 0) s["diverged_step"] = result_.diverged_step;
+  for (const auto& [k, v] : decode_cost_.items()) s[k] = v;
   write_file_atomic(dir_ / "summary.json", s.dump(2) + "\n");
 }
 

@@ -70,6 +70,9 @@ class RunRecord {
                torch::optim::Optimizer& optimizer);
   // The end of training at `step`: result and summary "done".
   void done(int64_t step);
+  // What decoding costs (lm and s2s, measured after training): fields added to the summary
+  // (kv_cache_bytes_per_token, kv_cache_bytes_per_source_token, decode_throughput (tokens/s), ...).
+  void set_decode_cost(const nlohmann::json& fields) { decode_cost_ = fields; }
 
   const runner::Config& config() const { return config_; }
   const TrainOptions& options() const { return options_; }
@@ -99,6 +102,7 @@ class RunRecord {
   double train_seconds_ = 0.0, items_ = 0.0;  // this call's training time and items
   nlohmann::json best_ = nlohmann::json::object(), final_ = nlohmann::json::object();
   TrainResult result_;
+  nlohmann::json decode_cost_ = nlohmann::json::object();
 };
 
 }  // namespace ablate::experiments

@@ -174,6 +174,20 @@ torch::Tensor S2sDecoderBlockImpl::forward(const torch::Tensor& x, const torch::
                        });
 }
 
+torch::Tensor S2sDecoderBlockImpl::decode_step(const torch::Tensor& x, const torch::Tensor& memory,
+                                               const torch::Tensor& self_bias,
+                                               const torch::Tensor& cross_bias,
+                                               core::KvCache& self_cache,
+                                               core::KvCache& cross_cache) {
+  auto h = x + self_attention->decode_step(core::apply_rms_norm(x, norm1, options.norm_eps, 0),
+                                           self_cache, {}, self_bias);
+  h = h + cross_attention->decode_step(core::apply_rms_norm(h, norm2, options.norm_eps, 0),
+                                       cross_cache, memory, cross_bias);
+  auto n = core::apply_rms_norm(h, norm3, options.norm_eps, 0);
+  return h + apply_mlp(mlp, options, n, /*training=*/false,
+                       [](const torch::Tensor& t, double, bool, uint64_t) { return t; });
+}
+
 // ----- the encoder-decoder -----
 
 S2sImpl::S2sImpl(const S2sOptions& options) : options(options) { reset(); }
@@ -238,6 +252,31 @@ torch::Tensor S2sImpl::decode(const Encoded& encoded, const torch::Tensor& decod
   // T5 rescales before the tied output projection, so logits do not grow with the width.
   x = x * std::pow(static_cast<double>(options.dim), -0.5);
   return tied_logits(x, embed->weight, E);
+}
+
+int64_t S2sImpl::Caches::bytes() const {
+  int64_t n = 0;
+  for (const auto* list : {&self, &cross}) {
+    for (const auto& c : *list) n += c.bytes();
+  }
+  return n;
+}
+
+torch::Tensor S2sImpl::decode_step(const Encoded& encoded, const torch::Tensor& tokens,
+                                   Caches& caches) {
+  if (options.members > 0) throw std::invalid_argument("S2s.decode_step: one model only");
+  caches.self.resize(decoder->size());
+  caches.cross.resize(decoder->size());
+  const int64_t start = caches.self[0].length(), s = tokens.size(1);
+  auto self_bias = decoder_bias->forward(s, start + s, start);
+  auto x = embed->forward(tokens);
+  for (size_t i = 0; i < decoder->size(); ++i) {
+    x = decoder[i]->as<S2sDecoderBlock>()->decode_step(
+        x, encoded.memory, self_bias, encoded.key_padding, caches.self[i], caches.cross[i]);
+  }
+  x = core::apply_rms_norm(x, decoder_norm, options.norm_eps, 0);
+  if (!options.tie_embeddings) return lm_head(x);
+  return tied_logits(x * std::pow(static_cast<double>(options.dim), -0.5), embed->weight, 0);
 }
 
 torch::Tensor S2sImpl::forward(const torch::Tensor& source, const torch::Tensor& decoder_input) {

@@ -20,6 +20,7 @@
 #include "ablate/core/convert.h"
 #include "ablate/core/members.h"
 #include "ablate/experiments/data_error.h"
+#include "ablate/experiments/decode.h"
 #include "ablate/experiments/device.h"
 #include "ablate/experiments/models.h"
 #include "ablate/experiments/s2s_model.h"
@@ -42,6 +43,8 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kT5EmbeddingStd = 1.0;  // T5's embedding scale (models.h, init_parameters)
+constexpr int64_t kDecodeBatch = 8;      // the summary's decoding speed: sequences at once
+constexpr int64_t kDecodeSteps = 32;     // and tokens generated per sequence
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -698,6 +701,45 @@ class Trainer {
     for (auto& [view, values] : kept) view.copy_(values);
   }
 
+  // What decoding costs with this architecture (lm and s2s): the KV-cache bytes per token, from
+  // the layers' shapes, and the greedy cached decoding speed of a batch of 8, measured once on
+  // the first unfrozen run's own model after training (the members share the architecture). A
+  // variant that cannot decode with a cache (pgqa perturbing at eval) records the bytes only.
+  nlohmann::json decode_cost() {
+    const runner::Config& c = runs_[0]->config();
+    if (c.task == "vit") return nlohmann::json::object();
+    int64_t e = 0;
+    while (e < E() && frozen_[e]) ++e;
+    if (e == E()) return nlohmann::json::object();
+    torch::nn::Module* single = model_.module.get();
+    if (members_ > 0) {
+      core::copy_member_out(*model_.module, e, *singles_[e].module);
+      singles_[e].module->to(device_);
+      single = singles_[e].module.get();
+    }
+    const auto dtype = use_bf16_ ? torch::kBFloat16 : torch::kFloat;
+    nlohmann::json out{{"kv_cache_bytes_per_token", kv_cache_bytes_per_token(*single, dtype)}};
+    if (c.task == "s2s") {
+      out["kv_cache_bytes_per_source_token"] = kv_cache_bytes_per_source_token(*single, dtype);
+    }
+    const int64_t prompt =
+        c.task == "s2s" ? s2s_shape(*data_[0]).source_len : std::min<int64_t>(c.data.seq_len, 32);
+    try {
+      AutocastScope autocast(device_, use_bf16_);
+      const DecodeSpeed speed =
+          measure_decode(*single, kDecodeBatch, prompt, kDecodeSteps, device_);
+      out["decode_throughput"] = speed.tokens_per_s;
+      out["decode_batch"] = speed.batch;
+      out["decode_prompt_tokens"] = speed.prompt;
+      out["decode_steps"] = speed.steps;
+    } catch (const std::invalid_argument& err) {
+      runs_[e]->say(std::string("decoding speed not measured: ") + err.what());
+    }
+    if (members_ > 0) singles_[e].module->to(torch::kCPU);
+    model_.module->train();
+    return out;
+  }
+
   bool all_frozen() const {
     return std::all_of(frozen_.begin(), frozen_.end(), [](bool f) { return f; });
   }
@@ -778,8 +820,10 @@ class Trainer {
         return;
       }
     }
+    const nlohmann::json cost = decode_cost();
     for (int64_t e = 0; e < E(); ++e) {
       if (frozen_[e]) continue;
+      runs_[e]->set_decode_cost(cost);
       runs_[e]->done(step);
       runs_[e]->say("done: step " + std::to_string(step) + ", wall time " +
                     format_duration(runs_[e]->wall_time()));

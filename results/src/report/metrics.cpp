@@ -65,7 +65,9 @@ bool is_metric_name(const std::string& name, bool imported) {
   if (starts_with(name, "final_") || starts_with(name, "best_")) return true;
   // Measured quantities of summary.json; its other numbers echo the run's settings or state
   // (step, steps, warmup, allow_noncausal, diverged_step).
-  for (const char* m : {"wall_time_s", "parameters", "throughput", "peak_memory_bytes"}) {
+  for (const char* m :
+       {"wall_time_s", "parameters", "throughput", "peak_memory_bytes", "kv_cache_bytes_per_token",
+        "kv_cache_bytes_per_source_token", "decode_throughput"}) {
     if (name == m) return true;
   }
   return false;

@@ -66,6 +66,8 @@ class LmBlockImpl : public torch::nn::Cloneable<LmBlockImpl>, public SeededDropo
   explicit LmBlockImpl(const LmOptions& options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
+  // The next positions of x with the attention's cache (one model, eval).
+  torch::Tensor decode_step(const torch::Tensor& x, core::KvCache& cache);
 
   LmOptions options;
   torch::Tensor norm1, norm2;  // RMSNorm gains [dim]
@@ -84,6 +86,10 @@ class LmImpl : public torch::nn::Cloneable<LmImpl> {
   explicit LmImpl(const LmOptions& options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& tokens);
+  // Decoding with a KV cache (one model, eval): tokens [B, s] are the next s positions; caches
+  // holds one cache per block (filled as it goes). Logits [B, s, vocab], as forward gives them
+  // for those positions of the whole sequence.
+  torch::Tensor decode_step(const torch::Tensor& tokens, std::vector<core::KvCache>& caches);
 
   LmOptions options;
   torch::nn::Embedding embed{nullptr};

@@ -95,6 +95,10 @@ class S2sDecoderBlockImpl : public torch::nn::Cloneable<S2sDecoderBlockImpl>, pu
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory,
                         const torch::Tensor& self_bias, const torch::Tensor& cross_bias);
+  // The next positions with the two attentions' caches (one model, eval).
+  torch::Tensor decode_step(const torch::Tensor& x, const torch::Tensor& memory,
+                            const torch::Tensor& self_bias, const torch::Tensor& cross_bias,
+                            core::KvCache& self_cache, core::KvCache& cross_cache);
 
   S2sOptions options;
   torch::Tensor norm1, norm2, norm3;
@@ -123,6 +127,16 @@ class S2sImpl : public torch::nn::Cloneable<S2sImpl> {
   };
   Encoded encode(const torch::Tensor& source);
   torch::Tensor decode(const Encoded& encoded, const torch::Tensor& decoder_input);
+
+  // Decoding with KV caches (one model, eval): decoder tokens [B, s] are the next s positions.
+  // Each decoder block caches its self-attention's keys and values as they come, and its
+  // cross-attention's of the encoder output once. Logits [B, s, vocab] as decode gives them for
+  // those positions.
+  struct Caches {
+    std::vector<core::KvCache> self, cross;  // one per decoder block
+    int64_t bytes() const;                   // held by both
+  };
+  torch::Tensor decode_step(const Encoded& encoded, const torch::Tensor& tokens, Caches& caches);
 
   S2sOptions options;
   torch::nn::Embedding embed{nullptr};
