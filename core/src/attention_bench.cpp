@@ -1,9 +1,13 @@
-// ablate_bench: forward and forward+backward time and achieved FLOP/s of the attention core.
+// ablate_bench: forward and forward+backward time and achieved FLOP/s of the attention core, and
+// the cost of decoding with a KV cache.
 //
-// Three levels, so a slow number can be traced to its cause:
+// Four levels, so a slow number can be traced to its cause:
 //   Sdpa/...    at::scaled_dot_product_attention with enable_gqa (LibTorch >= 2.5): the bar
 //   Attend/...  ablate's attend(): static (contiguous groups) and gathered (dynamic layouts)
 //   Module/...  the whole Attention module of each variant: projections, norms, allocation
+//   Decode/...  one decode_step of each variant's layer (eval) after S cached positions: the
+//               time to produce the next position of B sequences (tokens/s = B / time) and the
+//               KV-cache bytes a position adds (kv_bytes_per_token)
 // CPU shapes always (fp32); CUDA shapes in bf16 when built with CUDA and a GPU is present,
 // including the target shape B=8, Hq=16, Hkv=4, d_h=64, S=4096, causal.
 // FLOPs count the attention matmuls as FlashAttention's benchmarks do: forward 4 B H S^2 d_h
@@ -108,10 +112,10 @@ void register_attend(const Shape& s, const torch::Device& device, torch::Dtype d
   }
 }
 
-void register_modules(const Shape& s, const torch::Device& device, torch::Dtype dtype,
-                      const std::string& prefix) {
+// Every variant's layer at shape s (G key/value heads or groups where the variant has them).
+std::vector<std::pair<std::string, AttentionOptions>> variants_of(const Shape& s) {
   const int64_t d = s.H * s.d_h;
-  std::vector<std::pair<std::string, AttentionOptions>> variants = {
+  return {
       {"mha", AttentionOptions(d, s.H)},
       {"gqa", AttentionOptions(d, s.H).variant(Variant::kGqa).kv_heads(s.G)},
       {"mqa", AttentionOptions(d, s.H).variant(Variant::kMqa)},
@@ -124,7 +128,12 @@ void register_modules(const Shape& s, const torch::Device& device, torch::Dtype 
       {"pgqa", AttentionOptions(d, s.H).variant(Variant::kPgqa).kv_heads(s.G)},
       {"wgqa", AttentionOptions(d, s.H).variant(Variant::kWgqa).kv_heads(s.G)},
   };
-  for (auto& [name, options] : variants) {
+}
+
+void register_modules(const Shape& s, const torch::Device& device, torch::Dtype dtype,
+                      const std::string& prefix) {
+  const int64_t d = s.H * s.d_h;
+  for (auto& [name, options] : variants_of(s)) {
     options.causal(s.causal).rope(s.causal);
     for (bool backward : {false, true}) {
       benchmark::RegisterBenchmark(
@@ -150,6 +159,44 @@ void register_modules(const Shape& s, const torch::Device& device, torch::Dtype 
   }
 }
 
+// Decoding: the cache holds s.S positions; each iteration appends one more to a copy of it.
+void register_decode(const Shape& s, const torch::Device& device, torch::Dtype dtype,
+                     const std::string& prefix) {
+  const int64_t d = s.H * s.d_h;
+  for (auto& [name, options] : variants_of(s)) {
+    options.causal(true).rope(true);
+    benchmark::RegisterBenchmark(
+        (prefix + "Decode/" + name + "/" + s.name()).c_str(),
+        [=](benchmark::State& state) {
+          Attention m(options);
+          m->to(device, dtype);
+          m->eval();
+          torch::NoGradGuard no_grad;
+          torch::manual_seed(1);
+          auto o = torch::TensorOptions().device(device).dtype(dtype);
+          KvCache prefilled;
+          m->decode_step(torch::randn({s.B, s.S, d}, o), prefilled);
+          auto next = torch::randn({s.B, 1, d}, o);
+          for (int i = 0; i < 2; ++i) {  // warm-up
+            KvCache c = prefilled;
+            m->decode_step(next, c);
+          }
+          sync(device);
+          for (auto _ : state) {
+            KvCache c = prefilled;  // shares the tensors; the step appends to a new one
+            benchmark::DoNotOptimize(m->decode_step(next, c));
+            sync(device);
+          }
+          state.counters["tokens/s"] = benchmark::Counter(
+              static_cast<double>(s.B) * state.iterations(), benchmark::Counter::kIsRate);
+          state.counters["kv_bytes_per_token"] =
+              static_cast<double>(kv_cache_bytes_per_token(options, dtype));
+        })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+}
+
 }  // namespace
 }  // namespace ablate::core
 
@@ -160,11 +207,17 @@ int main(int argc, char** argv) {
     register_attend(s, cpu, torch::kFloat, "cpu/");
     register_modules(s, cpu, torch::kFloat, "cpu/");
   }
+  // Decoding: batch 8, H = 8 of size 64, G = H / 4, at 128 and 1024 cached positions.
+  for (const int64_t S : {128, 1024})
+    register_decode(Shape{8, 8, 2, S, 64, true}, cpu, torch::kFloat, "cpu/");
   if (torch::cuda::is_available()) {
     const torch::Device gpu(torch::kCUDA, 0);
     for (const Shape& s : {Shape{8, 16, 4, 4096, 64, true}, Shape{8, 16, 4, 1024, 128, true}}) {
       register_attend(s, gpu, torch::kBFloat16, "cuda/");
       register_modules(s, gpu, torch::kBFloat16, "cuda/");
+    }
+    for (const int64_t S : {1024, 4096}) {
+      register_decode(Shape{8, 16, 4, S, 64, true}, gpu, torch::kBFloat16, "cuda/");
     }
   }
   benchmark::Initialize(&argc, argv);

@@ -869,9 +869,12 @@ Cost cost_of(CostAxis axis) {
               [](const ReportArm& a) { return a.throughput; }};
     case CostAxis::kKvCache:
       return {axis, "KV-cache bytes per token",
-              "KV-cache bytes per token at inference (2 x model.layers x key/value heads x head "
-              "dim x 2 bytes for bf16 or fp16, else 4)",
-              [](const ReportArm& a) { return kv_cache_bytes_per_token(a.config); }};
+              "KV-cache bytes per token at inference (as training recorded it from the model's "
+              "layers, else 2 x layers x key/value heads x head dim x 2 bytes for bf16 or fp16, "
+              "else 4)",
+              [](const ReportArm& a) {
+                return std::isfinite(a.kv_cache) ? a.kv_cache : kv_cache_bytes_per_token(a.config);
+              }};
     case CostAxis::kAuto:
       break;
   }
@@ -1192,7 +1195,9 @@ double kv_cache_bytes_per_token(const std::map<std::string, std::string>& config
   constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
   auto variant = config.find("attention.variant");
   if (variant == config.end()) return kUnknown;
-  const std::optional<int64_t> layers = config_int(config, "model.layers");
+  // model.depth is ablate's key; model.layers an imported table's.
+  std::optional<int64_t> layers = config_int(config, "model.layers");
+  if (!layers) layers = config_int(config, "model.depth");
   const std::optional<int64_t> dim = config_int(config, "model.dim");
   const std::optional<int64_t> heads = config_int(config, "model.heads");
   if (!layers || !dim || !heads || *layers <= 0 || *dim <= 0 || *heads <= 0) return kUnknown;

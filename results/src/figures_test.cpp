@@ -647,6 +647,12 @@ TEST(FigureCost, KvCacheBytesPerTokenByHand) {
   EXPECT_TRUE(std::isnan(kv_cache_bytes_per_token({{"attention.variant", "mha"}})));
   EXPECT_TRUE(std::isnan(with({{"attention.variant", "mha"}, {"model.layers", "four"}})));
   EXPECT_TRUE(std::isnan(with({{"attention.variant", "gqa"}, {"attention.kv_heads", "-2"}})));
+  // ablate's own key for the layer count.
+  EXPECT_EQ(kv_cache_bytes_per_token({{"attention.variant", "mqa"},
+                                      {"model.depth", "2"},
+                                      {"model.dim", "96"},
+                                      {"model.heads", "3"}}),
+            512.0);
 }
 
 TEST(FigureCost, ParsesItsNames) {
@@ -843,6 +849,19 @@ TEST_F(FigureTest, CostAxisIsAnOption) {
   EXPECT_EQ(texts_equal(svg, "1.54k"), 1u);
   EXPECT_EQ(texts_equal(svg, "24.58k"), 1u);
   expect_uncut(*f, options);
+
+  // A value the runs recorded is used where the config's formula knows nothing (an s2s model
+  // caches at its decoder sites only): no arm is left out.
+  {
+    Report recorded = report;
+    for (size_t i = 0; i < recorded.arms.size(); ++i) {
+      recorded.arms[i].config.erase("model.layers");
+      recorded.arms[i].kv_cache = 1000.0 * static_cast<double>(i + 1);
+    }
+    const FigureSet with_recorded = render_figures(recorded, dir_.str(), options);
+    EXPECT_TRUE(with_recorded.notes.empty()) << ::testing::PrintToString(with_recorded.notes);
+    ASSERT_NE(find(with_recorded, "quality_vs_cost"), nullptr);
+  }
 
   // Two arms without model.layers: left out, and the note and caption say so.
   report.arms[3].config.erase("model.layers");

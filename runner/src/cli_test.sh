@@ -55,7 +55,7 @@ expect 0 "usage: ablate run" "$ablate" run no-such.yaml --devices nowhere --help
 expect 2 "unknown command 'frobnicate'" "$ablate" help frobnicate
 expect 0 "attention.kv_heads" "$ablate" schema
 expect 0 "model.patch" "$ablate" schema --task vit
-expect 2 "expected lm or vit" "$ablate" schema --task speech
+expect 2 "expected lm, vit or s2s" "$ablate" schema --task speech
 
 # Bad input: located errors, status 2, no run dir.
 printf 'task: lm\nattention:\n  kv_head: 2\n' > typo.yaml

@@ -151,6 +151,7 @@ void collect_samples(Store& store, int64_t sweep_pk, Report& r, const ArmJobs& a
   const auto& o = r.options;
   const auto parameters = summary_values(store, sweep_pk, "parameters");
   const auto throughput = summary_values(store, sweep_pk, "throughput");
+  const auto kv_cache = summary_values(store, sweep_pk, "kv_cache_bytes_per_token");
   std::map<std::string, std::map<int64_t, double>> curves;
   if (!r.curve_metric.empty()) curves = curve_values(store, sweep_pk, r.curve_metric);
   const double confidence = 1 - o.alpha;
@@ -183,7 +184,7 @@ void collect_samples(Store& store, int64_t sweep_pk, Report& r, const ArmJobs& a
     std::sort(samples.begin(), samples.end(),
               [](const auto& x, const auto& y) { return x.first < y.first; });
     std::vector<const JobRow*> sample_jobs;
-    std::vector<double> params, speeds;
+    std::vector<double> params, speeds, caches;
     for (const auto& [seed, job] : samples) {
       arm.seeds.push_back(seed);
       arm.values.push_back(values.at(job->id));
@@ -194,9 +195,11 @@ void collect_samples(Store& store, int64_t sweep_pk, Report& r, const ArmJobs& a
       if (const auto t = throughput.find(job->id); t != throughput.end()) {
         speeds.push_back(t->second);
       }
+      if (const auto k = kv_cache.find(job->id); k != kv_cache.end()) caches.push_back(k->second);
     }
     if (!params.empty()) arm.parameters = stats::mean(params);
     if (!speeds.empty()) arm.throughput = stats::mean(speeds);
+    if (!caches.empty()) arm.kv_cache = stats::mean(caches);
     arm.stats = stats::describe(arm.values, confidence, bootstrap);
     if (!curves.empty()) describe_curve(arm, sample_jobs, curves, confidence);
   }

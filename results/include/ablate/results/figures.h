@@ -90,12 +90,14 @@ enum class CostAxis {
 CostAxis parse_cost_axis(const std::string& name);
 std::string to_string(CostAxis cost);
 
-// KV-cache bytes per token at inference from an arm's config (ReportArm::config, dotted keys):
-// 2 (K and V) x model.layers x key/value heads x head dim (model.dim / model.heads) x bytes per
-// element (2 when train.precision is bf16 or fp16, else 4). Key/value heads: mha, mkva and gkva
-// H (model.heads), mqa 1, gqa, kdgqa, dgqa, pgqa and wgqa attention.kv_heads (0 = H; wgqa folds
-// its H projections into these at every forward), gqkva attention.kv_groups. NaN when the
-// config does not say (a missing or non-numeric key, an unknown variant).
+// KV-cache bytes per token at inference from an arm's config (ReportArm::config, dotted keys), for
+// arms whose runs did not record it (ReportArm::kv_cache; imported sweeps):
+// 2 (K and V) x model.layers (or model.depth) x key/value heads x head dim (model.dim /
+// model.heads) x bytes per element (2 when train.precision is bf16 or fp16, else 4). Key/value
+// heads: mha, mkva and gkva H (model.heads), mqa 1, gqa, kdgqa, dgqa, pgqa and wgqa
+// attention.kv_heads (0 = H; wgqa folds its H projections into these at every forward), gqkva
+// attention.kv_groups. NaN when the config does not say (a missing or non-numeric key, an unknown
+// variant).
 double kv_cache_bytes_per_token(const std::map<std::string, std::string>& config);
 
 struct FigureOptions {

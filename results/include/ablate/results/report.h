@@ -146,7 +146,10 @@ struct ReportArm {
   stats::ArmStats stats;       // describe(values) at confidence 1 - alpha
   double parameters = stats::kNaN;  // mean summary `parameters` over its samples (cost)
   double throughput = stats::kNaN;  // mean summary `throughput` over its samples (cost)
-  std::vector<CurvePoint> curve;    // the metric's learning curve (empty when not logged)
+  // mean summary `kv_cache_bytes_per_token` (what training measured from the model's layers;
+  // the cost axis falls back to the config's formula without it)
+  double kv_cache = stats::kNaN;
+  std::vector<CurvePoint> curve;  // the metric's learning curve (empty when not logged)
 };
 
 struct Comparison {
