@@ -2,6 +2,7 @@
 
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/image_data.h"
+#include "ablate/experiments/pairs_data.h"
 #include "ablate/experiments/text_data.h"
 #include "ablate/experiments/token_shards.h"
 
@@ -35,6 +36,8 @@ std::vector<DataProblem> data_problems(const runner::DataConfig& data) {
       text_files(options);
     } else if (d == "bin") {
       list_token_shards(path);
+    } else if (d == "pairs") {
+      check_pairs_file(path);
     } else if (d == "cifar10" || d == "cifar100") {
       cifar_files(path, d == "cifar10" ? 10 : 100);
     } else {

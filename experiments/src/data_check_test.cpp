@@ -68,6 +68,23 @@ TEST(DataCheck, TextNeedsAFileOrAFolderWithFiles) {
   EXPECT_EQ(data_problems(data("text", tmp.file("one.txt"))).size(), 0u);
 }
 
+// s2s pairs: one .tsv or .jsonl file, listed (its lines are checked when the job loads it).
+TEST(DataCheck, PairsNeedATsvOrJsonlFile) {
+  TempDir tmp;
+  const std::string missing = tmp.file("nowhere.jsonl");
+  std::string m = problem_of(data("pairs", missing));
+  EXPECT_NE(m.find(missing + " does not exist"), std::string::npos) << m;
+  expect_no_package_advice(m);
+  touch(tmp.path() / "pairs.csv");
+  m = problem_of(data("pairs", tmp.file("pairs.csv")));
+  EXPECT_NE(m.find("accepted are .tsv"), std::string::npos) << m;
+  fs::create_directories(tmp.path() / "dir.tsv");
+  m = problem_of(data("pairs", tmp.file("dir.tsv")));
+  EXPECT_NE(m.find("not a regular file"), std::string::npos) << m;
+  touch(tmp.path() / "pairs.jsonl");
+  EXPECT_EQ(data_problems(data("pairs", tmp.file("pairs.jsonl"))).size(), 0u);
+}
+
 TEST(DataCheck, TokenShardsAndTheirValidationPath) {
   TempDir tmp;
   fs::create_directories(tmp.path() / "shards");

@@ -25,13 +25,17 @@ std::string format_fraction(double f) {
   return out.str();
 }
 
-std::string read_file(const std::string& path) {
+void check_exists(const std::string& path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (!fs::exists(status)) throw DataError("pairs data: " + path + " does not exist");
   if (!fs::is_regular_file(status)) {
     throw DataError("pairs data: " + path + " is not a regular file (a .tsv or .jsonl file)");
   }
+}
+
+std::string read_file(const std::string& path) {
+  check_exists(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError("pairs data: cannot open " + path);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -100,7 +104,23 @@ TextPair parse_jsonl(const std::string& path, int64_t number, const std::string&
   return pair;
 }
 
+Format pairs_format(const std::string& path) {
+  std::string extension = fs::path(path).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (extension == ".tsv") return Format::kTsv;
+  if (extension == ".jsonl") return Format::kJsonl;
+  throw DataError("pairs data: " + path + ": unknown extension \"" + extension +
+                  "\"; accepted are .tsv (source TAB target a line) and .jsonl (a JSON object "
+                  "with \"source\" and \"target\" a line)");
+}
+
 }  // namespace
+
+void check_pairs_file(const std::string& path) {
+  pairs_format(path);
+  check_exists(path);
+}
 
 PairsSplit load_pairs(const PairsOptions& options) {
   const std::string& path = options.path;
@@ -108,19 +128,7 @@ PairsSplit load_pairs(const PairsOptions& options) {
   if (!(f > 0.0 && f < 1.0)) {
     throw DataError("pairs data: val_fraction must be in (0, 1), got " + format_fraction(f));
   }
-  std::string extension = fs::path(path).extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  Format format;
-  if (extension == ".tsv") {
-    format = Format::kTsv;
-  } else if (extension == ".jsonl") {
-    format = Format::kJsonl;
-  } else {
-    throw DataError("pairs data: " + path + ": unknown extension \"" + extension +
-                    "\"; accepted are .tsv (source TAB target a line) and .jsonl (a JSON object "
-                    "with \"source\" and \"target\" a line)");
-  }
+  const Format format = pairs_format(path);
   std::string bytes = read_file(path);
   check_utf8(path, bytes);
   size_t start = bytes.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // byte order mark

@@ -26,6 +26,7 @@ std::set<std::string> ignored_attention_keys(const std::string& v, bool faithful
   if (v != "dgqa") add({"ema_window", "ema_beta", "dgqa_mode"});
   if (v != "pgqa") add({"noise", "noise_scale", "noise_target", "noise_at_eval"});
   if (v != "wgqa") add({"weight_form", "weight_init"});
+  if (v == "mha") add({"sites"});  // s2s: mha at the named sites is mha everywhere
   return out;
 }
 

@@ -449,6 +449,15 @@ TEST(Canonical, FieldsTheVariantIgnoresAreNotPartOfTheId) {
   other.attention.min_per_group = 2;
   other.attention.eps = 0.5;
   EXPECT_EQ(config_hash(other), config_hash(faithful));
+  // s2s: an mha model is mha at every site, whichever sites are named (a shared pretrain stage).
+  Config s2s;
+  s2s.task = "s2s";
+  s2s.attention.variant = "mha";
+  Config sites = s2s;
+  sites.attention.sites = "encoder,decoder,cross";
+  EXPECT_EQ(config_hash(sites), config_hash(s2s));
+  s2s.attention.variant = sites.attention.variant = "gqa";
+  EXPECT_NE(config_hash(sites), config_hash(s2s));
 }
 
 TEST(Canonical, HashIgnoresEveryNonSemanticField) {

@@ -641,11 +641,12 @@ TEST(ParseS2s, T5DefaultsAndSitesAsASetOfNames) {
   EXPECT_EQ(parse("task: lm\n").attention.scale, "inv_sqrt_dh");
   EXPECT_TRUE(parse("task: lm\n").attention.rope);
   // A YAML list or a comma-separated string, in any order: one canonical spelling, one job id.
-  const Config listed = parse("task: s2s\nattention.sites: [cross, encoder]\n");
-  const Config spelled = parse("task: s2s\nattention.sites: 'encoder, cross'\n");
+  const std::string gqa = "task: s2s\nattention.variant: gqa\n";
+  const Config listed = parse(gqa + "attention.sites: [cross, encoder]\n");
+  const Config spelled = parse(gqa + "attention.sites: 'encoder, cross'\n");
   EXPECT_EQ(listed.attention.sites, "encoder,cross");
   EXPECT_EQ(config_hash(listed), config_hash(spelled));
-  EXPECT_NE(config_hash(listed), config_hash(parse("task: s2s\n")));
+  EXPECT_NE(config_hash(listed), config_hash(parse(gqa)));
   expect_error(parse_error("task: s2s\nattention.sites: [decoder, decodr]\n"), "cfg.yaml", 2, 18,
                "attention.sites", "did you mean decoder?");
   expect_error(parse_error("task: s2s\nattention.sites: [cross, cross]\n"), "cfg.yaml", 2, 18,

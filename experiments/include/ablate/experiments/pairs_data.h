@@ -43,4 +43,8 @@ struct PairsSplit {
 // a val_fraction outside (0, 1).
 PairsSplit load_pairs(const PairsOptions& options);
 
+// Whether `path` can be a pairs file, without reading it (ablate plan checks every job's data
+// with it): DataError for an unknown extension, a missing file or one that is not a file.
+void check_pairs_file(const std::string& path);
+
 }  // namespace ablate::experiments

@@ -11,6 +11,7 @@ namespace ablate::results {
 
 // The attention keys (dotted, "attention.noise_scale") that an attention with this variant and
 // faithful flag ignores: pgqa's noise keys for every other variant, kv_heads for mha and mqa,
+// s2s attention.sites for mha (mha at any sites is mha everywhere),
 // min_per_group and eps for the faithful dynamic variants, `faithful` for variants without a
 // faithful mode, ... An unknown variant ignores nothing.
 std::set<std::string> ignored_attention_keys(const std::string& variant, bool faithful);
