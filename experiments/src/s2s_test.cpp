@@ -347,6 +347,46 @@ TEST(S2sData, DecodingMetricsOfAnOracleAreExact) {
   }
 }
 
+// Span corruption over GPT-2 token shards: the vocabulary's pad, eos and sentinels come after
+// GPT-2's 50257 ids, and every id of the data stays below them.
+TEST(S2sData, SpanCorruptionOverTokenShards) {
+  TempDir tmp;
+  const fs::path shard = tmp.path() / "train_000.bin";
+  {
+    std::vector<int32_t> header(256, 0);
+    header[0] = 20240520;
+    header[1] = 1;
+    header[2] = 4000;
+    std::ofstream out(shard, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(header.data()), 1024);
+    for (int i = 0; i < 4000; ++i) {
+      const uint16_t t = static_cast<uint16_t>((i * 7919) % 50257);
+      out.write(reinterpret_cast<const char*>(&t), 2);
+    }
+  }
+  runner::Config c = s2s_config(shard);
+  c.data.dataset = "bin";
+  c.data.seq_len = 40;
+  auto data = load_data(c);
+  const S2sShape shape = s2s_shape(*data);
+  EXPECT_EQ(shape.vocab, 50304);
+  EXPECT_EQ(shape.pad, 50257);
+  const Batch b = data->train_batch(0);
+  const auto source = b.input.narrow(1, 0, shape.source_len);
+  // Every source row holds its masked spans' sentinels (ids above eos) and ends in eos.
+  EXPECT_TRUE(source.gt(50258).any(1).all().item<bool>());
+  EXPECT_TRUE(source.select(1, shape.source_len - 1).eq(50258).all().item<bool>());
+  EXPECT_TRUE(b.target.lt(shape.vocab).all().item<bool>());
+  // A vocabulary without room for the sentinels is refused with the keys to change.
+  c.model.vocab = 50260;
+  try {
+    load_data(c);
+    ADD_FAILURE() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("model.vocab"), std::string::npos) << e.what();
+  }
+}
+
 // The WGQA recipe: an MHA pretrain stage, then gqa (mean pool) converted at the decoder's sites
 // only. The encoder's attention is the parent's, unchanged; the decoder's key projection is the
 // mean of the parent's heads.
