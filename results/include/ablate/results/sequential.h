@@ -43,7 +43,7 @@ enum class SequentialMethod {
   // against N(0, sigma^2), mixed over sigma with the right Haar measure d sigma / sigma (in both)
   // and over the standardised effect theta = delta / sigma with N(0, mixture_sd^2) (Lai 1976's
   // construction with his flat prior on the mean replaced by a Gaussian one, as in Wang & Ramdas
-  // 2023, Section 4). It is a test martingale in the filtration of the scale-invariant data
+  // 2023). It is a test martingale in the filtration of the scale-invariant data
   // (x_1/|x_1|, ..., x_n/|x_1|), which is enough for Ville's inequality and for stopping rules
   // that use the e-values and CSs themselves. Closed form in docs/sequential-notes.md.
   kGaussianMixture,
