@@ -259,8 +259,8 @@ class S2sData : public TaskData {
 
   // The loss of predicting every held-out target token by the training targets' token
   // frequencies (add-one smoothed over the vocabulary): the floor a model must beat.
-  template <typename Example>
-  void set_unigram_baseline(Example example, int64_t count) {
+  template <typename ExampleAt>
+  void set_unigram_baseline(ExampleAt example, int64_t count) {
     std::vector<double> freq(shape_.vocab, 1.0);
     double total = static_cast<double>(shape_.vocab);
     for (int64_t i = 0; i < count; ++i) {

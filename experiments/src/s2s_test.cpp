@@ -226,6 +226,11 @@ TEST(S2sTrain, SpanCorruptionTrainsBelowTheUnigramBaselineAndResumesExactly) {
   }
   const json summary = read_json(tmp.path() / "run" / "summary.json");
   EXPECT_EQ(summary["causality"], "causal");
+  // What decoding costs: 2 decoder layers x keys and values x 4 heads x 8 x 4 bytes (fp32), per
+  // target token and, for cross-attention, per source token; and a measured speed.
+  EXPECT_EQ(summary["kv_cache_bytes_per_token"], 2 * 2 * 4 * 8 * 4);
+  EXPECT_EQ(summary["kv_cache_bytes_per_source_token"], 2 * 2 * 4 * 8 * 4);
+  EXPECT_GT(summary["decode_throughput"].get<double>(), 0.0);
   // Stopped after 50 steps and resumed: the same events and final metrics, bit for bit.
   ASSERT_EQ(run_quietly(c, tmp.path() / "resumed", 50).status, "stopped");
   const TrainResult resumed = run_quietly(c, tmp.path() / "resumed");

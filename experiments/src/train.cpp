@@ -704,7 +704,8 @@ class Trainer {
   // What decoding costs with this architecture (lm and s2s): the KV-cache bytes per token, from
   // the layers' shapes, and the greedy cached decoding speed of a batch of 8, measured once on
   // the first unfrozen run's own model after training (the members share the architecture). A
-  // variant that cannot decode with a cache (pgqa perturbing at eval) records the bytes only.
+  // variant that cannot decode with a cache (pgqa perturbing at eval), or a measurement that
+  // fails, records the bytes only.
   nlohmann::json decode_cost() {
     const runner::Config& c = runs_[0]->config();
     if (c.task == "vit") return nlohmann::json::object();
@@ -732,7 +733,9 @@ class Trainer {
       out["decode_batch"] = speed.batch;
       out["decode_prompt_tokens"] = speed.prompt;
       out["decode_steps"] = speed.steps;
-    } catch (const std::invalid_argument& err) {
+    } catch (const std::exception& err) {
+      // A measurement, not the run: a trained run still ends done (out of memory, a variant
+      // that cannot decode with a cache).
       runs_[e]->say(std::string("decoding speed not measured: ") + err.what());
     }
     if (members_ > 0) singles_[e].module->to(torch::kCPU);

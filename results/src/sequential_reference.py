@@ -8,7 +8,7 @@ and paste the output over the generated block in sequential_test.cpp. Versions u
 committed values: scipy 1.10.1, numpy 1.24.2 (printed in the block).
 
 What is computed, and how independently of the C++ code:
-  Gaussian mixture  E_n(0) three ways: (a) the closed form of docs/sequential-notes.md,
+  Gaussian mixture  E_n(0) three ways: (a) the closed form of docs/design.md (section 6, "Sequential (anytime-valid) comparisons"),
                     (b) numerical integration of the defining mixture, the likelihood ratio of
                     N(theta sigma, sigma^2) against N(0, sigma^2), theta ~ N(0, s^2), both mixed
                     over sigma with d sigma / sigma (scipy.integrate.dblquad / quad), and (c) the

@@ -2,7 +2,7 @@
 // Anytime-valid (sequential) comparison of an arm with its reference: an e-process for
 // H0: mean difference = 0 and a two-sided confidence sequence (CS) for the mean difference, both
 // valid at every look, so a sweep may look after every finished seed and stop when it likes.
-// docs/sequential-notes.md states the formulas, their sources and the checks; sequential_test.cpp
+// docs/design.md section 6 states the formulas, their sources and the checks; sequential_test.cpp
 // checks them against values computed independently (sequential_reference.py).
 //
 // Conventions (those of stats.h where they apply)
@@ -45,13 +45,13 @@ enum class SequentialMethod {
   // construction with his flat prior on the mean replaced by a Gaussian one, as in Wang & Ramdas
   // 2023). It is a test martingale in the filtration of the scale-invariant data
   // (x_1/|x_1|, ..., x_n/|x_1|), which is enough for Ville's inequality and for stopping rules
-  // that use the e-values and CSs themselves. Closed form in docs/sequential-notes.md.
+  // that use the e-values and CSs themselves. Closed form in docs/design.md section 6.
   kGaussianMixture,
   // Bounded metrics (accuracies): the hedged capital process with predictable plug-in bets
   // (Waudby-Smith & Ramdas 2023, "Estimating means of bounded random variables by betting",
   // JRSSB; the defaults of the authors' confseq package, hedged_cs), on the differences rescaled
   // to [0, 1]: distribution-free for i.i.d. values in [lower, upper]. Needs large effects relative
-  // to the range to decide within tens of seeds (docs/sequential-notes.md).
+  // to the range to decide within tens of seeds (docs/design.md section 6).
   kBoundedBetting,
 };
 std::string to_string(SequentialMethod method);  // "gaussian-mixture", "bounded-betting"
@@ -67,7 +67,7 @@ struct SequentialOptions {
   // kGaussianMixture: standard deviation of the Gaussian mixture over the standardised effect
   // delta / sigma (Cohen's d of the differences). 1 tunes the test to effects of about one
   // seed-to-seed standard deviation, the size an ablation with at most ~30 seeds can detect:
-  // in simulation (docs/sequential-notes.md) it needs the fewest seeds among 0.5, 1, 2 for
+  // in simulation (docs/design.md section 6) it needs the fewest seeds among 0.5, 1, 2 for
   // d = 1 and is within a seed of the best for d = 2, and it can decide from look 5 on at
   // alpha = 0.05 (0.5 needs 7 looks). Validity holds for every value; only power depends on it.
   double mixture_sd = 1.0;
