@@ -100,7 +100,7 @@ struct SequentialResult {
   // extreme data). Gaussian mixture: the least n with (1 + n mixture_sd^2)^((n-1)/2) >= 1/alpha
   // (5 at the defaults; the supremum of the e-value over all data). Betting: the least n at which
   // differences all equal to upper - lower would decide (10 at alpha = 0.05); realistic data
-  // need far more (see the notes).
+  // need far more (docs/design.md section 6).
   int64_t min_looks_to_decide = -1;
 };
 
@@ -120,7 +120,8 @@ SequentialResult sequential_unpaired(const std::vector<double>& x, const std::ve
                                      const SequentialOptions& options = {});
 
 // The e-process of the Gaussian mixture at one look (exposed for tests and reports), from the
-// n differences' sum of squared deviations q = sum (d_i - mean)^2 and mean: see the notes.
+// n differences' sum of squared deviations q = sum (d_i - mean)^2 and mean (docs/design.md section
+// 6).
 double gaussian_mixture_e_value(int64_t n, double mean, double q, double mu0, double mixture_sd);
 
 // Several comparisons (K = e_values.size()), which are rejected at level alpha. NaN entries (an
