@@ -97,6 +97,10 @@ torch::Tensor fused_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v,
     mask = causal_visible(Sq, Sk, q.device());
     causal = false;
   }
+  // An undefined tensor would reach the kernel as a present, uninitialised mask: no mask is
+  // nullopt.
+  const std::optional<torch::Tensor> attn_mask =
+      mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt;
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
   const std::optional<double> scale =
       options.scale > 0.0 ? std::optional<double>(options.scale) : std::nullopt;
@@ -108,7 +112,7 @@ torch::Tensor fused_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v,
     v = v.index_select(1, options.kv_index);
   } else if (k.size(1) != H) {
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
-    return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, causal, scale,
+    return at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0, causal, scale,
                                             /*enable_gqa=*/true);
 #else
     k = k.repeat_interleave(H / k.size(1), 1);
@@ -116,9 +120,9 @@ torch::Tensor fused_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v,
 #endif
   }
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
-  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, causal, scale);
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0, causal, scale);
 #else
-  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, causal);
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0, causal);
 #endif
 #else
   (void)q;
