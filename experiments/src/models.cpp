@@ -179,20 +179,23 @@ void LmBlockImpl::reset() {
   }
 }
 
-torch::Tensor LmBlockImpl::forward(const torch::Tensor& x) {
+torch::Tensor LmBlockImpl::mlp(const torch::Tensor& n) {
   const int64_t E = options.members;
-  auto h = x + attention->forward(core::apply_rms_norm(x, norm1, options.norm_eps, E));
-  auto n = core::apply_rms_norm(h, norm2, options.norm_eps, E);
   const double p = options.mlp_dropout;
   auto a = mlp_dropout(torch::silu(core::apply_linear(gate, n, E)) * core::apply_linear(up, n, E),
                        p, is_training(), 0);
-  return h + mlp_dropout(core::apply_linear(down, a, E), p, is_training(), 1);
+  return mlp_dropout(core::apply_linear(down, a, E), p, is_training(), 1);
+}
+
+torch::Tensor LmBlockImpl::forward(const torch::Tensor& x) {
+  const int64_t E = options.members;
+  auto h = x + attention->forward(core::apply_rms_norm(x, norm1, options.norm_eps, E));
+  return h + mlp(core::apply_rms_norm(h, norm2, options.norm_eps, E));
 }
 
 torch::Tensor LmBlockImpl::decode_step(const torch::Tensor& x, core::KvCache& cache) {
   auto h = x + attention->decode_step(core::apply_rms_norm(x, norm1, options.norm_eps, 0), cache);
-  auto n = core::apply_rms_norm(h, norm2, options.norm_eps, 0);
-  return h + down(torch::silu(gate(n)) * up(n));
+  return h + mlp(core::apply_rms_norm(h, norm2, options.norm_eps, 0));
 }
 
 LmImpl::LmImpl(const LmOptions& options) : options(options) { reset(); }
@@ -383,25 +386,36 @@ void init_parameters(torch::nn::Module& model, int64_t seed, double embedding_st
   }
 }
 
-double causality_leak(const Lm& model, int64_t seq_len, int64_t seed) {
-  const int64_t s = std::min<int64_t>(seq_len, 32), t = s / 2, vocab = model->options.vocab;
-  auto gen = at::detail::createCPUGenerator(parameter_seed(seed, "causality"));
-  auto tokens = torch::randint(vocab, {2, s}, gen, torch::kInt64);
+double token_causality_leak(
+    const torch::nn::Module& model, const torch::Tensor& tokens, int64_t vocab,
+    at::Generator generator, int64_t seed,
+    const std::function<torch::Tensor(torch::nn::Module&, const torch::Tensor&)>& forward) {
+  const int64_t B = tokens.size(0), s = tokens.size(1), t = s / 2;
   double worst = 0.0;
   for (int trial = 0; trial < 3; ++trial) {
     auto perturbed = tokens.clone();
     perturbed.narrow(1, t + 1, s - t - 1)
-        .copy_(torch::randint(vocab, {2, s - t - 1}, gen, torch::kInt64));
-    auto forward = [&](const torch::Tensor& x) {
-      auto copy = std::dynamic_pointer_cast<LmImpl>(model->clone());
+        .copy_(torch::randint(vocab, {B, s - t - 1}, generator, torch::kInt64));
+    auto on_a_copy = [&](const torch::Tensor& x) {
+      auto copy = model.clone();
       copy->train();
       torch::NoGradGuard no_grad;
-      return copy->forward(x);
+      return forward(*copy, x);
     };
-    auto result = core::check_causality(forward, tokens, perturbed, t, seed + trial);
+    auto result = core::check_causality(on_a_copy, tokens, perturbed, t, seed + trial);
     if (!result.causal) worst = std::max(worst, std::max(result.max_abs_diff, 1e-300));
   }
   return worst;
+}
+
+double causality_leak(const Lm& model, int64_t seq_len, int64_t seed) {
+  const int64_t s = std::min<int64_t>(seq_len, 32), vocab = model->options.vocab;
+  auto gen = at::detail::createCPUGenerator(parameter_seed(seed, "causality"));
+  auto tokens = torch::randint(vocab, {2, s}, gen, torch::kInt64);
+  return token_causality_leak(*model, tokens, vocab, gen, seed,
+                              [](torch::nn::Module& m, const torch::Tensor& x) {
+                                return dynamic_cast<LmImpl&>(m).forward(x);
+                              });
 }
 
 int64_t parameter_count(const torch::nn::Module& model) {

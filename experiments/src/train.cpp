@@ -74,15 +74,7 @@ LmOptions lm_options(const runner::Config& c) {
 // where attention.sites names it, mha (with the same norms, biases, scaling and dropout) elsewhere.
 core::AttentionOptions s2s_site(const runner::Config& c, const std::string& site) {
   runner::AttentionConfig a = c.attention;
-  if (!runner::has_site(c, site)) {
-    const runner::AttentionConfig plain;
-    a.variant = "mha";
-    a.kv_heads = plain.kv_heads;
-    a.q_heads = plain.q_heads;
-    a.q_groups = plain.q_groups;
-    a.kv_groups = plain.kv_groups;
-    a.faithful = plain.faithful;
-  }
+  if (!runner::has_site(c, site)) a.variant = "mha";  // mha's layout reads no grouping key
   if (site == "cross") a.rope = false;  // positions of two sequences: RoPE does not apply
   auto o = attention_options(a, c.model.dim, c.model.heads, c.model.norm_eps,
                              /*causal=*/site == "decoder");

@@ -10,6 +10,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "ablate/core/attention.h"
@@ -34,15 +35,15 @@ class SeededDropout {
   virtual ~SeededDropout() = default;
   void set_dropout_seed(uint64_t seed);
   void set_member_dropout_seeds(const std::vector<uint64_t>& seeds);
+  // Dropout at MLP site 0 (after the activation) or 1 (after the output), of one model or of
+  // every member of an ensemble (x [E * B, ...]); nothing is drawn at eval or with p = 0.
+  torch::Tensor mlp_dropout(const torch::Tensor& x, double p, bool training, uint64_t site) const;
 
  protected:
   virtual core::AttentionImpl& block_attention() = 0;
   // A block's further attention layers (a decoder block's cross-attention): the i-th (from 1)
   // draws its two masks from (seed, 10 + 2 i) and (seed, 11 + 2 i).
   virtual std::vector<core::AttentionImpl*> more_attentions() { return {}; }
-  // Dropout at MLP site 0 (after the activation) or 1 (after the output), of one model or of
-  // every member of an ensemble (x [E * B, ...]); nothing is drawn at eval or with p = 0.
-  torch::Tensor mlp_dropout(const torch::Tensor& x, double p, bool training, uint64_t site) const;
 
  private:
   std::vector<uint64_t> seeds_{0};  // one model: one seed; an ensemble: one per member
@@ -76,6 +77,10 @@ class LmBlockImpl : public torch::nn::Cloneable<LmBlockImpl>, public SeededDropo
 
  protected:
   core::AttentionImpl& block_attention() override { return *attention; }
+
+ private:
+  // The SwiGLU MLP on the normalised input n, with its dropout (none at eval).
+  torch::Tensor mlp(const torch::Tensor& n);
 };
 TORCH_MODULE(LmBlock);
 
@@ -178,6 +183,15 @@ void init_parameters(torch::nn::Module& model, int64_t seed, double embedding_st
 // fresh copy of `model` in training mode, so dynamic state starts equal for both runs and `model`
 // is unchanged. Returns the largest change seen at positions <= t; 0 when causal.
 double causality_leak(const Lm& model, int64_t seq_len, int64_t seed);
+
+// The check both token models run: `forward(copy, x)` on fresh training-mode copies of `model`,
+// for `tokens` [B, s] and, in three trials, `tokens` with the positions after t = s / 2 replaced by
+// ids below `vocab` drawn from `generator`; the check's global generator is seeded seed + trial.
+// The largest change seen at positions <= t; 0 when causal.
+double token_causality_leak(
+    const torch::nn::Module& model, const torch::Tensor& tokens, int64_t vocab,
+    at::Generator generator, int64_t seed,
+    const std::function<torch::Tensor(torch::nn::Module&, const torch::Tensor&)>& forward);
 
 // Parameters of the model (for summaries and cost axes).
 int64_t parameter_count(const torch::nn::Module& model);
