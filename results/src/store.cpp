@@ -126,6 +126,32 @@ ALTER TABLE environment RENAME COLUMN sweep TO sweep_pk;
 ALTER TABLE environment ADD COLUMN sweep TEXT NOT NULL DEFAULT '';
 UPDATE environment SET sweep = (SELECT name FROM sweeps WHERE pk = environment.sweep_pk);
 )sql"},
+    // Seeds until decided: what each look of the coordinator saw and decided, per comparison of
+    // the sweep's report question (decision_log.h). Infinite CS ends are stored as REAL inf.
+    {4, "sequential_looks: the decision log of seeds until decided", R"sql(
+CREATE TABLE sequential_looks (
+  sweep_pk INTEGER NOT NULL REFERENCES sweeps(pk) ON DELETE CASCADE,
+  sweep TEXT NOT NULL,
+  look INTEGER NOT NULL,
+  recorded TEXT NOT NULL,
+  family TEXT NOT NULL,
+  arm_key TEXT NOT NULL,
+  reference_arm_key TEXT NOT NULL,
+  arm_label TEXT NOT NULL,
+  reference_label TEXT NOT NULL,
+  method TEXT NOT NULL,
+  seeds INTEGER NOT NULL,
+  max_seeds INTEGER NOT NULL,
+  level REAL,
+  e_value REAL,
+  cs_low REAL,
+  cs_high REAL,
+  decided INTEGER NOT NULL CHECK (decided IN (0, 1)),
+  equivalent INTEGER NOT NULL CHECK (equivalent IN (0, 1)),
+  action TEXT NOT NULL,
+  PRIMARY KEY (sweep_pk, look, family, arm_key, reference_arm_key)
+);
+)sql"},
 };
 static_assert(kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion,
               "the last migration must bring the schema to kSchemaVersion");

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include "ablate/results/decision_log.h"
 #include "ablate/testing/temp_dir.h"
 
 namespace ablate::results {
@@ -160,8 +161,8 @@ TEST(Store, Version1FileReopens) {
 }
 
 // A version-1 file opened read-only first (ablate status, query or report right after an
-// upgrade) reads as it is: no job is stale; opened for writing it becomes version 3, its jobs
-// active and its views with a `stale` column.
+// upgrade) reads as it is: no job is stale; opened for writing it becomes the current version, its
+// jobs active and its views with a `stale` column.
 TEST(Store, Version1FileReadsReadOnlyThenMigratesToStale) {
   TempDir dir;
   const std::string path = dir.file("v1ro.db");
@@ -183,13 +184,31 @@ TEST(Store, Version1FileReadsReadOnlyThenMigratesToStale) {
     EXPECT_THROW(db.exec("SELECT stale FROM jobs"), SQLite::Exception);  // untouched
   }
   Store store(path);
-  EXPECT_EQ(store.schema_version(), 3);
-  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM schema_version"), 3);
+  EXPECT_EQ(store.schema_version(), kSchemaVersion);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM schema_version"), kSchemaVersion);
   EXPECT_EQ(count(store, "SELECT COUNT(*) FROM jobs WHERE stale = 0"), 1);
   EXPECT_EQ(count(store, "SELECT COUNT(*) FROM runs WHERE stale = 0"), 1);
   EXPECT_EQ(scalar_text(store, "SELECT final_val_loss FROM results WHERE stale = 0"), "1.5");
   EXPECT_THROW(store.database().exec("UPDATE jobs SET stale = 2"), SQLite::Exception);
   EXPECT_FALSE(store.job("old", "0123456789abcdef")->stale);
+}
+
+// Version 4's decision log: a version-1 file read-only has none (and no table); migrated, it has
+// the table, empty.
+TEST(Store, Version1FileHasAnEmptyDecisionLog) {
+  TempDir dir;
+  const std::string path = dir.file("v1log.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(kVersion1Schema);
+  }
+  {
+    Store read_only(path, StoreOptions{/*read_only=*/true});
+    EXPECT_TRUE(sequential_looks(read_only, "old").empty());
+  }
+  Store store(path);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM sequential_looks"), 0);
+  EXPECT_TRUE(sequential_looks(store, "old").empty());
 }
 
 // A `sweep` column holds the sweep's name in every table and view (version 3), so a query by name
@@ -266,7 +285,8 @@ TEST(Store, NewerSchemaIsRefused) {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("INSERT INTO schema_version VALUES (7, 'from the future', 'now')");
   }
-  EXPECT_ERROR_HAS(Store store(path), "schema version 7 is newer than this ablate knows (3)");
+  EXPECT_ERROR_HAS(Store store(path), "schema version 7 is newer than this ablate knows (" +
+                                          std::to_string(kSchemaVersion) + ")");
   EXPECT_ERROR_HAS(Store store(path), path);
 }
 

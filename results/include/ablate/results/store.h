@@ -54,8 +54,9 @@ class StoreError : public std::runtime_error {
 };
 
 // The schema version this code writes; an older file is migrated when opened for writing (and
-// read as it is when opened read-only), a newer one is refused. Version 2 added jobs.stale.
-inline constexpr int kSchemaVersion = 3;
+// read as it is when opened read-only), a newer one is refused. Version 2 added jobs.stale,
+// version 3 the sweep's name in jobs and environment, version 4 the table sequential_looks.
+inline constexpr int kSchemaVersion = 4;
 
 // Every job status, in lifecycle order. "pending" until started; "running" while a worker has it;
 // the rest are outcomes ("skipped": never ran because a job it depends on failed).
