@@ -262,6 +262,17 @@ Report build_report(Store& store, const ReportOptions& options) {
     throw ReportError("--alpha " + format_number(options.alpha) + ": must be in (0, 1)");
   }
   if (options.min_seeds < 2) throw ReportError("min_seeds must be at least 2");
+  if (!(options.equivalence_margin >= 0 && std::isfinite(options.equivalence_margin))) {
+    throw ReportError("--equivalence-margin " + format_number(options.equivalence_margin) +
+                      ": must be finite and >= 0");
+  }
+  if (options.bounds &&
+      !(std::isfinite(options.bounds->first) && std::isfinite(options.bounds->second) &&
+        options.bounds->first < options.bounds->second)) {
+    throw ReportError("--bounds " + format_number(options.bounds->first) + "," +
+                      format_number(options.bounds->second) +
+                      ": expected finite LO < HI (the metric's range)");
+  }
   Report r;
   r.options = options;
   const auto sweep = store.sweep(options.sweep);
@@ -275,6 +286,7 @@ Report build_report(Store& store, const ReportOptions& options) {
   const int64_t sweep_pk = store.sweep_pk(options.sweep);
   const auto values = metric_values(store, sweep_pk, r);
   set_direction(r);
+  if (options.sequential) set_sequential_setup(r);
   r.curve_metric = options.curves ? curve_of(store, sweep_pk, options.metric, &r.metric_kind) : "";
   if (r.imported && r.metric_kind.empty()) r.metric_kind = "imported column";
 
@@ -283,6 +295,7 @@ Report build_report(Store& store, const ReportOptions& options) {
   keep_where(r, arm_jobs.by_arm);
   label_arms(r, arm_jobs.by_arm, arm_jobs.all, key_order(store, options.sweep));
   collect_samples(store, sweep_pk, r, arm_jobs, values);
+  if (options.sequential) check_sequential_bounds(r, arm_jobs.by_arm);
   add_families(r, arm_jobs.planned_seeds);
   find_identical_arms(store, sweep_pk, r, arm_jobs.by_arm);
   write_warnings(r);

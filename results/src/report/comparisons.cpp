@@ -261,6 +261,7 @@ void add_family(Report& report, Family family, const PlannedSeeds& planned_seeds
     group.comparisons = std::move(indices);
   }
   decide_family(report, family, members);
+  if (report.options.sequential) add_sequential(report, family, members, planned_seeds);
   report.families.push_back(std::move(family));
 }
 

@@ -44,6 +44,73 @@ std::string correction_words(stats::Correction correction) {
   return "";
 }
 
+// The anytime-valid comparisons (--sequential) in words: method, looks, pairing, correction.
+void write_sequential_method(Report& r) {
+  const auto& o = r.options;
+  const auto& s = r.sequential;
+  const std::string a = format_number(o.alpha);
+  r.method.push_back(
+      "Anytime-valid comparisons (--sequential): each comparison also has an e-value for no "
+      "difference and a confidence sequence (CS) for the mean difference, arm minus reference, "
+      "with one look per seed in ascending seed order; their guarantee holds at every look, "
+      "whatever rule decided when to stop the sweep.");
+  if (s.method == stats::SequentialMethod::kGaussianMixture) {
+    r.method.push_back(
+        "Sequential method: the Gaussian mixture t (Lai 1976; Wang & Ramdas 2023; mixture sd 1 "
+        "over the standardised effect), for an unbounded metric (" +
+        s.method_reason + "); it assumes normal seed-wise differences.");
+  } else {
+    r.method.push_back(
+        "Sequential method: hedged capital betting (Waudby-Smith & Ramdas 2023) "
+        "on the metric's range " +
+        (s.bounds
+             ? "[" + format_number(s.bounds->first) + ", " + format_number(s.bounds->second) + "]"
+             : std::string("(none)")) +
+        " (" + s.bounds_reason + "; " + s.method_reason +
+        "), distribution-free for values in that range; it needs large effects "
+        "relative to the range to decide within tens of seeds.");
+  }
+  r.method.push_back(
+      "Sequential pairing: by seed when one arm's planned seeds are a subset of the other's (a "
+      "candidate stopped early while its reference went on), over the seeds both arms have a "
+      "value for; otherwise unpaired, the i-th seed of each arm in ascending order.");
+  switch (o.correction) {
+    case stats::Correction::kHolm:
+    case stats::Correction::kBonferroni:
+      r.method.push_back(
+          std::string(o.correction == stats::Correction::kHolm
+                          ? "Sequential correction: Holm has no e-value version here, so it maps "
+                            "to e-Bonferroni: "
+                          : "Sequential correction: e-Bonferroni: ") +
+          "in a family of K comparisons with a sequential result, each CS is at level alpha / K "
+          "(alpha " +
+          a +
+          ") and a comparison is decided when its CS excluded 0 at some look (its largest "
+          "e-value reached K / alpha); the family-wise error is at most alpha at every look.");
+      break;
+    case stats::Correction::kBenjaminiHochberg:
+      r.method.push_back(
+          "Sequential correction: e-BH (Wang & Ramdas 2022) at " + a +
+          " on each comparison's e-value at its last look decides (false discovery rate at most "
+          "alpha); the CS shown is each comparison's own at level alpha (marginal, not "
+          "corrected), and \"decided at\" is the first look at which the CS at alpha / K "
+          "excluded 0 (the e-Bonferroni look a sweep's stopping rule uses), so it may be empty for "
+          "a "
+          "comparison e-BH decides, or set for one it does not.");
+      break;
+    case stats::Correction::kNone:
+      r.method.push_back("Sequential correction: none; each CS is at level alpha (" + a +
+                         ") and a comparison is decided when it excluded 0 at some look.");
+      break;
+  }
+  if (o.equivalence_margin > 0) {
+    r.method.push_back("Equivalent: the CS (at the level shown) lay inside (-" +
+                       format_number(o.equivalence_margin) + ", " +
+                       format_number(o.equivalence_margin) + ") at some look, so |difference| < " +
+                       format_number(o.equivalence_margin) + " at that level.");
+  }
+}
+
 void write_method(Report& r) {
   const auto& o = r.options;
   const std::string conf = percent(1 - o.alpha);
@@ -93,6 +160,7 @@ void write_method(Report& r) {
   r.method.push_back(
       "Diverged runs and runs without a finite value are excluded and listed below, never "
       "averaged; failed and unfinished jobs likewise.");
+  if (o.sequential) write_sequential_method(r);
 }
 
 void write_provenance(Report& r, Store& store, const std::vector<JobRow>& jobs) {

@@ -60,6 +60,16 @@ MetricDirection infer_direction(const std::string& metric) {
   return out;
 }
 
+std::string unit_range_word(const std::string& metric) {
+  // Only a name read as higher-is-better: "acc_loss" says both and has no known range.
+  const MetricDirection direction = infer_direction(metric);
+  if (!direction.lower_is_better || *direction.lower_is_better) return "";
+  for (const auto& w : words_of(metric)) {
+    if (w == "acc" || w == "accuracy" || w == "match") return w;
+  }
+  return "";
+}
+
 bool is_metric_name(const std::string& name, bool imported) {
   if (imported) return true;  // every imported column is a metric the user chose
   if (starts_with(name, "final_") || starts_with(name, "best_")) return true;

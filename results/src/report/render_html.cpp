@@ -53,6 +53,20 @@ std::string render_html(const Report& r, const std::vector<Figure>& figures,
       out << "</ul>\n";
     }
   }
+  if (r.options.sequential) {
+    out << "<h2>Anytime-valid comparisons</h2>\n";
+    for (const auto& f : r.families) {
+      out << "<h3>Family: " << escape_html(f.name) << "</h3>\n<p>"
+          << escape_html(sequential_sentence(r, f)) << "</p>\n"
+          << table_html(sequential_table(r, f));
+      const auto notes_ = sequential_notes(r, f);
+      if (!notes_.empty()) {
+        out << "<ul>\n";
+        for (const auto& note : notes_) out << "<li>" << escape_html(note) << "</li>\n";
+        out << "</ul>\n";
+      }
+    }
+  }
   out << "<h2>Figures</h2>\n";
   if (figures.empty() && figure_notes.empty()) out << "<p>No figures.</p>\n";
   for (const auto& note : figure_notes) out << "<p>" << escape_html(note) << "</p>\n";

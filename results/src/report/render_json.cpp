@@ -51,6 +51,34 @@ nlohmann::json interval_json(const stats::Interval& i) {
   return {{"low", number_or_null(i.low)}, {"high", number_or_null(i.high)}};
 }
 
+// A CS end: JSON has no infinity, so an unbounded end is the string "-inf" or "inf"; NaN (an
+// empty intersection) is null.
+nlohmann::json cs_end(double v) {
+  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+  return number_or_null(v);
+}
+
+nlohmann::json look_or_null(int64_t look) {
+  return look >= 0 ? nlohmann::json(look) : nlohmann::json(nullptr);
+}
+
+nlohmann::json sequential_json(const SequentialComparison& q) {
+  return {{"method", q.method},
+          {"paired", q.paired},
+          {"seeds", q.seeds},
+          {"level", number_or_null(q.level)},
+          {"e_value", number_or_null(q.e_value)},
+          {"e_value_max", number_or_null(q.e_value_max)},
+          {"cs_low", cs_end(q.cs_low)},
+          {"cs_high", cs_end(q.cs_high)},
+          {"decided", q.decided},
+          {"equivalent", q.equivalent},
+          {"first_decided_at", look_or_null(q.first_decided_at)},
+          {"first_equivalent_at", look_or_null(q.first_equivalent_at)},
+          {"verdict", q.verdict},
+          {"note", q.note}};
+}
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -64,6 +92,16 @@ std::string render_json(const Report& r) {
   j["correction"] = stats::to_string(r.options.correction);
   j["test"] = to_string(r.options.test);
   j["min_seeds"] = r.options.min_seeds;
+  if (r.options.sequential) {
+    const auto& s = r.sequential;
+    j["sequential"] = {
+        {"method", stats::to_string(s.method)},
+        {"method_reason", s.method_reason},
+        {"bounds", s.bounds ? nlohmann::json::array({s.bounds->first, s.bounds->second})
+                            : nlohmann::json(nullptr)},
+        {"bounds_reason", s.bounds_reason},
+        {"equivalence_margin", r.options.equivalence_margin}};
+  }
   j["baseline"] = r.has_baseline() ? param_object(r.baseline_arm()) : nlohmann::json(nullptr);
   j["baseline_reason"] = r.baseline_reason;
   j["arms"] = nlohmann::json::array();
@@ -123,6 +161,7 @@ std::string render_json(const Report& r) {
       o["eps_min"] = number_or_null(c.aso.eps_min);
       o["eps_min_reverse"] = number_or_null(c.aso_reverse.eps_min);
     }
+    if (r.options.sequential) o["sequential"] = sequential_json(c.sequential);
     j["comparisons"].push_back(o);
   }
   j["families"] = nlohmann::json::array();
@@ -143,6 +182,7 @@ std::string render_json(const Report& r) {
          {"tested", f.tested},
          {"groups", groups},
          {"notes", f.notes}});
+    if (r.options.sequential) j["families"].back()["sequential_tested"] = f.sequential_tested;
   }
   j["identical"] = nlohmann::json::array();
   for (const auto& same : r.identical) {

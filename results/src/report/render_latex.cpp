@@ -108,6 +108,16 @@ std::string render_latex(const Report& r) {
         << table_latex(family_table(r, f), escape_latex(family_sentence(r, f)),
                        label + "-" + std::to_string(i));
   }
+  if (r.options.sequential) {
+    for (size_t i = 0; i < r.families.size(); ++i) {
+      const Family& f = r.families[i];
+      out << "\n"
+          << table_latex(sequential_table(r, f),
+                         "Anytime-valid comparisons, family " + escape_latex(f.name) + ": " +
+                             escape_latex(sequential_sentence(r, f)),
+                         label + "-sequential-" + std::to_string(i));
+    }
+  }
   return out.str();
 }
 

@@ -35,6 +35,15 @@ std::string render_markdown(const Report& r, const std::vector<Figure>& figures,
         << table_markdown(family_table(r, f));
     for (const auto& note : family_notes(r, f)) out << "\n- " << escape_markdown(note);
   }
+  if (r.options.sequential) {
+    out << "\n\n## Anytime-valid comparisons";
+    for (const auto& f : r.families) {
+      out << "\n\n### Family: " << escape_markdown(f.name) << "\n\n"
+          << escape_markdown(sequential_sentence(r, f)) << "\n\n"
+          << table_markdown(sequential_table(r, f));
+      for (const auto& note : sequential_notes(r, f)) out << "\n- " << escape_markdown(note);
+    }
+  }
   out << "\n\n## Figures\n\n";
   if (figures.empty() && figure_notes.empty()) {
     out << "No figures (run with --out DIR to draw them).\n\n";

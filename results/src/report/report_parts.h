@@ -65,6 +65,9 @@ struct MetricDirection {
   std::string word;  // the word that decided ("loss"), or the two that conflict
 };
 MetricDirection infer_direction(const std::string& metric);
+// The word of the metric's name that says its values lie in [0, 1] for --sequential's bounds
+// (acc, accuracy, match, as in exact_match), or "" (also for a name whose direction is unclear).
+std::string unit_range_word(const std::string& metric);
 // A summary name that is a metric (final_*, best_*, the measured quantities of summary.json;
 // every column of an imported sweep), not a setting echoed by summary.json (step, warmup, ...).
 bool is_metric_name(const std::string& name, bool imported);
@@ -111,6 +114,32 @@ void add_baseline_family(Report& report, const PlannedSeeds& planned_seeds);
 // One --compare family (report.h, "Families"); ReportError for a key that is not a param, a key
 // with one level, a --reference that is not a level, or no cell with something to compare.
 void add_compare_family(Report& report, const CompareSpec& spec, const PlannedSeeds& planned_seeds);
+
+// ----- sequential_comparisons.cpp ------------------------------------------------------------
+
+// Report::sequential: the method and bounds --sequential uses, as given or inferred (report.h,
+// "Sequential"); ReportError for bounded betting without bounds.
+void set_sequential_setup(Report& r);
+// ReportError naming the job, seed and value of the first sample outside the bounds in use.
+void check_sequential_bounds(const Report& r,
+                             const std::vector<std::vector<const JobRow*>>& arm_jobs);
+// The anytime-valid comparison of each of the family's comparisons (`members`, indices into
+// Report::comparisons), corrected over the family; sets Family::sequential_tested.
+void add_sequential(Report& r, Family& family, const std::vector<size_t>& members,
+                    const PlannedSeeds& planned_seeds);
+// Cells of one sequential comparison shared by the text formats. The CS's infinite ends are
+// "−∞" / "∞" in `cs` and $-\infty$ / $\infty$ in `cs_latex`.
+struct SequentialText {
+  std::string seeds, cs, cs_latex, e_value, decided_at, verdict;
+};
+SequentialText sequential_text(const Comparison& c);
+// "Confidence sequences at 98.3% (alpha / 3: e-Bonferroni over the family's 3 comparisons) ..."
+std::string sequential_sentence(const Report& r, const Family& f);
+// One family's anytime-valid comparisons: arm, reference, seeds, CS, e-value, decided at,
+// verdict.
+Table sequential_table(const Report& r, const Family& f);
+// The notes of the family's sequential comparisons, each naming the two arms.
+std::vector<std::string> sequential_notes(const Report& r, const Family& f);
 
 // ----- identical.cpp -------------------------------------------------------------------------
 

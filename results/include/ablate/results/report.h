@@ -63,6 +63,29 @@
 //   Comparison::direction and the metric's direction), else "no detectable difference";
 //   "not testable" when the test is undefined for the data (e.g. zero variance), with a note.
 // - Every interval is at confidence 1 - alpha.
+//
+// Sequential (anytime-valid) comparisons (options.sequential; sequential.h, docs/design.md 6)
+// - Every comparison also gets an e-value and a confidence sequence (CS) for the mean difference
+//   (candidate - reference), valid at every look whatever the stopping rule. Looks are the seeds
+//   in ascending order. Paired when one arm's planned seeds are a subset of the other's (a
+//   candidate stopped early while the reference went on): over the seeds both arms have a value
+//   for, ascending. Otherwise unpaired: each arm's values in ascending seed order, the i-th of one
+//   with the i-th of the other (sequential_unpaired). The fixed tests keep their own pairing.
+// - Method: bounded betting on [lo, hi] when the bounds are known (ReportOptions::bounds, else
+//   [0, 1] for a metric whose name says acc, accuracy or match), the Gaussian mixture t
+//   otherwise; ReportOptions::sequential_method overrides. With bounds in use (given, or inferred
+//   for betting), a sample outside them is a ReportError naming the job, seed and value.
+// - Correction per family, K = its comparisons with an available sequential result: holm and
+//   bonferroni -> e-Bonferroni, every CS at level alpha / K and decided <=> e_value_max >= K /
+//   alpha (holm has no e-value version here); bh -> e-BH on the last look's e-values at alpha,
+//   the CS at level alpha (marginal) and first_decided_at at alpha / K (the look at which
+//   e-Bonferroni, the sweep's stopping rule, would have stopped); none -> alpha each.
+// - Verdict: "better" / "worse" when decided (the CS's sign and the metric's direction),
+//   "equivalent (|difference| < m)" when not decided and the CS lay inside (-m, m) at some look,
+//   "undecided", or "not available" (fewer than 2 looks; the note says why).
+// - JSON: each comparison's "sequential" object, present only with options.sequential. JSON has
+//   no infinity: an infinite CS end is the string "-inf" or "inf"; NaN is null; first_decided_at
+//   and first_equivalent_at of -1 (never) are null.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -71,6 +94,7 @@
 #include <utility>
 #include <vector>
 
+#include "ablate/results/sequential.h"
 #include "ablate/results/stats.h"
 #include "ablate/results/store.h"
 
@@ -111,7 +135,14 @@ struct ReportOptions {
   double power = 0.8;                  // target power of seeds_for_power
   int64_t bootstrap_resamples = 9999;  // per arm, for the bootstrap intervals
   uint64_t seed = stats::kDefaultSeed;  // bootstrap, permutation and ASO generators
-  bool curves = true;  // load the learning curves for the figures (off: faster, no curves)
+  bool curves = true;       // load the learning curves for the figures (off: faster, no curves)
+  bool sequential = false;  // also an anytime-valid comparison for every comparison (above)
+  // The metric's range [lo, hi] for the betting method; none: [0, 1] when the name says acc,
+  // accuracy or match, else unbounded. lo < hi, both finite (ReportError otherwise).
+  std::optional<std::pair<double, double>> bounds;
+  // none: kBoundedBetting when the bounds are known (given or inferred), else kGaussianMixture.
+  std::optional<stats::SequentialMethod> sequential_method;
+  double equivalence_margin = 0;  // >= 0; > 0: "equivalent" when the CS lies in (-m, m)
 };
 
 // A job that is not a sample of its arm, and why.
@@ -152,6 +183,29 @@ struct ReportArm {
   std::vector<CurvePoint> curve;  // the metric's learning curve (empty when not logged)
 };
 
+// The anytime-valid comparison of an arm with its reference (report.h, "Sequential").
+struct SequentialComparison {
+  bool available = false;  // false: options.sequential off, or fewer than 2 looks (`note` says)
+  std::string note;        // unmatched runs, no decision possible yet, why not available, ...
+  std::string method;      // stats::to_string of the method: "gaussian-mixture", "bounded-betting"
+  bool paired = false;     // pairs by seed (nested seeds); false: the i-th seed of each arm
+  int64_t seeds = 0;       // looks used: pairs (paired) or matched values (unpaired)
+  double level = stats::kNaN;        // the per-comparison level of the CS (alpha / K, or alpha)
+  double e_value = stats::kNaN;      // at the last look (what e-BH takes)
+  double e_value_max = stats::kNaN;  // the largest over the looks (what e-Bonferroni takes)
+  double cs_low = stats::kNaN;       // the CS at `level` at the last look; -inf / +inf while the
+  double cs_high = stats::kNaN;      // data cannot bound it; NaN when it became empty
+  bool decided = false;              // after the family's correction (e-Bonferroni or e-BH)
+  bool equivalent = false;           // the CS at `level` lay inside (-m, m) at some look
+  // The look (seeds, pairs when paired) at which the CS first excluded 0: at `level`, except under
+  // bh, where it is at alpha / K (e-Bonferroni's look); -1 = never.
+  int64_t first_decided_at = -1;
+  int64_t first_equivalent_at = -1;          // the look the CS at `level` first lay in (-m, m)
+  std::vector<stats::SequentialLook> looks;  // every look at `level` (figures, status)
+  std::string verdict;  // "better", "worse", "equivalent (|difference| < m)", "undecided",
+                        // "not available"
+};
+
 struct Comparison {
   size_t arm = 0;        // index into Report::arms
   size_t reference = 0;  // the arm it is compared with (the baseline, or the cell's reference)
@@ -175,6 +229,7 @@ struct Comparison {
   bool significant = false;
   std::string verdict;  // "better", "worse", "no detectable difference", "too few seeds"
   std::string note;     // why no test ran, pairs dropped, what the correction changed, ...
+  SequentialComparison sequential;  // filled when options.sequential
 };
 
 // Comparisons of one family that share a cell: the same values of every label key but the
@@ -193,6 +248,7 @@ struct Family {
   std::vector<FamilyGroup> groups;
   size_t tested = 0;               // comparisons with a p-value: the size of the correction
   std::vector<std::string> notes;  // cells left out and why
+  size_t sequential_tested = 0;    // comparisons with an available sequential result: K
 };
 
 // Two arms whose usable values are equal seed by seed, or equal to within kIdenticalTolerance
@@ -205,6 +261,14 @@ struct IdenticalArms {
   int64_t seeds = 0;               // seeds compared
   double relative_difference = 0;  // the largest over the seeds; 0 when exactly equal
   std::string cause;               // the likely cause from the stored diagnostics, or a generic one
+};
+
+// What --sequential used for the whole report, as given or inferred.
+struct SequentialSetup {
+  stats::SequentialMethod method = stats::SequentialMethod::kGaussianMixture;
+  std::string method_reason;  // "given (--sequential-method)", "the metric's range is known", ...
+  std::optional<std::pair<double, double>> bounds;  // the range in use; none: unbounded
+  std::string bounds_reason;  // "given (--bounds)", "inferred from the name (acc)", "none: ..."
 };
 
 struct Report {
@@ -230,6 +294,7 @@ struct Report {
   int64_t stale = 0;                     // jobs left out: the sweep file no longer plans them
   bool too_few_seeds = false;            // no comparison could run a test
   std::string curve_metric;              // logged metric behind the curves ("" when none)
+  SequentialSetup sequential;            // options.sequential: the method and bounds in use
   // Provenance: code version, dirty flag, created, the sweep's environment, the distinct devices,
   // hosts and LibTorch versions of its jobs, and what wrote the report.
   std::vector<std::pair<std::string, std::string>> provenance;
@@ -248,7 +313,8 @@ bool names_key(const std::string& key, const std::string& given);
 // a metric whose direction is not given and cannot be inferred, a baseline that matches no arm or
 // several (listing the arms), no arm with min_seeds usable runs for an automatic baseline, a
 // --where or --compare key that is not a param, a --where that keeps no arm, a --reference that
-// is not a level, or an invalid option (alpha not in (0, 1), min_seeds < 2).
+// is not a level, or an invalid option (alpha not in (0, 1), min_seeds < 2, bounds with lo >= hi,
+// a negative equivalence margin), or with options.sequential a sample outside the bounds in use.
 Report build_report(Store& store, const ReportOptions& options);
 
 // Figures rendered beside a report (see figures.h); renderers only reference or inline them.
@@ -261,7 +327,9 @@ struct Figure {
 };
 
 // The JSON of docs/design.md section 7 (sweep, metric, alpha, correction, arms, comparisons with
-// the contract's fields; NaN as null) plus baseline, method, excluded jobs and provenance.
+// the contract's fields; NaN as null) plus baseline, method, excluded jobs and provenance; with
+// options.sequential also "sequential" per comparison and for the report ("Sequential" above:
+// infinite CS ends as the strings "-inf" / "inf").
 std::string render_json(const Report& report);
 // Markdown: the arms table, verdicts, method, excluded jobs, provenance; figures as images by
 // their paths relative to `base_dir` (where the .md file is).
