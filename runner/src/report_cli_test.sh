@@ -98,6 +98,39 @@ expect 0 "lower is better, inferred from the name \\(loss\\)" "$ablate" report "
 expect 2 "give one of --lower-is-better and --higher-is-better" "$ablate" report "$sweep" \
   --metric loss --lower-is-better --higher-is-better
 
+# --- --sequential: anytime-valid comparisons ---
+# acc: the range [0, 1] is read from the name, so hedged betting; 4 seeds cannot decide it.
+"$ablate" report "$sweep" --metric acc --sequential --format json > seq.json 2> seq.err ||
+  fail "report --sequential: $(cat seq.err)"
+has seq.json '"sequential": {'
+has seq.json '"method": "bounded-betting"'
+has seq.json '"bounds": ['
+has seq.json '"first_decided_at": null'
+has seq.json '"verdict": "undecided"'
+lacks out.json '"sequential"'  # without --sequential the JSON has no sequential key
+# loss: unbounded, the Gaussian mixture; at 4 looks and alpha / 3 its sequence is still the line.
+"$ablate" report "$sweep" --metric loss --sequential --format json > seqloss.json 2> seq.err ||
+  fail "report --sequential --metric loss: $(cat seq.err)"
+has seqloss.json '"method": "gaussian-mixture"'
+has seqloss.json '"cs_low": "-inf"'
+has seqloss.json '"cs_high": "inf"'
+has seqloss.json '"level": 0.016666'
+expect 0 "## Anytime-valid comparisons" "$ablate" report "$sweep" --metric acc --sequential \
+  --correction bh --equivalence-margin 0.05
+expect 0 "Anytime-valid comparisons" "$ablate" report "$sweep" --metric acc --sequential \
+  --format tex
+expect 2 "--bounds 1,0: expected LO,HI" "$ablate" report "$sweep" --metric acc --sequential \
+  --bounds 1,0
+expect 2 "--bounds zero: expected LO,HI" "$ablate" report "$sweep" --metric acc --sequential \
+  --bounds zero
+expect 2 "outside the bounds \\[0, 0.5\\]" "$ablate" report "$sweep" --metric acc --sequential \
+  --bounds 0,0.5
+expect 2 "--sequential-method t-test: expected gaussian-mixture or bounded-betting" \
+  "$ablate" report "$sweep" --metric acc --sequential --sequential-method t-test
+expect 2 "--equivalence-margin -1: must be" "$ablate" report "$sweep" --metric acc --sequential \
+  --equivalence-margin=-1
+expect 2 "need --sequential" "$ablate" report "$sweep" --metric acc --bounds 0,1
+
 # --- --where, --compare, --reference ---
 cat > grid.csv <<'CSV'
 attention.variant,attention.kv_heads,attention.ema_window,seed,val_loss
@@ -167,8 +200,13 @@ if command -v pdflatex >/dev/null 2>&1; then
     attention.variant=gqa attention.kv_heads=4 --format tex > families.tex 2>/dev/null ||
     fail "report --format tex with families"
   cp rep/report.tex arms.tex
+  # The anytime-valid tables too (3 seeds: infinite ends, as $-\infty$ and $\infty$).
+  "$ablate" report grid --metric val_loss --compare attention.ema_window --sequential \
+    --equivalence-margin 0.5 --format tex > sequential.tex 2>/dev/null ||
+    fail "report --sequential --format tex"
   printf '%s\n' '\documentclass{article}' '\usepackage{booktabs}' '\usepackage{graphicx}' \
-    '\begin{document}' '\input{arms.tex}' '\input{families.tex}' '\end{document}' > doc.tex
+    '\begin{document}' '\input{arms.tex}' '\input{families.tex}' '\input{sequential.tex}' \
+    '\end{document}' > doc.tex
   pdflatex -interaction=nonstopmode -halt-on-error doc.tex > latex.log 2>&1 ||
     fail "pdflatex cannot compile the report's LaTeX: $(grep -A3 '^!' latex.log | head -8)"
   [ -s doc.pdf ] || fail "pdflatex wrote no PDF"

@@ -227,7 +227,14 @@ void add_sequential(Report& r, Family& family, const std::vector<size_t>& member
                      " of the " + (s.arm_waits ? "arm" : "reference") + " wait for a partner"
                : std::string()));
     }
-    notes.push_back(res.note);
+    // The library prints alpha to 17 digits (0.025000000000000001); say it as the report does.
+    if (res.note.rfind("no decision is possible before look", 0) == 0) {
+      notes.push_back("no decision is possible before look " +
+                      std::to_string(res.min_looks_to_decide) + " at level " +
+                      format_number(level));
+    } else {
+      notes.push_back(res.note);
+    }
     if (bh && q.available && k > 1) {
       // first_decided_at at the e-Bonferroni level: the look a stopping rule at alpha / K takes.
       const stats::SequentialResult split_res = run(r, s, split);

@@ -1,5 +1,8 @@
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
+#include <utility>
 
 #include "ablate/results/figures.h"
 #include "ablate/results/report.h"
@@ -8,6 +11,20 @@
 #include "cli.h"
 
 namespace ablate::cli {
+
+namespace {
+
+// The whole of `text` as a finite number.
+bool parse_double(const std::string& text, double* out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
 
 int command_report(const std::vector<std::string>& args) {
   const CommandInfo info{
@@ -21,8 +38,17 @@ int command_report(const std::vector<std::string>& args) {
       "  ablate report quickstart --metric final_test_acc --out report\n"
       "  ablate report lm --metric final_val_loss --compare attention.kv_heads --reference 4\n"
       "  ablate report lm --metric final_val_loss --where attention.variant=dgqa \\\n"
-      "      --compare attention.ema_window --compare attention.dgqa_mode"};
+      "      --compare attention.ema_window --compare attention.dgqa_mode\n"
+      "--sequential adds anytime-valid comparisons: an e-value and a confidence sequence per\n"
+      "comparison, valid at every look (one look per seed, ascending) whatever the stopping\n"
+      "rule; hedged betting on the metric's range (--bounds, else 0,1 for acc/accuracy/match\n"
+      "metrics), the Gaussian mixture t for unbounded metrics; --correction holm and bonferroni\n"
+      "use e-Bonferroni, bh uses e-BH.\n"
+      "  ablate report lm --metric final_val_loss --sequential --format json\n"
+      "  ablate report quickstart --metric final_test_acc --sequential --bounds 0.5,1 \\\n"
+      "      --equivalence-margin 0.01"};
   std::string db = "ablate.db", test = "auto", correction = "holm", format = "md", cost = "auto";
+  std::string bounds, sequential_method;
   std::vector<std::string> baseline, where, compare, reference;
   bool lower = false, higher = false;
   results::ReportOptions report;
@@ -50,6 +76,16 @@ int command_report(const std::vector<std::string>& args) {
   add("alpha", po::value(&report.alpha)->default_value(report.alpha), "significance level");
   add("min-seeds", po::value(&report.min_seeds)->default_value(report.min_seeds),
       "fewest seeds per arm for a test");
+  add("sequential", po::bool_switch(&report.sequential),
+      "also anytime-valid comparisons: e-values and confidence sequences, valid at every look");
+  add("bounds", po::value(&bounds),
+      "LO,HI: the metric's range for --sequential (default: 0,1 for acc/accuracy/match, else "
+      "unbounded)");
+  add("sequential-method", po::value(&sequential_method),
+      "gaussian-mixture|bounded-betting (default: bounded-betting when the range is known)");
+  add("equivalence-margin",
+      po::value(&report.equivalence_margin)->default_value(report.equivalence_margin),
+      "M >= 0: --sequential also says equivalent when the sequence lies in (-M, M)");
   add("format", po::value(&format)->default_value(format),
       "md|html|tex|json, or a list md,html,tex,json with --out");
   add("cost", po::value(&cost)->default_value(cost),
@@ -126,6 +162,38 @@ int command_report(const std::vector<std::string>& args) {
   } catch (const std::invalid_argument&) {
     std::cerr << "ablate report: --correction " << correction
               << ": expected holm, bh, bonferroni or none\n";
+    return kBadInput;
+  }
+  const bool margin_given =
+      vm.count("equivalence-margin") > 0 && !vm["equivalence-margin"].defaulted();
+  if (!report.sequential && (!bounds.empty() || !sequential_method.empty() || margin_given)) {
+    std::cerr << "ablate report: --bounds, --sequential-method and --equivalence-margin need "
+                 "--sequential\n";
+    return kBadInput;
+  }
+  if (!bounds.empty()) {
+    const auto comma = bounds.find(',');
+    double lo = 0, hi = 0;
+    if (comma == std::string::npos || !parse_double(bounds.substr(0, comma), &lo) ||
+        !parse_double(bounds.substr(comma + 1), &hi) || !(lo < hi)) {
+      std::cerr << "ablate report: --bounds " << bounds
+                << ": expected LO,HI, two finite numbers with LO < HI (e.g. 0,1)\n";
+      return kBadInput;
+    }
+    report.bounds = std::make_pair(lo, hi);
+  }
+  if (!sequential_method.empty()) {
+    try {
+      report.sequential_method = results::stats::parse_sequential_method(sequential_method);
+    } catch (const std::invalid_argument&) {
+      std::cerr << "ablate report: --sequential-method " << sequential_method
+                << ": expected gaussian-mixture or bounded-betting\n";
+      return kBadInput;
+    }
+  }
+  if (!(report.equivalence_margin >= 0 && std::isfinite(report.equivalence_margin))) {
+    std::cerr << "ablate report: --equivalence-margin " << report.equivalence_margin
+              << ": must be a finite number >= 0\n";
     return kBadInput;
   }
   files.figures.cost = results::parse_cost_axis(cost);
