@@ -4,6 +4,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "ablate/runner/canonical.h"
@@ -301,6 +302,28 @@ std::vector<std::string> Locations::keys() const {
 Location location_of(const YAML::Mark& mark, const std::string& file) {
   if (mark.is_null()) return {file, 0, 0};
   return {file, mark.line + 1, mark.column + 1};
+}
+
+Location where(const YAML::Node& node, const Location& fallback) {
+  if (node.IsNull() || node.Mark().is_null()) return fallback;
+  return location_of(node.Mark(), fallback.file);
+}
+
+std::vector<Entry> entries_of(const YAML::Node& map, const std::string& file,
+                              const std::string& prefix) {
+  std::vector<Entry> out;
+  std::map<std::string, Location> seen;
+  for (const auto& kv : map) {
+    const Location key_at = location_of(kv.first.Mark(), file);
+    if (!kv.first.IsScalar()) {
+      fail(key_at, prefix, "expected a key name, got " + describe(kv.first));
+    }
+    const std::string key = kv.first.Scalar();
+    const auto [it, inserted] = seen.emplace(key, key_at);
+    if (!inserted) fail(key_at, key, "duplicate key" + first_given(it->second));
+    out.push_back({key, key_at, kv.second});
+  }
+  return out;
 }
 
 YAML::Node load_yaml(const std::string& text, const std::string& file) {

@@ -7,6 +7,7 @@
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/ensembles.h"
 #include "ablate/runner/schema.h"
+#include "ablate/runner/until_decided.h"
 
 namespace ablate::runner {
 namespace {
@@ -120,6 +121,15 @@ std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) 
   }
   out += "total: " + plural(counts.jobs, "job") + " (" + std::to_string(counts.produced) +
          " before deduplication; " + std::to_string(counts.produced - counts.jobs) + " shared)\n";
+  if (sweep.sequential.enabled) {
+    const SequentialSeeds& r = sweep.sequential;
+    const size_t first = planned_jobs(sweep, jobs, {}).size();
+    out += "seeds until decided: every arm runs its first " + plural(r.min, "seed") + " (" +
+           plural(static_cast<int64_t>(first), "job") + "), then " + std::to_string(r.step) +
+           " more per round while its comparison of " + sweep.report.metric +
+           " (report:) is undecided, at most " + plural(r.max, "seed") + " (all " +
+           plural(counts.jobs, "job") + " above)\n";
+  }
   return out;
 }
 
@@ -135,8 +145,13 @@ std::string plan_processes_text(const std::vector<JobSpec>& jobs, int seeds_per_
 }
 
 // Every job carries what its line needs; the sweep is a parameter for symmetry with plan_text.
-std::string plan_json(const SweepSpec& /*sweep*/, const std::vector<JobSpec>& jobs) {
+std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
   std::string out;
+  // Seeds until decided: which jobs the first round runs (the others wait for the looks).
+  std::set<std::string> first_round;
+  if (sweep.sequential.enabled) {
+    for (const auto& job : planned_jobs(sweep, jobs, {})) first_round.insert(job.id);
+  }
   for (const JobSpec& job : jobs) {
     Json params = Json::object();
     for (const auto& [key, text] : job.params) {
@@ -152,6 +167,7 @@ std::string plan_json(const SweepSpec& /*sweep*/, const std::vector<JobSpec>& jo
     o["depends_on"] = job.parent_id.empty() ? Json::array() : Json::array({job.parent_id});
     o["blocks"] = job.blocks;
     o["config"] = config_json(job.config);
+    if (sweep.sequential.enabled) o["first_round"] = first_round.count(job.id) > 0;
     out += o.dump() + "\n";
   }
   return out;

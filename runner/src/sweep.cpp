@@ -13,47 +13,19 @@
 #include "ablate/runner/ensembles.h"
 #include "ablate/runner/schema.h"
 #include "ablate/runner/yaml_config.h"
+#include "sweep_parts.h"
 
 namespace ablate::runner {
 namespace {
 
 const char* const kCommandLine = "command line";
 const std::vector<std::string> kTopKeys = {
-    "name", "task", "base", "seeds", "grid", "exclude", "stages", "slurm", "seeds_per_process"};
+    "name",  "task", "base", "seeds", "grid", "exclude", "stages", "slurm", "seeds_per_process",
+    "report"};
 const std::vector<std::string> kStageKeys = {"name", "set", "from", "convert"};
 const char* const kSeedMessage =
     "the seed is set by `seeds:` (a count or a list), not as a config key";
 constexpr size_t kMaxNameLength = 100;
-
-// Where `node` was written; `fallback` for a node without a position of its own (a null value).
-Location where(const YAML::Node& node, const Location& fallback) {
-  if (node.IsNull() || node.Mark().is_null()) return fallback;
-  return location_of(node.Mark(), fallback.file);
-}
-
-// The entries of a mapping node with their key locations, refusing non-scalar and duplicate keys
-// (yaml-cpp keeps both entries of a duplicate key).
-struct Entry {
-  std::string key;
-  Location key_at;
-  YAML::Node value;
-};
-std::vector<Entry> entries_of(const YAML::Node& map, const std::string& file,
-                              const std::string& prefix = "") {
-  std::vector<Entry> out;
-  std::map<std::string, Location> seen;
-  for (const auto& kv : map) {
-    const Location key_at = location_of(kv.first.Mark(), file);
-    if (!kv.first.IsScalar()) {
-      fail(key_at, prefix, "expected a key name, got " + describe(kv.first));
-    }
-    const std::string key = kv.first.Scalar();
-    const auto [it, inserted] = seen.emplace(key, key_at);
-    if (!inserted) fail(key_at, key, "duplicate key" + first_given(it->second));
-    out.push_back({key, key_at, kv.second});
-  }
-  return out;
-}
 
 FieldValue read_value(const FieldInfo& field, const Config& config) {
   Config& c = const_cast<Config&>(config);  // the accessors only read here
@@ -581,7 +553,8 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
           const std::string near = nearest_word(e.key, kTopKeys);
           fail(e.key_at, e.key,
                "unknown key; " + (near.empty() ? "expected name, task, base, seeds, grid, "
-                                                 "exclude, stages, slurm or seeds_per_process"
+                                                 "exclude, stages, slurm, seeds_per_process or "
+                                                 "report"
                                                : "did you mean " + near + "?"));
         }
         top_entries.emplace(e.key, e);
@@ -657,11 +630,22 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
             fail(at, "seeds", "duplicate seed " + std::to_string(s) + first_given(it->second));
           spec.seeds.push_back(s);
         }
+      } else if (v.IsMap()) {
+        read_sequential_seeds(*seeds, spec);
       } else {
         fail(where(v, seeds->key_at), "seeds",
-             "expected a count or a list of seeds, got " + describe(v));
+             "expected a count, a list of seeds or {min, max, until: decided}, got " + describe(v));
       }
     });
+  if (const Entry* report = get("report"))
+    problems.check([&] { spec.report = read_report_question(*report, file); });
+  if (spec.sequential.enabled && !spec.report.given) {
+    problems.check([&] {
+      fail(spec.sequential.at, "seeds",
+           "until: decided needs a report: block saying what decides (report: {metric: "
+           "final_val_loss, baseline: {attention.variant: mha}})");
+    });
+  }
 
   // grid
   const Entry* grid = get("grid");

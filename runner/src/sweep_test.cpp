@@ -792,8 +792,9 @@ TEST(SweepError, SeedsDuplicatedOrInvalid) {
   expect_error(sweep_error("name: t\nseeds: [1, x]\n"), kFile, {2, 12}, "seeds",
                "expected an integer, got x");
   expect_error(sweep_error("name: t\nseeds: []\n"), kFile, {2, 8}, "seeds", "empty list of seeds");
-  expect_error(sweep_error("name: t\nseeds: {a: 1}\n"), kFile, {2, 8}, "seeds",
-               "expected a count or a list of seeds, got a mapping");
+  expect_error(sweep_error("name: t\nseeds: {a: 1}\n"), kFile, {2, 9}, "seeds.a", "unknown key");
+  expect_error(sweep_error("name: t\nseeds: x\n"), kFile, {2, 8}, "seeds",
+               "expected an integer, got x");
 }
 
 TEST(SweepError, TheSeedIsSetOnlyBySeeds) {
@@ -839,8 +840,8 @@ TEST(SweepError, UnknownTopLevelKeys) {
   expect_error(sweep_error("name: t\nattention.variant: gqa\n"), kFile, {2, 1}, "attention.variant",
                "is a config key; put it under base:");
   expect_error(sweep_error("name: t\nwhatever_else: 1\n"), kFile, {2, 1}, "whatever_else",
-               "unknown key; expected name, task, base, seeds, grid, exclude, stages, slurm or "
-               "seeds_per_process");
+               "unknown key; expected name, task, base, seeds, grid, exclude, stages, slurm, "
+               "seeds_per_process or report");
   expect_error(sweep_error("name: t\nname: u\n"), kFile, {2, 1}, "name",
                "duplicate key; first given at line 1, column 1");
 }

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "ablate/results/decision_log.h"
 #include "ablate/results/import.h"
 #include "report_parts.h"
 
@@ -224,6 +225,14 @@ void add_families(Report& r, const PlannedSeeds& planned_seeds) {
 
 void write_warnings(Report& r) {
   const auto& o = r.options;
+  // Seeds chosen by looking at the results invalidate fixed-n p-values (optional stopping).
+  if (r.until_decided_looks > 0 && !o.sequential) {
+    r.warnings.push_back(
+        "this sweep added seeds until decided (" + std::to_string(r.until_decided_looks) +
+        " looks): the fixed-n tests below assume the number of seeds was fixed in advance, so "
+        "their p-values and intervals do not hold under that stopping rule; report with "
+        "--sequential for anytime-valid ones");
+  }
   if (r.comparisons.empty()) {
     r.warnings.push_back("the report has one arm: there is nothing to compare");
   } else {
@@ -298,6 +307,11 @@ Report build_report(Store& store, const ReportOptions& options) {
   if (options.sequential) check_sequential_bounds(r, arm_jobs.by_arm);
   add_families(r, arm_jobs.planned_seeds);
   find_identical_arms(store, sweep_pk, r, arm_jobs.by_arm);
+  const auto log = sequential_looks(store, options.sweep);
+  if (!log.empty()) {
+    r.until_decided_looks = log.back().look;
+    r.until_decided_max_seeds = log.back().max_seeds;
+  }
   write_warnings(r);
   write_method(r);
   write_provenance(r, store, arm_jobs.jobs);

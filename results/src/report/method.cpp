@@ -49,6 +49,17 @@ void write_sequential_method(Report& r) {
   const auto& o = r.options;
   const auto& s = r.sequential;
   const std::string a = format_number(o.alpha);
+  if (r.until_decided_looks > 0) {
+    r.method.push_back(
+        "Seeds were added until each comparison was decided, with an anytime-valid test: every "
+        "arm ran its first seeds, then ablate run looked after each round (" +
+        std::to_string(r.until_decided_looks) +
+        " looks, in the decision log) and gave more seeds only to the arms whose comparison of "
+        "the sweep's report: question was still undecided, at most " +
+        std::to_string(r.until_decided_max_seeds) +
+        " per arm; the error guarantee of the anytime-valid comparisons holds whatever the "
+        "stopping time, so it holds for the seeds this rule chose.");
+  }
   r.method.push_back(
       "Anytime-valid comparisons (--sequential): each comparison also has an e-value for no "
       "difference and a confidence sequence (CS) for the mean difference, arm minus reference, "

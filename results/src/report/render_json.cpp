@@ -102,6 +102,11 @@ std::string render_json(const Report& r) {
         {"bounds_reason", s.bounds_reason},
         {"equivalence_margin", r.options.equivalence_margin}};
   }
+  // Only for a sweep run until decided, so other reports' JSON is unchanged.
+  if (r.until_decided_looks > 0) {
+    j["until_decided"] = {{"looks", r.until_decided_looks},
+                          {"max_seeds", r.until_decided_max_seeds}};
+  }
   j["baseline"] = r.has_baseline() ? param_object(r.baseline_arm()) : nlohmann::json(nullptr);
   j["baseline_reason"] = r.baseline_reason;
   j["arms"] = nlohmann::json::array();

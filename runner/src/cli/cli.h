@@ -43,6 +43,10 @@ std::string help_text(const CommandInfo& info, const po::options_description& op
 
 // "1 job", "2 jobs": a count and a noun, plural unless the count is 1.
 std::string count_of(long long n, const std::string& singular, const std::string& plural = "");
+// A number for the terminal: 4 significant digits, "inf" / "-inf", "n/a" for NaN.
+std::string number_text(double x);
+// A confidence interval or sequence: "[-0.0213, 0.0410]", ends by number_text.
+std::string interval_text(double low, double high);
 
 // Positional arguments split into one file and KEY=VALUE overrides.
 struct FileAndOverrides {

@@ -14,6 +14,7 @@
 #include "ablate/runner/plan.h"
 #include "ablate/runner/slurm.h"
 #include "ablate/runner/sweep.h"
+#include "ablate/runner/until_decided.h"
 #include "cli.h"
 #include "preflight.h"
 
@@ -61,6 +62,23 @@ std::string first_wave_script(const runner::SweepSpec& sweep,
          runner::sbatch_script(slurm, "", wave);
 }
 
+// One look of seeds until decided: per comparison, the seeds, the confidence sequence and what
+// happens next.
+void print_look(const runner::LookReport& look) {
+  std::cout << "look " << look.look << (look.recorded ? "" : " (as before)") << ":\n";
+  for (const auto& r : look.rows) {
+    std::cout << "  " << r.arm_label << " vs " << r.reference_label
+              << (r.family == "baseline" ? "" : " [" + r.family + "]") << ": "
+              << count_of(r.seeds, "seed") << ", CS " << interval_text(r.cs_low, r.cs_high)
+              << " at level " << number_text(r.level) << ", e-value " << number_text(r.e_value)
+              << ": " << r.action << "\n";
+  }
+  if (look.seeds_added > 0) {
+    std::cout << "  next round: " << count_of(look.seeds_added, "more seed") << "\n";
+  }
+  std::cout.flush();
+}
+
 }  // namespace
 
 int command_run(const std::vector<std::string>& args, const char* argv0) {
@@ -97,6 +115,12 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   std::string seeds_per_process;
   options.add_options()("seeds-per-process", po::value(&seeds_per_process),
                         seeds_per_process_help());
+  std::string until;
+  int64_t max_seeds = 0;
+  options.add_options()("until", po::value(&until),
+                        "decided: add seeds to each arm until its comparison of the file's report: "
+                        "question is decided (an anytime-valid test), at most --max-seeds")(
+      "max-seeds", po::value(&max_seeds), "with --until decided: the most seeds of one arm");
   runner::SlurmOptions slurm;
   po::options_description slurm_options(
       "slurm options (with --backend slurm; the sweep file's "
@@ -151,12 +175,23 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     }
     run.devices.push_back(d);
   }
+  if (given(vm, "until") && until != "decided") {
+    std::cerr << "ablate run: --until " << until << ": expected decided\n";
+    return kBadInput;
+  }
+  if (given(vm, "until") != given(vm, "max-seeds")) {
+    std::cerr << "ablate run: --until decided and --max-seeds N go together\n";
+    return kBadInput;
+  }
   // Everything is checked before the database is touched: an invalid file writes nothing.
   // With Slurm, data and devices are the compute nodes': each job checks its own when it starts.
   MachineChecks machine;
   machine.data = backend == "local";
   if (backend == "local") machine.devices_flag = run.devices;
-  const CheckedSweep checked = checked_sweep(in.file, in.overrides, machine);
+  const CheckedSweep checked =
+      checked_sweep(in.file, in.overrides, machine, [&](runner::SweepSpec& s) {
+        if (given(vm, "until")) runner::until_decided_from_command_line(s, max_seeds);
+      });
   const auto& sweep = checked.sweep;
   const auto& jobs = checked.jobs;
   for (const auto& w : runner::plan_warnings(sweep, jobs)) std::cerr << "warning: " << w << "\n";
@@ -237,10 +272,27 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     }
     std::cout.flush();
   };
-  const auto summary = runner::run_sweep(sweep, jobs, store, *executor, run, &g_interrupted);
+  runner::RunSummary summary;
+  if (sweep.sequential.enabled) {
+    try {
+      summary =
+          runner::run_until_decided(sweep, jobs, store, *executor, run, &g_interrupted, print_look);
+    } catch (const results::ReportError& e) {
+      // The question cannot be asked of the results (a metric no job reports): the finished
+      // jobs' results are stored; the file needs an edit.
+      const auto& at = sweep.report.at;
+      std::cerr << "error: " << at.file << ":" << at.line << ":" << at.column
+                << ": report: " << e.what() << "\n";
+      return kBadInput;
+    }
+  } else {
+    summary = runner::run_sweep(sweep, jobs, store, *executor, run, &g_interrupted);
+  }
+  const size_t registered = store.jobs(sweep.name).size();
   std::cout << "sweep " << sweep.name << ": "
-            << count_of(static_cast<long long>(jobs.size()), "job") << ", " << summary.launched
-            << " launched";
+            << count_of(static_cast<long long>(sweep.sequential.enabled ? registered : jobs.size()),
+                        "job")
+            << ", " << summary.launched << " launched";
   for (const auto& [status, n] : summary.counts) std::cout << ", " << n << " " << status;
   std::cout << "\n";
   if (run.detach) {

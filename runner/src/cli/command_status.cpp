@@ -13,6 +13,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "ablate/results/decision_log.h"
 #include "ablate/runner/command.h"
 #include "ablate/runner/coordinator.h"
 #include "ablate/runner/progress.h"
@@ -64,6 +65,39 @@ struct Arm {
   int n = 0;                         // done jobs with the metric
   double seconds = 0.0;              // time its jobs trained
 };
+
+// A number for JSON: NaN as null, an infinite end of a confidence sequence as "-inf" / "inf"
+// (JSON has no infinity), as `ablate report --format json` writes them.
+Json json_number(double x) {
+  if (std::isnan(x)) return nullptr;
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  return x;
+}
+
+// Seeds until decided: the decision log's last look (null for a sweep never run until decided).
+Json sequential_json(const results::Store& store, const std::string& name) {
+  const auto rows = results::last_sequential_look(store, name);
+  if (rows.empty()) return nullptr;
+  Json comparisons = Json::array();
+  for (const auto& r : rows) {
+    comparisons.push_back({{"family", r.family},
+                           {"arm", r.arm_label},
+                           {"reference", r.reference_label},
+                           {"method", r.method},
+                           {"seeds", r.seeds},
+                           {"level", json_number(r.level)},
+                           {"e_value", json_number(r.e_value)},
+                           {"cs_low", json_number(r.cs_low)},
+                           {"cs_high", json_number(r.cs_high)},
+                           {"decided", r.decided},
+                           {"equivalent", r.equivalent},
+                           {"action", r.action}});
+  }
+  return {{"look", rows.front().look},
+          {"recorded", rows.front().recorded},
+          {"max_seeds", rows.front().max_seeds},
+          {"comparisons", comparisons}};
+}
 
 // Everything `ablate status SWEEP` shows, as JSON (the text is printed from it).
 Json describe(results::Store& store, const std::string& db, const std::string& name) {
@@ -197,6 +231,7 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     arms_json.push_back(a);
   }
   out["arms"] = arms_json;
+  out["sequential"] = sequential_json(store, name);
 
   Json failures = Json::array();
   for (const auto& row : rows) {
@@ -225,8 +260,18 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     return out;
   }
   left += running;  // their coordinator is gone: the next run recovers them
+  // Seeds until decided: the last look gave arms more seeds that are not (all) run yet.
+  bool adds = false;
+  if (!out["sequential"].is_null()) {
+    for (const auto& c : out["sequential"]["comparisons"]) {
+      adds = adds || c["action"].get<std::string>().rfind("add", 0) == 0;
+    }
+  }
   if (!run.empty()) {
     if (left > 0) next.push_back(run + "   (runs the " + count_of(left, "job") + " left)");
+    if (left == 0 && adds) {
+      next.push_back(run + "   (adds the seeds the last look asked for, until decided)");
+    }
     if (retry > 0) {
       next.push_back(run + " --retry-failed   (runs the " + count_of(retry, "failed job") +
                      " again, from " + (retry == 1 ? "its checkpoint)" : "their checkpoints)"));
@@ -271,6 +316,47 @@ std::string counts_line(const Json& s) {
   if (s["stale"].get<int>() > 0)
     line += " (and " + std::to_string(s["stale"].get<int>()) + " stale)";
   return line;
+}
+
+// A JSON number of sequential_json as text ("inf" strings stay).
+std::string shown_number(const Json& x) {
+  if (x.is_null()) return "n/a";
+  if (x.is_string()) return x.get<std::string>();
+  return number_text(x.get<double>());
+}
+
+// Seeds until decided: per comparison of the last look, its seeds, its confidence sequence and
+// what the coordinator decided.
+void print_sequential(const Json& q) {
+  std::cout << "\nseeds until decided (look " << q["look"].get<int64_t>() << ", at most "
+            << q["max_seeds"].get<int64_t>() << " seeds per arm; anytime-valid):\n";
+  std::vector<std::vector<std::string>> table{
+      {"arm", "vs", "seeds", "confidence sequence", "level", "e-value", "state"}};
+  for (const auto& c : q["comparisons"]) {
+    std::string arm = c["arm"].get<std::string>();
+    if (c["family"].get<std::string>() != "baseline")
+      arm += " [" + c["family"].get<std::string>() + "]";
+    const std::string state = c["decided"].get<bool>()      ? "decided"
+                              : c["equivalent"].get<bool>() ? "equivalent"
+                                                            : "undecided";
+    table.push_back({arm, c["reference"].get<std::string>(),
+                     std::to_string(c["seeds"].get<int64_t>()),
+                     "[" + shown_number(c["cs_low"]) + ", " + shown_number(c["cs_high"]) + "]",
+                     shown_number(c["level"]), shown_number(c["e_value"]),
+                     state + " (" + c["action"].get<std::string>() + ")"});
+  }
+  std::vector<size_t> width(table[0].size(), 0);
+  for (const auto& row : table) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  for (const auto& row : table) {
+    std::string line = " ";
+    for (size_t c = 0; c < row.size(); ++c) {
+      const bool right = c == 2 || c == 4 || c == 5;
+      line += "  " + pad(row[c], c + 1 < row.size() ? width[c] : 0, right);
+    }
+    std::cout << line << "\n";
+  }
 }
 
 void print_sweep(const Json& s) {
@@ -329,6 +415,7 @@ void print_sweep(const Json& s) {
                 << count_of(a["stale"].get<int>(), "job") << " (" << statuses << ")\n";
     }
   }
+  if (!s["sequential"].is_null()) print_sequential(s["sequential"]);
   if (!s["failures"].empty()) {
     std::cout << "\nfailures (" << s["failures"].size() << "):\n";
     std::string previous_log, previous_next;

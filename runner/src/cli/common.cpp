@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -104,6 +106,22 @@ std::optional<int> seeds_per_process_flag(const po::variables_map& vm, const std
     std::cerr << "ablate " << command << ": --seeds-per-process: " << e.what() << "\n";
     return std::nullopt;
   }
+}
+
+}  // namespace ablate::cli
+
+namespace ablate::cli {
+
+std::string number_text(double x) {
+  if (std::isnan(x)) return "n/a";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", x);
+  return buf;
+}
+
+std::string interval_text(double low, double high) {
+  return "[" + number_text(low) + ", " + number_text(high) + "]";
 }
 
 }  // namespace ablate::cli

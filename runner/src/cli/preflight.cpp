@@ -44,7 +44,8 @@ std::string blamed_key(const std::string& key, const runner::Locations& location
 }  // namespace
 
 CheckedSweep checked_sweep(const std::string& file, const std::vector<std::string>& overrides,
-                           const MachineChecks& machine) {
+                           const MachineChecks& machine,
+                           const std::function<void(runner::SweepSpec&)>& before_expand) {
   runner::ConfigProblems problems;
   for (const auto& d : machine.devices_flag) {
     const std::string why = experiments::device_problem(d);
@@ -70,6 +71,7 @@ CheckedSweep checked_sweep(const std::string& file, const std::vector<std::strin
   std::optional<CheckedSweep> out;
   problems.check([&] {
     runner::SweepSpec sweep = runner::load_sweep(file, overrides);
+    if (before_expand) before_expand(sweep);
     std::vector<runner::JobSpec> jobs = runner::expand(sweep, check);
     out = CheckedSweep{std::move(sweep), std::move(jobs)};
   });

@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 // What `ablate plan` and `ablate run` check before anything is written (docs/design.md section
 // 3): the sweep file, every job's config (runner::validate, the rules a job would refuse), the
 // data each job reads (experiments/data_check.h) and the devices. Every problem is reported at
@@ -27,7 +28,9 @@ struct MachineChecks {
 
 // load_sweep and expand with the checks above. Throws one runner::ConfigError listing every
 // problem (runner::kMaxConfigProblems at most).
+// `before_expand` may change the parsed sweep first (`ablate run --until decided`).
 CheckedSweep checked_sweep(const std::string& file, const std::vector<std::string>& overrides,
-                           const MachineChecks& machine);
+                           const MachineChecks& machine,
+                           const std::function<void(runner::SweepSpec&)>& before_expand = nullptr);
 
 }  // namespace ablate::cli

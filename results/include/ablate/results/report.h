@@ -295,6 +295,10 @@ struct Report {
   bool too_few_seeds = false;            // no comparison could run a test
   std::string curve_metric;              // logged metric behind the curves ("" when none)
   SequentialSetup sequential;            // options.sequential: the method and bounds in use
+  // The sweep ran with seeds until decided (its decision log, decision_log.h, has looks): how
+  // many looks, and the most seeds per arm. 0 looks: a fixed number of seeds (or imported).
+  int64_t until_decided_looks = 0;
+  int64_t until_decided_max_seeds = 0;
   // Provenance: code version, dirty flag, created, the sweep's environment, the distinct devices,
   // hosts and LibTorch versions of its jobs, and what wrote the report.
   std::vector<std::pair<std::string, std::string>> provenance;

@@ -36,6 +36,25 @@
 //   seeds_per_process: 8 the most seeds of one arm trained together in one process (a whole
 //                        number >= 1), or auto (the default; ensembles.h). `ablate run
 //                        --seeds-per-process` overrides it.
+//   seeds:               seeds until decided (until_decided.h, docs/design.md section 3): every
+//     {min: 3, max: 20, step: 1, until: decided}   arm runs seeds 0..min-1; after each round the
+//                        arms whose comparison of `report:` is undecided get `step` more (their
+//                        reference with them), until decided or `max` seeds. Needs `report:`.
+//   report:              the sweep's report question: what `until: decided` decides.
+//     metric: final_val_loss       a summary metric (required)
+//     baseline: {attention.variant: mha}   KEY: VALUE the baseline arm matches (optional: chosen
+//                        as `ablate report` chooses it)
+//     compare: attention.kv_heads  a key (or a list) whose levels are compared within each cell
+//     reference: "4"               the reference level of `compare` (optional)
+//     where: {stage: uptrain}      KEY: VALUE every compared arm has (optional)
+//     direction: lower             lower | higher (optional: inferred from the metric's name)
+//     alpha: 0.05                  the error level, at every look
+//     correction: holm             holm | bonferroni | bh | none (holm and bonferroni: Bonferroni
+//                        over e-values; bh: e-BH)
+//     equivalence_margin: 0.01     also decided when the CS lies inside (-m, m) (optional)
+//     bounds: [0, 1]               the metric's range, for the bounded (betting) method (optional:
+//                        [0, 1] for accuracies, else unbounded)
+//     method: gaussian-mixture     or bounded-betting (optional: betting when bounds are known)
 //
 // The seed is set only by `seeds:`: `seed` as a key of base, grid, exclude, a stage's set or an
 // override is an error. Command-line KEY=VALUE overrides apply to the base, after the file's.
@@ -106,6 +125,37 @@ struct StageSpec {
   Location convert_at;       // the stage's `convert:` value
 };
 
+// `seeds: {min, max, step, until: decided}`, or `ablate run --until decided --max-seeds N`.
+// SweepSpec::seeds then lists every seed an arm may run, in the order they are added: the first
+// `min` run first.
+struct SequentialSeeds {
+  bool enabled = false;  // seeds are added until decided; false: SweepSpec::seeds all run
+  int64_t min = 3;       // seeds every arm runs before the first look
+  int64_t max = 20;      // the most seeds of one arm (SweepSpec::seeds.size())
+  int64_t step = 1;      // seeds added to an undecided arm per round
+  Location at;           // the `seeds:` key, or the command line
+};
+
+// `report:`: the comparison `until: decided` decides, as `ablate report` flags would ask it.
+struct ReportQuestion {
+  bool given = false;                                         // the sweep file has `report:`
+  std::string metric;                                         // a summary metric
+  std::vector<std::pair<std::string, std::string>> baseline;  // KEY, VALUE; empty: chosen
+  std::vector<std::string> compare;                           // --compare keys; empty: baseline
+  std::string reference;                                      // --reference; "" chosen
+  std::vector<std::pair<std::string, std::string>> where;     // KEY, VALUE every arm has
+  std::string direction;                                      // "" (inferred) | lower | higher
+  double alpha = 0.05;                                        // error level at every look
+  std::string correction = "holm";                            // holm | bonferroni | bh | none
+  double equivalence_margin = 0;                              // > 0: equivalence decides too
+  bool has_bounds = false;                                    // `bounds:` given
+  double lower = 0, upper = 1;                                // the metric's range when given
+  // gaussian-mixture | bounded-betting; "": bounded betting when bounds are known (given, or
+  // [0, 1] for an accuracy), else the Gaussian mixture
+  std::string method;
+  Location at;  // the `report:` key
+};
+
 // A parsed, checked sweep file. Cell constraints are checked by expand().
 struct SweepSpec {
   std::string name;                    // the sweep's name (checked by sweep_name_error)
@@ -125,7 +175,9 @@ struct SweepSpec {
   // The `slurm:` mapping (partition, time, gpus_per_task, cpus_per_task, mem, account,
   // max_parallel, sbatch: [lines]); `ablate run --backend slurm` flags override it.
   SlurmOptions slurm;
-  int seeds_per_process = 0;  // `seeds_per_process:`; 0 = auto (also when absent)
+  int seeds_per_process = 0;   // `seeds_per_process:`; 0 = auto (also when absent)
+  SequentialSeeds sequential;  // `seeds: {..., until: decided}`
+  ReportQuestion report;       // `report:`
 };
 
 // One job of an expanded sweep.
@@ -175,6 +227,12 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ov
 // As load_sweep, from text; `file` is the name used in errors.
 SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
                       const std::vector<std::string>& overrides = {});
+
+// `ablate run --until decided --max-seeds N`: the file's seeds (a count or a list) run first, then
+// up to `max_seeds` per arm, adding the smallest unused seeds one at a time. ConfigError (at the
+// command line) when max_seeds is below the file's seeds, the file already says `until:`, or it
+// has no `report:`.
+void until_decided_from_command_line(SweepSpec& sweep, int64_t max_seeds);
 
 // A check of a job's resolved config beyond validate(), such as whether the data it reads is
 // there: it throws ConfigError at `locations.at(key)` of the key at fault. expand() runs it as it

@@ -6,6 +6,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "ablate/runner/config.h"
 #include "ablate/runner/parse.h"
@@ -42,6 +43,20 @@ std::string describe(const YAML::Node& node);
 
 // "; first given at line L, column C" for a duplicate's message ("" without a line).
 std::string first_given(const Location& first);
+
+// Where `node` was written; `fallback` for a node without a position of its own (a null value).
+Location where(const YAML::Node& node, const Location& fallback);
+
+// One entry of a mapping node with its key's location.
+struct Entry {
+  std::string key;
+  Location key_at;
+  YAML::Node value;
+};
+// The entries of a mapping node, refusing non-scalar and duplicate keys (yaml-cpp keeps both
+// entries of a duplicate key); `prefix` names the mapping in the error of a non-scalar key.
+std::vector<Entry> entries_of(const YAML::Node& map, const std::string& file,
+                              const std::string& prefix = "");
 
 // The text of a config or sweep file (`what`: "config", "sweep"); a missing file, a folder or an
 // unreadable file is a ConfigError naming the path.
