@@ -139,6 +139,40 @@ q detach.db "SELECT j.id, s.name, printf('%.12g', s.value) FROM summaries s JOIN
   WHERE s.name IN ('final_val_loss', 'best_val_loss', 'parameters', 'step') ORDER BY 1, 2" >detach.sums
 cmp -s local.sums detach.sums || fail "detached sweep: summaries differ from local"
 
+section "seeds until decided through Slurm: the same looks and decisions as the local executor"
+# Three arms of a tiny lm; lr 1e-6 is decided at the first look that can decide (6 seeds at
+# K = 2); each round is one more wave of Slurm tasks.
+cat > ud.yaml <<YAML
+name: ud
+task: lm
+base:
+  data: {dataset: text, path: $tmp/corpus.txt, seq_len: 16}
+  model: {dim: 32, depth: 1, heads: 4}
+  attention: {variant: gqa, kv_heads: 4}
+  train: {steps: 30, batch_size: 4, warmup: 2, eval_every: 100, eval_batches: 2, lr: 3.0e-3,
+          device: cpu}
+seeds: {min: 3, max: 7, until: decided}
+grid:
+  - {}
+  - train.lr: 1.0e-6
+  - attention.kv_heads: 2
+report: {metric: final_val_loss, baseline: {train.lr: 0.003, kv_heads: 4}}
+YAML
+"$ablate" run ud.yaml --db ud-local.db --workdir wul --per-device 2 >ud-local.out 2>&1 ||
+  fail "until decided, local: $(cat ud-local.out)"
+"$ablate" run ud.yaml --backend slurm --db ud-slurm.db --workdir wus --poll-interval 1 \
+  >ud-slurm.out 2>&1 || fail "until decided, slurm: $(cat ud-slurm.out)"
+looks_of() {
+  q "$1" "SELECT look, arm_label, seeds, decided, action FROM sequential_looks ORDER BY look, arm_key"
+}
+looks_of ud-local.db >ud-local.looks
+looks_of ud-slurm.db >ud-slurm.looks
+cmp -s ud-local.looks ud-slurm.looks ||
+  fail "decision logs differ: $(diff ud-local.looks ud-slurm.looks)"
+grep -q "stop: decided" ud-slurm.looks || fail "nothing decided through Slurm: $(cat ud-slurm.looks)"
+eq "until decided through Slurm: every job done" \
+  "$(q ud-slurm.db "SELECT COUNT(*) FROM jobs WHERE status <> 'done'")" 0
+
 echo "slurm_cli_test: ${SECONDS}s"
 [ "$failures" -eq 0 ] && echo "slurm_cli_test: all checks passed"
 exit "$failures"

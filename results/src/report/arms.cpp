@@ -290,7 +290,10 @@ void choose_baseline(Report& report) {
                         "); add KEY=VALUE pairs until one arm is left");
     }
     report.baseline = matches.front();
-    report.baseline_reason = "given on the command line (--baseline " + join(text, " ") + ")";
+    report.baseline_reason =
+        report.options.baseline_given_in.empty()
+            ? "given on the command line (--baseline " + join(text, " ") + ")"
+            : "given in " + report.options.baseline_given_in + " (" + join(text, " ") + ")";
     return;
   }
   // Only an arm with enough usable runs can be a baseline: every comparison tests against it.

@@ -226,12 +226,13 @@ void add_families(Report& r, const PlannedSeeds& planned_seeds) {
 void write_warnings(Report& r) {
   const auto& o = r.options;
   // Seeds chosen by looking at the results invalidate fixed-n p-values (optional stopping).
-  if (r.until_decided_looks > 0 && !o.sequential) {
+  if (r.until_decided_looks > 0) {
     r.warnings.push_back(
         "this sweep added seeds until decided (" + std::to_string(r.until_decided_looks) +
-        " looks): the fixed-n tests below assume the number of seeds was fixed in advance, so "
-        "their p-values and intervals do not hold under that stopping rule; report with "
-        "--sequential for anytime-valid ones");
+        " looks): the fixed-n tests (verdicts, p-values and intervals of the arms table) assume "
+        "the number of seeds was fixed in advance and do not hold under that stopping rule; " +
+        (o.sequential ? std::string("read the anytime-valid comparisons, which do")
+                      : std::string("report with --sequential for anytime-valid ones")));
   }
   if (r.comparisons.empty()) {
     r.warnings.push_back("the report has one arm: there is nothing to compare");

@@ -1,6 +1,7 @@
 // Cells and sentences shared by the renderers.
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -190,6 +191,21 @@ std::string title_of(const Report& r) {
   return "Ablation report: " + r.sweep.name + ", " + r.options.metric;
 }
 
+// The anytime-valid verdicts of a family: "1 worse, 3 undecided" (kinds with none left out).
+std::string sequential_counts(const Report& r, const Family& family) {
+  std::map<std::string, int> n;
+  for (const auto& c : r.comparisons) {
+    if (&r.families[c.family] != &family) continue;
+    const std::string& v = c.sequential.verdict;
+    ++n[v.rfind("equivalent", 0) == 0 ? "equivalent" : v];
+  }
+  std::vector<std::string> parts;
+  for (const char* kind : {"better", "worse", "equivalent", "undecided", "not available"}) {
+    if (n[kind] > 0) parts.push_back(std::to_string(n[kind]) + " " + kind);
+  }
+  return parts.empty() ? "none" : join(parts, ", ");
+}
+
 std::string verdict_counts(const Report& r, const Family& family) {
   int better = 0, worse = 0, none = 0, untested = 0;
   for (const auto& c : r.comparisons) {
@@ -207,6 +223,7 @@ std::string verdict_counts(const Report& r, const Family& family) {
   std::string s = std::to_string(better) + " better, " + std::to_string(worse) + " worse, " +
                   std::to_string(none) + " with no detectable difference";
   if (untested > 0) s += ", " + std::to_string(untested) + " not tested";
+  if (r.options.sequential) s += " (anytime-valid: " + sequential_counts(r, family) + ")";
   return s;
 }
 

@@ -2,12 +2,16 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <utility>
 
 #include "ablate/results/figures.h"
 #include "ablate/results/report.h"
 #include "ablate/results/report_writer.h"
 #include "ablate/results/stats.h"
+#include "ablate/results/store.h"
+#include "ablate/runner/sweep.h"
 #include "cli.h"
 
 namespace ablate::cli {
@@ -24,14 +28,85 @@ bool parse_double(const std::string& text, double* out) {
   return true;
 }
 
+// A number as the shortest text that reads back the same.
+std::string format_number_text(double x) {
+  std::ostringstream out;
+  out.precision(17);
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::ostringstream o;
+    o.precision(digits);
+    o << x;
+    if (std::strtod(o.str().c_str(), nullptr) == x) return o.str();
+  }
+  out << x;
+  return out.str();
+}
+
+// Without --metric: the sweep file's `report:` question (stored with the sweep) gives the
+// defaults of every flag not given, and a sweep run until decided is reported --sequential. False
+// when the sweep has no stored question (or its stored file no longer parses: then --metric is
+// needed as before).
+struct FlagTexts {
+  std::vector<std::string>& baseline;
+  std::vector<std::string>& where;
+  std::vector<std::string>& compare;
+  std::vector<std::string>& reference;
+  bool& lower;
+  bool& higher;
+  std::string& correction;
+  std::string& bounds;
+  std::string& sequential_method;
+};
+bool apply_stored_question(const std::string& db, const po::variables_map& vm,
+                           results::ReportOptions& report, FlagTexts flags) {
+  std::optional<runner::SweepSpec> spec;
+  try {
+    results::Store store(db, results::StoreOptions{/*read_only=*/true});
+    const auto row = store.sweep(report.sweep);
+    if (!row) return false;
+    spec = runner::parse_sweep(row->yaml, "the stored sweep file of " + report.sweep);
+  } catch (const std::exception&) {
+    return false;
+  }
+  const runner::ReportQuestion& q = spec->report;
+  if (!q.given) return false;
+  auto absent = [&](const char* flag) { return vm.count(flag) == 0 || vm[flag].defaulted(); };
+  report.metric = q.metric;
+  if (absent("baseline")) {
+    for (const auto& [k, v] : q.baseline) flags.baseline.push_back(k + "=" + v);
+    if (!q.baseline.empty()) report.baseline_given_in = "the sweep file's report: block";
+  }
+  if (absent("where")) {
+    for (const auto& [k, v] : q.where) flags.where.push_back(k + "=" + v);
+  }
+  if (absent("compare")) flags.compare = q.compare;
+  if (absent("reference") && !q.reference.empty() && !q.compare.empty()) {
+    flags.reference.push_back(q.compare.front() + "=" + q.reference);
+  }
+  if (!flags.lower && !flags.higher && !q.direction.empty()) {
+    (q.direction == "lower" ? flags.lower : flags.higher) = true;
+  }
+  if (absent("alpha")) report.alpha = q.alpha;
+  if (absent("correction")) flags.correction = q.correction;
+  if (absent("equivalence-margin")) report.equivalence_margin = q.equivalence_margin;
+  if (absent("bounds") && q.has_bounds) {
+    flags.bounds = format_number_text(q.lower) + "," + format_number_text(q.upper);
+  }
+  if (absent("sequential-method")) flags.sequential_method = q.method;
+  if (spec->sequential.enabled) report.sequential = true;
+  return true;
+}
+
 }  // namespace
 
 int command_report(const std::vector<std::string>& args) {
   const CommandInfo info{
-      "report", "[--db FILE] SWEEP --metric NAME [options]",
+      "report", "[--db FILE] SWEEP [--metric NAME] [options]",
       "Which arms differ from the baseline on one metric: tests, corrections, effect sizes.",
       "SWEEP is the sweep's name (ablate status lists them). NAME is a summary metric\n"
-      "(a mistyped one is answered with the sweep's metrics). Without --compare every arm is\n"
+      "(a mistyped one is answered with the sweep's metrics). Without --metric, the sweep file's\n"
+      "report: block gives the metric and the defaults of the other flags (and --sequential\n"
+      "for a sweep run with seeds until decided). Without --compare every arm is\n"
       "compared with the baseline; --compare KEY compares each level of KEY with its reference\n"
       "inside every cell of arms that differ only in KEY (one corrected family per --compare).\n"
       "Examples:\n"
@@ -101,9 +176,15 @@ int command_report(const std::vector<std::string>& args) {
   pos.add("sweep", 1);
   po::variables_map vm;
   if (!parse_args(info, options, hidden, pos, args, vm)) return kOk;
+  if (!report.sweep.empty() && report.metric.empty()) {
+    apply_stored_question(db, vm, report,
+                          {baseline, where, compare, reference, lower, higher, correction, bounds,
+                           sequential_method});
+  }
   if (report.sweep.empty() || report.metric.empty()) {
     std::cerr << "ablate report: give SWEEP and --metric NAME (ablate query \"SELECT DISTINCT "
-                 "name FROM summaries\" lists the metrics)\n";
+                 "name FROM summaries\" lists the metrics; a sweep file's report: block gives "
+                 "the default)\n";
     return kBadInput;
   }
   if (lower && higher) {

@@ -17,6 +17,7 @@
 #include "ablate/runner/command.h"
 #include "ablate/runner/coordinator.h"
 #include "ablate/runner/progress.h"
+#include "ablate/runner/sweep.h"
 #include "cli.h"
 
 namespace ablate::cli {
@@ -288,7 +289,18 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     for (const auto& arm : arms) {
       if (!arm.stale) most = std::max<int64_t>(most, arm.n);
     }
-    if (most < 2) {
+    // A sweep file's report: question is the report's default (ablate report without --metric).
+    bool question = false;
+    try {
+      question = runner::parse_sweep(store.sweep(name)->yaml, name).report.given;
+    } catch (const std::exception&) {
+      question = false;  // an older file the schema no longer reads: the metric's command
+    }
+    if (question) {
+      next.push_back(
+          "ablate report " + shell_word(name) + on_db + "   (the sweep file's report: question" +
+          (out["sequential"].is_null() ? "" : ", with the anytime-valid comparisons") + ")");
+    } else if (most < 2) {
       next.push_back("a report needs 2 or more seeds per arm (the arms have " +
                      std::to_string(most) + "): raise the sweep file's seeds: and run it again");
     } else {

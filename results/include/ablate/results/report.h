@@ -123,6 +123,9 @@ struct ReportOptions {
   std::string metric;  // a summary name: final_test_acc, best_val_loss, an imported column, ...
   // KEY=VALUE pairs the baseline arm matches; empty: chosen by the rules above.
   std::vector<std::pair<std::string, std::string>> baseline;
+  // Where `baseline` was given, for the report's words: "" = the command line (--baseline);
+  // else e.g. "the sweep file's report: block".
+  std::string baseline_given_in;
   // Direction of the metric; none: inferred from its name (above), a ReportError when it cannot be.
   std::optional<bool> lower_is_better;
   // KEY=VALUE pairs every arm of the report has; empty: all arms.
