@@ -209,8 +209,10 @@ class ValueExecutor : public Executor {
  public:
   std::function<double(const std::string& job_id)> value;
   std::vector<std::string> trained;
+  std::vector<size_t> members;  // per process started: the seeds it trains
 
   std::string start(const Launch& launch) override {
+    members.push_back(members_of(launch).size());
     running_.push_back(launch);
     return "";
   }
@@ -354,6 +356,25 @@ TEST(UntilDecidedRun, AnInterruptedRoundResumesFromTheDatabase) {
   EXPECT_EQ(r.seeds_of(2, "gqa").size(), 12u);
   EXPECT_EQ(r.executor.trained.size(), 30u);  // no job trained twice
   EXPECT_EQ(results::last_sequential_look(r.store, "three").front().look, 10);
+}
+
+// A round's new seeds of an arm are ready together, so they train together (ensembles).
+TEST(UntilDecidedRun, ARoundsNewSeedsOfAnArmTrainTogether) {
+  Sweep3 r;
+  r.sweep.sequential.step = 2;
+  r.options.seeds_per_process = 2;
+  run_until_decided(r.sweep, r.jobs, r.store, r.executor, r.options);
+  // kv 1 decided at the first look that can (6 seeds: 3, then 5, then 7 > 6: the look at 7
+  // seeds); kv 2 and mha go on to the cap of 12, 2 seeds a round after the first 3.
+  EXPECT_EQ(r.seeds_of(1, "gqa").size(), 7u);
+  EXPECT_EQ(r.seeds_of(2, "gqa").size(), 12u);
+  EXPECT_EQ(r.executor.trained.size(), 31u);  // every job once
+  // Round 1: 3 seeds per arm as 2 + 1; every later round: 2 seeds of an arm in one process, but
+  // the cap's last seed (11 + 1 = 12) alone.
+  size_t pairs = 0;
+  for (size_t m : r.executor.members) pairs += m == 2 ? 1 : 0;
+  EXPECT_GE(pairs, 3u + 2u * 4u);
+  EXPECT_LT(r.executor.members.size(), r.executor.trained.size());
 }
 
 }  // namespace
