@@ -73,18 +73,13 @@ std::vector<LookComparison> look_at(results::Store& store, const SweepSpec& swee
   for (const auto& c : report.comparisons) {
     const auto& s = c.sequential;
     LookComparison l;
-    l.family = report.families.at(c.family).name;
-    l.arm_key = report.arms.at(c.arm).arm_key;
-    l.reference_arm_key = report.arms.at(c.reference).arm_key;
-    l.arm_label = report.arms.at(c.arm).label;
-    l.reference_label = report.arms.at(c.reference).label;
     l.decided = s.available && (s.decided || s.equivalent);
     auto& r = l.row;
-    r.family = l.family;
-    r.arm_key = l.arm_key;
-    r.reference_arm_key = l.reference_arm_key;
-    r.arm_label = l.arm_label;
-    r.reference_label = l.reference_label;
+    r.family = report.families.at(c.family).name;
+    r.arm_key = report.arms.at(c.arm).arm_key;
+    r.reference_arm_key = report.arms.at(c.reference).arm_key;
+    r.arm_label = report.arms.at(c.arm).label;
+    r.reference_label = report.arms.at(c.reference).label;
     r.method = s.method;
     r.seeds = s.seeds;
     r.max_seeds = sweep.sequential.max;
@@ -103,10 +98,10 @@ SeedCounts next_seed_counts(const SeedCounts& current, const std::vector<LookCom
                             const SequentialSeeds& rule) {
   SeedCounts next = current;
   for (const auto& c : looks) {
-    const int64_t n = count_of(current, c.arm_key, rule.min);
+    const int64_t n = count_of(current, c.row.arm_key, rule.min);
     if (!c.decided && n < rule.max) {
-      next[c.arm_key] =
-          std::max(count_of(next, c.arm_key, rule.min), std::min(rule.max, n + rule.step));
+      next[c.row.arm_key] =
+          std::max(count_of(next, c.row.arm_key, rule.min), std::min(rule.max, n + rule.step));
     }
   }
   // A reference covers the seeds of every arm compared with it (pairs by seed); chains (a
@@ -114,9 +109,9 @@ SeedCounts next_seed_counts(const SeedCounts& current, const std::vector<LookCom
   for (size_t pass = 0; pass <= looks.size(); ++pass) {
     bool changed = false;
     for (const auto& c : looks) {
-      const int64_t need = count_of(next, c.arm_key, rule.min);
-      if (count_of(next, c.reference_arm_key, rule.min) < need) {
-        next[c.reference_arm_key] = need;
+      const int64_t need = count_of(next, c.row.arm_key, rule.min);
+      if (count_of(next, c.row.reference_arm_key, rule.min) < need) {
+        next[c.row.reference_arm_key] = need;
         changed = true;
       }
     }
@@ -127,8 +122,8 @@ SeedCounts next_seed_counts(const SeedCounts& current, const std::vector<LookCom
 
 std::string look_action(const LookComparison& c, const SeedCounts& current, const SeedCounts& next,
                         const SequentialSeeds& rule) {
-  const int64_t before = count_of(current, c.arm_key, rule.min);
-  const int64_t after = count_of(next, c.arm_key, rule.min);
+  const int64_t before = count_of(current, c.row.arm_key, rule.min);
+  const int64_t after = count_of(next, c.row.arm_key, rule.min);
   if (c.row.decided) return "stop: decided";
   if (c.row.equivalent) return "stop: equivalent";
   if (after > before) return "add " + seeds_text(after - before);

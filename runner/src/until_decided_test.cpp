@@ -134,8 +134,8 @@ TEST(UntilDecidedParse, CommandLineRuleContinuesTheFilesSeeds) {
 
 LookComparison comparison(const std::string& arm, const std::string& reference, bool decided) {
   LookComparison c;
-  c.arm_key = arm;
-  c.reference_arm_key = reference;
+  c.row.arm_key = arm;
+  c.row.reference_arm_key = reference;
   c.decided = decided;
   c.row.decided = decided;
   return c;

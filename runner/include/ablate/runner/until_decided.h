@@ -33,12 +33,12 @@ using SeedCounts = std::map<std::string, int64_t>;
 
 // One comparison at one look, as the decision needs it.
 struct LookComparison {
-  std::string family;             // "baseline" or the compared key
-  std::string arm_key;            // the candidate arm
-  std::string reference_arm_key;  // the arm it is compared with
-  std::string arm_label, reference_label;
-  bool decided = false;  // the CS excluded 0, or lay inside the equivalence margin, at some look
-  results::SequentialLookRow row;  // what the decision log records (look and action set later)
+  // The CS excluded 0, or lay inside the equivalence margin, at some look (and the comparison
+  // had enough looks to say).
+  bool decided = false;
+  // The family, the arm and its reference (keys and labels), and what the look saw: what the
+  // decision log records (look and action are set by the coordinator).
+  results::SequentialLookRow row;
 };
 
 // The report's options for the sweep's question: `report:` as flags, with the anytime-valid
