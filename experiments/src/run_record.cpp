@@ -73,7 +73,8 @@ void RunRecord::say(const std::string& line) {
 }
 
 void RunRecord::emit(const json& e) {
-  events_ << e.dump() << "\n";
+  // A message with a path that is not UTF-8 must not end the run: invalid bytes are replaced.
+  events_ << e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   events_.flush();
 }
 
@@ -130,7 +131,8 @@ void RunRecord::write_summary(const std::string& status, int64_t step) {
   }
   if (result_.diverged_step >= 0) s["diverged_step"] = result_.diverged_step;
   for (const auto& [k, v] : decode_cost_.items()) s[k] = v;
-  write_file_atomic(dir_ / "summary.json", s.dump(2) + "\n");
+  write_file_atomic(dir_ / "summary.json",
+                    s.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 void RunRecord::save_checkpoint(int64_t step, const std::string& status, torch::nn::Module& model,
@@ -148,7 +150,8 @@ void RunRecord::save_checkpoint(int64_t step, const std::string& status, torch::
              {"wall_time_s", wall_time()},
              {"best", best_},
              {"final", final_}};
-  write_file_atomic(tmp / "state.json", state.dump(2));
+  write_file_atomic(tmp / "state.json",
+                    state.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   fs::remove_all(old);
   if (fs::exists(cur)) fs::rename(cur, old);
   fs::rename(tmp, cur);

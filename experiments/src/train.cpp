@@ -124,6 +124,12 @@ Model make_model(const runner::Config& c, const TaskData* data, int64_t members 
     m.forward = [lm](const torch::Tensor& x) mutable { return lm->forward(x); };
   } else {
     const ImageShape shape = image_shape(*data);
+    // Bad input (an idx file's side, known only once read): exit status 2 like every other.
+    if (shape.image % c.model.patch != 0) {
+      throw RunError("model.patch " + std::to_string(c.model.patch) +
+                     " does not divide the image side " + std::to_string(shape.image) +
+                     " of the data (patches tile the image)");
+    }
     VitOptions o;
     o.channels = shape.channels;
     o.image = shape.image;

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,6 +15,8 @@
 #include <sstream>
 #include <system_error>
 #include <utility>
+
+#include "ablate/results/printable.h"
 
 namespace ablate::results {
 
@@ -310,6 +313,17 @@ ImportPlan plan_import(const ImportOptions& options) {
 
   const std::string text = read_file(options.csv_path, problems);
   fail_if_any();
+  // Text policy (printable.h): the file must be UTF-8; a Latin-1 export is refused here, where
+  // its line is known, rather than stored and broken in every later output.
+  if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    const TextPosition at = position_of(text, bad);
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+    problems.push_back("line " + std::to_string(at.line) + ", column " + std::to_string(at.column) +
+                       ": not UTF-8 text (byte " + byte +
+                       "); save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE > FILE.utf8)");
+    fail_if_any();
+  }
   const CsvDocument doc = read_csv(text);
   if (doc.records.empty()) {
     problems.push_back("the file is empty: expected a header line naming the columns");
@@ -462,7 +476,9 @@ ImportPlan plan_import(const ImportOptions& options) {
   const std::string csv_file = ec ? options.csv_path : absolute;
   const std::string csv_hash = fnv1a64_hex(text);
   // JSON strings are YAML scalars: any name is written safely.
-  auto quoted = [](const std::string& s) { return nlohmann::json(s).dump(); };
+  auto quoted = [](const std::string& s) {
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
   auto quoted_list = [&](const std::vector<std::string>& items) {
     std::vector<std::string> q;
     for (const auto& s : items) q.push_back(quoted(s));

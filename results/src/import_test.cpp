@@ -417,6 +417,14 @@ TEST(Import, BadOptionsAndFilesAreRefused) {
   const auto header_only = write_file(tmp, "h.csv", "v,seed,acc\n");
   EXPECT_HAS(error_of([&] { import_csv(store, options_for("m", header_only, {"v"})); }),
              "no data rows");
+  // Text policy: a Latin-1 export (here in the header, then in a value) is refused with its line
+  // and column, before anything is stored.
+  const auto latin1 = write_file(tmp, "l.csv", "v,seed,acc\ngqa,0,0.5\ncaf\xe9,1,0.5\n");
+  EXPECT_HAS(error_of([&] { import_csv(store, options_for("m", latin1, {"v"})); }),
+             "line 3, column 4: not UTF-8 text (byte 0xE9)");
+  const auto header = write_file(tmp, "lh.csv", "v,seed,acc\xe9\ngqa,0,0.5\n");
+  EXPECT_HAS(error_of([&] { import_csv(store, options_for("m", header, {"v"})); }),
+             "line 1, column 11: not UTF-8 text");
   EXPECT_TRUE(store.sweeps().empty());
 }
 

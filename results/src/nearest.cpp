@@ -25,6 +25,11 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 std::string nearest_word(const std::string& word, const std::vector<std::string>& candidates) {
+  // A typo is short: a word far longer than every candidate has no near one (and a 5 MB key
+  // must not cost an edit distance per candidate).
+  size_t longest = 0;
+  for (const auto& c : candidates) longest = std::max(longest, c.size());
+  if (word.size() > 2 * longest + 8) return "";
   std::string best;
   size_t best_distance = std::numeric_limits<size_t>::max();
   for (const auto& c : candidates) {

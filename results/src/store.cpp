@@ -315,10 +315,27 @@ Store::Store(const std::string& path, StoreOptions options) : path_(path), optio
   if (options_.read_only && !fs::exists(path_)) {
     throw StoreError(context("open") + ": no such database file");
   }
+  std::error_code ec;
+  if (fs::is_directory(path_, ec)) {
+    throw NotAStoreError(context("open") + ": a folder, not a database file");
+  }
   guarded(*this, "open", [&] {
     const int flags =
         options_.read_only ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
     db_ = std::make_unique<SQLite::Database>(path_, flags, options_.busy_timeout_ms);
+  });
+  // Whose file it is, before anything that persists (journal_mode = WAL rewrites the header of
+  // another program's database): only a new, empty or ablate file is touched.
+  try {
+    db_->tableExists("schema_version");
+  } catch (const SQLite::Exception& e) {
+    if (e.getErrorCode() == SQLITE_NOTADB) {
+      throw NotAStoreError(context("open") + ": not an ablate database (" + e.what() + ")");
+    }
+    throw StoreError(context("open") + ": " + e.what());
+  }
+  check_version(schema_version());
+  guarded(*this, "open", [&] {
     db_->exec("PRAGMA foreign_keys = ON");
     if (!options_.read_only) {
       // WAL: readers never block the writer. synchronous=NORMAL is durable against a killed
@@ -345,9 +362,9 @@ int Store::schema_version() const {
 
 void Store::check_version(int version) const {
   if (version > kSchemaVersion) {
-    throw StoreError(context("open") + ": schema version " + std::to_string(version) +
-                     " is newer than this ablate knows (" + std::to_string(kSchemaVersion) +
-                     "); use the ablate that wrote it, or a newer one");
+    throw NotAStoreError(context("open") + ": schema version " + std::to_string(version) +
+                         " is newer than this ablate knows (" + std::to_string(kSchemaVersion) +
+                         "); use the ablate that wrote it, or a newer one");
   }
   if (version == 0) {
     const int tables = guarded(*this, "open", [&] {
@@ -358,8 +375,8 @@ void Store::check_version(int version) const {
       return s.getColumn(0).getInt();
     });
     if (tables > 0) {
-      throw StoreError(context("open") +
-                       ": not an ablate database (it has tables but no schema_version)");
+      throw NotAStoreError(context("open") +
+                           ": not an ablate database (it has tables but no schema_version)");
     }
   }
 }
@@ -372,7 +389,7 @@ void Store::migrate() {
     // An older file reads as it is: what a later version added reads as its default (a job of a
     // version-1 file is never stale; see job_select()).
     if (version == 0) {
-      throw StoreError(context("open") + ": not an ablate database (no schema_version table)");
+      throw NotAStoreError(context("open") + ": not an ablate database (no schema_version table)");
     }
     return;
   }
@@ -1036,6 +1053,44 @@ std::map<std::string, std::string> Store::environment(const std::string& sweep,
 void Store::refresh_views() {
   Transaction t(*this);
   guarded(*this, "refresh_views", [&] {
+    // Keys (params, then summary names) by first appearance, the oldest first: when the views
+    // would pass kMaxViewColumns, the keys seen last (a wide import's) are left out, so one sweep
+    // can never break the views, and the queries, of the sweeps before it.
+    struct Key {
+      std::string name;
+      bool numeric = true;
+    };
+    auto read_keys = [&](const std::string& sql) {
+      std::vector<Key> keys;
+      SQLite::Statement q(*db_, sql);
+      while (q.executeStep())
+        keys.push_back({q.getColumn(0).getString(), q.getColumn(1).getInt() != 0});
+      return keys;
+    };
+    std::vector<Key> params = read_keys(
+        "SELECT key, MIN(num IS NOT NULL) FROM params GROUP BY key ORDER BY MIN(job), key");
+    std::vector<Key> names =
+        read_keys("SELECT name, 1 FROM summaries GROUP BY name ORDER BY MIN(job), name");
+    size_t fixed = 0;
+    for (const ViewColumn& c : kRunsColumns) fixed += c.since <= version_ ? 1 : 0;
+    const size_t room = kMaxViewColumns > fixed ? kMaxViewColumns - fixed : 0;
+    left_out_of_views_.clear();
+    if (params.size() > room) {
+      for (size_t i = room; i < params.size(); ++i) left_out_of_views_.push_back(params[i].name);
+      params.resize(room);
+    }
+    const size_t room_for_names = room - params.size();
+    if (names.size() > room_for_names) {
+      for (size_t i = room_for_names; i < names.size(); ++i) {
+        left_out_of_views_.push_back(names[i].name);
+      }
+      names.resize(room_for_names);
+    }
+    // Within the views, columns stay sorted by key.
+    auto by_name = [](const Key& a, const Key& b) { return a.name < b.name; };
+    std::sort(params.begin(), params.end(), by_name);
+    std::sort(names.begin(), names.end(), by_name);
+
     std::set<std::string> taken;
     std::string runs = "CREATE VIEW runs AS SELECT";
     for (const ViewColumn& c : kRunsColumns) {
@@ -1043,29 +1098,18 @@ void Store::refresh_views() {
       runs += std::string(taken.empty() ? " " : ", ") + c.expression + " AS " + c.name;
       taken.insert(c.name);
     }
-    {
+    for (const Key& key : params) {
       // Numeric when every value of the key parsed as a number.
-      SQLite::Statement keys(*db_,
-                             "SELECT key, MIN(num IS NOT NULL) FROM params GROUP BY key "
-                             "ORDER BY key");
-      while (keys.executeStep()) {
-        const std::string key = keys.getColumn(0).getString();
-        const bool numeric = keys.getColumn(1).getInt() != 0;
-        runs += ",\n (SELECT p." + std::string(numeric ? "num" : "value") +
-                " FROM params p WHERE p.job = j.pk AND p.key = " + quote_literal(key) + ") AS " +
-                quote_identifier(view_column(key, "param_", taken));
-      }
+      runs += ",\n (SELECT p." + std::string(key.numeric ? "num" : "value") +
+              " FROM params p WHERE p.job = j.pk AND p.key = " + quote_literal(key.name) + ") AS " +
+              quote_identifier(view_column(key.name, "param_", taken));
     }
     runs += "\nFROM jobs j JOIN sweeps s ON s.pk = j.sweep_pk";
     std::string results = "CREATE VIEW results AS SELECT r.*";
-    {
-      SQLite::Statement names(*db_, "SELECT DISTINCT name FROM summaries ORDER BY name");
-      while (names.executeStep()) {
-        const std::string name = names.getColumn(0).getString();
-        results += ",\n (SELECT m.value FROM summaries m WHERE m.job = r.job AND m.name = " +
-                   quote_literal(name) + ") AS " +
-                   quote_identifier(view_column(name, "summary_", taken));
-      }
+    for (const Key& name : names) {
+      results += ",\n (SELECT m.value FROM summaries m WHERE m.job = r.job AND m.name = " +
+                 quote_literal(name.name) + ") AS " +
+                 quote_identifier(view_column(name.name, "summary_", taken));
     }
     results += "\nFROM runs r";
     db_->exec("DROP VIEW IF EXISTS results");

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include "ablate/results/decision_log.h"
 #include "ablate/testing/temp_dir.h"
 
@@ -301,6 +302,19 @@ TEST(Store, RefusesFilesThatAreNotAblateDatabases) {
     db.exec("CREATE TABLE mine (x)");
   }
   EXPECT_ERROR_HAS(Store store(other), "not an ablate database");
+  // Another program's file is refused before anything persists: not switched to WAL, not a byte
+  // changed (a mistyped --db must not modify it).
+  const auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = bytes(other);
+  EXPECT_THROW(Store store(other), NotAStoreError);
+  EXPECT_EQ(bytes(other), before);
+  EXPECT_FALSE(std::filesystem::exists(other + "-wal"));
+  EXPECT_THROW(Store store(text), NotAStoreError);
+  EXPECT_THROW(Store store(dir.str()), NotAStoreError);
+  EXPECT_ERROR_HAS(Store store(dir.str()), "a folder, not a database file");
   EXPECT_ERROR_HAS(Store store(dir.file("missing.db"), StoreOptions{true}),
                    "no such database file");
   EXPECT_ERROR_HAS(Store store(dir.file("no/such/dir/x.db")), "open");
@@ -516,6 +530,36 @@ TEST(Store, ImportedJobsGoStraightToDoneOrDivergedWithSummaries) {
   EXPECT_ERROR_HAS(store.set_summaries("grid", "a1", {{"", 1.0}}), "is empty");
   EXPECT_ERROR_HAS(store.set_summaries("grid", "zz", {{"x", 1.0}}), "no job 'zz'");
   EXPECT_EQ(count(store, "SELECT COUNT(*) FROM summaries"), 2);
+}
+
+// A wide sweep (2,500 summary names, more than SQLite allows in one view) never breaks the views
+// or the queries of the sweeps before it: the newest keys are left out, and listed.
+TEST(Store, AWideSweepNeverBreaksTheViewsOfEarlierOnes) {
+  TempDir dir;
+  Store store(dir.file("wide.db"));
+  store.register_sweep(sweep_record("old"));
+  store.register_jobs("old", {job_record("o1")});
+  store.set_summaries("old", "o1", {{"final_val_loss", 1.25}});
+  store.register_sweep(sweep_record("wide"));
+  store.register_jobs("wide", {job_record("w1")});
+  std::vector<std::pair<std::string, double>> many;
+  for (int i = 0; i < 2500; ++i) many.emplace_back("metric_" + std::to_string(10000 + i), i);
+  store.set_summaries("wide", "w1", many);
+  store.refresh_views();
+  EXPECT_EQ(scalar_text(store, "SELECT final_val_loss FROM results WHERE sweep = 'old'"), "1.25");
+  EXPECT_EQ(scalar_text(store, "SELECT attention_kv_heads FROM runs WHERE id = 'o1'"), "2");
+  SQLite::Statement all(store.database(), "SELECT *, 1 FROM results");
+  EXPECT_LE(static_cast<size_t>(all.getColumnCount()), kMaxViewColumns + 1);
+  // The first names of the wide sweep are in the view; the rest are listed as left out, with
+  // their values still in summaries.
+  EXPECT_EQ(scalar_text(store, "SELECT metric_10000 FROM results WHERE sweep = 'wide'"), "0.0");
+  const auto& out = store.left_out_of_views();
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.back(), "metric_12499");
+  EXPECT_EQ(static_cast<size_t>(all.getColumnCount()), kMaxViewColumns + 1);  // full, not over
+  EXPECT_THROW(SQLite::Statement(store.database(), "SELECT metric_12499 FROM results"),
+               SQLite::Exception);
+  EXPECT_EQ(count(store, "SELECT COUNT(*) FROM summaries WHERE name = 'metric_12499'"), 1);
 }
 
 TEST(Store, ViewsPivotParamsAndSummariesWithTypes) {

@@ -198,6 +198,18 @@ eq "slurm dry run: run dirs per task's command line" \
   "$(printf '%s' "$out" | grep -E "^    set -- .*'train' 'train.device=cpu'" | grep -o "'--run-dir'" | wc -l)" 6
 eq "slurm dry run: the members' run dirs" "$(printf '%s' "$out" | grep -c '^    others=(')" 2
 [ -e wslurm ] && fail "the slurm dry run wrote wslurm"
+# Shell injection through slurm values: a newline in a flag, the file or the workdir would be a
+# line of the batch script. Refused (exit 2) before a script is printed or anything is written.
+expect 2 "partition .*contains a control character \\(a newline\\)" \
+  "$ablate" run ens.yaml --backend slurm --dry-run --workdir winj --partition $'gpu\ntouch pwned'
+expect 2 "sbatch line .*starting with '-'" \
+  "$ablate" run ens.yaml --backend slurm --dry-run --workdir winj --sbatch 'touch pwned'
+expect 2 "script folder .*contains a control character" \
+  "$ablate" run ens.yaml --backend slurm --dry-run --workdir $'winj\ntouch pwned'
+sed 's/^seeds_per_process: 2/slurm: {account: "me\\ntouch pwned"}/' ens.yaml > inj.yaml
+expect 2 "inj.yaml:[0-9]+:[0-9]+: slurm.account: contains a control character" \
+  "$ablate" run inj.yaml --backend slurm --dry-run --workdir winj
+[ -e winj ] || [ -e $'winj\ntouch pwned' ] || [ -e pwned ] && fail "an injection attempt wrote something"
 # Seeds of one process that fail together: status shows their output once.
 printf 'abcde' > tiny.txt
 sed "s|^name: ens2|name: ensfail|; s|path: [^,]*,|path: $tmp/tiny.txt,|" ens.yaml > ensfail.yaml
@@ -208,6 +220,13 @@ eq "failed seeds of one process: the output once" "$(grep -c 'held-out split is 
 eq "failed seeds of one process: 'the same output as above'" \
   "$(grep -c '^    | (the same output as above)$' ensfail.txt)" 5
 eq "failed seeds: the re-run command once" "$(grep -c 're-run it: ablate run ensfail.yaml' ensfail.txt)" 1
+
+# A patch size that does not divide the image is bad input (exit 2) found at plan time, with
+# its line; nothing is written.
+printf 'task: vit\nmodel: {patch: 5}\ntrain: {steps: 2}\n' > p5.yaml
+expect 2 "p5.yaml:2:9: model.patch: model.patch 5 does not divide the image side 28" \
+  "$ablate" train p5.yaml --run-dir p5run
+[ -e p5run ] && fail "a refused config wrote its run dir"
 
 [ "$failures" -eq 0 ] && echo "cli_test: all checks passed"
 exit "$failures"

@@ -1,12 +1,16 @@
 #include "ablate/runner/parse.h"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
+#include "ablate/results/printable.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/schema.h"
 #include "ablate/runner/yaml_config.h"
@@ -187,7 +191,12 @@ std::string join_ints(const std::vector<int64_t>& values) {
 }  // namespace
 
 [[noreturn]] void fail(const Location& at, const std::string& key, const std::string& message) {
-  throw ConfigError(at.file, at.line, at.column, key, message);
+  // A key from the file is shown, never echoed raw: printable (no control characters, no invalid
+  // UTF-8) and at most 80 bytes (a 5 MB unknown key is named by its start).
+  std::string shown = results::printable(key);
+  if (shown.size() > 80)
+    shown = shown.substr(0, 60) + "... (" + std::to_string(key.size()) + " bytes)";
+  throw ConfigError(at.file, at.line, at.column, shown, message);
 }
 
 std::string describe(const YAML::Node& node) {
@@ -227,6 +236,9 @@ void apply_override_entry(Config& config, Locations& locations, const std::strin
   if (eq == std::string::npos || eq == 0) fail(at, "", "expected KEY=VALUE, got '" + text + "'");
   const std::string key = text.substr(0, eq);
   const std::string value = text.substr(eq + 1);
+  if (results::first_invalid_utf8(text) != std::string::npos) {
+    fail(at, "", "the override " + results::printable(text) + " is not UTF-8 text");
+  }
   YAML::Node node;
   try {
     node = YAML::Load(value.empty() ? "\"\"" : value);  // KEY= is the empty string
@@ -327,8 +339,22 @@ std::vector<Entry> entries_of(const YAML::Node& map, const std::string& file,
 }
 
 YAML::Node load_yaml(const std::string& text, const std::string& file) {
+  // Text policy (results/printable.h): a config or sweep file is UTF-8, refused at its first bad
+  // byte otherwise.
+  if (const size_t bad = results::first_invalid_utf8(text); bad != std::string::npos) {
+    const results::TextPosition at = results::position_of(text, bad);
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+    fail({file, at.line, at.column}, "",
+         std::string("not UTF-8 text (byte ") + byte + "); save the file as UTF-8");
+  }
   try {
     return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this is "bad file".
+    fail(location_of(e.mark, file), "",
+         "nested too deeply: more than " + std::to_string(e.depth() - 1) +
+             " levels of lists or mappings (a config needs a few)");
   } catch (const YAML::Exception& e) {
     fail(location_of(e.mark, file), "", "YAML syntax error: " + e.msg);
   }
@@ -512,6 +538,18 @@ void validate(const Config& c, const Locations& locations) {
   }
 
   const std::string& dataset = c.data.dataset;
+  // The image side of the datasets whose side is known before reading (idx files say theirs:
+  // the model checks it when the data is read).
+  if (c.task == "vit") {
+    const int64_t side = dataset == "fashion-mnist" || dataset == "mnist" ? 28
+                         : dataset == "cifar10" || dataset == "cifar100"  ? 32
+                                                                          : 0;
+    if (side > 0 && side % m.patch != 0) {
+      fail_at({"model.patch", "data.dataset"},
+              "model.patch " + std::to_string(m.patch) + " does not divide the image side " +
+                  std::to_string(side) + " of " + dataset + " (patches tile the image)");
+    }
+  }
   const bool text_dataset = dataset == "fortunes" || dataset == "text" || dataset == "bin";
   const bool fits = c.task == "lm"    ? text_dataset
                     : c.task == "s2s" ? text_dataset || dataset == "pairs"

@@ -168,7 +168,7 @@ std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) 
     o["blocks"] = job.blocks;
     o["config"] = config_json(job.config);
     if (sweep.sequential.enabled) o["first_round"] = first_round.count(job.id) > 0;
-    out += o.dump() + "\n";
+    out += o.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   }
   return out;
 }

@@ -79,6 +79,30 @@ expect 0 "1 job" "$ablate" plan device.yaml
 expect 2 "command line: --devices: cuda:63, but this" \
   "$ablate" run device.yaml train.device=cpu --devices cpu,cuda:63 --db r.db --workdir r_runs
 [ -e r.db ] || [ -e r_runs ] && fail "ablate run --devices cuda:63 wrote something"
+# Device names are checked whole, not by prefix: a typo, an empty name or a repeated device is
+# refused before anything is written.
+expect 2 "cudaa is neither cpu, cuda nor cuda:N" \
+  "$ablate" run device.yaml --devices cudaa --db r.db --workdir r_runs
+expect 2 "an empty name is neither cpu" "$ablate" run device.yaml --devices "" --db r.db --workdir r_runs
+expect 2 "an empty name is neither cpu" "$ablate" run device.yaml --devices cpu, --db r.db --workdir r_runs
+expect 2 "cpu is listed twice" "$ablate" run device.yaml --devices cpu,cpu --db r.db --workdir r_runs
+expect 2 "is neither cpu" "$ablate" run device.yaml --devices cuda:x --db r.db --workdir r_runs
+[ -e r.db ] || [ -e r_runs ] && fail "ablate run with bad --devices wrote something"
+# A symlink that would take run dirs outside --workdir is refused before anything is written.
+mkdir -p outside sl_runs && ln -s "$tmp/outside" sl_runs/device
+expect 2 "would lie outside --workdir" \
+  "$ablate" run device.yaml train.device=cpu --db sl.db --workdir sl_runs
+[ -e sl.db ] && fail "a run dir escape wrote sl.db"
+[ -n "$(ls outside)" ] && fail "a run dir escape wrote into the symlink's target"
+# A --db that names another program's SQLite file, or a folder, is refused (exit 2) and the
+# file is left exactly as it was (not switched to WAL).
+sqlite3 other.db "CREATE TABLE notes (x); INSERT INTO notes VALUES ('mine');"
+cp other.db other.copy
+expect 2 "--db: .*not an ablate database" "$ablate" run device.yaml --db other.db --workdir o_runs
+cmp -s other.db other.copy || fail "ablate run modified another program's database"
+[ -e other.db-wal ] && fail "ablate run left other.db-wal"
+expect 2 "--db: .*not an ablate database" "$ablate" status --db other.db
+expect 2 "--db: .*a folder, not a database file" "$ablate" run device.yaml --db . --workdir o_runs
 rm -rf r.db r_runs
 
 section "a warm-up longer than the run, when it was set"

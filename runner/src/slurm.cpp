@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -42,11 +43,81 @@ std::vector<std::string> sbatch_options(const SlurmOptions& o, double timeout_s)
   return out;
 }
 
+// A value in a message: quoted, control characters and non-ASCII bytes as \xNN, at most 80
+// characters (a hostile value is neither echoed whole nor sent raw to the terminal).
+std::string quote_for_message(const std::string& value) {
+  std::string out = "\"";
+  for (size_t i = 0; i < value.size() && i < 80; ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      char code[8];
+      std::snprintf(code, sizeof code, "\\x%02x", c);
+      out += code;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + (value.size() > 80 ? "...\"" : "\"");
+}
+
 }  // namespace
+
+std::string slurm_text_problem(const std::string& value, bool one_word) {
+  size_t i = 0;
+  while (i < value.size()) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char code[8];
+      std::snprintf(code, sizeof code, "0x%02x", c);
+      return std::string("contains a control character (") +
+             (c == '\n'   ? "a newline"
+              : c == '\r' ? "a carriage return"
+              : c == '\t' ? "a tab"
+                          : code) +
+             "): it would break the batch script's line";
+    }
+    // UTF-8: a lead byte and its continuation bytes.
+    const int length = c < 0x80           ? 1
+                       : (c >> 5) == 0x6  ? 2
+                       : (c >> 4) == 0xe  ? 3
+                       : (c >> 3) == 0x1e ? 4
+                                          : 0;
+    bool valid = length > 0 && i + length <= value.size();
+    for (int k = 1; valid && k < length; ++k) {
+      valid = (static_cast<unsigned char>(value[i + k]) >> 6) == 0x2;
+    }
+    if (!valid) return "contains bytes that are not UTF-8 text";
+    i += static_cast<size_t>(length);
+  }
+  if (one_word && value.find_first_of(" \"'\\") != std::string::npos) {
+    return "contains a space or a quote: sbatch reads an #SBATCH option as one word";
+  }
+  if (!one_word && (value.empty() || value[0] != '-')) {
+    return "an #SBATCH line is an sbatch option (--qos=high), starting with '-'";
+  }
+  return "";
+}
+
+void check_slurm_texts(const SlurmOptions& o) {
+  const std::pair<const char*, const std::string*> words[] = {
+      {"partition", &o.partition}, {"time", &o.time_limit},
+      {"mem", &o.memory},          {"account", &o.account},
+      {"job name", &o.job_name},   {"script folder (--workdir)", &o.script_dir}};
+  for (const auto& [what, value] : words) {
+    const std::string why = slurm_text_problem(*value, true);
+    if (!why.empty())
+      throw SlurmError(std::string(what) + " " + quote_for_message(*value) + ": " + why);
+  }
+  for (const auto& line : o.extra) {
+    const std::string why = slurm_text_problem(line, false);
+    if (!why.empty()) throw SlurmError("sbatch line " + quote_for_message(line) + ": " + why);
+  }
+}
 
 std::string sbatch_script(const SlurmOptions& o, const std::string& name,
                           const std::vector<Launch>& launches) {
   if (launches.empty()) throw std::invalid_argument("sbatch_script: no jobs");
+  check_slurm_texts(o);  // never write a line a value could break
   double timeout_s = 0;
   for (const auto& l : launches) timeout_s = std::max(timeout_s, l.timeout_s);
   std::ostringstream s;

@@ -308,6 +308,49 @@ TEST(Slurm, SweepFileSettingsAreTypedAndCheckedWithTheirLine) {
       << error("slurm:\n  gpus_per_task: two\n");
   EXPECT_NE(error("slurm:\n  sbatch: {a: 1}\n").find("slurm.sbatch: expected #SBATCH lines"),
             std::string::npos);
+  // A newline in a value would be a line of the batch script, which bash runs: refused at its
+  // line, for every text value and every #SBATCH line.
+  EXPECT_NE(error("slurm:\n  partition: \"gpu\\ntouch /tmp/pwned\"\n")
+                .find("s.yaml:5:14: slurm.partition: contains a control character (a newline)"),
+            std::string::npos)
+      << error("slurm:\n  partition: \"gpu\\ntouch /tmp/pwned\"\n");
+  for (const char* key : {"time", "mem", "account"}) {
+    EXPECT_NE(error(std::string("slurm:\n  ") + key + ": \"x\\rid\"\n").find("a carriage return"),
+              std::string::npos)
+        << key;
+  }
+  EXPECT_NE(error("slurm:\n  sbatch: [\"--qos=high\\nrm -rf ~\"]\n").find("slurm.sbatch: contains"),
+            std::string::npos);
+  EXPECT_NE(error("slurm:\n  sbatch: [\"echo hi\"]\n").find("starting with '-'"),
+            std::string::npos);
+  EXPECT_NE(error("slurm:\n  partition: \"gpu debug\"\n").find("contains a space or a quote"),
+            std::string::npos);
+}
+
+// The last line of defence: whatever the caller checked, no script is written with a value
+// that breaks its lines (and the message shows the value escaped, not raw).
+TEST(Slurm, NoScriptWithAControlCharacterInAnyValue) {
+  SlurmOptions o;
+  o.partition = "gpu";
+  const std::vector<Launch> wave{launch("0123456789abcdef", "/runs/s/0123456789abcdef")};
+  EXPECT_NO_THROW(sbatch_script(o, "", wave));
+  for (auto field : {&SlurmOptions::partition, &SlurmOptions::time_limit, &SlurmOptions::memory,
+                     &SlurmOptions::account, &SlurmOptions::script_dir, &SlurmOptions::job_name}) {
+    SlurmOptions bad = o;
+    bad.*field = "a\nb";
+    EXPECT_THROW(sbatch_script(bad, "", wave), SlurmError);
+    EXPECT_THROW(check_slurm_texts(bad), SlurmError);
+  }
+  SlurmOptions bad = o;
+  bad.extra = {"--qos=high", "--comment=\x1b[2Jx"};
+  const std::string message = testing::thrown_message<SlurmError>([&] { check_slurm_texts(bad); });
+  EXPECT_NE(message.find("\\x1b[2Jx"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+  bad.extra = {"--comment=\xff\xfe"};
+  EXPECT_NE(testing::thrown_message<SlurmError>([&] { check_slurm_texts(bad); }).find("not UTF-8"),
+            std::string::npos);
+  EXPECT_EQ(slurm_text_problem("--comment=caf\xc3\xa9 au lait", false), "");  // UTF-8, spaces
+  EXPECT_EQ(slurm_text_problem("/shared/runs/s/slurm", true), "");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "ablate/results/printable.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/ensembles.h"
 #include "ablate/runner/schema.h"
@@ -458,12 +459,20 @@ std::string sweep_name_error(const std::string& name) {
   auto alnum = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   };
+  // The character at i as text: a whole UTF-8 character (not its first byte), or \xNN.
+  auto character = [&](size_t i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
+    return results::printable(std::string_view(name).substr(i, n));
+  };
   if (!alnum(name[0])) {
-    return std::string("starts with '") + name[0] + "'; a name starts with a letter or a digit";
+    return "starts with '" + character(0) + "'; a name starts with a letter or a digit";
   }
-  for (const char c : name) {
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
     if (!alnum(c) && c != '-' && c != '_' && c != '.') {
-      return std::string("contains '") + c + "'; a name has only letters, digits, '-', '_' and '.'";
+      return "contains '" + character(i) +
+             "'; a name has only letters A-Z and a-z, digits, '-', '_' and '.'";
     }
   }
   return "";
@@ -502,6 +511,8 @@ static SlurmOptions parse_slurm(const YAML::Node& node, const std::string& file)
       }
       for (const auto& line : list ? e.value : YAML::Node(std::vector<YAML::Node>{e.value})) {
         if (!line.IsScalar()) fail(where(line, at), key, "expected text, got " + describe(line));
+        const std::string why = slurm_text_problem(line.Scalar(), false);
+        if (!why.empty()) fail(where(line, at), key, why);
         o.extra.push_back(line.Scalar());
       }
       continue;
@@ -515,6 +526,8 @@ static SlurmOptions parse_slurm(const YAML::Node& node, const std::string& file)
       }
       o.*(count->second) = std::stoi(text);
     } else {
+      const std::string why = slurm_text_problem(text, true);
+      if (!why.empty()) fail(at, key, why);
       o.*(kTexts.at(e.key)) = text;
     }
   }

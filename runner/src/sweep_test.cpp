@@ -807,6 +807,26 @@ TEST(SweepError, TheSeedIsSetOnlyBySeeds) {
   expect_error(sweep_error("name: t\n", {"seed=1"}), "command line", {0, 0}, "seed", message);
 }
 
+// Text policy: a file that is not UTF-8 (a Latin-1 path, say) is refused at its first bad byte;
+// a huge unknown key is named by its start, not echoed whole.
+TEST(SweepError, NotUtf8AndHugeKeys) {
+  expect_error(sweep_error("name: s\nbase:\n  data.path: /data/caf\xe9\n"), kFile, {3, 23}, "",
+               "not UTF-8 text (byte 0xE9); save the file as UTF-8");
+  // 5 MB: not a YAML key at all (an implicit key has at most 1024 characters), said briefly.
+  const std::string huge(5 * 1000 * 1000, 'k');
+  const ConfigError e = sweep_error("name: s\n" + huge + ": 1\n");
+  EXPECT_LT(std::string(e.what()).size(), 1000u);
+  // Nested 20,000 deep: said so, not "bad file".
+  const ConfigError deep =
+      sweep_error("name: s\nbase: " + std::string(20000, '[') + std::string(20000, ']') + "\n");
+  EXPECT_NE(deep.message().find("nested too deeply"), std::string::npos) << deep.what();
+  // 1,000 bytes: an unknown key, named by its start.
+  const ConfigError e2 = sweep_error("name: s\n" + std::string(1000, 'k') + ": 1\n");
+  EXPECT_LT(e2.key().size(), 100u);
+  EXPECT_NE(e2.key().find("(1000 bytes)"), std::string::npos) << e2.key();
+  EXPECT_LT(std::string(e2.what()).size(), 400u);
+}
+
 TEST(SweepError, BadSweepNames) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"\"../x\"", "contains '/', a path separator"},
@@ -816,7 +836,9 @@ TEST(SweepError, BadSweepNames) {
       {"\"\"", "is empty"},
       {std::string(101, 'a'), "has 101 characters; at most 100"},
       {".hidden", "starts with '.'; a name starts with a letter or a digit"},
-      {"\"my sweep\"", "contains ' '; a name has only letters, digits, '-', '_' and '.'"},
+      {"\"my sweep\"",
+       "contains ' '; a name has only letters A-Z and a-z, digits, '-', '_' and '.'"},
+      {"caf\xc3\xa9", "contains '\xc3\xa9'"},
       {"sweep*", "contains '*'"},
   };
   for (const auto& [name, message] : cases) {

@@ -1,9 +1,13 @@
 // Escaping of names and values per output format.
+#include "ablate/results/printable.h"
 #include "report_parts.h"
 
 namespace ablate::results {
 
-std::string escape_html(const std::string& s) {
+std::string escape_html(const std::string& raw) {
+  // Invalid UTF-8 and control characters first (printable.h): no value moves a terminal's
+  // cursor or breaks the markup.
+  const std::string s = printable(raw);
   std::string out;
   for (const char c : s) {
     switch (c) {
@@ -29,7 +33,10 @@ std::string escape_html(const std::string& s) {
   return out;
 }
 
-std::string escape_latex(const std::string& s) {
+std::string escape_latex(const std::string& raw) {
+  // Invalid UTF-8 and control characters first (printable.h): no value moves a terminal's
+  // cursor or breaks the markup.
+  const std::string s = printable(raw);
   std::string out;
   for (const char c : s) {
     switch (c) {
@@ -84,7 +91,10 @@ std::string escape_latex(const std::string& s) {
   return out;
 }
 
-std::string escape_markdown(const std::string& s) {
+std::string escape_markdown(const std::string& raw) {
+  // Invalid UTF-8 and control characters first (printable.h): no value moves a terminal's
+  // cursor or breaks the markup.
+  const std::string s = printable(raw);
   std::string out;
   for (const char c : s) {
     switch (c) {

@@ -214,7 +214,8 @@ std::string render_json(const Report& r) {
   nlohmann::json provenance = nlohmann::json::object();
   for (const auto& [k, v] : r.provenance) provenance[k] = v;
   j["provenance"] = provenance;
-  return j.dump(2) + "\n";
+  // Invalid UTF-8 (an imported value, an old database) is replaced, never an abort.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace ablate::results

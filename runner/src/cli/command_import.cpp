@@ -41,6 +41,16 @@ int command_import(const std::vector<std::string>& args) {
   if (result.diverged > 0) std::cout << " (" << result.diverged << " diverged)";
   std::cout << "\nmetrics:";
   for (const auto& m : result.metrics) std::cout << " " << m;
+  if (const auto& out = store.left_out_of_views(); !out.empty()) {
+    std::cout << "\nwarning: the views runs and results hold at most " << results::kMaxViewColumns
+              << " columns, the oldest sweeps' first: "
+              << count_of(static_cast<long long>(out.size()), "key") << " (" << out.front()
+              << (out.size() > 1 ? ", ..." : "")
+              << ") are left out of them; their values are in the tables params and summaries "
+                 "(SELECT j.id, m.name, m.value FROM summaries m JOIN jobs j ON j.pk = m.job "
+                 "WHERE j.sweep = '"
+              << result.sweep << "')";
+  }
   std::cout << "\nnext: ablate report " << shell_word(result.sweep) << " --metric "
             << shell_word(result.metrics.front()) << "\n";
   return kOk;

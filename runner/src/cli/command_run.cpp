@@ -166,11 +166,22 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   }
   const auto per_process = seeds_per_process_flag(vm, seeds_per_process, "run");
   if (!per_process) return kBadInput;
+  // --devices: a comma-separated list of distinct cpu, cuda or cuda:N; whether each exists on
+  // this machine is checked with the sweep (preflight), before anything is written.
   run.devices.clear();
-  std::stringstream list(devices);
+  std::stringstream list(devices + ",");  // "cpu," has an empty last name: refused below
   for (std::string d; std::getline(list, d, ',');) {
-    if (d != "cpu" && d.rfind("cuda", 0) != 0) {
-      std::cerr << "ablate run: --devices: '" << d << "' is neither cpu nor cuda:N\n";
+    const bool cuda_n = d.size() > 5 && d.rfind("cuda:", 0) == 0 &&
+                        d.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (d != "cpu" && d != "cuda" && !cuda_n) {
+      std::cerr << "ablate run: --devices " << shell_word(devices) << ": "
+                << (d.empty() ? std::string("an empty name") : shell_word(d))
+                << " is neither cpu, cuda nor cuda:N (a list: cuda:0,cuda:1)\n";
+      return kBadInput;
+    }
+    if (std::find(run.devices.begin(), run.devices.end(), d) != run.devices.end()) {
+      std::cerr << "ablate run: --devices " << shell_word(devices) << ": " << d
+                << " is listed twice (--per-device sets the jobs per device)\n";
       return kBadInput;
     }
     run.devices.push_back(d);
@@ -196,6 +207,16 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   const auto& jobs = checked.jobs;
   for (const auto& w : runner::plan_warnings(sweep, jobs)) std::cerr << "warning: " << w << "\n";
   run.ablate_binary = self_path(argv0);
+  // A run dir that a symlink (WORKDIR/<sweep>, or a job's folder) would take outside --workdir is
+  // bad input: refused here, before the database is touched, not after the sweep is registered.
+  for (const auto& job : jobs) {
+    try {
+      runner::run_dir_of(run.workdir, sweep.name, job.id);
+    } catch (const std::runtime_error& e) {
+      std::cerr << "ablate run: " << e.what() << "\n";
+      return kBadInput;
+    }
+  }
   // The command line's --seeds-per-process, else the sweep file's, else auto.
   run.seeds_per_process = *per_process >= 0 ? *per_process : sweep.seeds_per_process;
   std::unique_ptr<runner::Executor> executor;
@@ -224,6 +245,9 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     // The nodes' GPUs are not this host's: auto cannot measure them and trains one seed per
     // task there (a number given is used as it is).
     run.device_memory = [](const std::string&) { return int64_t{0}; };
+    // Every value that reaches the batch script, from the file or the flags: a newline in one
+    // would be a line of the script (SlurmError: exit status 2, nothing written).
+    runner::check_slurm_texts(slurm);
     if (vm.count("dry-run")) {
       std::cout << first_wave_script(sweep, jobs, run, slurm);
       return kOk;

@@ -493,7 +493,7 @@ int command_status(const std::vector<std::string>& args) {
   Json out = Json::array();
   for (const auto& name : names) out.push_back(describe(store, db, name));
   if (vm.count("json")) {
-    std::cout << out.dump() << "\n";
+    std::cout << out.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
     return kOk;
   }
   if (out.size() == 1) {

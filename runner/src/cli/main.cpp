@@ -127,6 +127,9 @@ int main(int argc, char** argv) {
   } catch (const results::ReportError& e) {
     std::cerr << "ablate report: " << e.what() << "\n";
     return kBadInput;
+  } catch (const results::NotAStoreError& e) {
+    std::cerr << "ablate " << command << ": --db: " << e.what() << "\n";
+    return kBadInput;
   } catch (const results::StoreError& e) {
     std::cerr << "store error: " << e.what() << "\n";
     return kFailure;

@@ -53,10 +53,22 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The file named is not a database this ablate can use: a folder, a file that is not SQLite,
+// another program's SQLite file, or a newer schema. Bad input (the CLI's exit status 2); the
+// file is left exactly as it was.
+class NotAStoreError : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 // The schema version this code writes; an older file is migrated when opened for writing (and
 // read as it is when opened read-only), a newer one is refused. Version 2 added jobs.stale,
 // version 3 the sweep's name in jobs and environment, version 4 the table sequential_looks.
 inline constexpr int kSchemaVersion = 4;
+
+// The most columns of the `runs` and `results` views: SQLite's limit is 2000 per view and per
+// query's result; 100 are left for a query's own columns (SELECT *, x FROM results).
+inline constexpr size_t kMaxViewColumns = 1900;
 
 // Every job status, in lifecycle order. "pending" until started; "running" while a worker has it;
 // the rest are outcomes ("skipped": never ran because a job it depends on failed).
@@ -225,7 +237,13 @@ class Store {
   // distinct summary name, dots become `_`). A name already taken (case-insensitively) gets the
   // prefix `param_` / `summary_`, then a suffix `_2`, `_3`, ... Columns are sorted by key.
   // register_jobs and ingest call this when new keys or names appear, so callers rarely need to.
+  // The two views have at most kMaxViewColumns columns (SQLite refuses a view or a query of more
+  // than 2000): keys are taken by first appearance, params before summary names, so the keys of
+  // the sweeps registered first always have their columns; the rest are left out (their values
+  // stay in `params` and `summaries`) and listed by left_out_of_views().
   void refresh_views();
+  // The keys the last refresh_views() left out of the views (params first, then summary names).
+  const std::vector<std::string>& left_out_of_views() const { return left_out_of_views_; }
 
   // ----- for ingest and queries in this library -----
   // A transaction: BEGIN IMMEDIATE (this writer takes the lock up front), rolled back when
@@ -264,6 +282,7 @@ class Store {
   // `sql` as this file's schema version spells it (before version 3, sweep_pk was `sweep`).
   std::string for_file_version(const std::string& sql) const;
   int version_ = 0;  // the file's schema version (after migration when writable)
+  std::vector<std::string> left_out_of_views_;  // by the last refresh_views()
 
   std::string path_;
   StoreOptions options_;

@@ -54,6 +54,20 @@ struct SlurmOptions {
   std::string scancel = "scancel";
 };
 
+// "" when `value` may be written into a batch script as one #SBATCH option's value (`one_word`:
+// partition, time, mem, account, the output folder) or as a whole #SBATCH line (`one_word`
+// false: an `sbatch:` line, which must start with '-'); else why not, in words. A control
+// character (a newline would start a new line of the script, which bash runs) is never allowed,
+// nor are bytes that are not UTF-8; a space or a quote is not allowed in one word (sbatch splits
+// #SBATCH lines at spaces).
+std::string slurm_text_problem(const std::string& value, bool one_word);
+
+// Every text of `options` that reaches the batch script (partition, time, mem, account, the
+// #SBATCH lines, job name and script folder), checked by slurm_text_problem: throws SlurmError
+// naming the first bad one. `ablate run --backend slurm` calls it before --dry-run prints a script
+// and before anything is written.
+void check_slurm_texts(const SlurmOptions& options);
+
 // The sbatch script of one wave: #SBATCH lines from `options` (time from timeout_s when
 // options.time_limit is empty: whole minutes, rounded up, at least 1), then a `case` on
 // SLURM_ARRAY_TASK_ID that runs launches[i] for task i, every argument shell-quoted, and writes
