@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <utility>
 
 #include "ablate/testing/temp_dir.h"
 
@@ -106,6 +108,67 @@ TEST(Query, TableAlignsColumnsAndRightAlignsNumbers) {
             "longer      7\n"
             "NULL    123.5\n"
             "(2 rows)\n");
+}
+
+// What the probe found: duplicate names, rounded reals, a trailing comment, the fts3_tokenizer
+// pointer form.
+TEST(Query, DuplicateNamesRealsCommentsAndDeniedFunctions) {
+  TempDir tmp;
+  const auto path = make_store(tmp);
+  const auto dup = query(path, "SELECT 1 AS a, 2 AS a, 3 AS a_2");
+  const auto j = nlohmann::json::parse(format_json(dup));
+  EXPECT_EQ(j[0]["a"], 1);
+  EXPECT_EQ(j[0]["a_3"], 2);  // a_2 is taken by the third column
+  EXPECT_EQ(j[0]["a_2"], 3);
+  EXPECT_EQ(unique_column_names({"x", "x", "x"}), (std::vector<std::string>{"x", "x_2", "x_3"}));
+  // Reals: the shortest text that reads back the same, not 10 significant digits.
+  const auto reals = query(path, "SELECT 0.1 AS a, 1.0 / 3 AS b, 1e-300 AS c, 0.1 + 0.2 AS d");
+  EXPECT_EQ(format_csv(reals), "a,b,c,d\n0.1,0.3333333333333333,1e-300,0.30000000000000004\n");
+  EXPECT_NE(format_table(reals).find("0.30000000000000004"), std::string::npos);
+  // Comments after the statement are not a second statement; a statement after one still is.
+  EXPECT_EQ(query(path, "SELECT 1 -- the answer").rows[0][0].integer, 1);
+  EXPECT_EQ(query(path, "SELECT 2; /* done */ -- really\n;").rows[0][0].integer, 2);
+  EXPECT_THROW(query(path, "SELECT 1; /* */ DELETE FROM jobs"), QueryError);
+  // fts3_tokenizer (its pointer form registers code) and load_extension are refused.
+  for (const char* sql : {"SELECT fts3_tokenizer('simple')",
+                          "SELECT fts3_tokenizer('x', X'0000000000000000')",
+                          "SELECT load_extension('/tmp/x.so')"}) {
+    try {
+      query(path, sql);
+      ADD_FAILURE() << "accepted: " << sql;
+    } catch (const QueryError& e) {
+      EXPECT_NE(std::string(e.what()).find("not authorized"), std::string::npos)
+          << sql << ": " << e.what();
+    }
+  }
+}
+
+// Streaming writes what the buffered formats write, for every format, and a table wider after
+// its first kQueryTableWidthRows rows still writes every row.
+TEST(Query, StreamingEqualsBuffered) {
+  TempDir tmp;
+  const auto path = make_store(tmp);
+  StoreOptions options;
+  options.read_only = true;
+  Store store(path, options);
+  const std::string sql = "SELECT id, seed, train_lr, note FROM runs ORDER BY id";
+  const auto buffered = run_query(store, sql);
+  for (auto [format, text] : {std::pair{QueryFormat::kTable, format_table(buffered)},
+                              std::pair{QueryFormat::kCsv, format_csv(buffered)},
+                              std::pair{QueryFormat::kJson, format_json(buffered)}}) {
+    std::ostringstream out;
+    EXPECT_EQ(stream_query(store, sql, format, out), 2);
+    EXPECT_EQ(out.str(), text);
+  }
+  std::ostringstream many;
+  const std::string count = std::to_string(kQueryTableWidthRows + 5);
+  EXPECT_EQ(
+      stream_query(store,
+                   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                       count + ") SELECT i, printf('%.*c', i / 500, 'x') AS s FROM n",
+                   QueryFormat::kTable, many),
+      static_cast<int64_t>(kQueryTableWidthRows + 5));
+  EXPECT_NE(many.str().find("(" + count + " rows)"), std::string::npos);
 }
 
 }  // namespace

@@ -32,10 +32,12 @@ int command_query(const std::vector<std::string>& args) {
   }
   const auto store = open_read_only(db, "query");
   if (!store) return kBadInput;
-  const auto result = results::run_query(*store, sql);
-  std::cout << (format == "csv"    ? results::format_csv(result)
-                : format == "json" ? results::format_json(result)
-                                   : results::format_table(result));
+  // Rows are written as they are read: an unbounded SELECT runs in bounded memory.
+  results::stream_query(*store, sql,
+                        format == "csv"    ? results::QueryFormat::kCsv
+                        : format == "json" ? results::QueryFormat::kJson
+                                           : results::QueryFormat::kTable,
+                        std::cout);
   return kOk;
 }
 
