@@ -92,7 +92,14 @@ WrittenReport write_report(const Report& report, const ReportFiles& files) {
     return written;
   }
   const fs::path dir = files.out_dir;
-  fs::create_directories(dir);
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    throw ReportError("--out " + files.out_dir + ": a file, not a folder (the report writes " +
+                      "report.<format> and figures/ into it)");
+  }
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw ReportError("--out " + files.out_dir + ": cannot create the folder: " + ec.message());
   FigureSet figures;
   if (wants_figures) figures = draw(report, dir / "figures", files.figures);
   for (const auto& f : figures.figures) {

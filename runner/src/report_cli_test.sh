@@ -235,6 +235,12 @@ expect 2 "alpha" "$ablate" report "$sweep" --metric acc --alpha 2
 expect 2 "--cost|cost" "$ablate" report "$sweep" --metric acc --cost bytes
 expect 2 "give SWEEP and --metric" "$ablate" report "$sweep"
 expect 2 "no database missing.db" "$ablate" report --db missing.db "$sweep" --metric acc
+expect 2 "must be in \\[1e-9, 1\\)" "$ablate" report "$sweep" --metric acc --alpha 1e-300
+echo "a file" > not-a-folder
+expect 2 "--out not-a-folder: a file, not a folder" "$ablate" report "$sweep" --metric acc \
+  --out not-a-folder
+eq "--out naming a file: the file untouched" "$(cat not-a-folder)" "a file"
+expect 2 "--db: .*a folder, not a database file" "$ablate" report --db . "$sweep" --metric acc
 for d in bad1 bad2 bad3; do [ -e "$d" ] && fail "$d written on bad input"; done
 [ -e missing.db ] && fail "missing.db created by a report"
 

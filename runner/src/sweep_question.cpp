@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "ablate/results/report.h"
 #include "ablate/runner/schema.h"
 #include "sweep_parts.h"
 
@@ -177,7 +178,7 @@ ReportQuestion read_report_question(const Entry& report, const std::string& file
       }
     } else if (e.key == "alpha") {
       q.alpha = real_number(e.value, e.key_at, key);
-      if (!(q.alpha > 0 && q.alpha < 1)) fail(at, key, "must be in (0, 1)");
+      if (!(q.alpha >= results::kMinAlpha && q.alpha < 1)) fail(at, key, "must be in [1e-9, 1)");
     } else if (e.key == "correction") {
       q.correction = scalar(e, key);
       const std::vector<std::string> kinds = {"holm", "bonferroni", "bh", "none"};

@@ -104,7 +104,7 @@ TEST(UntilDecidedParse, MistakesNameTheLineAndKey) {
   expect_error(error_of("name: s\nreport: {metric: m, direction: down}\n"), 2, "report.direction",
                "expected lower or higher");
   expect_error(error_of("name: s\nreport: {metric: m, alpha: 1.5}\n"), 2, "report.alpha",
-               "must be in (0, 1)");
+               "must be in [1e-9, 1)");
   expect_error(error_of("name: s\nreport: {metric: m, bounds: [1, 0]}\n"), 2, "report.bounds",
                "low must be below high");
   expect_error(error_of("name: s\nreport: {metric: m, correction: fdr}\n"), 2, "report.correction",

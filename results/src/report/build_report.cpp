@@ -268,8 +268,10 @@ void write_warnings(Report& r) {
 }  // namespace
 
 Report build_report(Store& store, const ReportOptions& options) {
-  if (!(options.alpha > 0 && options.alpha < 1)) {
-    throw ReportError("--alpha " + format_number(options.alpha) + ": must be in (0, 1)");
+  // Below 1e-9 the quantiles and bootstrap tails the report needs are not computable in double
+  // precision (and no ablation has the seeds to reach such a level).
+  if (!(options.alpha >= kMinAlpha && options.alpha < 1)) {
+    throw ReportError("--alpha " + format_number(options.alpha) + ": must be in [1e-9, 1)");
   }
   if (options.min_seeds < 2) throw ReportError("min_seeds must be at least 2");
   if (!(options.equivalence_margin >= 0 && std::isfinite(options.equivalence_margin))) {

@@ -118,6 +118,9 @@ struct CompareSpec {
   std::optional<std::string> reference;  // the level the others are compared with; none: chosen
 };
 
+// The smallest significance level a report takes.
+inline constexpr double kMinAlpha = 1e-9;
+
 struct ReportOptions {
   std::string sweep;   // sweep name in the store
   std::string metric;  // a summary name: final_test_acc, best_val_loss, an imported column, ...
