@@ -42,7 +42,14 @@ std::string format_number(double v, int digits) {
   return buf;
 }
 
-std::string percent(double confidence) { return format_number(confidence * 100, 3) + "%"; }
+std::string percent(double confidence) {
+  // 3 significant digits, more where they would round a level below 100% up to "100%".
+  for (int digits = 3; digits < 15; ++digits) {
+    const std::string text = format_number(confidence * 100, digits);
+    if (confidence >= 1 || std::strtod(text.c_str(), nullptr) < 100) return text + "%";
+  }
+  return format_number(confidence * 100, 15) + "%";
+}
 
 std::string get_or(const std::map<std::string, std::string>& m, const std::string& key,
                    const std::string& fallback) {
