@@ -221,6 +221,13 @@ eq "failed seeds of one process: 'the same output as above'" \
   "$(grep -c '^    | (the same output as above)$' ensfail.txt)" 5
 eq "failed seeds: the re-run command once" "$(grep -c 're-run it: ablate run ensfail.yaml' ensfail.txt)" 1
 
+# A workdir whose name has a control character: status shows the re-run command with bash's
+# $'...' (one word that runs as it is) and prints nothing raw to the terminal.
+sed "s|^name: ensfail|name: ctl|" ensfail.yaml > ctl.yaml
+"$ablate" run ctl.yaml --db ctl.db --workdir $'w\x1bx' > /dev/null 2>&1
+"$ablate" status ctl --db ctl.db > ctl.txt 2>&1
+grep -q $'\x1b' ctl.txt && fail "ablate status printed a raw escape character: $(cat -v ctl.txt)"
+grep -qF -- "--workdir \$'$tmp/w\\x1bx'" ctl.txt || fail "status lacks the \$'...' workdir: $(cat -v ctl.txt)"
 # A patch size that does not divide the image is bad input (exit 2) found at plan time, with
 # its line; nothing is written.
 printf 'task: vit\nmodel: {patch: 5}\ntrain: {steps: 2}\n' > p5.yaml

@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "ablate/results/decision_log.h"
+#include "ablate/results/printable.h"
 #include "ablate/runner/command.h"
 #include "ablate/runner/coordinator.h"
 #include "ablate/runner/progress.h"
@@ -439,14 +440,17 @@ void print_sweep(const Json& s) {
       const size_t cut = error.find('\n');
       const std::string first = error.substr(0, cut);
       const std::string log = cut == std::string::npos ? "" : error.substr(cut + 1);
+      // A job's output is shown, never replayed: control characters as \xNN (printable.h).
       std::cout << "  " << f["arm"].get<std::string>() << " seed " << f["seed"].get<int64_t>()
                 << " (job " << f["id"].get<std::string>() << ") " << status << ": "
-                << runner::reason_line(status, first) << "\n";
+                << results::printable(runner::reason_line(status, first)) << "\n";
       if (!log.empty() && log == previous_log) {
         std::cout << "    | (the same output as above)\n";
       } else {
         std::istringstream lines(log);
-        for (std::string line; std::getline(lines, line);) std::cout << "    | " << line << "\n";
+        for (std::string line; std::getline(lines, line);) {
+          std::cout << "    | " << results::printable(line) << "\n";
+        }
       }
       const std::string next = f["next"].get<std::string>();
       if (!next.empty() && next != previous_next) std::cout << "    " << next << "\n";

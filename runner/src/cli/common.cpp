@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "ablate/results/printable.h"
 #include "ablate/runner/command.h"
 #include "ablate/runner/ensembles.h"
 #include "cli.h"
@@ -85,7 +86,30 @@ std::string shell_word(const std::string& s) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
            c == '/' || c == ':' || c == '=' || c == ',';
   });
-  return plain ? s : runner::shell_quote(s);
+  if (plain) return s;
+  // A control character or a byte that is not UTF-8 (a workdir named so) is written as bash's
+  // $'...' with \xNN: still one word that runs as it is, and nothing raw reaches the terminal.
+  const bool printable = results::first_invalid_utf8(s) == std::string::npos &&
+                         std::none_of(s.begin(), s.end(), [](char c) {
+                           const auto u = static_cast<unsigned char>(c);
+                           return u < 0x20 || u == 0x7f;
+                         });
+  if (printable) return runner::shell_quote(s);
+  std::string out = "$'";
+  char code[8];
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\'' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u >= 0x7f) {
+      std::snprintf(code, sizeof code, "\\x%02x", u);
+      out += code;
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
 }
 
 const char* seeds_per_process_help() {
