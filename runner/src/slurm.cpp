@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ablate/results/printable.h"
 #include "ablate/runner/command.h"
 
 namespace ablate::runner {
@@ -43,8 +44,9 @@ std::vector<std::string> sbatch_options(const SlurmOptions& o, double timeout_s)
   return out;
 }
 
-// A value in a message: quoted, control characters and non-ASCII bytes as \xNN, at most 80
-// characters (a hostile value is neither echoed whole nor sent raw to the terminal).
+// A value in a message: quoted, control characters (newlines too, unlike results::printable,
+// since the value is one line of a message), non-ASCII bytes, quotes and backslashes as \xNN, at
+// most 80 characters (a hostile value is neither echoed whole nor sent raw to the terminal).
 std::string quote_for_message(const std::string& value) {
   std::string out = "\"";
   for (size_t i = 0; i < value.size() && i < 80; ++i) {
@@ -63,9 +65,8 @@ std::string quote_for_message(const std::string& value) {
 }  // namespace
 
 std::string slurm_text_problem(const std::string& value, bool one_word) {
-  size_t i = 0;
-  while (i < value.size()) {
-    const auto c = static_cast<unsigned char>(value[i]);
+  for (const char byte : value) {
+    const auto c = static_cast<unsigned char>(byte);
     if (c < 0x20 || c == 0x7f) {
       char code[8];
       std::snprintf(code, sizeof code, "0x%02x", c);
@@ -76,18 +77,9 @@ std::string slurm_text_problem(const std::string& value, bool one_word) {
                           : code) +
              "): it would break the batch script's line";
     }
-    // UTF-8: a lead byte and its continuation bytes.
-    const int length = c < 0x80           ? 1
-                       : (c >> 5) == 0x6  ? 2
-                       : (c >> 4) == 0xe  ? 3
-                       : (c >> 3) == 0x1e ? 4
-                                          : 0;
-    bool valid = length > 0 && i + length <= value.size();
-    for (int k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(value[i + k]) >> 6) == 0x2;
-    }
-    if (!valid) return "contains bytes that are not UTF-8 text";
-    i += static_cast<size_t>(length);
+  }
+  if (results::first_invalid_utf8(value) != std::string::npos) {
+    return "contains bytes that are not UTF-8 text";
   }
   if (one_word && value.find_first_of(" \"'\\") != std::string::npos) {
     return "contains a space or a quote: sbatch reads an #SBATCH option as one word";

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -30,16 +31,9 @@ bool parse_double(const std::string& text, double* out) {
 
 // A number as the shortest text that reads back the same.
 std::string format_number_text(double x) {
-  std::ostringstream out;
-  out.precision(17);
-  for (int digits = 1; digits <= 17; ++digits) {
-    std::ostringstream o;
-    o.precision(digits);
-    o << x;
-    if (std::strtod(o.str().c_str(), nullptr) == x) return o.str();
-  }
-  out << x;
-  return out.str();
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, r.ptr);
 }
 
 // Without --metric: the sweep file's `report:` question (stored with the sweep) gives the
