@@ -5,12 +5,14 @@
 #include <torch/serialize.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
 #include "ablate/experiments/train.h"
+#include "ablate/results/files.h"
 
 namespace ablate::experiments {
 namespace fs = std::filesystem;
@@ -19,7 +21,7 @@ using json = nlohmann::json;
 RunDirLock::RunDirLock(const fs::path& run_dir) {
   const fs::path file = run_dir / ".train.lock";
   fd_ = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::runtime_error("cannot open " + file.string());
+  if (fd_ < 0) throw results::DiskError(results::disk_error_message("open", file, errno));
   if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     close(fd_);
     throw RunError("run dir " + run_dir.string() + " is in use by another ablate train");
@@ -28,26 +30,21 @@ RunDirLock::RunDirLock(const fs::path& run_dir) {
 
 RunDirLock::~RunDirLock() { close(fd_); }
 
+void save_archive(torch::serialize::OutputArchive& archive, const fs::path& file) {
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  results::write_file(file, bytes.str());
+}
+
 void save_module(torch::nn::Module& module, const fs::path& file) {
   torch::serialize::OutputArchive archive;
   module.save(archive);
-  archive.save_to(file.string());
+  save_archive(archive, file);
 }
 void load_module(torch::nn::Module& module, const fs::path& file) {
   torch::serialize::InputArchive archive;
   archive.load_from(file.string());
   module.load(archive);
-}
-
-void write_file_atomic(const fs::path& file, const std::string& text) {
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, file);
 }
 
 std::string read_file(const fs::path& file) {
@@ -76,7 +73,7 @@ void truncate_events(const fs::path& file, int64_t step) {
     if (e.value("step", int64_t{0}) > step) continue;
     kept += line + "\n";
   }
-  write_file_atomic(file, kept);
+  results::write_file_atomic(file, kept);
 }
 
 }  // namespace ablate::experiments

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/serialize/output-archive.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -25,11 +26,12 @@ class RunDirLock {
   int fd_ = -1;
 };
 
+// Serialises in memory, then writes with results::write_file: a full disk is a DiskError naming
+// the file, never an exception from LibTorch's stream writer's destructor (an abort).
+void save_archive(torch::serialize::OutputArchive& archive, const std::filesystem::path& file);
 void save_module(torch::nn::Module& module, const std::filesystem::path& file);
 void load_module(torch::nn::Module& module, const std::filesystem::path& file);
 
-// Writes FILE.tmp, then renames it over `file`: a reader sees the old or the new text, never half.
-void write_file_atomic(const std::filesystem::path& file, const std::string& text);
 std::string read_file(const std::filesystem::path& file);
 
 // The checkpoint folder that holds a complete checkpoint, if any. A crash between the renames of

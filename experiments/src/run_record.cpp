@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ablate/experiments/device.h"
+#include "ablate/results/printable.h"
 #include "ablate/runner/canonical.h"
 
 namespace ablate::experiments {
@@ -23,9 +24,9 @@ RunRecord::RunRecord(const runner::Config& config, const TrainOptions& options, 
 void RunRecord::open() {
   fs::create_directories(dir_);
   lock_ = std::make_unique<RunDirLock>(dir_);
-  log_.open(dir_ / "log.txt", std::ios::app);
+  log_ = results::AppendFile(dir_ / "log.txt");
   if (!fs::exists(dir_ / "config.yaml")) {
-    write_file_atomic(dir_ / "config.yaml", runner::to_yaml(config_));
+    results::write_file_atomic(dir_ / "config.yaml", runner::to_yaml(config_));
   }
 }
 
@@ -61,21 +62,19 @@ void RunRecord::start_fresh() { truncate_events(dir_ / "events.jsonl", 0); }
 
 void RunRecord::begin(const torch::Device& device) {
   device_ = device;
-  events_.open(dir_ / "events.jsonl", std::ios::app);
+  events_ = results::AppendFile(dir_ / "events.jsonl");
   wall_start_ = std::chrono::steady_clock::now();
   write_summary("running", start_step_);
 }
 
 void RunRecord::say(const std::string& line) {
-  log_ << line << "\n";
-  log_.flush();
+  log_.append(line + "\n");
   if (!options_.quiet) std::cerr << label_ << line << "\n";
 }
 
 void RunRecord::emit(const json& e) {
   // A message with a path that is not UTF-8 must not end the run: invalid bytes are replaced.
-  events_ << e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  events_.flush();
+  events_.append(e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 void RunRecord::record_eval(int64_t step, const std::map<std::string, double>& metrics) {
@@ -131,8 +130,9 @@ void RunRecord::write_summary(const std::string& status, int64_t step) {
   }
   if (result_.diverged_step >= 0) s["diverged_step"] = result_.diverged_step;
   for (const auto& [k, v] : decode_cost_.items()) s[k] = v;
-  write_file_atomic(dir_ / "summary.json",
-                    s.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  results::write_file_atomic(
+      dir_ / "summary.json",
+      s.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 void RunRecord::save_checkpoint(int64_t step, const std::string& status, torch::nn::Module& model,
@@ -140,18 +140,38 @@ void RunRecord::save_checkpoint(int64_t step, const std::string& status, torch::
   const fs::path tmp = dir_ / "checkpoint.tmp", cur = dir_ / "checkpoint",
                  old = dir_ / "checkpoint.old";
   fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  save_module(model, tmp / "model.pt");
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  archive.save_to((tmp / "optimizer.pt").string());
-  json state{{"step", step},
-             {"status", status},
-             {"wall_time_s", wall_time()},
-             {"best", best_},
-             {"final", final_}};
-  write_file_atomic(tmp / "state.json",
-                    state.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+  try {
+    fs::create_directories(tmp);
+    save_module(model, tmp / "model.pt");
+    torch::serialize::OutputArchive archive;
+    optimizer.save(archive);
+    save_archive(archive, tmp / "optimizer.pt");
+    json state{{"step", step},
+               {"status", status},
+               {"wall_time_s", wall_time()},
+               {"best", best_},
+               {"final", final_}};
+    results::write_file(tmp / "state.json",
+                        state.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+  } catch (...) {
+    // Nothing half-written stays: the run resumes from the previous checkpoint once there is
+    // space again.
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    const auto kept = checkpoint_dir(dir_);
+    const std::string head = "checkpoint of step " + std::to_string(step) + " not saved: ";
+    const std::string tail =
+        "; " + (kept ? "the previous checkpoint is kept in " + results::printable(kept->string())
+                     : std::string("there is no earlier checkpoint"));
+    try {
+      throw;
+    } catch (const results::DiskError& e) {
+      throw results::DiskError(head + e.what() + tail);
+    } catch (const fs::filesystem_error& e) {
+      throw results::DiskError(
+          head + results::disk_error_message("create", e.path1(), e.code().value()) + tail);
+    }
+  }
   fs::remove_all(old);
   if (fs::exists(cur)) fs::rename(cur, old);
   fs::rename(tmp, cur);

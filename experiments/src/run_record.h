@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,6 +16,7 @@
 #include <string>
 
 #include "ablate/experiments/train.h"
+#include "ablate/results/files.h"
 #include "ablate/runner/config.h"
 #include "run_dir.h"
 
@@ -61,7 +61,9 @@ class RunRecord {
   // Training time and items of one step (throughput in the summary).
   void add_step(double seconds, int64_t items);
   void write_summary(const std::string& status, int64_t step);
-  // Written to checkpoint.tmp/ and renamed: a kill never leaves half a checkpoint.
+  // Written to checkpoint.tmp/ and renamed: a kill never leaves half a checkpoint. A write that
+  // fails (a full disk) removes checkpoint.tmp/ and throws DiskError; the previous checkpoint
+  // stays as it was.
   void save_checkpoint(int64_t step, const std::string& status, torch::nn::Module& model,
                        torch::optim::Optimizer& optimizer);
   // A NaN or inf loss at `step` (0-based): the diverged event, summary and checkpoint (the
@@ -95,7 +97,7 @@ class RunRecord {
   std::string label_;
   torch::Device device_{torch::kCPU};
   std::unique_ptr<RunDirLock> lock_;
-  std::ofstream log_, events_;
+  results::AppendFile log_, events_;  // checked writes: a full disk is a DiskError
   int64_t start_step_ = 0;
   double wall_before_ = 0.0;  // wall time of earlier calls (from the checkpoint)
   std::chrono::steady_clock::time_point wall_start_ = std::chrono::steady_clock::now();

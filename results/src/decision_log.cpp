@@ -55,7 +55,7 @@ std::vector<SequentialLookRow> read_looks(const Store& store, const std::string&
     s.reset();  // no read lock held between calls
     return rows;
   } catch (const SQLite::Exception& e) {
-    throw StoreError(store.context("sequential looks of " + sweep) + ": " + e.what());
+    throw store.failure("sequential looks of " + sweep, e);
   }
 }
 
@@ -95,7 +95,7 @@ void add_sequential_looks(Store& store, const std::string& sweep,
       insert.exec();
     }
   } catch (const SQLite::Exception& e) {
-    throw StoreError(store.context("record a look of " + sweep) + ": " + e.what());
+    throw store.failure("record a look of " + sweep, e);
   }
   transaction.commit();
 }

@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "ablate/results/files.h"
 #include "scratch_dir.h"
 
 extern char** environ;
@@ -1072,11 +1073,7 @@ void draw(const Plot& p, const fs::path& dir, const ScratchDir& scratch,
   script += "unset output\n";  // closes the last file (the SVG's closing tag)
   const fs::path script_path = scratch.file(p.name + ".gp");
   const fs::path log_path = scratch.file(p.name + ".log");
-  {
-    std::ofstream out(script_path, std::ios::binary);
-    out << script;
-    if (!out.flush()) throw std::runtime_error("figures: cannot write " + script_path.string());
-  }
+  write_file(script_path, script);
   // -d: no ~/.gnuplot or system init file, so a user's settings cannot change the figures.
   const RunResult r = run_process({options.gnuplot, "-d", p.name + ".gp"}, log_path.string(),
                                   options.timeout_s, scratch.path().string());

@@ -422,8 +422,7 @@ IngestResult ingest_run_dir(Store& store, const std::string& sweep, const std::s
     ingest.events(fs::path(run_dir) / "events.jsonl");
     ingest.summary(fs::path(run_dir) / "summary.json", sweep, job_id);
   } catch (const SQLite::Exception& e) {
-    throw StoreError(store.context("ingest of job " + job_id + " from " + run_dir) + ": " +
-                     e.what());
+    throw store.failure("ingest of job " + job_id + " from " + run_dir, e);
   }
   transaction.commit();
   return result;

@@ -1,12 +1,15 @@
 #include "ablate/results/report_writer.h"
 
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
+#include "ablate/results/files.h"
+#include "ablate/results/printable.h"
 #include "scratch_dir.h"
 
 namespace ablate::results {
@@ -14,19 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::set<std::string> kFormats = {"md", "html", "tex", "json"};
-
-// Writes through a temporary name in the same folder, then renames: readers see the old file or
-// the new one, never a part.
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
 
 std::string render(const Report& report, const std::string& format, const FigureSet& figures,
                    const std::string& base_dir) {
@@ -106,9 +96,23 @@ WrittenReport write_report(const Report& report, const ReportFiles& files) {
     if (!f.png_path.empty()) written.files.push_back(f.png_path);
     if (!f.svg_path.empty()) written.files.push_back(f.svg_path);
   }
-  for (const auto& format : files.formats) {
-    const fs::path path = dir / ("report." + format);
-    write_atomically(path, render(report, format, figures, dir.string()));
+  // Every format to its temporary first, then the renames: a full disk leaves the previous
+  // report's files as they were, not some old and some new.
+  std::vector<std::pair<fs::path, fs::path>> staged;  // temporary, final
+  try {
+    for (const auto& format : files.formats) {
+      const fs::path tmp = dir / (".report." + format + ".tmp");
+      staged.emplace_back(tmp, dir / ("report." + format));
+      write_file(tmp, render(report, format, figures, dir.string()));
+    }
+  } catch (const DiskError& e) {
+    for (const auto& [tmp, path] : staged) fs::remove(tmp, ec);
+    throw DiskError(std::string(e.what()) + "; the report files already in " +
+                    printable(dir.string()) + " are kept as they were");
+  }
+  for (const auto& [tmp, path] : staged) {
+    fs::rename(tmp, path, ec);
+    if (ec) throw DiskError(disk_error_message("rename a new version over", path, ec.value()));
     written.files.push_back(path.string());
   }
   written.notes = figures.notes;

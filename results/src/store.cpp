@@ -14,6 +14,8 @@
 #include <set>
 #include <variant>
 
+#include "ablate/results/files.h"
+
 namespace ablate::results {
 namespace {
 
@@ -191,7 +193,7 @@ auto guarded(const Store& store, const std::string& what, F&& f) -> decltype(f()
   try {
     return f();
   } catch (const SQLite::Exception& e) {
-    throw StoreError(store.context(what) + ": " + e.what());
+    throw store.failure(what, e);
   }
 }
 
@@ -332,7 +334,7 @@ Store::Store(const std::string& path, StoreOptions options) : path_(path), optio
     if (e.getErrorCode() == SQLITE_NOTADB) {
       throw NotAStoreError(context("open") + ": not an ablate database (" + e.what() + ")");
     }
-    throw StoreError(context("open") + ": " + e.what());
+    throw failure("open", e);
   }
   check_version(schema_version());
   guarded(*this, "open", [&] {
@@ -350,6 +352,16 @@ Store::Store(const std::string& path, StoreOptions options) : path_(path), optio
 Store::~Store() = default;
 
 std::string Store::context(const std::string& what) const { return "store " + path_ + ": " + what; }
+
+StoreError Store::failure(const std::string& what, const SQLite::Exception& cause) const {
+  std::string text = context(what) + ": " + cause.what();
+  const int code = cause.getErrorCode() & 0xff;  // the primary code of an extended one
+  if (code == SQLITE_FULL || code == SQLITE_IOERR) {
+    text += " (" + free_space_text(std::filesystem::path(path_).parent_path()) +
+            "; nothing of this change was committed, the database is as it was before)";
+  }
+  return StoreError(text);
+}
 
 int Store::schema_version() const {
   return guarded(*this, "schema_version", [&] {

@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "ablate/results/files.h"
 #include "ablate/results/ingest.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/command.h"
@@ -108,11 +109,7 @@ Slot* free_slot(std::vector<Slot>& slots) {
 void write_config(const fs::path& run_dir, const std::string& yaml) {
   fs::create_directories(run_dir);
   if (read_text(run_dir / "config.yaml") == yaml) return;
-  std::ofstream out(run_dir / "config.yaml.tmp", std::ios::trunc);
-  out << yaml;
-  out.close();
-  if (!out) throw std::runtime_error("cannot write " + (run_dir / "config.yaml.tmp").string());
-  fs::rename(run_dir / "config.yaml.tmp", run_dir / "config.yaml");
+  results::write_file_atomic(run_dir / "config.yaml", yaml);
 }
 
 // How one job of an ended process ended.
@@ -497,8 +494,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   // Where a later coordinator finds the job's process (or Slurm task) if this one dies.
   auto write_handle = [](const fs::path& run_dir, const std::string& handle) {
     if (handle.empty()) return;
-    std::ofstream(run_dir / "launcher.pid.tmp") << handle << "\n";
-    fs::rename(run_dir / "launcher.pid.tmp", run_dir / "launcher.pid");
+    results::write_file_atomic(run_dir / "launcher.pid", handle + "\n");
   };
   // A job about to start: its run dir holds the current plan's config, the store says running.
   auto prepare = [&](const JobSpec& job, const std::string& device) {

@@ -9,9 +9,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 #include <thread>
+
+#include "ablate/results/files.h"
 
 namespace ablate::runner {
 
@@ -77,11 +78,17 @@ std::string LocalExecutor::start(const Launch& launch) {
   setpgid(pid, pid);  // both sides, so there is no race on who sets it first
   close(out);
   close(gate[0]);
-  for (const auto& member : members_of(launch)) {
-    if (member.run_dir.empty()) continue;
-    const std::string file = member.run_dir + "/launcher.pid";
-    std::ofstream(file + ".tmp") << pid << "\n";
-    std::rename((file + ".tmp").c_str(), file.c_str());
+  try {
+    for (const auto& member : members_of(launch)) {
+      if (member.run_dir.empty()) continue;
+      results::write_file_atomic(member.run_dir + "/launcher.pid", std::to_string(pid) + "\n");
+    }
+  } catch (...) {
+    // A process no later coordinator could find must not run: it never passes the gate.
+    close(gate[1]);
+    kill(-pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    throw;
   }
   const char go = 1;
   const bool released = write(gate[1], &go, 1) == 1;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ablate/results/files.h"
 #include "ablate/results/printable.h"
 #include "ablate/runner/command.h"
 
@@ -235,7 +236,7 @@ std::vector<std::pair<std::string, std::string>> SlurmExecutor::flush() {
   const auto stamp = std::chrono::system_clock::now().time_since_epoch().count();
   const fs::path file = fs::path(options_.script_dir) /
                         ("wave-" + std::to_string(stamp) + "-" + std::to_string(waves_) + ".sh");
-  std::ofstream(file) << script;
+  results::write_file(file, script);
   const CommandResult r = run_command({options_.sbatch, "--parsable", file.string()});
   if (r.status != 0) {
     queued_.clear();

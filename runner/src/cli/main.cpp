@@ -9,6 +9,7 @@
 
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/train.h"
+#include "ablate/results/files.h"
 #include "ablate/results/import.h"
 #include "ablate/results/query.h"
 #include "ablate/results/report.h"
@@ -130,6 +131,10 @@ int main(int argc, char** argv) {
   } catch (const results::NotAStoreError& e) {
     std::cerr << "ablate " << command << ": --db: " << e.what() << "\n";
     return kBadInput;
+  } catch (const results::DiskError& e) {
+    // A failure while running, not bad input: what was written before stays whole.
+    std::cerr << "ablate " << command << ": " << e.what() << "\n";
+    return kFailure;
   } catch (const results::StoreError& e) {
     std::cerr << "store error: " << e.what() << "\n";
     return kFailure;

@@ -272,6 +272,10 @@ class Store {
   int64_t sweep_pk(const std::string& sweep) const;
   // "store <path>: <what>: <cause>", for StoreError messages.
   std::string context(const std::string& what) const;
+  // The StoreError for a failed SQLite call: context(what) and SQLite's message, and the free
+  // space beside the database when the disk is full or failed (the transaction was rolled back,
+  // the file is intact).
+  StoreError failure(const std::string& what, const SQLite::Exception& cause) const;
 
  private:
   void migrate();
