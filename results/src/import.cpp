@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -317,11 +316,9 @@ ImportPlan plan_import(const ImportOptions& options) {
   // its line is known, rather than stored and broken in every later output.
   if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
     const TextPosition at = position_of(text, bad);
-    char byte[8];
-    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
     problems.push_back("line " + std::to_string(at.line) + ", column " + std::to_string(at.column) +
-                       ": not UTF-8 text (byte " + byte +
-                       "); save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE > FILE.utf8)");
+                       ": " + not_utf8_text(text, bad) +
+                       "; save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE > FILE.utf8)");
     fail_if_any();
   }
   const CsvDocument doc = read_csv(text);

@@ -83,4 +83,15 @@ TextPosition position_of(std::string_view text, size_t at) {
   return p;
 }
 
+std::string not_utf8_text(std::string_view text, size_t bad) {
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+  return std::string("not UTF-8 text (byte ") + byte + ")";
+}
+
+std::string character_at(std::string_view text, size_t at) {
+  const size_t n = sequence_length(text, at);
+  return printable(text.substr(at, n == 0 ? 1 : n));
+}
+
 }  // namespace ablate::results

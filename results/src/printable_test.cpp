@@ -19,6 +19,14 @@ TEST(Printable, FindsTheFirstInvalidUtf8Byte) {
   EXPECT_EQ(first_invalid_utf8("\x80"), 0u);              // a lone continuation byte
 }
 
+TEST(Printable, NamesTheBadByteAndWholeCharacters) {
+  EXPECT_EQ(not_utf8_text("caf\xe9", 3), "not UTF-8 text (byte 0xE9)");
+  EXPECT_EQ(character_at("a\xc3\xa9z", 1), "\xc3\xa9");                 // the whole e acute
+  EXPECT_EQ(character_at("a\xf0\x9f\x98\x80", 1), "\xf0\x9f\x98\x80");  // four bytes
+  EXPECT_EQ(character_at("a\xe9z", 1), "\xef\xbf\xbd");                 // Latin-1: U+FFFD
+  EXPECT_EQ(character_at("a\x1b", 1), "\\x1b");
+}
+
 TEST(Printable, ReplacesInvalidBytesAndShowsControls) {
   EXPECT_EQ(printable("caf\xc3\xa9\tok\n"), "caf\xc3\xa9\tok\n");  // unchanged
   EXPECT_EQ(printable("caf\xe9"), "caf\xef\xbf\xbd");

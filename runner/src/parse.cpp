@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -343,10 +342,8 @@ YAML::Node load_yaml(const std::string& text, const std::string& file) {
   // byte otherwise.
   if (const size_t bad = results::first_invalid_utf8(text); bad != std::string::npos) {
     const results::TextPosition at = results::position_of(text, bad);
-    char byte[8];
-    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
     fail({file, at.line, at.column}, "",
-         std::string("not UTF-8 text (byte ") + byte + "); save the file as UTF-8");
+         results::not_utf8_text(text, bad) + "; save the file as UTF-8");
   }
   try {
     return YAML::Load(text);

@@ -459,12 +459,7 @@ std::string sweep_name_error(const std::string& name) {
   auto alnum = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   };
-  // The character at i as text: a whole UTF-8 character (not its first byte), or \xNN.
-  auto character = [&](size_t i) {
-    const auto c = static_cast<unsigned char>(name[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
-    return results::printable(std::string_view(name).substr(i, n));
-  };
+  auto character = [&](size_t i) { return results::character_at(name, i); };
   if (!alnum(name[0])) {
     return "starts with '" + character(0) + "'; a name starts with a letter or a digit";
   }

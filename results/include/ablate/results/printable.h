@@ -21,6 +21,13 @@ size_t first_invalid_utf8(std::string_view s);
 // characters is returned unchanged.
 std::string printable(std::string_view s);
 
+// "not UTF-8 text (byte 0xE9)": the refusal of `text` at offset `bad` (first_invalid_utf8).
+std::string not_utf8_text(std::string_view text, size_t bad);
+
+// The character starting at offset `at`, printable: a whole UTF-8 character ("é", not its first
+// byte), or one invalid byte as U+FFFD.
+std::string character_at(std::string_view text, size_t at);
+
 // 1-based line and column (in bytes) of offset `at` in `text`, for messages.
 struct TextPosition {
   int line = 1;
