@@ -10,15 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
 # A corpus and a tiny lm config.
-for i in $(seq 1 400); do echo "the quick brown fox jumps over the lazy dog $i"; done > corpus.txt
-cat > tiny.yaml <<YAML
-task: lm
-data: {dataset: text, path: $tmp/corpus.txt, seq_len: 16}
-model: {dim: 32, depth: 1, heads: 4}
-attention: {variant: gqa, kv_heads: 2}
-train: {steps: 6, batch_size: 4, warmup: 1, eval_every: 3, eval_batches: 2, checkpoint_every: 3,
-        device: cpu}
-YAML
+tiny_lm "$tmp"
 
 expect 2 "usage" "$ablate"
 expect 2 "unknown command 'frobnicate'" "$ablate" frobnicate

@@ -22,3 +22,17 @@ eq() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
 # has FILE TEXT / lacks FILE TEXT: a fixed string is (not) in the file.
 has() { grep -qF -- "$2" "$1" || fail "$1 lacks '$2'"; }
 lacks() { ! grep -qF -- "$2" "$1" || fail "$1 has '$2'"; }
+
+# tiny_lm DIR: DIR/corpus.txt (400 short lines) and DIR/tiny.yaml, a 6-step lm config on it that
+# evaluates and checkpoints at steps 3 and 6 (a few seconds to train).
+tiny_lm() {
+  for i in $(seq 1 400); do echo "the quick brown fox jumps over the lazy dog $i"; done > "$1/corpus.txt"
+  cat > "$1/tiny.yaml" <<YAML
+task: lm
+data: {dataset: text, path: $1/corpus.txt, seq_len: 16}
+model: {dim: 32, depth: 1, heads: 4}
+attention: {variant: gqa, kv_heads: 2}
+train: {steps: 6, batch_size: 4, warmup: 1, eval_every: 3, eval_batches: 2, checkpoint_every: 3,
+        device: cpu}
+YAML
+}

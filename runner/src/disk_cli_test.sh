@@ -46,15 +46,7 @@ whole_lines() {
 evals() { grep '"kind":"eval"' "$1"; }
 integrity() { eq "$1: PRAGMA integrity_check" "$(q "$2" 'PRAGMA integrity_check')" ok; }
 
-for i in $(seq 1 400); do echo "the quick brown fox jumps over the lazy dog $i"; done > corpus.txt
-cat > tiny.yaml <<YAML
-task: lm
-data: {dataset: text, path: $tmp/corpus.txt, seq_len: 16}
-model: {dim: 32, depth: 1, heads: 4}
-attention: {variant: gqa, kv_heads: 2}
-train: {steps: 6, batch_size: 4, warmup: 1, eval_every: 3, eval_batches: 2, checkpoint_every: 3,
-        device: cpu}
-YAML
+tiny_lm "$tmp"
 "$ablate" train tiny.yaml --run-dir clean > /dev/null 2>&1 || fail "the undisturbed run failed"
 checkpoint_bytes=$(du -sb clean/checkpoint | cut -f1)
 
