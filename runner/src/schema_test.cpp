@@ -37,8 +37,14 @@ void change(const FieldInfo& f, Config& c) {
           }
         } else {
           const T up = v + 1;
-          const T mid = static_cast<T>((f.min + f.max) / 2);  // a narrow range such as [0, 0.99]
-          v = static_cast<double>(up) <= f.max ? up : mid != v ? mid : static_cast<T>(f.min);
+          if (static_cast<double>(up) <= f.max) {
+            v = up;
+          } else {
+            // A narrow range such as [0, 0.99]. Only here: the middle of an unbounded integer
+            // range (max inf) does not fit T, and converting it would be undefined.
+            const T mid = static_cast<T>((f.min + f.max) / 2);
+            v = mid != v ? mid : static_cast<T>(f.min);
+          }
         }
       },
       f.ref);

@@ -1,0 +1,1 @@
+SELECT attention_variant, attention_kv_heads, COUNT(*) AS n, AVG(final_test_acc) AS acc FROM results WHERE sweep = 'quickstart' GROUP BY 1, 2

@@ -1,0 +1,1 @@
+SELECT attention_variant, attention_kv_heads, COUNT(*) AS n, AVG(final_test_acc) FROM results WHERE sweep = 'quickstart' AND status = 'done' AND stale = 0 GROUP BY 1, 2;

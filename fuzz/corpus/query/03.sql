@@ -1,0 +1,1 @@
+SELECT c.step, c.value FROM curves c JOIN runs r ON r.job = c.job WHERE r.sweep = 'quickstart' AND r.attention_variant = 'dgqa' AND r.seed = 0 AND c.name = 'eval/test_acc';

@@ -1,0 +1,1 @@
+SELECT variant, seed, status, test_acc FROM results WHERE sweep = 'paper-table3'

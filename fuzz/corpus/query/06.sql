@@ -1,0 +1,1 @@
+SELECT id, seed, train_lr, attention_variant, NULL AS empty FROM runs ORDER BY id

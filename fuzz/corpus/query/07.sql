@@ -1,0 +1,1 @@
+SELECT id, note, NULL AS n FROM runs ORDER BY id

@@ -1,0 +1,1 @@
+SELECT 0.1 AS a, 1.0 / 3 AS b, 1e-300 AS c, 0.1 + 0.2 AS d

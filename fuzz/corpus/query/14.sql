@@ -1,0 +1,1 @@
+SELECT s.name, j.id, j.status, p.key, p.value, p.num FROM sweeps s JOIN jobs j ON j.sweep_pk = s.pk JOIN params p ON p.job = j.pk

@@ -1,0 +1,1 @@
+SELECT key, value FROM environment WHERE job IS NULL

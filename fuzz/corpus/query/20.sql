@@ -1,0 +1,1 @@
+INSERT INTO sweeps(name) VALUES ('x')

@@ -1,0 +1,1 @@
+REPLACE INTO summaries SELECT * FROM summaries

@@ -1,0 +1,2 @@
+SELECT * FROM runs ORDER BY random() LIMIT 3; -- ok
+/* unterminated
