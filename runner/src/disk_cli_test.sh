@@ -89,6 +89,8 @@ no_temporaries r4
 
 ###################################################################################################
 section "3. run: a trainer's disk fills; the job fails with the reason, --retry-failed resumes it"
+# The workdir's name is Latin-1, not UTF-8: the reasons that name it still print and parse.
+w=$'w\xe9'
 cat > s.yaml <<YAML
 name: full
 task: lm
@@ -106,17 +108,24 @@ YAML
   fail "the undisturbed sweep failed"
 # Every trainer's second checkpoint meets a full disk (the budget is per process).
 expect 1 "sweep full: 4 jobs, 4 launched, 4 failed" \
-  full /checkpoint.tmp/ "$budget" "$ablate" run s.yaml --db s.db --workdir w --seeds-per-process 1
+  full /checkpoint.tmp/ "$budget" "$ablate" run s.yaml --db s.db --workdir "$w" --seeds-per-process 1
 "$ablate" status --db s.db full --json > status.json 2>&1 || fail "status --json: $(cat status.json)"
+eq "status --json with a Latin-1 path in every failure: valid JSON" \
+  "$(sqlite3 :memory: "SELECT json_valid(readfile('status.json'))")" 1
+grep -qF "$tmp/w"$'\xef\xbf\xbd'"/full/" status.json ||
+  fail "status --json: the Latin-1 byte of the path is not replaced by U+FFFD"
+"$ablate" status --db s.db full > status.txt 2>&1
+grep -qF -- "--workdir \$'$tmp/w\\xe9' --retry-failed" status.txt ||
+  fail "status: the re-run hint does not quote the Latin-1 workdir so that it runs: $(cat status.txt)"
 eq "status --json: each failure says the disk was full and what is kept" "$(sqlite3 :memory: "
   SELECT COUNT(*) FROM json_each(readfile('status.json'), '\$[0].failures')
   WHERE json_extract(value, '\$.error') LIKE '%No space left on device%'
     AND json_extract(value, '\$.error') LIKE '%the previous checkpoint is kept%'")" 4
-no_temporaries w
+no_temporaries "$w"
 integrity "after the failed jobs" s.db
 expect 0 "4 failed or timed-out jobs to run again" \
-  "$ablate" run s.yaml --db s.db --workdir w --seeds-per-process 1 --retry-failed
-for d in w/full/*/; do
+  "$ablate" run s.yaml --db s.db --workdir "$w" --seeds-per-process 1 --retry-failed
+for d in "$w"/full/*/; do
   has "$d/log.txt" "resuming from the checkpoint of step 3"
 done
 eq "resumed sweep: the results of the undisturbed one" \
