@@ -5,6 +5,7 @@
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -122,6 +123,21 @@ std::vector<double> differences(const std::vector<double>& x, const std::vector<
   std::vector<double> d(x.size());
   for (size_t i = 0; i < x.size(); ++i) d[i] = x[i] - y[i];
   return d;
+}
+
+// Whether a variance is only floating-point rounding. x - y and a mean round at about
+// eps * |value|, so values equal in decimal (0.55 - 0.5 and 0.65 - 0.6) differ in their last
+// bits; a standard deviation below a few such units is no spread, and is treated as zero. Without
+// this such data would get a t statistic of 1e15 and "p < 0.001" where exactly representable
+// data get "zero variance: not testable". `scale`: the largest magnitude the values came from.
+bool spread_is_rounding(double variance, double scale) {
+  return std::sqrt(variance) <= 16.0 * std::numeric_limits<double>::epsilon() * scale;
+}
+
+double max_abs(const std::vector<double>& x) {
+  double m = 0.0;
+  for (double v : x) m = std::max(m, std::abs(v));
+  return m;
 }
 
 bool all_equal(const std::vector<double>& x) {
@@ -492,7 +508,7 @@ TestResult paired_t_test(const std::vector<double>& x, const std::vector<double>
   if (n < kMinSamples) return unavailable("paired-t", n, too_few("the paired t-test"));
   const std::vector<double> d = differences(x, y);
   const double var = variance_of(d);
-  if (var == 0.0) {
+  if (spread_is_rounding(var, std::max(max_abs(x), max_abs(y)))) {
     return unavailable("paired-t", n,
                        "all differences are equal (zero variance): the t statistic is undefined");
   }
@@ -516,7 +532,8 @@ TestResult welch_t_test(const std::vector<double>& x, const std::vector<double>&
   }
   const double vx = variance_of(x) / static_cast<double>(nx);
   const double vy = variance_of(y) / static_cast<double>(ny);
-  if (vx + vy == 0.0) {
+  if (spread_is_rounding(variance_of(x), max_abs(x)) &&
+      spread_is_rounding(variance_of(y), max_abs(y))) {
     return unavailable("welch", nx + ny,
                        "both arms have zero variance: the t statistic is undefined");
   }
@@ -871,7 +888,7 @@ EffectSize hedges_g(const std::vector<double>& x, const std::vector<double>& y) 
   }
   const double df = nx + ny - 2.0;
   const double pooled = ((nx - 1.0) * variance_of(x) + (ny - 1.0) * variance_of(y)) / df;
-  if (pooled == 0.0) {
+  if (spread_is_rounding(pooled, std::max(max_abs(x), max_abs(y)))) {
     out.note = "zero variance in both arms: the standardised difference is undefined";
     return out;
   }
@@ -897,7 +914,7 @@ EffectSize hedges_g_paired(const std::vector<double>& x, const std::vector<doubl
   }
   const std::vector<double> d = differences(x, y);
   const double var = variance_of(d);
-  if (var == 0.0) {
+  if (spread_is_rounding(var, std::max(max_abs(x), max_abs(y)))) {
     out.note = "all differences are equal (zero variance): g is undefined";
     return out;
   }

@@ -462,6 +462,27 @@ TEST(StatsTTest, SignificanceFollowsTheP) {
   EXPECT_FALSE(is_significant(std::nan(""), 1.0));
 }
 
+TEST(StatsTTest, ASpreadOfRoundingErrorsIsZeroVariance) {
+  // Equal in decimal, not in binary: 0.5 - 0.55, 0.6 - 0.65, ... all "-0.05", with a standard
+  // deviation of 5.6e-17 left by rounding, from which a plain computation gets t = -1.8e15;
+  // here it is the zero-variance answer exact data get.
+  const std::vector<double> x = {0.55, 0.65, 0.75, 0.85}, y = {0.5, 0.6, 0.7, 0.8};
+  const TestResult t = paired_t_test(y, x);
+  EXPECT_FALSE(t.available);
+  EXPECT_NE(t.note.find("zero variance"), std::string::npos) << t.note;
+  EXPECT_FALSE(hedges_g_paired(y, x).available);
+  EXPECT_FALSE(welch_t_test({0.1 + 0.2, 0.3, 0.3}, {0.7, 0.1 * 7, 0.7}).available);
+  EXPECT_FALSE(hedges_g({0.1 + 0.2, 0.3, 0.3}, {0.7, 0.1 * 7, 0.7}).available);
+  // The test is relative: a real spread at a tiny scale is a spread (values near 1e-12, their
+  // differences spread by 1e-15).
+  const std::vector<double> a = {1e-12, 2e-12, 3e-12, 4e-12};
+  const std::vector<double> b = {1e-12 + 1e-15, 2e-12 + 3e-15, 3e-12 + 2e-15, 4e-12 + 5e-15};
+  const TestResult small = paired_t_test(b, a);
+  ASSERT_TRUE(small.available);
+  EXPECT_NEAR(small.statistic, 3.2204702407302945, 1e-6);  // the same formula in Python
+  EXPECT_TRUE(hedges_g_paired(b, a).available);
+}
+
 TEST(StatsTTest, ZeroVarianceIsNotAvailable) {
   // A constant shift: scipy gives t = -inf, p = 0; no difference at all: nan. Both undefined here.
   for (const std::vector<double>& y : {std::vector<double>{2, 3, 4}, {1, 2, 3}}) {
