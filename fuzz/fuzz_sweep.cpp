@@ -20,29 +20,14 @@ using ablate::runner::SweepSpec;
 // grids exercise the same code.
 constexpr int64_t kMaxJobsExpanded = 2000;
 
-// Cells x seeds x stages, saturating above kMaxJobsExpanded.
-int64_t job_count_bound(const SweepSpec& spec) {
-  const int64_t over = kMaxJobsExpanded + 1;
-  auto times = [&](int64_t a, int64_t b) {
-    return a > over / std::max<int64_t>(b, 1) ? over : a * b;
-  };
-  int64_t cells = 0;
-  for (const auto& block : spec.blocks) {
-    int64_t n = 1;
-    for (const auto& axis : block.axes) n = times(n, static_cast<int64_t>(axis.points.size()));
-    cells = std::min(over, cells + n);
-  }
-  const auto stages = std::max<int64_t>(1, static_cast<int64_t>(spec.stages.size()));
-  return times(times(cells, static_cast<int64_t>(spec.seeds.size())), stages);
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     const SweepSpec spec = ablate::runner::parse_sweep(text, "fuzz.yaml");
-    if (job_count_bound(spec) <= kMaxJobsExpanded) ablate::runner::expand(spec);
+    if (ablate::runner::job_count_bound(spec, kMaxJobsExpanded) <= kMaxJobsExpanded)
+      ablate::runner::expand(spec);
   } catch (const ablate::runner::ConfigError&) {
   } catch (const ablate::runner::SlurmError&) {
   }

@@ -312,22 +312,6 @@ void apply_sweep_override(Config& config, Locations& locations, const std::strin
   apply_override_entry(config, locations, text);
 }
 
-// Cells x seeds x stages, saturating above kMaxSweepJobs.
-int64_t job_count_bound(const SweepSpec& spec) {
-  const int64_t over = kMaxSweepJobs + 1;
-  auto times = [&](int64_t a, int64_t b) {
-    return a > over / std::max<int64_t>(b, 1) ? over : a * b;
-  };
-  int64_t cells = 0;
-  for (const auto& block : spec.blocks) {
-    int64_t n = 1;
-    for (const auto& axis : block.axes) n = times(n, static_cast<int64_t>(axis.points.size()));
-    cells = std::min(over, cells + n);
-  }
-  const int64_t stages = std::max<int64_t>(1, static_cast<int64_t>(spec.stages.size()));
-  return times(times(cells, static_cast<int64_t>(spec.seeds.size())), stages);
-}
-
 // ---------------------------------------------------------------- cells
 
 // One cell of a block: its grid values in axis order (a zip's keys in the order written).
@@ -442,6 +426,21 @@ class CellProblems {
 };
 
 }  // namespace
+
+int64_t job_count_bound(const SweepSpec& spec, int64_t limit) {
+  const int64_t over = limit + 1;
+  auto times = [&](int64_t a, int64_t b) {
+    return a > over / std::max<int64_t>(b, 1) ? over : a * b;
+  };
+  int64_t cells = 0;
+  for (const auto& block : spec.blocks) {
+    int64_t n = 1;
+    for (const auto& axis : block.axes) n = times(n, static_cast<int64_t>(axis.points.size()));
+    cells = std::min(over, cells + n);
+  }
+  const int64_t stages = std::max<int64_t>(1, static_cast<int64_t>(spec.stages.size()));
+  return times(times(cells, static_cast<int64_t>(spec.seeds.size())), stages);
+}
 
 std::string sweep_name_error(const std::string& name) {
   if (name.empty()) return "is empty";
@@ -745,7 +744,7 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
     });
   problems.throw_if_any();
 
-  const int64_t bound = job_count_bound(spec);
+  const int64_t bound = job_count_bound(spec, kMaxSweepJobs);
   if (bound > kMaxSweepJobs) {
     fail(spec.has_grid ? grid_at : spec.seeds_at, spec.has_grid ? "grid" : "seeds",
          "the sweep expands to more than " + std::to_string(kMaxSweepJobs) +

@@ -218,6 +218,10 @@ struct SweepCounts {
 // `seeds: 50000` or a product of many long lists.
 constexpr int64_t kMaxSweepJobs = 100000;
 
+// Cells x seeds x stages of a parsed sweep without expanding it, saturating at limit + 1 (so a
+// sweep of 10^30 jobs neither overflows nor takes long to count).
+int64_t job_count_bound(const SweepSpec& spec, int64_t limit = kMaxSweepJobs);
+
 // Reads and checks a sweep file (a missing file is an error) with `overrides` (KEY=VALUE) applied
 // to its base. Throws ConfigError naming the file, line, column and key: one with the problems of
 // every part of the file (each top-level key, each grid block and exclude entry; the stages up to
