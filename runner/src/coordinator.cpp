@@ -291,13 +291,21 @@ CodeVersion code_version() {
   return v;
 }
 
+std::vector<std::pair<std::string, std::string>> cpu_thread_environment(int threads) {
+  const std::string n = std::to_string(std::max(1, threads));
+  return {{"OMP_NUM_THREADS", n}, {"OPENBLAS_NUM_THREADS", n}, {"MKL_NUM_THREADS", n}};
+}
+
 Launch job_launch(const std::string& job_id, const std::string& run_dir, const std::string& device,
                   int threads, const RunOptions& options) {
   Launch l;
   l.job_id = job_id;
   l.argv = {options.ablate_binary,    "train",     (fs::path(run_dir) / "config.yaml").string(),
             "train.device=" + device, "--run-dir", run_dir};
-  if (device == "cpu") l.argv.push_back("train.threads=" + std::to_string(threads));
+  if (device == "cpu") {
+    l.argv.push_back("train.threads=" + std::to_string(threads));
+    l.env = cpu_thread_environment(threads);
+  }
   l.output_file = (fs::path(run_dir) / "output.txt").string();
   l.timeout_s = options.timeout_s;
   l.run_dir = run_dir;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -218,8 +219,12 @@ TEST(Coordinator, SlotsLimitConcurrencyAndSplitCpuThreads) {
   FakeExecutor fake;
   f.run(fake);
   EXPECT_EQ(fake.max_running, 2u);
+  // The libraries' own thread counts match LibTorch's (they read them before main runs).
+  const std::vector<std::pair<std::string, std::string>> two = {
+      {"OMP_NUM_THREADS", "2"}, {"OPENBLAS_NUM_THREADS", "2"}, {"MKL_NUM_THREADS", "2"}};
   for (const auto& l : fake.started) {
     EXPECT_NE(std::find(l.argv.begin(), l.argv.end(), "train.threads=2"), l.argv.end());
+    EXPECT_EQ(l.env, two);
   }
   Fixture g;
   g.options.devices = {"cuda:0", "cuda:1"};
@@ -232,6 +237,7 @@ TEST(Coordinator, SlotsLimitConcurrencyAndSplitCpuThreads) {
       if (a.rfind("train.device=", 0) == 0) devices.insert(a);
     }
     for (const auto& a : l.argv) EXPECT_EQ(a.rfind("train.threads=", 0), std::string::npos);
+    EXPECT_TRUE(l.env.empty());
   }
   EXPECT_EQ(devices, (std::set<std::string>{"train.device=cuda:0", "train.device=cuda:1"}));
 }
@@ -975,6 +981,41 @@ TEST(Coordinator, RunDirsStayInsideTheWorkdir) {
   EXPECT_EQ(run_dir_of("/tmp/w", "s", "abc"), "/tmp/w/s/abc");
   EXPECT_THROW(run_dir_of("/tmp/w", "..", "x"), std::runtime_error);
   EXPECT_THROW(run_dir_of("/tmp/w", "s", "../../etc"), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace ablate::runner
+
+namespace ablate::runner {
+namespace {
+
+TEST(LocalExecutor, AChildGetsTheLaunchEnvironmentOverTheCoordinators) {
+  EXPECT_EQ(child_environment({}).size(), [] {
+    size_t n = 0;
+    for (char** e = environ; *e != nullptr; ++e) ++n;
+    return n;
+  }());
+  setenv("ABLATE_TEST_KEPT", "kept", 1);
+  setenv("OPENBLAS_NUM_THREADS", "8", 1);
+  testing::TempDir dir;
+  Launch l;
+  l.job_id = "env";
+  l.argv = {
+      "/bin/sh", "-c",
+      "echo \"$OPENBLAS_NUM_THREADS $OMP_NUM_THREADS $ABLATE_TEST_KEPT\" > " + dir.file("env.txt")};
+  l.output_file = dir.file("output.txt");
+  l.env = cpu_thread_environment(1);
+  LocalExecutor executor;
+  executor.start(l);
+  std::vector<Exit> ended;
+  while (ended.empty()) ended = executor.poll(5.0);
+  EXPECT_EQ(ended.front().exit_code, 0);
+  std::ifstream in(dir.file("env.txt"));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "1 1 kept");  // replaced, added, inherited
+  unsetenv("ABLATE_TEST_KEPT");
+  unsetenv("OPENBLAS_NUM_THREADS");
 }
 
 }  // namespace

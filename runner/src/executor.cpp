@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -30,6 +31,20 @@ std::vector<LaunchMember> members_of(const Exit& exit) {
   return {LaunchMember{exit.job_id, ""}};
 }
 
+std::vector<std::string> child_environment(
+    const std::vector<std::pair<std::string, std::string>>& set) {
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    const bool replaced =
+        std::any_of(set.begin(), set.end(), [&](const auto& kv) { return kv.first == name; });
+    if (!replaced) out.push_back(entry);
+  }
+  for (const auto& [name, value] : set) out.push_back(name + "=" + value);
+  return out;
+}
+
 LocalExecutor::~LocalExecutor() {
   if (!children_.empty()) stop_all(5.0);
 }
@@ -40,6 +55,10 @@ std::string LocalExecutor::start(const Launch& launch) {
   std::vector<char*> argv;
   for (const auto& a : launch.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  const std::vector<std::string> env_text = child_environment(launch.env);
+  std::vector<char*> envp;
+  for (const auto& e : env_text) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   const int out = open(launch.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (out < 0) {
     throw std::runtime_error("executor: cannot open " + launch.output_file + ": " +
@@ -70,7 +89,7 @@ std::string LocalExecutor::start(const Launch& launch) {
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     const char msg[] = "executor: exec failed\n";
     (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
     _exit(127);

@@ -147,6 +147,10 @@ std::string sbatch_script(const SlurmOptions& o, const std::string& name,
       s << ")\n";
     }
     s << "    set --";
+    if (!l.env.empty()) {
+      s << " env";
+      for (const auto& [name, value] : l.env) s << " " << shell_quote(name + "=" + value);
+    }
     for (const auto& a : l.argv) s << " " << shell_quote(a);
     s << " ;;\n";
   }

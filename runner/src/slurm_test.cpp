@@ -67,6 +67,14 @@ TEST(Slurm, ScriptHasTheOptionsAndOneQuotedCasePerTask) {
         "mv \"$dir/slurm_exit.tmp\" \"$dir/slurm_exit\""}) {
     EXPECT_NE(s.find(line), std::string::npos) << line << "\n" << s;
   }
+  // A launch's environment: `env NAME=value ...` before the command.
+  Launch threaded = launch("c", "/r/c");
+  threaded.env = {{"OMP_NUM_THREADS", "2"}, {"OPENBLAS_NUM_THREADS", "2"}};
+  const std::string with_env = sbatch_script(o, "sweep", {threaded});
+  EXPECT_NE(with_env.find("set -- env 'OMP_NUM_THREADS=2' 'OPENBLAS_NUM_THREADS=2' "
+                          "'/opt/ablate it'\\''s' 'train'"),
+            std::string::npos)
+      << with_env;
   // No limit, no time: neither line.
   const std::string plain = sbatch_script(SlurmOptions{}, "", {launch("a", "/r/a")});
   EXPECT_NE(plain.find("#SBATCH --array=0-0\n"), std::string::npos);

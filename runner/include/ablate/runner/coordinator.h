@@ -91,15 +91,24 @@ std::string database_lock_file(const std::string& database, const std::string& s
 std::string run_dir_of(const std::string& workdir, const std::string& sweep,
                        const std::string& job_id);
 
+// The environment that holds a CPU job's libraries to `threads` threads: OMP_NUM_THREADS,
+// OPENBLAS_NUM_THREADS and MKL_NUM_THREADS. They read it when they load, before `ablate train`'s
+// main runs, so only the launcher can set it; LibTorch's own count is train.threads. Without it
+// OpenBLAS starts a worker per core beside a 1-thread job, and a job lands at random in a fast or
+// a slow mode (issue 19's measurement: 45 or 65 ms a step).
+std::vector<std::pair<std::string, std::string>> cpu_thread_environment(int threads);
+
 // The process that trains one job: `ablate train RUN_DIR/config.yaml train.device=DEVICE
-// --run-dir RUN_DIR` (plus train.threads on CPU), its output appended to RUN_DIR/output.txt.
+// --run-dir RUN_DIR` (plus train.threads and cpu_thread_environment on CPU), its output appended
+// to RUN_DIR/output.txt.
 Launch job_launch(const std::string& job_id, const std::string& run_dir, const std::string& device,
                   int threads, const RunOptions& options);
 
 // The process that trains `members` together, the seeds of one arm (an ensemble; the first is
 // the lead): `ablate train train.device=DEVICE --run-dir D1 --run-dir D2 ...` (plus train.threads
-// on CPU), each member's config from its own Di/config.yaml, the output appended to the lead's
-// output.txt. For one member, job_launch's process (with Launch::members set).
+// and cpu_thread_environment on CPU), each member's config from its own Di/config.yaml, the output
+// appended to the lead's output.txt. For one member, job_launch's process (with Launch::members
+// set).
 Launch ensemble_launch(const std::vector<LaunchMember>& members, const std::string& device,
                        int threads, const RunOptions& options);
 

@@ -24,9 +24,12 @@ struct LaunchMember {
 struct Launch {
   std::string job_id;             // the (lead) job's id: the coordinator's key for the process
   std::vector<std::string> argv;  // program and arguments
-  std::string output_file;        // the child's stdout and stderr go here (appended)
-  double timeout_s = 0;           // kill after this many seconds; 0 = never
-  std::string run_dir;            // the (lead) job's run dir
+  // Variables set in the process's environment on top of the coordinator's (NAME, value): the
+  // thread counts of the BLAS and OpenMP, which they read when they load, before main runs.
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string output_file;  // the child's stdout and stderr go here (appended)
+  double timeout_s = 0;     // kill after this many seconds; 0 = never
+  std::string run_dir;      // the (lead) job's run dir
   // Every job the process trains, the lead (job_id, run_dir) first; the handle goes into each
   // one's run dir (launcher.pid), and Slurm tasks leave their exit status in each. Empty: the
   // one job above.
@@ -35,6 +38,11 @@ struct Launch {
 
 // The jobs of `launch`: its members, or its one job.
 std::vector<LaunchMember> members_of(const Launch& launch);
+
+// The environment a launched process gets: the coordinator's, with each of `set` replacing a
+// variable of the same name or added ("NAME=value" entries).
+std::vector<std::string> child_environment(
+    const std::vector<std::pair<std::string, std::string>>& set);
 
 // A process that ended.
 struct Exit {
