@@ -1,6 +1,7 @@
 #include "ablate/experiments/device.h"
 
 #include <ATen/autocast_mode.h>
+#include <dlfcn.h>
 #include <sys/resource.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -51,6 +52,15 @@ std::string device_problem(const std::string& name) {
            (count == 1 ? " (cuda:0)" : "s (cuda:0 to cuda:" + std::to_string(count - 1) + ")");
   }
   return "";
+}
+
+void set_cpu_threads(int threads) {
+  torch::set_num_threads(threads);
+  // Looked up, not linked: the BLAS behind LibTorch may be OpenBLAS, MKL or the reference one.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(threads);
+  }
 }
 
 torch::Device choose_device(const std::string& name) {

@@ -3,6 +3,7 @@
 // with a message saying so, where none is.
 #include "ablate/experiments/device.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -119,6 +120,21 @@ TEST(Device, PeakMemoryOfTheCpuIsTheResidentSetPeak) {
   auto big = torch::ones({64, 1024, 1024});  // 256 MiB, touched
   EXPECT_GE(peak_memory_bytes(torch::kCPU), before);
   EXPECT_GT(peak_memory_bytes(torch::kCPU), 256LL << 20);
+}
+
+TEST(Device, CpuThreadsSetLibTorchsPoolAndOpenBlassToo) {
+  const int before = torch::get_num_threads();
+  set_cpu_threads(1);
+  EXPECT_EQ(torch::get_num_threads(), 1);
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (get != nullptr) {
+    EXPECT_EQ(get(), 1);
+    set_cpu_threads(2);
+    EXPECT_EQ(get(), 2);
+  }
+  set_cpu_threads(before);
+  if (get == nullptr) GTEST_SKIP() << "the BLAS loaded is not OpenBLAS (LibTorch's pool checked)";
 }
 
 TEST(Cuda, DescribesTheGpuAndCountsItsPeakMemory) {

@@ -366,7 +366,7 @@ Checked check_inputs(const std::vector<Member>& members) {
     }
     hashes.push_back(hash);
   }
-  if (c.train.threads > 0) torch::set_num_threads(static_cast<int>(c.train.threads));
+  if (c.train.threads > 0) set_cpu_threads(static_cast<int>(c.train.threads));
   const torch::Device device = choose_device(c.train.device);
   auto data = load_data(c);
   int64_t steps = c.train.steps, per_epoch = 0;

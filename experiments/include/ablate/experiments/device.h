@@ -16,6 +16,12 @@ namespace ablate::experiments {
 // no CUDA), or cuda:N beyond the devices there are.
 torch::Device choose_device(const std::string& name);
 
+// CPU threads: LibTorch's intra-op pool (and through it OpenMP and MKL) and, when the BLAS loaded
+// is OpenBLAS, its pool too: OPENBLAS_NUM_THREADS is read when the library loads, so an `ablate
+// train` started by hand with train.threads=1 would otherwise keep a worker per core (`ablate
+// run` also sets the variables in each job's environment).
+void set_cpu_threads(int threads);
+
 // Peak memory so far: on CUDA the caching allocator's peak of allocated bytes on that device; on
 // the CPU the process's peak resident set size.
 int64_t peak_memory_bytes(const torch::Device& device);
