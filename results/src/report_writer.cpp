@@ -105,10 +105,15 @@ WrittenReport write_report(const Report& report, const ReportFiles& files) {
       staged.emplace_back(tmp, dir / ("report." + format));
       write_file(tmp, render(report, format, figures, dir.string()));
     }
-  } catch (const DiskError& e) {
+  } catch (...) {
+    // Whatever stopped it (a full disk, a render error), no temporary stays behind.
     for (const auto& [tmp, path] : staged) fs::remove(tmp, ec);
-    throw DiskError(std::string(e.what()) + "; the report files already in " +
-                    printable(dir.string()) + " are kept as they were");
+    try {
+      throw;
+    } catch (const DiskError& e) {
+      throw DiskError(std::string(e.what()) + "; the report files already in " +
+                      printable(dir.string()) + " are kept as they were");
+    }
   }
   for (const auto& [tmp, path] : staged) {
     fs::rename(tmp, path, ec);
