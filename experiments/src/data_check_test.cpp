@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "ablate/experiments/device_name.h"
 #include "ablate/experiments/image_data.h"
 #include "ablate/experiments/text_data.h"
 #include "ablate/testing/temp_dir.h"
@@ -154,3 +155,22 @@ TEST(DataCheck, DefaultLocationsAndTheirPackages) {
 
 }  // namespace
 }  // namespace ablate::experiments
+
+// The spelling `ablate` checks without LibTorch; only well-spelt CUDA names go to ablate-train.
+TEST(DeviceName, AutoCpuCudaAndCudaNAreWellSpelt) {
+  using ablate::experiments::device_name_problem;
+  using ablate::experiments::is_cuda_device_name;
+  for (const char* ok : {"auto", "cpu", "cuda", "cuda:0", "cuda:12"}) {
+    EXPECT_EQ(device_name_problem(ok), "") << ok;
+  }
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1 ", "CPU", "", "cuda0"}) {
+    EXPECT_EQ(device_name_problem(bad),
+              std::string(bad) + ", which is neither auto, cpu, cuda nor cuda:N")
+        << bad;
+    EXPECT_FALSE(is_cuda_device_name(bad)) << bad;
+  }
+  EXPECT_TRUE(is_cuda_device_name("cuda"));
+  EXPECT_TRUE(is_cuda_device_name("cuda:3"));
+  EXPECT_FALSE(is_cuda_device_name("cpu"));
+  EXPECT_FALSE(is_cuda_device_name("auto"));
+}

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "ablate/experiments/device_name.h"
 #include "ablate/experiments/train.h"
 
 // LibTorch 2.4 replaced the per-device autocast setters with ones that take the device type.
@@ -32,11 +33,7 @@ c10::DeviceIndex cuda_index(const torch::Device& device) {
 #endif
 
 std::string device_problem(const std::string& name) {
-  if (name == "auto" || name == "cpu") return "";
-  if (name != "cuda" && (name.rfind("cuda:", 0) != 0 || name.size() == 5 ||
-                         name.find_first_not_of("0123456789", 5) != std::string::npos)) {
-    return name + ", which is neither auto, cpu, cuda nor cuda:N";
-  }
+  if (!is_cuda_device_name(name)) return device_name_problem(name);  // "" for auto and cpu
   if (!torch::cuda::is_available()) {
 #if defined(ABLATE_WITH_CUDA)
     return name + ", but this machine has no CUDA device";

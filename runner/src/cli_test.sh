@@ -49,6 +49,23 @@ expect 0 "attention.kv_heads" "$ablate" schema
 expect 0 "model.patch" "$ablate" schema --task vit
 expect 2 "expected lm, vit or s2s" "$ablate" schema --task speech
 
+# Two executables: `ablate` never loads LibTorch; `ablate train` hands over to the ablate-train
+# beside it (the same pid), and CUDA devices are asked about through it.
+ldd "$ablate" > ldd_ablate.txt || fail "ldd $ablate exited $?"
+grep -qE "libtorch|libc10" ldd_ablate.txt && fail "ablate links LibTorch: $(grep -E 'torch|c10' ldd_ablate.txt)"
+train_binary="$(dirname "$ablate")/ablate-train"
+ldd "$train_binary" | grep -q "libtorch" || fail "$train_binary does not link LibTorch"
+mkdir alone && cp "$ablate" alone/ablate
+expect 1 "ablate train: cannot run $tmp/alone/ablate-train: No such file or directory" \
+  alone/ablate train tiny.yaml --run-dir r_alone
+[ -e r_alone ] && fail "ablate train without ablate-train wrote a run dir"
+printf 'name: alone\nbase:\n' > alone.yaml && sed 's/^/  /' tiny.yaml >> alone.yaml
+expect 0 "1 job" alone/ablate plan alone.yaml
+expect 2 "--devices: cuda:1, which could not be checked: '$tmp/alone/ablate-train' --device-problems exited with status 127" \
+  alone/ablate run alone.yaml --devices cuda:1 --db alone.db --workdir alone_runs
+[ -e alone.db ] && fail "ablate run with an unchecked device created a database"
+expect 0 "device-problem	cuda:7	cuda:7, but this" "$train_binary" --device-problems cpu cuda:7
+
 # Bad input: located errors, status 2, no run dir.
 printf 'task: lm\nattention:\n  kv_head: 2\n' > typo.yaml
 expect 2 "typo.yaml:3:3: attention.kv_head: unknown key; did you mean attention.kv_heads\?" \

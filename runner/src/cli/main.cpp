@@ -1,22 +1,16 @@
 // The `ablate` command line (docs/design.md section 7). A thin layer: it parses arguments, calls
 // the libraries and maps errors to exit statuses (0 success, 2 bad input, 1 failure while running).
-// Torch-free: training is reached through experiments/train.h.
+// Torch-free: `ablate train` hands over to the ablate-train executable (train_process.h), so no
+// other command loads LibTorch.
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "ablate/experiments/data_error.h"
-#include "ablate/experiments/train.h"
-#include "ablate/results/files.h"
-#include "ablate/results/import.h"
-#include "ablate/results/query.h"
-#include "ablate/results/report.h"
-#include "ablate/results/store.h"
-#include "ablate/runner/parse.h"
-#include "ablate/runner/slurm.h"
 #include "cli.h"
+#include "errors.h"
+#include "train_process.h"
 
 using namespace ablate;
 using namespace ablate::cli;
@@ -44,7 +38,7 @@ const std::vector<Entry>& commands() {
       {"report", "which arms differ from the baseline, with tests and corrections", command_report},
       {"query", "read-only SQL over the results database", command_query},
       {"import", "results from a CSV file as a sweep", command_import},
-      {"train", "one training run (what run launches per job)", command_train},
+      {"train", "one training run (what run launches per job)", exec_train},
   };
   return table;
 }
@@ -105,45 +99,5 @@ int main(int argc, char** argv) {
     return kOk;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
-  try {
-    return dispatch(command, args);
-  } catch (const runner::ConfigError& e) {
-    for (const auto& p : e.problems()) std::cerr << "error: " << p.text() << "\n";
-    return kBadInput;
-  } catch (const experiments::DataError& e) {
-    std::cerr << "data error: " << e.what() << "\n";
-    return kBadInput;
-  } catch (const experiments::RunError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kBadInput;
-  } catch (const results::QueryError& e) {
-    std::cerr << "ablate query: " << e.what() << "\n";
-    return kBadInput;
-  } catch (const results::ImportError& e) {
-    std::cerr << "ablate import: " << e.what() << "\n";
-    return kBadInput;
-  } catch (const runner::SlurmError& e) {
-    std::cerr << "ablate " << command << ": slurm: " << e.what() << "\n";
-    return kBadInput;
-  } catch (const results::ReportError& e) {
-    std::cerr << "ablate report: " << e.what() << "\n";
-    return kBadInput;
-  } catch (const results::NotAStoreError& e) {
-    std::cerr << "ablate " << command << ": --db: " << e.what() << "\n";
-    return kBadInput;
-  } catch (const results::DiskError& e) {
-    // A failure while running, not bad input: what was written before stays whole.
-    std::cerr << "ablate " << command << ": " << e.what() << "\n";
-    return kFailure;
-  } catch (const results::StoreError& e) {
-    std::cerr << "store error: " << e.what() << "\n";
-    return kFailure;
-  } catch (const po::error& e) {
-    std::cerr << "ablate " << command << ": " << e.what() << " (ablate help " << command
-              << " lists the options)\n";
-    return kBadInput;
-  } catch (const std::exception& e) {
-    std::cerr << "ablate " << command << " failed: " << e.what() << "\n";
-    return kFailure;
-  }
+  return guarded(command, [&] { return dispatch(command, args); });
 }

@@ -5,7 +5,7 @@
 #include <tuple>
 
 #include "ablate/experiments/data_check.h"
-#include "ablate/experiments/train.h"
+#include "train_process.h"
 
 namespace ablate::cli {
 
@@ -23,7 +23,7 @@ class MachineCache {
   }
   const std::string& device(const std::string& name) {
     auto it = devices_.find(name);
-    if (it == devices_.end()) it = devices_.emplace(name, experiments::device_problem(name)).first;
+    if (it == devices_.end()) it = devices_.emplace(name, device_problems({name}).at(name)).first;
     return it->second;
   }
 
@@ -47,8 +47,9 @@ CheckedSweep checked_sweep(const std::string& file, const std::vector<std::strin
                            const MachineChecks& machine,
                            const std::function<void(runner::SweepSpec&)>& before_expand) {
   runner::ConfigProblems problems;
+  const auto flagged = device_problems(machine.devices_flag);
   for (const auto& d : machine.devices_flag) {
-    const std::string why = experiments::device_problem(d);
+    const std::string& why = flagged.at(d);
     if (!why.empty()) problems.add(runner::ConfigProblem{"command line", 0, 0, "--devices", why});
   }
   MachineCache cache;

@@ -3,8 +3,8 @@
 // What `ablate plan` and `ablate run` check before anything is written (docs/design.md section
 // 3): the sweep file, every job's config (runner::validate, the rules a job would refuse), the
 // data each job reads (experiments/data_check.h) and the devices. Every problem is reported at
-// once, each with its file, line and column. Torch-free: devices are asked about through
-// experiments/train.h.
+// once, each with its file, line and column. Torch-free: CUDA devices are asked about through
+// `ablate-train` (train_process.h).
 #include <string>
 #include <vector>
 

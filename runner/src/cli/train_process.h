@@ -1,0 +1,29 @@
+#pragma once
+// `ablate` and `ablate-train` (docs/design.md section 7). Only training needs LibTorch, and
+// loading it (about 290 shared libraries) costs half a second, so the `ablate` command is
+// torch-free and `ablate train` hands over to the `ablate-train` executable beside it, which
+// links LibTorch: plan, run, status, query, report, import, schema and --help start in
+// milliseconds. The user and `ablate run` only ever type `ablate train`.
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ablate::cli {
+
+// The `ablate-train` beside this executable (the build puts both in one folder).
+std::string train_binary();
+
+// Replaces this process by `ablate-train ARGS...` (the same pid: `ablate run`'s pid files and
+// kills stay right). Returns only when that fails, with kFailure after saying why.
+int exec_train(const std::vector<std::string>& args);
+
+// Why each device in `names` cannot be used here ("" when it can), as
+// experiments::device_problem says it. Misspelt names, auto and cpu are answered without LibTorch;
+// CUDA devices by one `ablate-train --device-problems NAME...` for all of them.
+std::map<std::string, std::string> device_problems(const std::vector<std::string>& names);
+
+// `ablate-train --device-problems`'s answer for one device: a line of its own, so LibTorch's
+// warnings on the same stream (CUDA initialisation) cannot be mistaken for it.
+std::string device_problem_line(const std::string& name, const std::string& problem);
+
+}  // namespace ablate::cli
