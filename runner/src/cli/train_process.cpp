@@ -33,8 +33,12 @@ int exec_train(const std::vector<std::string>& args) {
   argv.push_back(nullptr);
   execv(binary.c_str(), argv.data());
   std::cerr << "ablate train: cannot run " << binary << ": " << std::strerror(errno)
+#if defined(ABLATE_TORCH_FREE_BUILD)
+            << " (this build is torch-free, ABLATE_TORCH_FREE_ONLY: it has no ablate-train)\n";
+#else
             << " (ablate-train is built with ablate, into the same folder: cmake --build BUILD "
                "--target ablate)\n";
+#endif
   return kFailure;
 }
 
