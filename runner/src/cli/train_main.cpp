@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ablate/experiments/allocator.h"
 #include "ablate/experiments/train.h"
 #include "cli.h"
 #include "errors.h"
@@ -15,6 +16,7 @@ using namespace ablate;
 using namespace ablate::cli;
 
 int main(int argc, char** argv) {
+  experiments::tune_allocator();  // before the first step's buffers (allocator.h says why)
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args.front() == "--device-problems") {
     // Internal: one device_problem_line per name after the flag.
