@@ -34,7 +34,7 @@ done
 # Every option is listed with its default where it has one.
 has h_run.txt "--db arg (=ablate.db)"
 has h_run.txt "--workdir arg (=runs)"
-has h_run.txt "--per-device arg (=1)"
+has h_run.txt "--per-device arg        jobs at once per device (default: on the CPU the"
 has h_run.txt "--partition"
 has h_report.txt "--correction arg (=holm)"
 has h_report.txt "--min-seeds arg (=3)"
@@ -243,6 +243,35 @@ printf 'task: vit\nmodel: {patch: 5}\ntrain: {steps: 2}\n' > p5.yaml
 expect 2 "p5.yaml:2:9: model.patch: model.patch 5 does not divide the image side 28" \
   "$ablate" train p5.yaml --run-dir p5run
 [ -e p5run ] && fail "a refused config wrote its run dir"
+
+# ablate calibrate, and ablate run's CPU default from its cache (ABLATE_CALIBRATION is off in
+# the other tests).
+export ABLATE_CALIBRATION="$tmp/cal.json"
+expect 2 "give SWEEP.yaml" "$ablate" calibrate
+expect 2 "--steps 1: at least 2" "$ablate" calibrate alone.yaml --steps 1
+[ -e cal.json ] && fail "a refused calibrate wrote its cache"
+expect 0 "best: [0-9]+ jobs? at once x [0-9]+ threads? \(cached in $tmp/cal.json\)" \
+  "$ablate" calibrate alone.yaml --steps 3
+has cal.json '"machine": "'
+has cal.json '"unit": "tokens/s"'
+layouts=$(grep -c '"threads"' cal.json)
+[ "$layouts" -ge 2 ] || fail "cal.json has $layouts layouts and best: $(cat cal.json)"
+for n in 1 2 3; do sed "s/^name: alone/name: cal$n/" alone.yaml > cal$n.yaml; done
+expect 0 "cpu: [0-9]+ jobs? at once x [0-9]+ threads? \(calibrated .* on alone.yaml, cached in $tmp/cal.json" \
+  "$ablate" run cal1.yaml --db cal.db --workdir cal_runs
+# The cached choice is what run uses: rewritten by hand to 1 x 1.
+sed -i '/"best"/,/}/{s/"jobs": [0-9]*/"jobs": 1/;s/"threads": [0-9]*/"threads": 1/}' cal.json
+expect 0 "cpu: 1 job at once x 1 thread \(calibrated" "$ablate" run cal2.yaml --db cal.db --workdir cal_runs
+# A cache measured on another machine is measured again, here.
+sed -i 's/"machine": "[^"]*"/"machine": "Another CPU | 64 cores"/' cal.json
+expect 0 "calibrating this machine's CPU once" "$ablate" run cal3.yaml --db cal.db --workdir cal_runs
+lacks cal.json "Another CPU"
+# --per-device chooses; off leaves today's default; neither calibrates nor says so.
+"$ablate" run cal1.yaml --db cal.db --workdir cal_runs --per-device 1 > pd.txt 2>&1
+lacks pd.txt "calibrat"
+ABLATE_CALIBRATION=off "$ablate" run cal1.yaml --db cal.db --workdir cal_runs > off.txt 2>&1
+lacks off.txt "calibrat"
+unset ABLATE_CALIBRATION
 
 [ "$failures" -eq 0 ] && echo "cli_test: all checks passed"
 exit "$failures"

@@ -5,10 +5,13 @@
 #include <boost/program_options.hpp>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "ablate/results/store.h"
+#include "ablate/runner/calibration.h"
+#include "ablate/runner/sweep.h"
 
 namespace ablate::cli {
 
@@ -85,6 +88,13 @@ int command_import(const std::vector<std::string>& args);
 int command_report(const std::vector<std::string>& args);
 int command_reset(const std::vector<std::string>& args);
 int command_prune(const std::vector<std::string>& args);
+int command_calibrate(const std::vector<std::string>& args);
+
+// The CPU calibration of `job` (command_calibrate.cpp): every layout of runner::candidate_layouts
+// timed with `steps` training steps, each layout's line said on `say`. `label` names what was
+// trained in the result.
+runner::Calibration calibrate_cpu(const runner::JobSpec& job, const std::string& label, int steps,
+                                  std::ostream& say);
 
 // The `ablate run` of a sweep as it was last run, for hints: its sweep file (and KEY=VALUE
 // overrides) from the sweep's provenance, with --db and --workdir where they are not the defaults

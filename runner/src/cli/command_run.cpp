@@ -7,7 +7,9 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
+#include "ablate/runner/calibration.h"
 #include "ablate/runner/coordinator.h"
 #include "ablate/runner/ensembles.h"
 #include "ablate/runner/executor.h"
@@ -79,6 +81,32 @@ void print_look(const runner::LookReport& look) {
   std::cout.flush();
 }
 
+// --per-device and train.threads on the CPU from this machine's calibration (calibration.h):
+// the cached one, or one measured now on the sweep's first job. Left as they are with
+// ABLATE_CALIBRATION=off.
+void apply_cpu_calibration(runner::RunOptions& run, const std::vector<runner::JobSpec>& jobs,
+                           const std::string& file) {
+  const std::string path = runner::calibration_path();
+  if (path.empty()) return;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto c = runner::load_calibration(path, runner::machine_key(cores));
+  if (!c) {
+    std::cout << "calibrating this machine's CPU once: the jobs x threads that train " << file
+              << "'s first job fastest (ablate calibrate; ABLATE_CALIBRATION=off skips it)\n";
+    std::cout.flush();
+    const auto root = std::find_if(jobs.begin(), jobs.end(),
+                                   [](const runner::JobSpec& j) { return j.parent_id.empty(); });
+    c = calibrate_cpu(*root, file, 20, std::cout);
+    runner::save_calibration(path, *c);
+  }
+  run.per_device = c->best.jobs;
+  run.threads_per_job = c->best.threads;
+  std::cout << "cpu: " << count_of(c->best.jobs, "job") << " at once x "
+            << count_of(c->best.threads, "thread") << " (calibrated " << c->measured_at << " on "
+            << c->config << ", cached in " << path << "; --per-device N chooses)\n";
+  std::cout.flush();
+}
+
 }  // namespace
 
 int command_run(const std::vector<std::string>& args, const char* argv0) {
@@ -99,8 +127,9 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
       "workdir", po::value(&run.workdir)->default_value(run.workdir),
       "run dirs go to DIR/<sweep>/<job id>")("devices", po::value(&devices)->default_value(devices),
                                              "cpu, or a list cuda:0,cuda:1")(
-      "per-device", po::value(&run.per_device)->default_value(run.per_device),
-      "jobs at once per device")(
+      "per-device", po::value(&run.per_device),
+      "jobs at once per device (default: on the CPU the calibrated number, see ablate "
+      "calibrate; else 1)")(
       "retries", po::value(&run.retries)->default_value(run.retries),
       "extra attempts for a job that fails while running (not for bad input)")(
       "timeout", po::value(&run.timeout_s)->default_value(run.timeout_s),
@@ -257,6 +286,9 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     executor = std::move(slurm_executor);
   } else {
     executor = std::make_unique<runner::LocalExecutor>();
+    if (run.devices == std::vector<std::string>{"cpu"} && !given(vm, "per-device")) {
+      apply_cpu_calibration(run, jobs, in.file);
+    }
   }
   results::Store store(db);
   struct sigaction action {};

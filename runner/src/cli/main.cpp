@@ -39,6 +39,8 @@ const std::vector<Entry>& commands() {
       {"query", "read-only SQL over the results database", command_query},
       {"import", "results from a CSV file as a sweep", command_import},
       {"train", "one training run (what run launches per job)", exec_train},
+      {"calibrate", "measure the CPU jobs x threads that train fastest here (run's default)",
+       command_calibrate},
   };
   return table;
 }
@@ -50,10 +52,10 @@ std::string usage() {
       "ablate report SWEEP --metric NAME.\n\ncommands:\n";
   for (const auto& c : commands()) {
     char line[160];
-    std::snprintf(line, sizeof line, "  %-8s %s\n", c.name, c.summary);
+    std::snprintf(line, sizeof line, "  %-10s %s\n", c.name, c.summary);
     text += line;
   }
-  text += "  help     ablate help COMMAND: that command's options and defaults\n";
+  text += "  help       ablate help COMMAND: that command's options and defaults\n";
   return text;
 }
 

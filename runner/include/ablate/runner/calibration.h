@@ -1,0 +1,60 @@
+#pragma once
+// How many CPU jobs at once, and how many threads each (docs/design.md section 7, `ablate
+// calibrate`). Small models do not speed up with threads the way large ones do, and on some
+// machines two LibTorch threads are slower than one, so the split is measured, not assumed: jobs
+// x threads layouts that fill the cores are timed with real training steps of a sweep's job, and
+// the one with the most steps per second in all wins. The answer is cached per machine; `ablate
+// run --devices cpu` takes its --per-device and train.threads from it. Torch-free.
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ablate::runner {
+
+// One layout: `jobs` processes at once, `threads` threads each.
+struct CpuLayout {
+  int jobs = 1;
+  int threads = 1;
+  double items_per_s = 0;  // measured: the jobs' training throughputs added up (0 = not yet)
+};
+
+// What was measured on a machine, and its choice.
+struct Calibration {
+  std::string machine;      // machine_key() of the machine it was measured on
+  std::string measured_at;  // UTC, ISO 8601
+  std::string config;       // what was trained: the job's sweep file, or "(tiny lm)"
+  std::string unit;         // the throughput's unit: "images/s", "tokens/s"
+  std::vector<CpuLayout> layouts;
+  CpuLayout best;
+};
+
+// The layouts worth timing on `cores` cores: 1, 2, 4, ... threads (and `cores` itself), each with
+// as many jobs as fill the cores (cores / threads). Most jobs first.
+std::vector<CpuLayout> candidate_layouts(int cores);
+
+// The layout with the highest throughput. A layout with fewer threads wins a tie within
+// `tie_fraction` (more jobs at once also finish a sweep's last wave sooner).
+CpuLayout best_layout(const std::vector<CpuLayout>& measured, double tie_fraction = 0.03);
+
+// This machine as the cache knows it: the CPU model and the cores LibTorch would use, e.g.
+// "AMD EPYC 7B13 | 2 cores". A cache measured elsewhere (a home directory shared by a cluster's
+// nodes) is not used.
+std::string machine_key(int cores);
+
+// Where the calibration is cached: $ABLATE_CALIBRATION when set ("off": nowhere, nothing is
+// measured or read), else $XDG_CACHE_HOME/ablate/cpu-calibration.json, else
+// ~/.cache/ablate/cpu-calibration.json. "" for off.
+std::string calibration_path();
+
+// The cached calibration for `machine`; nullopt when there is none, it is unreadable, or it was
+// measured on another machine.
+std::optional<Calibration> load_calibration(const std::string& path, const std::string& machine);
+
+// Writes `c` to `path` atomically (creating its folder). Throws results::DiskError.
+void save_calibration(const std::string& path, const Calibration& c);
+
+// JSON text of a calibration (the cache file and `ablate calibrate --json`), and back.
+std::string calibration_json(const Calibration& c);
+std::optional<Calibration> parse_calibration(const std::string& json_text);
+
+}  // namespace ablate::runner

@@ -1,0 +1,111 @@
+#include "ablate/runner/calibration.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ablate/results/files.h"
+#include "ablate/runner/command.h"
+
+namespace ablate::runner {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::vector<CpuLayout> candidate_layouts(int cores) {
+  cores = std::max(1, cores);
+  std::vector<CpuLayout> out;
+  for (int t = 1; t <= cores; t *= 2) out.push_back({cores / t, t, 0});
+  if (out.back().threads != cores) out.push_back({1, cores, 0});
+  return out;
+}
+
+CpuLayout best_layout(const std::vector<CpuLayout>& measured, double tie_fraction) {
+  CpuLayout best;
+  for (const auto& l : measured) {
+    if (l.items_per_s <= 0) continue;
+    const bool first = best.items_per_s <= 0;
+    const bool clearly_faster = l.items_per_s > best.items_per_s * (1 + tie_fraction);
+    const bool tie_fewer_threads =
+        l.items_per_s >= best.items_per_s * (1 - tie_fraction) && l.threads < best.threads;
+    if (first || clearly_faster || tie_fewer_threads) best = l;
+  }
+  return best;
+}
+
+std::string machine_key(int cores) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string model = "unknown CPU";
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      model = line.substr(line.find(':') + 1);
+      model.erase(0, model.find_first_not_of(' '));
+      break;
+    }
+  }
+  return model + " | " + std::to_string(cores) + (cores == 1 ? " core" : " cores");
+}
+
+std::string calibration_path() {
+  if (const char* set = std::getenv("ABLATE_CALIBRATION"); set != nullptr && *set != '\0') {
+    return std::string(set) == "off" ? "" : set;
+  }
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
+    return (fs::path(xdg) / "ablate" / "cpu-calibration.json").string();
+  }
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0') return "";
+  return (fs::path(home) / ".cache" / "ablate" / "cpu-calibration.json").string();
+}
+
+namespace {
+json layout_json(const CpuLayout& l) {
+  return {{"jobs", l.jobs}, {"threads", l.threads}, {"items_per_s", l.items_per_s}};
+}
+CpuLayout layout_of(const json& j) {
+  return {j.at("jobs").get<int>(), j.at("threads").get<int>(), j.at("items_per_s").get<double>()};
+}
+}  // namespace
+
+std::string calibration_json(const Calibration& c) {
+  json layouts = json::array();
+  for (const auto& l : c.layouts) layouts.push_back(layout_json(l));
+  const json j{{"machine", c.machine}, {"measured_at", c.measured_at},
+               {"config", c.config},   {"unit", c.unit},
+               {"layouts", layouts},   {"best", layout_json(c.best)}};
+  return j.dump(2) + "\n";
+}
+
+std::optional<Calibration> parse_calibration(const std::string& json_text) {
+  try {
+    const json j = json::parse(json_text);
+    Calibration c;
+    c.machine = j.at("machine").get<std::string>();
+    c.measured_at = j.at("measured_at").get<std::string>();
+    c.config = j.at("config").get<std::string>();
+    c.unit = j.at("unit").get<std::string>();
+    for (const auto& l : j.at("layouts")) c.layouts.push_back(layout_of(l));
+    c.best = layout_of(j.at("best"));
+    if (c.best.jobs < 1 || c.best.threads < 1) return std::nullopt;
+    return c;
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<Calibration> load_calibration(const std::string& path, const std::string& machine) {
+  if (path.empty()) return std::nullopt;
+  auto c = parse_calibration(read_text(path));
+  if (!c || c->machine != machine) return std::nullopt;
+  return c;
+}
+
+void save_calibration(const std::string& path, const Calibration& c) {
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  results::write_file_atomic(path, calibration_json(c));
+}
+
+}  // namespace ablate::runner

@@ -1,0 +1,190 @@
+// `ablate calibrate`: times real training steps of a sweep's first job in every jobs x threads
+// layout that fills the CPU, and caches the fastest for `ablate run` (runner/calibration.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "ablate/results/files.h"
+#include "ablate/runner/calibration.h"
+#include "ablate/runner/canonical.h"
+#include "ablate/runner/command.h"
+#include "ablate/runner/coordinator.h"
+#include "cli.h"
+#include "preflight.h"
+#include "train_process.h"
+
+namespace ablate::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A temporary folder removed with everything in it when this goes out of scope.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "ablate-calibrate.XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("calibrate: mkdtemp failed");
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+// The run dir of timing job `i` of layout `l`.
+fs::path timing_dir(const fs::path& dir, const runner::CpuLayout& l, int i) {
+  return dir / (std::to_string(l.jobs) + "x" + std::to_string(l.threads) + "-" + std::to_string(i));
+}
+
+// One layout: `l.jobs` copies of the job at once, `l.threads` threads each, as `ablate run`
+// would launch them (train.threads and the BLAS variables). Fills l.items_per_s; `unit` gets the
+// throughput's unit.
+void time_layout(runner::CpuLayout& l, const fs::path& config, int steps, const fs::path& dir,
+                 std::string& unit) {
+  const std::string s = std::to_string(steps);
+  std::vector<runner::CommandResult> results(static_cast<size_t>(l.jobs));
+  std::vector<std::thread> running;
+  for (int i = 0; i < l.jobs; ++i) {
+    std::vector<std::string> argv = {"env"};
+    for (const auto& [name, value] : runner::cpu_thread_environment(l.threads)) {
+      argv.push_back(name + "=" + value);
+    }
+    // Evaluation and checkpoints only at the last step, on one batch: the throughput counts
+    // training steps only.
+    const std::vector<std::string> train = {train_binary(),
+                                            config.string(),
+                                            "train.device=cpu",
+                                            "train.threads=" + std::to_string(l.threads),
+                                            "train.steps=" + s,
+                                            "train.warmup=1",
+                                            "train.eval_every=" + s,
+                                            "train.eval_batches=1",
+                                            "train.checkpoint_every=" + s,
+                                            "--run-dir",
+                                            timing_dir(dir, l, i).string()};
+    argv.insert(argv.end(), train.begin(), train.end());
+    running.emplace_back(
+        [&results, i, argv] { results[static_cast<size_t>(i)] = runner::run_command(argv); });
+  }
+  for (auto& t : running) t.join();
+  l.items_per_s = 0;
+  for (int i = 0; i < l.jobs; ++i) {
+    const auto& r = results[static_cast<size_t>(i)];
+    const fs::path summary = timing_dir(dir, l, i) / "summary.json";
+    if (r.status != 0 || !fs::exists(summary)) {
+      throw std::runtime_error("calibrate: a timing job (" + std::to_string(l.jobs) + " x " +
+                               std::to_string(l.threads) + " threads) failed with status " +
+                               std::to_string(r.status) + ": " + r.output.substr(0, 2000));
+    }
+    const auto j = nlohmann::json::parse(runner::read_text(summary.string()));
+    l.items_per_s += j.at("throughput").get<double>();
+    unit = j.at("throughput_unit").get<std::string>();
+  }
+}
+
+}  // namespace
+
+runner::Calibration calibrate_cpu(const runner::JobSpec& job, const std::string& label, int steps,
+                                  std::ostream& say) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ScratchDir scratch;
+  runner::Config config = job.config;
+  config.init.from = "";
+  config.init.convert = "none";
+  const fs::path config_file = scratch.path() / "config.yaml";
+  results::write_file(config_file, runner::to_yaml(config));
+  runner::Calibration c;
+  c.machine = runner::machine_key(cores);
+  c.measured_at = utc_now();
+  c.config = label;
+  c.layouts = runner::candidate_layouts(cores);
+  for (auto& l : c.layouts) {
+    time_layout(l, config_file, steps, scratch.path(), c.unit);
+    say << "  " << l.jobs << (l.jobs == 1 ? " job" : " jobs") << " x " << l.threads
+        << (l.threads == 1 ? " thread" : " threads") << ": " << number_text(l.items_per_s) << " "
+        << c.unit << "\n";
+    say.flush();
+  }
+  c.best = runner::best_layout(c.layouts);
+  return c;
+}
+
+int command_calibrate(const std::vector<std::string>& args) {
+  const CommandInfo info{
+      "calibrate", "SWEEP.yaml [KEY=VALUE...] [--steps N] [--json]",
+      "Measures how many CPU jobs at once, with how many threads each, train fastest here.",
+      "Trains the sweep's first job for --steps steps in every layout that fills the cores (all\n"
+      "jobs x 1 thread, half as many x 2, ...; each as `ablate run` launches it), adds up the\n"
+      "jobs' training throughputs, and caches the fastest layout for this machine in\n"
+      "$ABLATE_CALIBRATION (default ~/.cache/ablate/cpu-calibration.json). `ablate run\n"
+      "--devices cpu` without --per-device takes its jobs at once and train.threads from it\n"
+      "(and calibrates first when nothing is cached; ABLATE_CALIBRATION=off turns that off).\n"
+      "Nothing is written to a database or to the sweep's run dirs."};
+  std::vector<std::string> positional;
+  int steps = 20;
+  bool as_json = false;
+  po::options_description options("options");
+  options.add_options()("steps", po::value(&steps)->default_value(steps),
+                        "training steps per timing job")("json", po::bool_switch(&as_json),
+                                                         "print the calibration as JSON");
+  po::options_description hidden;
+  hidden.add_options()("args", po::value(&positional), "");
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  po::variables_map vm;
+  if (!parse_args(info, options, hidden, pos, args, vm)) return kOk;
+  const auto in = split_positional(positional);
+  if (!in.error.empty() || in.file.empty()) {
+    std::cerr << "ablate calibrate: " << (in.error.empty() ? "give SWEEP.yaml" : in.error) << "\n"
+              << help_text(info, options);
+    return kBadInput;
+  }
+  if (steps < 2) {
+    std::cerr << "ablate calibrate: --steps " << steps << ": at least 2\n";
+    return kBadInput;
+  }
+  const CheckedSweep checked = checked_sweep(in.file, in.overrides, MachineChecks{});
+  const runner::JobSpec* first = nullptr;
+  for (const auto& job : checked.jobs) {
+    if (job.parent_id.empty()) {
+      first = &job;
+      break;
+    }
+  }
+  std::ostream& say = as_json ? std::cerr : std::cout;
+  say << "calibrating: " << in.file << "'s first job, " << steps << " steps per timing job\n";
+  runner::Calibration c = calibrate_cpu(*first, in.file, steps, say);
+  const std::string path = runner::calibration_path();
+  if (!path.empty()) runner::save_calibration(path, c);
+  if (as_json) {
+    std::cout << runner::calibration_json(c);
+  } else {
+    std::cout << "best: " << count_of(c.best.jobs, "job") << " at once x "
+              << count_of(c.best.threads, "thread") << " ("
+              << (path.empty() ? "not cached: ABLATE_CALIBRATION=off" : "cached in " + path)
+              << ")\n";
+  }
+  return kOk;
+}
+
+}  // namespace ablate::cli
