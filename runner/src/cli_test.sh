@@ -65,6 +65,21 @@ expect 2 "--devices: cuda:1, which could not be checked: '$tmp/alone/ablate-trai
   alone/ablate run alone.yaml --devices cuda:1 --db alone.db --workdir alone_runs
 [ -e alone.db ] && fail "ablate run with an unchecked device created a database"
 expect 0 "device-problem	cuda:7	cuda:7, but this" "$train_binary" --device-problems cpu cuda:7
+# What ablate-train receives: the arguments unchanged, the same pid, OMP_WAIT_POLICY=PASSIVE
+# unless the user set it. A script stands in for ablate-train.
+mkdir stand_in && cp "$ablate" stand_in/ablate
+printf '#!/bin/sh\necho "pid $$"\nfor a in "$@"; do echo "arg [$a]"; done\necho "wait ${OMP_WAIT_POLICY:-unset}"\n' \
+  > stand_in/ablate-train
+chmod +x stand_in/ablate-train
+stand_in/ablate train "a b" --run-dir 'x;y' > stand_in.txt 2>&1 &
+pid=$!
+wait "$pid" || fail "ablate train with a stand-in exited $?"
+has stand_in.txt "pid $pid"
+has stand_in.txt "arg [a b]"
+has stand_in.txt "arg [x;y]"
+has stand_in.txt "wait PASSIVE"
+OMP_WAIT_POLICY=ACTIVE stand_in/ablate train > stand_in.txt 2>&1
+has stand_in.txt "wait ACTIVE"
 
 # Bad input: located errors, status 2, no run dir.
 printf 'task: lm\nattention:\n  kv_head: 2\n' > typo.yaml

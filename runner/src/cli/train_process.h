@@ -14,7 +14,8 @@ namespace ablate::cli {
 std::string train_binary();
 
 // Replaces this process by `ablate-train ARGS...` (the same pid: `ablate run`'s pid files and
-// kills stay right). Returns only when that fails, with kFailure after saying why.
+// kills stay right), with OMP_WAIT_POLICY=PASSIVE in its environment unless it is set. Returns
+// only when that fails, with kFailure after saying why.
 int exec_train(const std::vector<std::string>& args);
 
 // Why each device in `names` cannot be used here ("" when it can), as
