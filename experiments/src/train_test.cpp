@@ -1,14 +1,18 @@
 #include "ablate/experiments/train.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+#include <utility>
 
 #include "ablate/experiments/data_error.h"
 #include "ablate/experiments/image_data.h"
