@@ -503,8 +503,12 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::keys_values(const torch::
 
 const RopeTables& AttentionImpl::rope_for(int64_t length, const torch::Tensor& like) {
   const auto table_dtype = like.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-  if (!rope_.cos.defined() || rope_.cos.size(0) < length || rope_.cos.device() != like.device() ||
-      rope_.cos.scalar_type() != table_dtype) {
+  // Tables made under inference mode (an evaluation before the first training step) cannot be
+  // saved for backward: outside inference mode they are made again, as normal tensors.
+  const bool inference_only =
+      rope_.cos.defined() && rope_.cos.is_inference() && !c10::InferenceMode::is_enabled();
+  if (!rope_.cos.defined() || inference_only || rope_.cos.size(0) < length ||
+      rope_.cos.device() != like.device() || rope_.cos.scalar_type() != table_dtype) {
     rope_ = rope_tables(length, head_dim(), options.rope_theta(), like.device(), table_dtype);
   }
   return rope_;

@@ -77,10 +77,12 @@ void RunRecord::emit(const json& e) {
   events_.append(e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
-void RunRecord::record_eval(int64_t step, const std::map<std::string, double>& metrics) {
+void RunRecord::record_eval(int64_t step, const std::map<std::string, double>& metrics,
+                            int64_t subset) {
   json e{{"step", step}, {"kind", "eval"}};
   for (auto& [k, v] : metrics) {
     e[k] = v;
+    if (subset > 0) continue;
     final_[k] = v;
     const bool higher_better = k.find("acc") != std::string::npos;
     if (!best_.contains(k) ||
@@ -88,9 +90,11 @@ void RunRecord::record_eval(int64_t step, const std::map<std::string, double>& m
       best_[k] = v;
     }
   }
+  if (subset > 0) e["subset"] = subset;
   emit(e);
   std::ostringstream line;
   line << "eval step " << step;
+  if (subset > 0) line << " (first " << subset << " held-out examples)";
   for (auto& [k, v] : metrics) line << " " << k << " " << v;
   say(line.str());
 }

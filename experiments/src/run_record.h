@@ -56,8 +56,11 @@ class RunRecord {
 
   void say(const std::string& line);
   void emit(const nlohmann::json& event);
-  // An evaluation's metrics: events, best and final values, the log line.
-  void record_eval(int64_t step, const std::map<std::string, double>& metrics);
+  // An evaluation's metrics: the event, the log line, and for a full evaluation (`subset` 0) the
+  // best and final values. A subset evaluation (its first `subset` held-out examples,
+  // train.eval_subset) is a curve point only: its event says "subset": N, and it counts towards
+  // neither best nor final, which stay of the whole held-out split.
+  void record_eval(int64_t step, const std::map<std::string, double>& metrics, int64_t subset);
   // Training time and items of one step (throughput in the summary).
   void add_step(double seconds, int64_t items);
   void write_summary(const std::string& status, int64_t step);

@@ -198,15 +198,19 @@ class S2sData : public TaskData {
 
   std::vector<std::map<std::string, double>> evaluate(
       const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device,
-      int64_t members) override {
+      int64_t members, int64_t subset) override {
     // Decoding first, so the last forward (whose key norms and noise the attention diagnostics
     // report) is a loss batch, as in the other tasks.
     std::vector<std::map<std::string, double>> out(members);
-    decode_metrics(forward, device, members, out);
+    decode_metrics(forward, device, members, subset > 0 ? std::min(subset, decoded()) : decoded(),
+                   out);
     const int64_t b = config_.train.batch_size;
-    int64_t n = static_cast<int64_t>(val_.size());
-    if (config_.train.eval_batches > 0) n = std::min(n, config_.train.eval_batches * b);
-    std::vector<double> loss_sum(members, 0.0);
+    int64_t n = loss_examples();
+    if (subset > 0) n = std::min(n, subset);
+    // The loss summed on the device in fp64, in the order the host summed each batch's before
+    // (the same to the bit), and read once at the end.
+    std::vector<torch::Tensor> loss_sum(members);
+    for (auto& sum : loss_sum) sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
     int64_t tokens = 0, target_bytes = 0;
     for (int64_t i = 0; i < n; i += b) {
       const int64_t m = std::min(b, n - i);
@@ -220,23 +224,29 @@ class S2sData : public TaskData {
                                                  torch::nn::functional::CrossEntropyFuncOptions()
                                                      .reduction(torch::kSum)
                                                      .ignore_index(kIgnore))
-                .item<double>();
+                .to(torch::kFloat64);
       }
       tokens += x.items;
+      // The host's copy of the targets: no read of the device.
       target_bytes += x.target.ge(0).logical_and(x.target.lt(vocab_.base)).sum().item<int64_t>();
     }
+    const auto sums = torch::stack(loss_sum).to(torch::kCPU);
     for (int64_t e = 0; e < members; ++e) {
-      const double loss = loss_sum[e] / static_cast<double>(tokens);
+      const double sum = sums[e].item<double>();
+      const double loss = sum / static_cast<double>(tokens);
       out[e]["val_loss"] = loss;
       out[e]["val_loss_unigram"] = unigram_loss_;
       // Bits per byte of target text: every target token's loss (sentinels and eos included)
       // over the bytes the targets hold, so it compares with the lm task's val_bpb.
       if (bytes_ && target_bytes > 0) {
-        out[e]["val_bpb"] = loss_sum[e] / std::log(2.0) / static_cast<double>(target_bytes);
+        out[e]["val_bpb"] = sum / std::log(2.0) / static_cast<double>(target_bytes);
       }
     }
     return out;
   }
+
+  // The examples of the loss (up to train.eval_batches batches) or of decoding, the larger.
+  int64_t held_out_examples() const override { return std::max(loss_examples(), decoded()); }
 
   std::string unit() const override { return "tokens"; }
 
@@ -300,13 +310,23 @@ class S2sData : public TaskData {
     return out;
   }
 
-  // Greedy decoding of the first train.decode_examples held-out examples: exact match (the
-  // tokens up to eos) and ROUGE-1/2/L F1 of the text, averaged.
+  // Held-out examples of a full evaluation's loss: all, or train.eval_batches batches of them.
+  int64_t loss_examples() const {
+    const int64_t n = static_cast<int64_t>(val_.size());
+    return config_.train.eval_batches > 0
+               ? std::min(n, config_.train.eval_batches * config_.train.batch_size)
+               : n;
+  }
+  // Held-out examples a full evaluation decodes: the first train.decode_examples.
+  int64_t decoded() const {
+    return std::min<int64_t>(config_.train.decode_examples, static_cast<int64_t>(val_.size()));
+  }
+
+  // Greedy decoding of the first n held-out examples: exact match (the tokens up to eos) and
+  // ROUGE-1/2/L F1 of the text, averaged.
   void decode_metrics(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
-                      torch::Device device, int64_t members,
+                      torch::Device device, int64_t members, int64_t n,
                       std::vector<std::map<std::string, double>>& out) const {
-    const int64_t n =
-        std::min<int64_t>(config_.train.decode_examples, static_cast<int64_t>(val_.size()));
     if (n == 0) return;
     const int64_t b = std::max<int64_t>(1, config_.train.batch_size), Lt = shape_.target_len;
     std::vector<double> exact(members, 0.0), r1(members, 0.0), r2(members, 0.0), rl(members, 0.0);

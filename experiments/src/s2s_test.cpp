@@ -206,6 +206,64 @@ runner::Config s2s_config(const fs::path& corpus) {
   return c;
 }
 
+// train.eval_subset N: an intermediate evaluation's loss and decoding read the first N held-out
+// examples; the last evaluation, the final metrics and training are those of a run without it.
+TEST(S2sTrain, EvalSubsetReadsTheFirstExamplesAndKeepsTheFinalMetrics) {
+  TempDir tmp;
+  test_helpers::write_word_corpus(tmp.path() / "corpus.txt");
+  runner::Config c = s2s_config(tmp.path() / "corpus.txt");
+  c.train.eval_batches = 0;
+  const auto data = load_data(c);
+  const S2sShape shape = s2s_shape(*data);
+  const int64_t held = data->held_out_examples();
+  ASSERT_GT(held, 20);
+  // A stand-in model that counts rows: greedy decoding calls it at every length 1 .. target_len
+  // of the decoder input, the loss at target_len only.
+  for (const int64_t subset : {int64_t{0}, int64_t{3}, int64_t{13}}) {
+    SCOPED_TRACE(subset);
+    int64_t first_step = 0, full_width = 0;
+    auto count = [&](const torch::Tensor& x) {
+      const int64_t L = x.size(1) - shape.source_len;
+      if (L == 1) first_step += x.size(0);
+      if (L == shape.target_len) full_width += x.size(0);
+      return torch::zeros({x.size(0), L, shape.vocab});
+    };
+    c10::InferenceMode inference;
+    data->evaluate(count, torch::kCPU, 1, subset);
+    const int64_t decoded = subset > 0 ? std::min<int64_t>(subset, 4) : 4;  // decode_examples 4
+    EXPECT_EQ(first_step, decoded);
+    EXPECT_EQ(full_width - first_step, subset > 0 ? subset : held) << "the loss's examples";
+  }
+  c.train.eval_batches = 2;  // of batch_size 8
+  EXPECT_EQ(load_data(c)->held_out_examples(), 16);
+
+  c.train.eval_subset = 0;
+  const TrainResult whole = run_quietly(c, tmp.path() / "whole");
+  c.train.eval_subset = 6;
+  const TrainResult part = run_quietly(c, tmp.path() / "subset");
+  ASSERT_EQ(whole.status, "done");
+  ASSERT_EQ(part.status, "done");
+  EXPECT_EQ(whole.final, part.final);  // to the bit
+  EXPECT_EQ(read_json(tmp.path() / "subset" / "summary.json")["best"],
+            read_json(tmp.path() / "subset" / "summary.json")["final"]);
+  const auto a = read_events(tmp.path() / "whole"), b = read_events(tmp.path() / "subset");
+  ASSERT_EQ(a.size(), b.size());
+  int64_t subsets = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i]["kind"] == "train") {
+      EXPECT_EQ(stable(a[i]), stable(b[i])) << i;
+    }
+    if (a[i]["kind"] != "eval") continue;
+    if (b[i]["step"] == c.train.steps) {
+      EXPECT_EQ(a[i], b[i]) << "the last evaluation is of the whole split";
+    } else {
+      EXPECT_EQ(b[i]["subset"], 6);
+      ++subsets;
+    }
+  }
+  EXPECT_EQ(subsets, 1);  // step 20 of 40
+}
+
 TEST(S2sTrain, SpanCorruptionTrainsBelowTheUnigramBaselineAndResumesExactly) {
   TempDir tmp;
   test_helpers::write_word_corpus(tmp.path() / "corpus.txt");
@@ -328,7 +386,7 @@ TEST(S2sData, DecodingMetricsOfAnOracleAreExact) {
     };
   };
   for (int64_t members : {1, 2}) {
-    const auto right = data->evaluate(oracle(false), torch::kCPU, members);
+    const auto right = data->evaluate(oracle(false), torch::kCPU, members, 0);
     ASSERT_EQ(right.size(), static_cast<size_t>(members));
     for (const auto& m : right) {
       EXPECT_EQ(m.at("val_exact_match"), 1.0);
@@ -336,7 +394,7 @@ TEST(S2sData, DecodingMetricsOfAnOracleAreExact) {
       EXPECT_EQ(m.at("val_rougeL"), 1.0);
       EXPECT_LT(m.at("val_loss"), 1e-6);
     }
-    const auto wrong = data->evaluate(oracle(true), torch::kCPU, members);
+    const auto wrong = data->evaluate(oracle(true), torch::kCPU, members, 0);
     // The held-out pairs are every tenth (val_fraction 0.1): 9, 19, 29, 39.
     double r1 = 0.0, r2 = 0.0;
     for (int i : {9, 19, 29, 39}) {

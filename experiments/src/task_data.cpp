@@ -73,12 +73,15 @@ class LmData : public TaskData {
 
   std::vector<std::map<std::string, double>> evaluate(
       const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device,
-      int64_t members) override {
+      int64_t members, int64_t subset) override {
     // Non-overlapping windows of seq_len + 1 tokens, in order: every arm sees the same text.
     const int64_t s = config_.data.seq_len, b = config_.train.batch_size;
-    int64_t windows = (val_.numel() - 1) / s;
-    if (config_.train.eval_batches > 0) windows = std::min(windows, config_.train.eval_batches * b);
-    std::vector<double> loss_sum(members, 0.0);
+    int64_t windows = held_out_examples();
+    if (subset > 0) windows = std::min(windows, subset);
+    // Summed on the device in fp64 in the order the host summed each batch's loss before, so
+    // the sums are the same to the bit, and read once at the end.
+    std::vector<torch::Tensor> loss_sum(members);
+    for (auto& sum : loss_sum) sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
     int64_t tokens = 0;
     for (int64_t w0 = 0; w0 < windows; w0 += b) {
       const int64_t n = std::min(b, windows - w0);
@@ -90,18 +93,26 @@ class LmData : public TaskData {
         auto loss = torch::nn::functional::cross_entropy(
             logits.reshape({-1, logits.size(-1)}), target,
             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-        loss_sum[e] += loss.item<double>();
+        loss_sum[e] += loss.to(torch::kFloat64);
       }
       tokens += n * s;
     }
+    const auto sums = torch::stack(loss_sum).to(torch::kCPU);
     std::vector<std::map<std::string, double>> out;
     for (int64_t e = 0; e < members; ++e) {
-      const double loss = loss_sum[e] / static_cast<double>(tokens);
+      const double loss = sums[e].item<double>() / static_cast<double>(tokens);
       std::map<std::string, double> m{{"val_loss", loss}, {"val_ppl", std::exp(loss)}};
       if (bytes_) m["val_bpb"] = loss / std::log(2.0);
       out.push_back(std::move(m));
     }
     return out;
+  }
+
+  // The non-overlapping windows, up to train.eval_batches batches of them.
+  int64_t held_out_examples() const override {
+    const int64_t windows = (val_.numel() - 1) / config_.data.seq_len;
+    if (config_.train.eval_batches == 0) return windows;
+    return std::min(windows, config_.train.eval_batches * config_.train.batch_size);
   }
 
   std::string unit() const override { return "tokens"; }
@@ -159,12 +170,17 @@ class VitData : public TaskData {
 
   std::vector<std::map<std::string, double>> evaluate(
       const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device,
-      int64_t members) override {
-    const int64_t b = std::max<int64_t>(config_.train.batch_size, 256);
-    int64_t n = test_x_.size(0);
-    if (config_.train.eval_batches > 0) n = std::min(n, config_.train.eval_batches * b);
-    std::vector<double> loss_sum(members, 0.0);
-    std::vector<int64_t> correct(members, 0);
+      int64_t members, int64_t subset) override {
+    const int64_t b = eval_batch();
+    int64_t n = held_out_examples();
+    if (subset > 0) n = std::min(n, subset);
+    // Summed on the device (the loss in fp64, in the order the host summed it before: the same
+    // to the bit) and read once at the end.
+    std::vector<torch::Tensor> loss_sum(members), correct(members);
+    for (int64_t e = 0; e < members; ++e) {
+      loss_sum[e] = torch::zeros({}, torch::dtype(torch::kFloat64).device(device));
+      correct[e] = torch::zeros({}, torch::dtype(torch::kInt64).device(device));
+    }
     for (int64_t i = 0; i < n; i += b) {
       const int64_t m = std::min(b, n - i);
       auto x = normalise(test_x_.narrow(0, i, m)).to(device);
@@ -175,16 +191,26 @@ class VitData : public TaskData {
         loss_sum[e] +=
             torch::nn::functional::cross_entropy(
                 logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                .item<double>();
-        correct[e] += logits.argmax(1).eq(y).sum().item<int64_t>();
+                .to(torch::kFloat64);
+        correct[e] += logits.argmax(1).eq(y).sum();
       }
     }
+    const auto sums = torch::stack(loss_sum).to(torch::kCPU);
+    const auto right = torch::stack(correct).to(torch::kCPU);
     std::vector<std::map<std::string, double>> out;
     for (int64_t e = 0; e < members; ++e) {
-      out.push_back({{"test_loss", loss_sum[e] / static_cast<double>(n)},
-                     {"test_acc", static_cast<double>(correct[e]) / static_cast<double>(n)}});
+      out.push_back(
+          {{"test_loss", sums[e].item<double>() / static_cast<double>(n)},
+           {"test_acc", static_cast<double>(right[e].item<int64_t>()) / static_cast<double>(n)}});
     }
     return out;
+  }
+
+  // The test images, up to train.eval_batches evaluation batches of them.
+  int64_t held_out_examples() const override {
+    const int64_t n = test_x_.size(0);
+    return config_.train.eval_batches > 0 ? std::min(n, config_.train.eval_batches * eval_batch())
+                                          : n;
   }
 
   std::string unit() const override { return "images"; }
@@ -197,6 +223,9 @@ class VitData : public TaskData {
   }
 
  private:
+  // Images per evaluation batch: at least 256, however small the training batch.
+  int64_t eval_batch() const { return std::max<int64_t>(config_.train.batch_size, 256); }
+
   static torch::Tensor to_tensor(const ImageSet& set) {
     return torch::from_blob(const_cast<uint8_t*>(set.pixels.data()),
                             {set.count, set.channels, set.height, set.width}, torch::kUInt8)

@@ -36,9 +36,16 @@ class TaskData {
   // on the seed, so an ensemble evaluates every member on the same batches: with members E,
   // `forward` maps inputs [E * B, ...] (member e's in rows [e * B, (e + 1) * B)) to logits
   // [E * B, ...] and the result holds E metric maps; with 1, one model's inputs and logits.
+  // `subset` 0 evaluates what train.eval_batches allows of the split (a full evaluation); N > 0
+  // only its first N examples (train.eval_subset: lm windows, vit images, s2s examples, for
+  // decoding too), in the same batches as a full evaluation's first ones. Runs under the caller's
+  // grad mode (inference mode in training) and reads the device once, at the end.
   virtual std::vector<std::map<std::string, double>> evaluate(
       const std::function<torch::Tensor(const torch::Tensor&)>& forward, torch::Device device,
-      int64_t members) = 0;
+      int64_t members, int64_t subset) = 0;
+  // The held-out examples a full evaluation reads (train.eval_batches applied; s2s: the larger of
+  // the loss's examples and the decoded ones): a train.eval_subset at or above it is no subset.
+  virtual int64_t held_out_examples() const = 0;
   virtual std::string unit() const = 0;
   // The same data for another seed (data order only; the loaded splits are shared, not copied).
   virtual std::unique_ptr<TaskData> with_seed(int64_t seed) const = 0;

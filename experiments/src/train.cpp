@@ -443,7 +443,8 @@ class Trainer {
                (members_ > 0 ? ", one of " + std::to_string(members_) + " seeds trained together"
                              : ""));
       }
-      if (!runs_[0]->config().init.from.empty()) evaluate(0);  // converted, before training
+      // The converted model, before training (an intermediate evaluation).
+      if (!runs_[0]->config().init.from.empty()) evaluate(0, /*last=*/false);
     }
     loop(start);
   }
@@ -558,21 +559,37 @@ class Trainer {
     frozen_[e] = true;
   }
 
-  void evaluate(int64_t step) {
-    model_.module->eval();
-    torch::NoGradGuard no_grad;
-    seed_streams(kEvalStream, step);
+  // An evaluation at `step`: of the whole held-out split (as train.eval_batches limits it) when
+  // `last` (the final metrics), else of its first train.eval_subset examples when that is fewer.
+  void evaluate(int64_t step, bool last) {
+    const int64_t subset =
+        !last && t_.eval_subset > 0 && t_.eval_subset < data_[0]->held_out_examples()
+            ? t_.eval_subset
+            : 0;
     const int64_t n = E();
-    auto metrics = data_[0]->evaluate(
-        [&](const torch::Tensor& x) {
-          AutocastScope autocast(device_, use_bf16_);
-          return model_.forward(x);
-        },
-        device_, n);
+    std::vector<std::map<std::string, double>> metrics;
+    model_.module->eval();
+    {
+      // Inference mode rather than NoGradGuard: no autograd, no version counters, the same
+      // kernels and values. Tensors made here are inference tensors, which training may read but
+      // not save for backward or change in place: the state evaluation leaves behind is safe
+      // (dgqa's and kdgqa's buffers and pgqa's noise norm are updated in place, and stay normal
+      // tensors; the last forward's counts and key norms are only read, by the diagnostics, and
+      // replaced by the next forward) and RoPE's cached tables are rebuilt when training meets
+      // inference ones (AttentionImpl::rope_for).
+      c10::InferenceMode inference;
+      seed_streams(kEvalStream, step);
+      metrics = data_[0]->evaluate(
+          [&](const torch::Tensor& x) {
+            AutocastScope autocast(device_, use_bf16_);
+            return model_.forward(x);
+          },
+          device_, n, subset);
+    }
     model_.module->train();
     for (int64_t e = 0; e < n; ++e) {
       if (frozen_[e]) continue;
-      runs_[e]->record_eval(step, metrics[e]);
+      runs_[e]->record_eval(step, metrics[e], subset);
       for (const auto& d :
            attention_diagnostics(layers_, initial_weights(e), step, members_ > 0 ? e : -1)) {
         runs_[e]->emit(d);
@@ -805,7 +822,7 @@ class Trainer {
       const bool epoch_end = per_epoch_ > 0 && t_.eval_each_epoch && step % per_epoch_ == 0;
       if (step % t_.eval_every == 0 || last || epoch_end) {
         if (tty && !last) std::fputc('\n', stderr);
-        evaluate(step);
+        evaluate(step, last);
       }
       if ((t_.checkpoint_every > 0 && step % t_.checkpoint_every == 0) || last) {
         for (int64_t e = 0; e < E(); ++e) {

@@ -1,20 +1,26 @@
 #include "ablate/experiments/train.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+#include <utility>
 
 #include "ablate/experiments/data_error.h"
+#include "ablate/experiments/image_data.h"
 #include "ablate/experiments/models.h"
 #include "ablate/runner/config.h"
 #include "ablate/runner/parse.h"
 #include "ablate/testing/temp_dir.h"
+#include "task_data.h"
 #include "train_test_support.h"
 
 namespace ablate::experiments {
@@ -294,6 +300,229 @@ TEST(Train, VitTrainsOnIdxImagesAndReportsAccuracy) {
   EXPECT_GT(r.final.at("test_acc"), 0.5);
   EXPECT_LE(r.final.at("test_acc"), 1.0);
   EXPECT_TRUE(std::isfinite(r.final.at("test_loss")));
+}
+
+// ----- Evaluation (issue 19): inference mode, sums on the device, train.eval_subset ------------
+
+// A stand-in model for TaskData::evaluate: fixed random logits per input token (lm) or a fixed
+// random projection of the pixels (vit), so the losses are long floats whose sum shows any change
+// of order or precision. Keeps each call's logits, in order.
+struct StandIn {
+  torch::Tensor table;
+  std::vector<torch::Tensor> calls;
+  torch::Tensor operator()(const torch::Tensor& x) {
+    torch::Tensor logits =
+        x.scalar_type() == torch::kLong
+            ? table.index_select(0, x.flatten()).view({x.size(0), x.size(1), table.size(1)})
+            : x.flatten(1).matmul(table);
+    calls.push_back(logits.clone());
+    return logits;
+  }
+  int64_t rows() const {
+    int64_t n = 0;
+    for (const auto& c : calls) n += c.size(0);
+    return n;
+  }
+};
+
+StandIn stand_in(int64_t in, int64_t out) {
+  auto g = at::detail::createCPUGenerator(19);
+  return {torch::randn({in, out}, g) * 3.0, {}};
+}
+
+// What the evaluation computed before issue 19, from the logits of `calls` in order: each
+// batch's summed cross entropy read on the host and added there in double, and the argmax hits.
+std::pair<double, int64_t> host_sums(const std::vector<torch::Tensor>& calls,
+                                     const torch::Tensor& targets) {
+  torch::NoGradGuard no_grad;
+  double loss = 0.0;
+  int64_t correct = 0, at = 0;
+  for (const auto& logits : calls) {
+    const int64_t m = logits.size(0);
+    auto y = targets.narrow(0, at, m).reshape({-1});
+    auto flat = logits.reshape({-1, logits.size(-1)});
+    loss += torch::nn::functional::cross_entropy(
+                flat, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                .item<double>();
+    correct += flat.argmax(1).eq(y).sum().item<int64_t>();
+    at += m;
+  }
+  return {loss, correct};
+}
+
+TEST(Evaluation, LmSumsOnTheDeviceEqualTheHostLoopToTheBitAndASubsetReadsItsFirstWindows) {
+  TempDir tmp;
+  write_corpus(tmp.path() / "corpus.txt");
+  auto c = lm_config(tmp.path() / "corpus.txt", "gqa");
+  c.train.eval_batches = 0;  // every window of the held-out split
+  const auto data = load_data(c);
+  const int64_t s = c.data.seq_len, b = c.train.batch_size;
+  const torch::Tensor val = load_token_streams(c).val;
+  const int64_t windows = (val.numel() - 1) / s;
+  ASSERT_GT(windows, 3 * b) << "several batches, a last one partial or not";
+  EXPECT_EQ(data->held_out_examples(), windows);
+  // The targets of window w: tokens w * s + 1 .. w * s + s.
+  auto targets = [&](int64_t n) { return val.narrow(0, 1, n * s).view({n, s}).to(torch::kInt64); };
+  for (const int64_t subset : {int64_t{0}, int64_t{5}, windows - 1}) {
+    SCOPED_TRACE(subset);
+    StandIn model = stand_in(256, 256);
+    std::vector<std::map<std::string, double>> got;
+    {
+      c10::InferenceMode inference;
+      got = data->evaluate(std::ref(model), torch::kCPU, 1, subset);
+    }
+    const int64_t n = subset > 0 ? subset : windows;
+    EXPECT_EQ(model.rows(), n) << "exactly the first N windows";
+    for (size_t i = 0; i + 1 < model.calls.size(); ++i) EXPECT_EQ(model.calls[i].size(0), b);
+    const auto [loss, correct] = host_sums(model.calls, targets(n));
+    (void)correct;
+    const double mean = loss / static_cast<double>(n * s);
+    EXPECT_EQ(got[0].at("val_loss"), mean);  // to the bit
+    EXPECT_EQ(got[0].at("val_ppl"), std::exp(mean));
+    EXPECT_EQ(got[0].at("val_bpb"), mean / std::log(2.0));
+    // Without inference mode (NoGradGuard, as before) the same values.
+    StandIn again = stand_in(256, 256);
+    torch::NoGradGuard no_grad;
+    EXPECT_EQ(data->evaluate(std::ref(again), torch::kCPU, 1, subset), got);
+  }
+  // train.eval_batches limits the full evaluation; a subset reads at most that much.
+  c.train.eval_batches = 2;
+  EXPECT_EQ(load_data(c)->held_out_examples(), 2 * b);
+}
+
+TEST(Evaluation, VitSumsOnTheDeviceEqualTheHostLoopToTheBitAndASubsetReadsItsFirstImages) {
+  TempDir tmp;
+  write_idx(tmp.path(), "train", 200);
+  write_idx(tmp.path(), "t10k", 700);  // three evaluation batches of 256, the last partial
+  runner::Config c;
+  c.task = "vit";
+  c.data.dataset = "idx";
+  c.data.path = tmp.path().string();
+  c.train.batch_size = 20;
+  const auto data = load_data(c);
+  EXPECT_EQ(data->held_out_examples(), 700);
+  const ImageData images = load_idx(tmp.path().string(), "");
+  const torch::Tensor labels = torch::tensor(images.test.labels, torch::kInt64);
+  for (const int64_t subset : {int64_t{0}, int64_t{300}, int64_t{7}}) {
+    SCOPED_TRACE(subset);
+    for (const int64_t members : {1, 2}) {
+      StandIn model = stand_in(64, 10);
+      std::vector<std::map<std::string, double>> got;
+      {
+        c10::InferenceMode inference;
+        got = data->evaluate(std::ref(model), torch::kCPU, members, subset);
+      }
+      const int64_t n = subset > 0 ? subset : 700;
+      ASSERT_EQ(model.rows(), n * members) << "exactly the first N images";
+      if (members > 1) continue;
+      EXPECT_EQ(model.calls[0].size(0), std::min<int64_t>(n, 256)) << "batches of 256";
+      const auto [loss, correct] = host_sums(model.calls, labels);
+      EXPECT_EQ(got[0].at("test_loss"), loss / static_cast<double>(n));  // to the bit
+      EXPECT_EQ(got[0].at("test_acc"), static_cast<double>(correct) / static_cast<double>(n));
+    }
+  }
+  c.train.eval_batches = 2;  // of 256 images
+  EXPECT_EQ(load_data(c)->held_out_examples(), 512);
+}
+
+// Runs `c` with and without train.eval_subset `subset` and checks what issue 19 promises: the
+// same training, the same final metrics and last evaluation to the bit, intermediate evaluations
+// marked with "subset", and best values of full evaluations only.
+void expect_subset_changes_only_intermediate_points(runner::Config c, const fs::path& dir,
+                                                    int64_t subset) {
+  c.train.eval_subset = 0;
+  const TrainResult whole = run(c, dir / "whole");
+  c.train.eval_subset = subset;
+  const TrainResult part = run(c, dir / "subset");
+  ASSERT_EQ(whole.status, "done");
+  ASSERT_EQ(part.status, "done");
+  EXPECT_EQ(whole.final, part.final);  // exact equality of doubles
+  const json summary_whole = read_json(dir / "whole" / "summary.json");
+  const json summary_part = read_json(dir / "subset" / "summary.json");
+  EXPECT_EQ(summary_whole["final"], summary_part["final"]);
+  // Best values count full evaluations only: here the last one.
+  EXPECT_EQ(summary_part["best"], summary_part["final"]);
+  auto ew = read_events(dir / "whole"), ep = read_events(dir / "subset");
+  ASSERT_EQ(ew.size(), ep.size());
+  int64_t subsets = 0, differ = 0;
+  const int64_t last = c.train.steps;
+  for (size_t i = 0; i < ew.size(); ++i) {
+    const json& w = ew[i];
+    const json& p = ep[i];
+    ASSERT_EQ(w["kind"], p["kind"]);
+    ASSERT_EQ(w["step"], p["step"]);
+    if (w["kind"] == "train") {
+      EXPECT_EQ(stable(w), stable(p)) << "training is unchanged";
+    }
+    if (w["kind"] != "eval") continue;
+    EXPECT_FALSE(w.contains("subset"));
+    if (p["step"] == last) {
+      EXPECT_FALSE(p.contains("subset")) << "the last evaluation is of the whole split";
+      EXPECT_EQ(w, p);  // to the bit
+    } else {
+      ++subsets;
+      EXPECT_EQ(p["subset"], subset);
+      json without = p;
+      without.erase("subset");
+      differ += without != w;
+    }
+  }
+  EXPECT_GT(subsets, 0);
+  EXPECT_GT(differ, 0) << "a subset evaluation gives other values than the whole split";
+  std::ifstream log(dir / "subset" / "log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("(first " + std::to_string(subset) + " held-out examples)"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Evaluation, EvalSubsetChangesOnlyTheIntermediatePointsOfAnLm) {
+  TempDir tmp;
+  write_corpus(tmp.path() / "corpus.txt");
+  for (const char* variant : {"gqa", "dgqa", "kdgqa"}) {
+    SCOPED_TRACE(variant);
+    auto c = lm_config(tmp.path() / "corpus.txt", variant);
+    c.train.eval_every = 4;
+    expect_subset_changes_only_intermediate_points(c, tmp.path() / variant, 3);
+  }
+}
+
+TEST(Evaluation, EvalSubsetChangesOnlyTheIntermediatePointsOfAVit) {
+  TempDir tmp;
+  write_idx(tmp.path(), "train", 200);
+  write_idx(tmp.path(), "t10k", 300);
+  runner::Config c;
+  c.task = "vit";
+  c.data.dataset = "idx";
+  c.data.path = tmp.path().string();
+  c.model.dim = 16;
+  c.model.depth = 1;
+  c.model.heads = 2;
+  c.model.patch = 4;
+  c.attention.variant = "gqa";
+  c.attention.kv_heads = 1;
+  c.train.steps = 6;
+  c.train.batch_size = 10;
+  c.train.warmup = 1;
+  c.train.eval_every = 2;
+  c.train.device = "cpu";
+  expect_subset_changes_only_intermediate_points(c, tmp.path(), 30);
+}
+
+TEST(Evaluation, AnEvalSubsetAsLargeAsTheHeldOutSplitIsNoSubset) {
+  TempDir tmp;
+  write_corpus(tmp.path() / "corpus.txt");
+  auto c = lm_config(tmp.path() / "corpus.txt", "gqa");
+  c.train.eval_subset = 8;  // eval_batches 2 x batch_size 4: the whole of what is evaluated
+  const TrainResult r = run(c, tmp.path() / "run");
+  ASSERT_EQ(r.status, "done");
+  int64_t evals = 0;
+  for (const auto& e : read_events(tmp.path() / "run")) {
+    if (e["kind"] != "eval") continue;
+    ++evals;
+    EXPECT_FALSE(e.contains("subset")) << e.dump();
+  }
+  EXPECT_EQ(evals, 2);
 }
 
 }  // namespace

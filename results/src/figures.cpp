@@ -585,20 +585,27 @@ std::optional<Plot> learning_curves(const Report& report, const FigureOptions& o
   bool single_seed_steps = false;
   std::string data;
   std::map<size_t, std::string> band_of, line_of;  // arm -> its plot elements, without title
+  std::map<size_t, std::string> subset_of;         // arm -> its subset points' circles
   double y_lo = kInf, y_hi = -kInf;
   int64_t x_lo = 0, x_hi = 0;
   bool any_x = false;
   for (const size_t i : drawn) {
     std::string mean_block = "$mean" + std::to_string(i);
     std::string band_block = "$band" + std::to_string(i);
+    std::string subset_block = "$subset" + std::to_string(i);
     std::string m = mean_block + " << EOD\n", b = band_block + " << EOD\n";
-    int64_t n = 0, points = 0, band_points = 0;
+    std::string sub = subset_block + " << EOD\n";
+    int64_t n = 0, points = 0, band_points = 0, subset_points = 0;
     bool gap = false;
     for (const CurvePoint& c : report.arms[i].curve) {
       if (!std::isfinite(c.mean)) continue;
       n = std::max(n, c.n);
       ++points;
       m += std::to_string(c.step) + " " + num(c.mean) + "\n";
+      if (c.subset > 0) {
+        ++subset_points;
+        sub += std::to_string(c.step) + " " + num(c.mean) + "\n";
+      }
       y_lo = std::min(y_lo, c.mean);
       y_hi = std::max(y_hi, c.mean);
       x_lo = any_x ? std::min(x_lo, c.step) : c.step;
@@ -624,6 +631,12 @@ std::optional<Plot> learning_curves(const Report& report, const FigureOptions& o
       data += b + "EOD\n";
       band_of[i] = band_block + " using 1:2:3 with filledcurves lc rgb '" + colour(i) + "' notitle";
     }
+    if (subset_points > 0) {
+      // A circle around each point evaluated on a subset (train.eval_subset), in the arm's colour.
+      data += sub + "EOD\n";
+      subset_of[i] =
+          subset_block + " using 1:2 with points pt 6 ps 1.6 lc rgb '" + colour(i) + "' notitle";
+    }
     // About seven markers a line: they tell apart lines of one colour and show through dashes.
     const int64_t every = std::max<int64_t>(1, points / 7);
     line_of[i] = mean_block + " using 1:2 with " +
@@ -634,6 +647,11 @@ std::optional<Plot> learning_curves(const Report& report, const FigureOptions& o
                  " lc rgb '" + colour(i) + "'";
   }
   const std::string ylabel = report.curve_metric + direction(report);
+  // The legend's entry for the circles: what a subset point is.
+  const std::string subset = subset_phrase(report);
+  const std::string subset_key = "circled: " + subset + " only (train.eval_subset)";
+  const std::string subset_entry =
+      "keyentry with points pt 6 ps 1.6 lc rgb '#000000' title " + quote(subset_key);
   if (!panels) {
     const double width = options.width;
     std::vector<std::string> labels;
@@ -645,6 +663,11 @@ std::optional<Plot> learning_curves(const Report& report, const FigureOptions& o
       if (band_of.count(i) > 0) bands.push_back(band_of[i]);
       titles.push_back(arm_title(report, i, labels[k]));
       lines.push_back(line_of[i] + " title " + quote(titles.back()));
+      if (subset_of.count(i) > 0) lines.push_back(subset_of[i]);
+    }
+    if (!subset.empty()) {
+      titles.push_back(subset_key);
+      lines.push_back(subset_entry);
     }
     std::tie(p.width, p.height) = one_plot_canvas(options, titles);
     p.setup = data + header(p.title, "step", ylabel);
@@ -668,6 +691,11 @@ std::optional<Plot> learning_curves(const Report& report, const FigureOptions& o
         if (band_of.count(i) > 0) cell.elements.push_back(band_of[i]);
         cell.keys.push_back(arm_title(report, i, labels[k]));
         lines.push_back(line_of[i] + " title " + quote(cell.keys.back()));
+        if (subset_of.count(i) > 0) lines.push_back(subset_of[i]);
+      }
+      if (!subset.empty()) {
+        cell.keys.push_back(subset_key);
+        lines.push_back(subset_entry);
       }
       cell.elements.insert(cell.elements.end(), lines.begin(), lines.end());
       cells.push_back(std::move(cell));
@@ -692,6 +720,11 @@ std::optional<Plot> learning_curves(const Report& report, const FigureOptions& o
     p.caption += "; one panel per value of " + groups.front().key + ", all on the same axes";
   }
   p.caption += "; " + seeds_phrase(ns) + ".";
+  if (!subset.empty()) {
+    p.caption += " Circled points are intermediate evaluations of only " + subset +
+                 " (train.eval_subset); the others, and each run's last point, are of the whole "
+                 "held-out set.";
+  }
   return p;
 }
 

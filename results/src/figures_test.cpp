@@ -222,6 +222,45 @@ TEST_F(FigureTest, DrawsTheThreeFiguresAsPngAndSvg) {
   EXPECT_EQ(files, 6u);
 }
 
+// Points of a train.eval_subset are circled, the legend says what a circle is and the caption
+// which points read a subset; without subsets none of it.
+TEST_F(FigureTest, SubsetCurvePointsAreCircledAndNamedInTheLegendAndCaption) {
+  for (const bool panels : {false, true}) {
+    SCOPED_TRACE(panels);
+    Report report = sample_report();
+    for (ReportArm& arm : report.arms) {
+      for (size_t k = 0; k + 1 < arm.curve.size(); ++k) arm.curve[k].subset = 1000;
+    }
+    FigureOptions options;
+    if (panels) options.panel_key = "attention.variant";
+    const FigureSet set = render_figures(report, dir_.str(), options);
+    const Figure* f = find(set, "learning_curves");
+    ASSERT_NE(f, nullptr);
+    EXPECT_NE(f->caption.find("Circled points are intermediate evaluations of only the first "
+                              "1000 held-out examples (train.eval_subset); the others, and each "
+                              "run's last point, are of the whole held-out set."),
+              std::string::npos)
+        << f->caption;
+    // The legend's extra entry grows the canvas: no expect_drawn_png, which checks the size.
+    const PngImage circled = testing::read_png(f->png_path);
+    const std::string svg = slurp(f->svg_path);
+    EXPECT_NE(svg.find("circled: the first 1000 held-out examples only (train.eval_subset)"),
+              std::string::npos)
+        << "the legend names the circles";
+    const Report plain = sample_report();
+    const FigureSet without = render_figures(plain, dir_.str(), options);
+    const Figure* g = find(without, "learning_curves");
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(g->caption.find("Circled"), std::string::npos) << g->caption;
+    EXPECT_EQ(slurp(g->svg_path).find("circled"), std::string::npos);
+    // The circles are drawn, in the arms' colours: more of the last arm's colour (drawn last, so
+    // no other arm's line covers its circles).
+    const PngImage plain_png = testing::read_png(g->png_path);
+    const uint32_t last = kFigurePalette[3];
+    EXPECT_GT(count_near(circled, last, 40), count_near(plain_png, last, 40) + 100);
+  }
+}
+
 TEST_F(FigureTest, LabelsDrawAsWrittenAndTheBaselineIsMarked) {
   const FigureSet set = render_figures(sample_report(), dir_.str());
   for (const char* name : {"learning_curves", "quality_vs_cost"}) {

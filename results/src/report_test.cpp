@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -382,6 +383,47 @@ TEST_F(ReportTest, CurvesAreMeanAndIntervalAcrossSeeds) {
   // Zero spread: a zero-width band.
   EXPECT_NEAR(r.arms[1].curve[0].low, 0.4, 1e-12);
   EXPECT_NEAR(r.arms[1].curve[0].high, 0.4, 1e-12);
+}
+
+// Intermediate evaluations of a train.eval_subset ("subset": N on their eval events) are marked
+// on the curve, and the report's text says which points they are.
+TEST_F(ReportTest, SubsetCurvePointsAreMarkedAndTheMethodSaysSo) {
+  std::vector<FakeRun> runs;
+  const nlohmann::json subset{{"step", 100}, {"kind", "eval"}, {"subset", 50}};
+  for (int64_t s = 0; s < 3; ++s) {
+    runs.push_back({kMha, s, 0.8, "done", {0.5, 0.8}, "", -1, {subset}});
+    runs.push_back({kGqa2, s, 0.7, "done", {0.4, 0.7}, "", -1, {subset}});
+  }
+  write_sweep(store_, dir_, "s", runs);
+  const Report r = report("s");
+  for (const ReportArm& arm : r.arms) {
+    ASSERT_EQ(arm.curve.size(), 2u);
+    EXPECT_EQ(arm.curve[0].subset, 50) << "step 100 read the first 50 examples";
+    EXPECT_EQ(arm.curve[1].subset, 0) << "step 200 read the whole held-out set";
+  }
+  EXPECT_NEAR(r.arms[0].curve[0].mean, 0.5, 1e-12) << "the subset is no metric of the curve";
+  EXPECT_EQ(subset_phrase(r), "the first 50 held-out examples");
+  const std::string line =
+      "Learning curves: the points marked as subsets are intermediate evaluations of only the "
+      "first 50 held-out examples (train.eval_subset)";
+  EXPECT_NE(std::find(r.method.begin(), r.method.end(),
+                      line + ", the same examples at every step; each run's last evaluation, and "
+                             "every final_ and best_ value, is of the whole held-out set."),
+            r.method.end());
+  // Markdown escapes the underscores.
+  EXPECT_NE(render_markdown(r, {}).find("first 50 held-out examples (train.eval\\_subset)"),
+            std::string::npos);
+  EXPECT_NE(render_html(r, {}).find(line), std::string::npos);
+
+  // Without subsets: no mark and no such line.
+  std::vector<FakeRun> whole;
+  for (int64_t s = 0; s < 3; ++s) whole.push_back({kMha, s, 0.8, "done", {0.5, 0.8}});
+  write_sweep(store_, dir_, "w", whole);
+  const Report w = report("w");
+  for (const CurvePoint& p : w.arms[0].curve) EXPECT_EQ(p.subset, 0);
+  EXPECT_EQ(subset_phrase(w), "");
+  EXPECT_EQ(render_markdown(w, {}).find("eval\\_subset"), std::string::npos);
+  EXPECT_EQ(render_html(w, {}).find("eval_subset"), std::string::npos);
 }
 
 TEST_F(ReportTest, NamesAreEscapedForEachFormat) {

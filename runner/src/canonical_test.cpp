@@ -74,6 +74,7 @@ Config all_changed_lm() {
   c.train.grad_clip = 0.5;
   c.train.eval_every = 50;
   c.train.eval_batches = 5;
+  c.train.eval_subset = 100;
   c.train.checkpoint_every = 100;
   c.train.log_every = 5;
   c.train.device = "cuda:1";

@@ -92,7 +92,17 @@ expect 2 "no-such.yaml" "$ablate" train no-such.yaml --run-dir r_missing
 expect 2 "$tmp/nowhere" "$ablate" train tiny.yaml data.path="$tmp/nowhere" --run-dir r_data
 expect 2 "faithful.*allow_noncausal" "$ablate" train tiny.yaml attention.variant=dgqa \
   attention.faithful=true --run-dir r_leak
-for d in r_type r_dim r_missing r_data r_leak; do [ -e "$d" ] && fail "$d was written"; done
+printf 'task: lm\ntrain:\n  eval_subset: -3\n' > subset.yaml
+expect 2 "subset.yaml:3:16: train.eval_subset: -3 is out of range" \
+  "$ablate" train subset.yaml --run-dir r_subset
+expect 2 "train.eval_subset.*expected an integer" "$ablate" train tiny.yaml train.eval_subset=0.5 \
+  --run-dir r_subset_type
+expect 2 "train.eval_subset cannot be used with faithful dgqa" "$ablate" train tiny.yaml \
+  attention.variant=dgqa attention.faithful=true attention.allow_noncausal=true \
+  train.eval_subset=4 --run-dir r_subset_dgqa
+for d in r_type r_dim r_missing r_data r_leak r_subset r_subset_type r_subset_dgqa; do
+  [ -e "$d" ] && fail "$d was written"
+done
 
 # A real run, then running it again: finished runs are not retrained.
 expect 0 "status: done at step 6" "$ablate" train tiny.yaml --run-dir run1

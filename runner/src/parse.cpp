@@ -597,6 +597,15 @@ void validate(const Config& c, const Locations& locations) {
     fail_at({"train.eval_each_epoch", "train.epochs"},
             "train.eval_each_epoch needs train.epochs > 0 (a run of train.steps has no epochs)");
   }
+  if (c.train.eval_subset > 0 && c.attention.variant == "dgqa" && c.attention.faithful) {
+    // Faithful dgqa's evaluation leaves its allocation and cache at the last evaluation batch's,
+    // and training continues from them (as the authors' code does): a subset would change the
+    // final metrics.
+    fail_at({"train.eval_subset", "attention.faithful"},
+            "train.eval_subset cannot be used with faithful dgqa: its evaluation changes the "
+            "allocation training continues from, so a subset evaluation would change the final "
+            "metrics; leave train.eval_subset at 0 for this arm");
+  }
   if (c.attention.attn_dropout > 0 && c.attention.path == "fused") {
     fail_at({"attention.attn_dropout", "attention.path"},
             "attention.attn_dropout needs the reference path (the fused kernels draw their masks "

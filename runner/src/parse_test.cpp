@@ -471,6 +471,32 @@ TEST(ParseError, WarmupAtMostSteps) {
   EXPECT_EQ(parse("train: {steps: 50}\n").train.warmup, 5);
 }
 
+TEST(ParseError, EvalSubsetIsACountAndNotForFaithfulDgqa) {
+  const Config c = parse("train:\n  eval_subset: 1000\n");
+  EXPECT_EQ(c.train.eval_subset, 1000);
+  EXPECT_EQ(parse("train: {}\n").train.eval_subset, 0);  // the default: every evaluation is full
+  expect_error(parse_error("train:\n  eval_subset: -5\n"), "cfg.yaml", 2, 16, "train.eval_subset",
+               "-5 is out of range; expected >= 0");
+  expect_error(parse_error("train:\n  eval_subset: 2.5\n"), "cfg.yaml", 2, 16, "train.eval_subset",
+               "integer");
+  expect_error(parse_error("train:\n  eval_subset: many\n"), "cfg.yaml", 2, 16, "train.eval_subset",
+               "integer");
+  // Faithful dgqa's evaluation changes the state training goes on from: a subset would change
+  // the final metrics. The error is at the key set last.
+  const std::string faithful =
+      "task: vit\nattention: {variant: dgqa, kv_heads: 2, faithful: true}\n";
+  expect_error(parse_error(faithful + "train:\n  eval_subset: 100\n"), "cfg.yaml", 4, 3,
+               "train.eval_subset", "train.eval_subset cannot be used with faithful dgqa");
+  EXPECT_EQ(parse(faithful).train.eval_subset, 0);
+  EXPECT_EQ(parse("task: vit\nattention: {variant: kdgqa, kv_heads: 2, faithful: true}\n"
+                  "train: {eval_subset: 100}\n")
+                .train.eval_subset,
+            100);
+  EXPECT_EQ(parse("attention: {variant: dgqa, kv_heads: 2}\ntrain: {eval_subset: 100}\n")
+                .train.eval_subset,
+            100);
+}
+
 TEST(ParseError, MinLrAtMostLr) {
   expect_error(parse_error("train:\n  min_lr: 0.01\n"), "cfg.yaml", 2, 3, "train.min_lr",
                "train.min_lr 0.01 exceeds train.lr 0.001");

@@ -177,6 +177,13 @@ std::vector<FieldInfo> make_schema() {
       number(ABLATE_FIELD(train.eval_every), 1, kInf, "steps between evaluations (and at the end)"),
       number(ABLATE_FIELD(train.eval_batches), 0, kInf,
              "batches per evaluation; 0 = the whole held-out split"),
+      number(
+          ABLATE_FIELD(train.eval_subset), 0, kInf,
+          "intermediate evaluations use only the first N held-out examples (lm: seq_len "
+          "windows, vit: test images, s2s: examples, also for decoding), the same ones every "
+          "time; the last evaluation always uses the whole held-out split (as train.eval_batches "
+          "limits it); 0 = every evaluation uses the whole split",
+          kAddedLater),
       number(ABLATE_FIELD(train.checkpoint_every), 0, kInf,
              "steps between checkpoints (and at the end); 0 = only at end", kNotSemantic),
       number(ABLATE_FIELD(train.log_every), 1, kInf, "steps between train events in events.jsonl",

@@ -19,19 +19,43 @@ bool names_key(const std::string& key, const std::string& given) {
          key[key.size() - given.size() - 1] == '.';
 }
 
+std::string subset_phrase(const Report& report) {
+  int64_t lo = 0, hi = 0;
+  for (const ReportArm& arm : report.arms) {
+    for (const CurvePoint& p : arm.curve) {
+      if (p.subset <= 0) continue;
+      lo = lo == 0 ? p.subset : std::min(lo, p.subset);
+      hi = std::max(hi, p.subset);
+    }
+  }
+  if (hi == 0) return "";
+  return "the first " + std::to_string(lo) + (lo == hi ? "" : " to " + std::to_string(hi)) +
+         " held-out examples";
+}
+
 }  // namespace ablate::results
 
 namespace ablate::results::detail {
 
 void describe_curve(ReportArm& arm, const std::vector<const JobRow*>& sample_jobs,
                     const std::map<std::string, std::map<int64_t, double>>& curves,
+                    const std::map<std::string, std::map<int64_t, double>>& subsets,
                     double confidence) {
   std::map<int64_t, std::vector<double>> by_step;
+  std::map<int64_t, int64_t> subset_at;  // step -> the smallest subset a seed logged there
   for (const JobRow* job : sample_jobs) {
     const auto it = curves.find(job->id);
     if (it == curves.end()) continue;
+    const auto sub = subsets.find(job->id);
     for (const auto& [step, value] : it->second) {
-      if (std::isfinite(value)) by_step[step].push_back(value);
+      if (!std::isfinite(value)) continue;
+      by_step[step].push_back(value);
+      if (sub == subsets.end()) continue;
+      const auto n = sub->second.find(step);
+      if (n == sub->second.end() || !(n->second >= 1)) continue;
+      const auto examples = static_cast<int64_t>(n->second);
+      auto& at = subset_at[step];
+      at = at == 0 ? examples : std::min(at, examples);
     }
   }
   for (const auto& [step, values] : by_step) {
@@ -44,6 +68,7 @@ void describe_curve(ReportArm& arm, const std::vector<const JobRow*>& sample_job
       p.low = ci.low;
       p.high = ci.high;
     }
+    if (const auto at = subset_at.find(step); at != subset_at.end()) p.subset = at->second;
     arm.curve.push_back(p);
   }
 }

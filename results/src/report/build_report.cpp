@@ -154,7 +154,12 @@ void collect_samples(Store& store, int64_t sweep_pk, Report& r, const ArmJobs& a
   const auto throughput = summary_values(store, sweep_pk, "throughput");
   const auto kv_cache = summary_values(store, sweep_pk, "kv_cache_bytes_per_token");
   std::map<std::string, std::map<int64_t, double>> curves;
-  if (!r.curve_metric.empty()) curves = curve_values(store, sweep_pk, r.curve_metric);
+  std::map<std::string, std::map<int64_t, double>> subsets;  // eval events' "subset"
+  if (!r.curve_metric.empty()) {
+    curves = curve_values(store, sweep_pk, r.curve_metric);
+    if (r.curve_metric.rfind("eval/", 0) == 0)
+      subsets = curve_values(store, sweep_pk, kSubsetMetric);
+  }
   const double confidence = 1 - o.alpha;
   stats::BootstrapOptions bootstrap;
   bootstrap.resamples = o.bootstrap_resamples;
@@ -202,7 +207,7 @@ void collect_samples(Store& store, int64_t sweep_pk, Report& r, const ArmJobs& a
     if (!speeds.empty()) arm.throughput = stats::mean(speeds);
     if (!caches.empty()) arm.kv_cache = stats::mean(caches);
     arm.stats = stats::describe(arm.values, confidence, bootstrap);
-    if (!curves.empty()) describe_curve(arm, sample_jobs, curves, confidence);
+    if (!curves.empty()) describe_curve(arm, sample_jobs, curves, subsets, confidence);
   }
 }
 

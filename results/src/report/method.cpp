@@ -171,6 +171,15 @@ void write_method(Report& r) {
   r.method.push_back(
       "Diverged runs and runs without a finite value are excluded and listed below, never "
       "averaged; failed and unfinished jobs likewise.");
+  if (const std::string subset = subset_phrase(r); !subset.empty()) {
+    r.method.push_back(
+        "Learning curves: the points marked as subsets are intermediate "
+        "evaluations of only " +
+        subset +
+        " (train.eval_subset), the same examples at every step; each run's last "
+        "evaluation, and every final_ and best_ value, is of the whole held-out "
+        "set.");
+  }
   if (o.sequential) write_sequential_method(r);
 }
 

@@ -76,8 +76,15 @@ std::string did_you_mean(const std::string& metric, const std::vector<std::strin
 
 // ----- arms.cpp ------------------------------------------------------------------------------
 
+// The metric row of an eval event's "subset": N (train.eval_subset: the point was evaluated on
+// only the first N held-out examples).
+constexpr char kSubsetMetric[] = "eval/subset";
+
+// The arm's curve from its sample jobs' `curves` (job id -> step -> value); `subsets` (job id ->
+// step -> N, the eval events' "subset") marks the points evaluated on a subset.
 void describe_curve(ReportArm& arm, const std::vector<const JobRow*>& sample_jobs,
                     const std::map<std::string, std::map<int64_t, double>>& curves,
+                    const std::map<std::string, std::map<int64_t, double>>& subsets,
                     double confidence);
 // The param key a --baseline, --where or --compare KEY names: a config key, its view column, the
 // unique key it is the dotted ending of ("kv_heads"), or "stage"; "" if none.

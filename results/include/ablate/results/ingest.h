@@ -7,6 +7,8 @@
 // {"step": S, "kind": K, ...}; every other field becomes rows at step S named
 //   kind "train"      train/<field>         train/loss, train/lr, train/grad_norm, ...
 //   kind "eval"       eval/<field>          eval/val_loss, eval/test_acc, ...
+//                     (eval/subset: N on the steps evaluated on the first N held-out examples
+//                     only, train.eval_subset; reports mark those curve points)
 //   kind "attention"  attn<layer>/<field>   attn0/alloc_entropy, attn1/weight_distance
 //                     ("layer" itself is not a metric)
 //   any other kind K  K/<field>

@@ -167,6 +167,9 @@ struct CurvePoint {
   double low = stats::kNaN;
   double high = stats::kNaN;
   int64_t n = 0;  // seeds with a value at this step
+  // > 0: an intermediate evaluation of only the first `subset` held-out examples
+  // (train.eval_subset; the smallest N among the seeds that logged one); 0: the whole held-out set
+  int64_t subset = 0;
 };
 
 struct ReportArm {
@@ -335,6 +338,10 @@ struct Figure {
   std::string png_path;  // absolute or relative to the report; "" when not rendered
   std::string svg_path;
 };
+
+// "the first 1000 held-out examples" (or "the first 500 to 1000 ...") when curve points of the
+// report are subsets (CurvePoint::subset, train.eval_subset); "" when none is.
+std::string subset_phrase(const Report& report);
 
 // The JSON of docs/design.md section 7 (sweep, metric, alpha, correction, arms, comparisons with
 // the contract's fields; NaN as null) plus baseline, method, excluded jobs and provenance; with

@@ -98,6 +98,7 @@ struct TrainConfig {
   double grad_clip = 1.0;          // global gradient norm clip; 0 = off
   int64_t eval_every = 200;        // steps between evaluations (and at the end)
   int64_t eval_batches = 0;        // batches per evaluation; 0 = the whole held-out split
+  int64_t eval_subset = 0;         // all evaluations but the last: first N held-out; 0 = all
   int64_t checkpoint_every = 500;  // steps between checkpoints (and at the end); 0 = only at end
   int64_t log_every = 10;          // steps between train events in events.jsonl
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
