@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ablate/experiments/device.h"
+#include "ablate/results/metric_direction.h"
 #include "ablate/results/printable.h"
 #include "ablate/runner/canonical.h"
 
@@ -84,9 +85,11 @@ void RunRecord::record_eval(int64_t step, const std::map<std::string, double>& m
     e[k] = v;
     if (subset > 0) continue;
     final_[k] = v;
-    const bool higher_better = k.find("acc") != std::string::npos;
-    if (!best_.contains(k) ||
-        (higher_better ? v > best_[k].get<double>() : v < best_[k].get<double>())) {
+    // The report's reading of the name (val_exact_match and val_rouge1 are higher-is-better,
+    // though they do not say "acc"); a name that says neither direction has no best.
+    const auto lower = results::infer_direction(k).lower_is_better;
+    if (!lower) continue;
+    if (!best_.contains(k) || (*lower ? v < best_[k].get<double>() : v > best_[k].get<double>())) {
       best_[k] = v;
     }
   }

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <algorithm>
 
 #include <cmath>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "ablate/experiments/train.h"
 #include "ablate/runner/config.h"
 #include "ablate/testing/temp_dir.h"
+#include "run_record.h"
 #include "task_data.h"
 #include "train_test_support.h"
 
@@ -262,6 +264,48 @@ TEST(S2sTrain, EvalSubsetReadsTheFirstExamplesAndKeepsTheFinalMetrics) {
     }
   }
   EXPECT_EQ(subsets, 1);  // step 20 of 40
+}
+
+// summary.json's best: the highest ROUGE and exact match (higher is better, as the report reads
+// the names), the lowest loss and perplexity. Before, only names with "acc" counted as
+// higher-is-better, so the best val_rouge1 of an s2s run was its lowest. A name that says
+// neither direction has no best; subset evaluations count for neither best nor final.
+TEST(RunRecordBest, EachMetricFollowsItsNamesDirection) {
+  TempDir tmp;
+  runner::Config c;
+  TrainOptions options;
+  options.run_dir = (tmp.path() / "run").string();
+  options.quiet = true;
+  RunFacts facts;
+  facts.hash = "0123456789abcdef";
+  facts.unit = "tokens";
+  facts.device = "cpu";
+  facts.steps = 3;
+  RunRecord record(c, options, facts, "");
+  record.open();
+  record.start_fresh();
+  record.begin(torch::kCPU);
+  auto eval = [](double loss, double rouge, double match, double other) {
+    return std::map<std::string, double>{{"val_loss", loss},
+                                         {"val_ppl", std::exp(loss)},
+                                         {"val_rouge1", rouge},
+                                         {"val_exact_match", match},
+                                         {"val_something", other}};
+  };
+  record.record_eval(1, eval(2.0, 0.30, 0.10, 5), 0);
+  record.record_eval(2, eval(1.5, 0.50, 0.05, 6), 0);
+  record.record_eval(3, eval(1.0, 0.90, 0.90, 9), 7);  // a subset: neither best nor final
+  record.record_eval(4, eval(1.8, 0.40, 0.20, 7), 0);
+  record.write_summary("done", 4);
+  const auto summary = read_json(tmp.path() / "run" / "summary.json");
+  const auto& best = summary["best"];
+  EXPECT_EQ(best["val_loss"].get<double>(), 1.5);
+  EXPECT_EQ(best["val_ppl"].get<double>(), std::exp(1.5));
+  EXPECT_EQ(best["val_rouge1"].get<double>(), 0.50);
+  EXPECT_EQ(best["val_exact_match"].get<double>(), 0.20);
+  EXPECT_FALSE(best.contains("val_something")) << best.dump();
+  EXPECT_EQ(summary["final"]["val_rouge1"].get<double>(), 0.40);
+  EXPECT_EQ(summary["final"]["val_something"].get<double>(), 7);
 }
 
 TEST(S2sTrain, SpanCorruptionTrainsBelowTheUnigramBaselineAndResumesExactly) {

@@ -268,7 +268,7 @@ TEST_F(ReportTest, TheDirectionIsReadFromTheMetricsName) {
                                                           {"acc_loss", -1},
                                                           {"terrain", -1}};
   for (const auto& [name, want] : cases) {
-    const auto d = detail::infer_direction(name);
+    const auto d = infer_direction(name);
     if (want < 0) {
       EXPECT_FALSE(d.lower_is_better.has_value()) << name;
     } else {

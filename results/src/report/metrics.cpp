@@ -4,7 +4,7 @@
 #include "ablate/results/nearest.h"
 #include "report_parts.h"
 
-namespace ablate::results::detail {
+namespace ablate::results {
 
 namespace {
 
@@ -60,6 +60,8 @@ MetricDirection infer_direction(const std::string& metric) {
   return out;
 }
 
+namespace detail {
+
 std::string unit_range_word(const std::string& metric) {
   // Only a name read as higher-is-better: "acc_loss" says both and has no known range.
   const MetricDirection direction = infer_direction(metric);
@@ -98,4 +100,5 @@ std::string did_you_mean(const std::string& metric, const std::vector<std::strin
   return "";
 }
 
-}  // namespace ablate::results::detail
+}  // namespace detail
+}  // namespace ablate::results

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "ablate/results/metric_direction.h"
 #include "ablate/results/report.h"
 #include "table.h"
 
@@ -58,13 +59,7 @@ std::string view_column(std::string key);  // attention.kv_heads -> attention_kv
 
 // ----- metrics.cpp ---------------------------------------------------------------------------
 
-// The direction a metric's name says: lower for loss, ppl, perplexity, bpb, error, ... and higher
-// for acc, accuracy, f1, rouge*, bleu, ...; none when the name says neither or both.
-struct MetricDirection {
-  std::optional<bool> lower_is_better;
-  std::string word;  // the word that decided ("loss"), or the two that conflict
-};
-MetricDirection infer_direction(const std::string& metric);
+// infer_direction and MetricDirection: ablate/results/metric_direction.h.
 // The word of the metric's name that says its values lie in [0, 1] for --sequential's bounds
 // (acc, accuracy, match, as in exact_match), or "" (also for a name whose direction is unclear).
 std::string unit_range_word(const std::string& metric);
