@@ -272,12 +272,19 @@ expect 2 "p5.yaml:2:9: model.patch: model.patch 5 does not divide the image side
 # ablate calibrate, and ablate run's CPU default from its cache (ABLATE_CALIBRATION is off in
 # the other tests).
 export ABLATE_CALIBRATION="$tmp/cal.json"
-expect 2 "give SWEEP.yaml" "$ablate" calibrate
+expect 2 "give SWEEP.yaml or CONFIG.yaml" "$ablate" calibrate
 expect 2 "--steps 1: at least 2" "$ablate" calibrate alone.yaml --steps 1
 [ -e cal.json ] && fail "a refused calibrate wrote its cache"
 expect 0 "best: [0-9]+ jobs? at once x [0-9]+ threads? \(cached in $tmp/cal.json\)" \
   "$ablate" calibrate alone.yaml --steps 3
 has cal.json '"machine": "'
+# A single config (not a sweep) is timed as it is; its own errors are its own (file, line, key).
+ABLATE_CALIBRATION="$tmp/cal_one.json" expect 0 "calibrating: tiny.yaml, 3 steps per timing job" \
+  "$ablate" calibrate tiny.yaml --steps 3
+grep -q '"config": "tiny.yaml"' cal_one.json || fail "cal_one.json: $(cat cal_one.json)"
+ABLATE_CALIBRATION="$tmp/cal_bad.json" expect 2 "typo.yaml:3:3: attention.kv_head: unknown key" \
+  "$ablate" calibrate typo.yaml
+[ -e cal_bad.json ] && fail "a refused calibrate wrote its cache"
 has cal.json '"unit": "tokens/s"'
 layouts=$(grep -c '"threads"' cal.json)
 [ "$layouts" -ge 2 ] || fail "cal.json has $layouts layouts and best: $(cat cal.json)"

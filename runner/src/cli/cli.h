@@ -90,10 +90,10 @@ int command_reset(const std::vector<std::string>& args);
 int command_prune(const std::vector<std::string>& args);
 int command_calibrate(const std::vector<std::string>& args);
 
-// The CPU calibration of `job` (command_calibrate.cpp): every layout of runner::candidate_layouts
-// timed with `steps` training steps, each layout's line said on `say`. `label` names what was
-// trained in the result.
-runner::Calibration calibrate_cpu(const runner::JobSpec& job, const std::string& label, int steps,
+// The CPU calibration of the config `job` (command_calibrate.cpp): every layout of
+// runner::candidate_layouts timed with `steps` training steps, each layout's line said on `say`.
+// `label` names what was trained in the result.
+runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say);
 
 // The `ablate run` of a sweep as it was last run, for hints: its sweep file (and KEY=VALUE

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "ablate/results/files.h"
@@ -15,6 +16,7 @@
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/command.h"
 #include "ablate/runner/coordinator.h"
+#include "ablate/runner/parse.h"
 #include "cli.h"
 #include "preflight.h"
 #include "train_process.h"
@@ -102,13 +104,32 @@ void time_layout(runner::CpuLayout& l, const fs::path& config, int steps, const 
   }
 }
 
+// Whether `file` is a sweep (it names one: `name:` at the top level) rather than one config.
+bool config_is_sweep(const std::string& file) {
+  std::istringstream lines(runner::read_text(file));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("name:", 0) == 0) return true;
+  }
+  return false;
+}
+
+// What `ablate calibrate FILE` times: a sweep's first job without a parent, or a single config.
+runner::Config config_to_time(const std::string& file, const std::vector<std::string>& overrides) {
+  if (!config_is_sweep(file)) return runner::load_config(file, overrides);
+  const CheckedSweep checked = checked_sweep(file, overrides, MachineChecks{});
+  for (const auto& job : checked.jobs) {
+    if (job.parent_id.empty()) return job.config;
+  }
+  return checked.jobs.front().config;  // every sweep has a first stage; not reached
+}
+
 }  // namespace
 
-runner::Calibration calibrate_cpu(const runner::JobSpec& job, const std::string& label, int steps,
+runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ScratchDir scratch;
-  runner::Config config = job.config;
+  runner::Config config = job;
   config.init.from = "";
   config.init.convert = "none";
   const fs::path config_file = scratch.path() / "config.yaml";
@@ -131,14 +152,15 @@ runner::Calibration calibrate_cpu(const runner::JobSpec& job, const std::string&
 
 int command_calibrate(const std::vector<std::string>& args) {
   const CommandInfo info{
-      "calibrate", "SWEEP.yaml [KEY=VALUE...] [--steps N] [--json]",
+      "calibrate", "SWEEP.yaml|CONFIG.yaml [KEY=VALUE...] [--steps N] [--json]",
       "Measures how many CPU jobs at once, with how many threads each, train fastest here.",
-      "Trains the sweep's first job for --steps steps in every layout that fills the cores (all\n"
-      "jobs x 1 thread, half as many x 2, ...; each as `ablate run` launches it), adds up the\n"
-      "jobs' training throughputs, and caches the fastest layout for this machine in\n"
-      "$ABLATE_CALIBRATION (default ~/.cache/ablate/cpu-calibration.json). `ablate run\n"
-      "--devices cpu` without --per-device takes its jobs at once and train.threads from it\n"
-      "(and calibrates first when nothing is cached; ABLATE_CALIBRATION=off turns that off).\n"
+      "Trains the sweep's first job (or the config) for --steps steps in every layout that\n"
+      "fills the cores (all jobs x 1 thread, half as many x 2, ...; each as `ablate run`\n"
+      "launches it), adds up the jobs' training throughputs, and caches the fastest layout for\n"
+      "this machine in $ABLATE_CALIBRATION (default ~/.cache/ablate/cpu-calibration.json).\n"
+      "`ablate run --devices cpu` without --per-device takes its jobs at once and train.threads\n"
+      "from it (and calibrates first when nothing is cached; ABLATE_CALIBRATION=off turns that\n"
+      "off).\n"
       "Nothing is written to a database or to the sweep's run dirs."};
   std::vector<std::string> positional;
   int steps = 20;
@@ -155,7 +177,8 @@ int command_calibrate(const std::vector<std::string>& args) {
   if (!parse_args(info, options, hidden, pos, args, vm)) return kOk;
   const auto in = split_positional(positional);
   if (!in.error.empty() || in.file.empty()) {
-    std::cerr << "ablate calibrate: " << (in.error.empty() ? "give SWEEP.yaml" : in.error) << "\n"
+    std::cerr << "ablate calibrate: "
+              << (in.error.empty() ? "give SWEEP.yaml or CONFIG.yaml" : in.error) << "\n"
               << help_text(info, options);
     return kBadInput;
   }
@@ -163,17 +186,11 @@ int command_calibrate(const std::vector<std::string>& args) {
     std::cerr << "ablate calibrate: --steps " << steps << ": at least 2\n";
     return kBadInput;
   }
-  const CheckedSweep checked = checked_sweep(in.file, in.overrides, MachineChecks{});
-  const runner::JobSpec* first = nullptr;
-  for (const auto& job : checked.jobs) {
-    if (job.parent_id.empty()) {
-      first = &job;
-      break;
-    }
-  }
+  const runner::Config config = config_to_time(in.file, in.overrides);
   std::ostream& say = as_json ? std::cerr : std::cout;
-  say << "calibrating: " << in.file << "'s first job, " << steps << " steps per timing job\n";
-  runner::Calibration c = calibrate_cpu(*first, in.file, steps, say);
+  say << "calibrating: " << in.file << (config_is_sweep(in.file) ? "'s first job, " : ", ") << steps
+      << " steps per timing job\n";
+  runner::Calibration c = calibrate_cpu(config, in.file, steps, say);
   const std::string path = runner::calibration_path();
   if (!path.empty()) runner::save_calibration(path, c);
   if (as_json) {

@@ -96,7 +96,7 @@ void apply_cpu_calibration(runner::RunOptions& run, const std::vector<runner::Jo
     std::cout.flush();
     const auto root = std::find_if(jobs.begin(), jobs.end(),
                                    [](const runner::JobSpec& j) { return j.parent_id.empty(); });
-    c = calibrate_cpu(*root, file, 20, std::cout);
+    c = calibrate_cpu(root->config, file, 20, std::cout);
     runner::save_calibration(path, *c);
   }
   run.per_device = c->best.jobs;
