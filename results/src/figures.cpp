@@ -25,7 +25,7 @@
 #include <thread>
 
 #include "ablate/results/files.h"
-#include "scratch_dir.h"
+#include "ablate/results/scratch_dir.h"
 
 extern char** environ;
 

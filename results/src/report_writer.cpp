@@ -10,7 +10,7 @@
 
 #include "ablate/results/files.h"
 #include "ablate/results/printable.h"
-#include "scratch_dir.h"
+#include "ablate/results/scratch_dir.h"
 
 namespace ablate::results {
 namespace fs = std::filesystem;

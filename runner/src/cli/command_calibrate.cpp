@@ -1,7 +1,5 @@
 // `ablate calibrate`: times real training steps of a sweep's first job in every jobs x threads
 // layout that fills the CPU, and caches the fastest for `ablate run` (runner/calibration.h).
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -12,6 +10,7 @@
 #include <thread>
 
 #include "ablate/results/files.h"
+#include "ablate/results/scratch_dir.h"
 #include "ablate/runner/calibration.h"
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/command.h"
@@ -25,26 +24,6 @@ namespace ablate::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-// A temporary folder removed with everything in it when this goes out of scope.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "ablate-calibrate.XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("calibrate: mkdtemp failed");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::string utc_now() {
   const std::time_t now = std::time(nullptr);
@@ -128,7 +107,7 @@ runner::Config config_to_time(const std::string& file, const std::vector<std::st
 runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  ScratchDir scratch;
+  results::ScratchDir scratch(fs::temp_directory_path(), "ablate-calibrate");
   runner::Config config = job;
   config.init.from = "";
   config.init.convert = "none";

@@ -1,7 +1,8 @@
 #pragma once
 // A fresh folder (mkdtemp) removed with its contents when the object goes: figures draw in one
 // inside their output folder, so renames into it stay on one file system; a report printed on
-// stdout draws its figures in one under the system temp dir. Internal to results/.
+// stdout draws its figures in one under the system temp dir; `ablate calibrate` runs its timing
+// jobs in one.
 #include <stdlib.h>
 
 #include <cerrno>
