@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "ablate/experiments/blas_kernels.h"
 #include "ablate/experiments/device_name.h"
 #include "ablate/experiments/train.h"
 
@@ -90,7 +91,7 @@ DeviceInfo describe_device(const torch::Device& device) {
         std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10);
   }
 #endif
-  (void)device;
+  if (device.is_cpu()) info.openblas_core = openblas_core_in_use();
   return info;
 }
 

@@ -135,6 +135,7 @@ void RunRecord::write_summary(const std::string& status, int64_t step) {
     s["gpu_name"] = info.gpu_name;
     s["cuda_version"] = info.cuda_version;
   }
+  if (!info.openblas_core.empty()) s["openblas_core"] = info.openblas_core;
   if (result_.diverged_step >= 0) s["diverged_step"] = result_.diverged_step;
   for (const auto& [k, v] : decode_cost_.items()) s[k] = v;
   results::write_file_atomic(

@@ -35,7 +35,7 @@ CpuLayout best_layout(const std::vector<CpuLayout>& measured, double tie_fractio
   return best;
 }
 
-std::string machine_key(int cores) {
+std::string machine_key(int cores, const std::string& openblas_core) {
   std::ifstream in("/proc/cpuinfo");
   std::string model = "unknown CPU";
   for (std::string line; std::getline(in, line);) {
@@ -45,7 +45,8 @@ std::string machine_key(int cores) {
       break;
     }
   }
-  return model + " | " + std::to_string(cores) + (cores == 1 ? " core" : " cores");
+  return model + " | " + std::to_string(cores) + (cores == 1 ? " core" : " cores") +
+         (openblas_core.empty() ? "" : " | OpenBLAS " + openblas_core);
 }
 
 std::string calibration_path() {

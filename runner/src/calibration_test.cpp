@@ -87,6 +87,9 @@ TEST(Calibration, TheMachineKeyNamesTheCpuAndTheCores) {
   EXPECT_NE(key.find(" | 2 cores"), std::string::npos) << key;
   EXPECT_NE(key.rfind(" | 2 cores"), 0u) << "no CPU model in " << key;
   EXPECT_EQ(machine_key(1).substr(machine_key(1).size() - 7), " 1 core");
+  // Other BLAS kernels make another machine: a layout timed with the fallback kernels is not
+  // reused with the fast ones.
+  EXPECT_EQ(machine_key(2, "SkylakeX"), key + " | OpenBLAS SkylakeX");
 }
 
 }  // namespace

@@ -81,6 +81,25 @@ has stand_in.txt "wait PASSIVE"
 OMP_WAIT_POLICY=ACTIVE stand_in/ablate train > stand_in.txt 2>&1
 has stand_in.txt "wait ACTIVE"
 
+# OpenBLAS's kernels: where it would fall back to kernels without AVX2 on a CPU that has AVX2
+# (Debian 12's OpenBLAS on an Intel model newer than it picks Prescott), `ablate train` sets
+# OPENBLAS_CORETYPE; the run's summary says which kernels did its matrix products, and a value
+# the user set wins.
+cpu_flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+env -u OPENBLAS_CORETYPE "$ablate" train tiny.yaml train.steps=2 train.warmup=1 --run-dir r_blas \
+  > blas.txt 2>&1 ||
+  fail "ablate train r_blas exited $?: $(cat blas.txt)"
+core=$(sed -n 's/.*"openblas_core": *"\([^"]*\)".*/\1/p' r_blas/summary.json)
+if [ -n "$core" ] && grep -qw avx2 <<< "$cpu_flags" && grep -qw fma <<< "$cpu_flags"; then
+  grep -qiwE "unknown|katmai|coppermine|northwood|prescott|banias|atom|core2|penryn|dunnington|nehalem|athlon|opteron|opteron_sse3|barcelona|nano|sandybridge|bobcat|bulldozer|piledriver" \
+    <<< "$core" && fail "a CPU with AVX2 trained with OpenBLAS's $core kernels"
+fi
+if [ -n "$core" ]; then
+  OPENBLAS_CORETYPE=Prescott "$ablate" train tiny.yaml train.steps=2 train.warmup=1 \
+    --run-dir r_blas_user > blas.txt 2>&1 || fail "ablate train r_blas_user exited $?: $(cat blas.txt)"
+  has r_blas_user/summary.json '"openblas_core": "Prescott"'
+fi
+
 # Bad input: located errors, status 2, no run dir.
 printf 'task: lm\nattention:\n  kv_head: 2\n' > typo.yaml
 expect 2 "typo.yaml:3:3: attention.kv_head: unknown key; did you mean attention.kv_heads\?" \

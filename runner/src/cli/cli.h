@@ -96,6 +96,14 @@ int command_calibrate(const std::vector<std::string>& args);
 runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say);
 
+// runner::machine_key of this machine for the jobs it would start: after
+// prepare_train_environment (train_process.h), so with their OpenBLAS kernels.
+std::string cpu_machine_key();
+
+// The job a CPU calibration times: the sweep's first job without a parent (an uptrain stage
+// would need its parent's checkpoint).
+const runner::JobSpec& first_root_job(const std::vector<runner::JobSpec>& jobs);
+
 // The `ablate run` of a sweep as it was last run, for hints: its sweep file (and KEY=VALUE
 // overrides) from the sweep's provenance, with --db and --workdir where they are not the defaults
 // (the workdir from a run dir of the sweep, `run_dir`). "" for a sweep without a sweep file (an

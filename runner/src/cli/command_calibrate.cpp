@@ -1,7 +1,9 @@
 // `ablate calibrate`: times real training steps of a sweep's first job in every jobs x threads
 // layout that fills the CPU, and caches the fastest for `ablate run` (runner/calibration.h).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -95,14 +97,23 @@ bool config_is_sweep(const std::string& file) {
 // What `ablate calibrate FILE` times: a sweep's first job without a parent, or a single config.
 runner::Config config_to_time(const std::string& file, const std::vector<std::string>& overrides) {
   if (!config_is_sweep(file)) return runner::load_config(file, overrides);
-  const CheckedSweep checked = checked_sweep(file, overrides, MachineChecks{});
-  for (const auto& job : checked.jobs) {
-    if (job.parent_id.empty()) return job.config;
-  }
-  return checked.jobs.front().config;  // every sweep has a first stage; not reached
+  return first_root_job(checked_sweep(file, overrides, MachineChecks{}).jobs).config;
 }
 
 }  // namespace
+
+const runner::JobSpec& first_root_job(const std::vector<runner::JobSpec>& jobs) {
+  const auto root = std::find_if(jobs.begin(), jobs.end(),
+                                 [](const runner::JobSpec& j) { return j.parent_id.empty(); });
+  return root != jobs.end() ? *root : jobs.front();  // every sweep has a first stage
+}
+
+std::string cpu_machine_key() {
+  prepare_train_environment();
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
+  return runner::machine_key(cores, core != nullptr ? core : "");
+}
 
 runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say) {
@@ -114,7 +125,7 @@ runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& 
   const fs::path config_file = scratch.path() / "config.yaml";
   results::write_file(config_file, runner::to_yaml(config));
   runner::Calibration c;
-  c.machine = runner::machine_key(cores);
+  c.machine = cpu_machine_key();  // also the timing jobs' environment, as `ablate train` sets it
   c.measured_at = utc_now();
   c.config = label;
   c.layouts = runner::candidate_layouts(cores);

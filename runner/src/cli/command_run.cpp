@@ -88,15 +88,12 @@ void apply_cpu_calibration(runner::RunOptions& run, const std::vector<runner::Jo
                            const std::string& file) {
   const std::string path = runner::calibration_path();
   if (path.empty()) return;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto c = runner::load_calibration(path, runner::machine_key(cores));
+  auto c = runner::load_calibration(path, cpu_machine_key());
   if (!c) {
     std::cout << "calibrating this machine's CPU once: the jobs x threads that train " << file
               << "'s first job fastest (ablate calibrate; ABLATE_CALIBRATION=off skips it)\n";
     std::cout.flush();
-    const auto root = std::find_if(jobs.begin(), jobs.end(),
-                                   [](const runner::JobSpec& j) { return j.parent_id.empty(); });
-    c = calibrate_cpu(root->config, file, 20, std::cout);
+    c = calibrate_cpu(first_root_job(jobs).config, file, 20, std::cout);
     runner::save_calibration(path, *c);
   }
   run.per_device = c->best.jobs;

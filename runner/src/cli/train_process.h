@@ -13,9 +13,14 @@ namespace ablate::cli {
 // The `ablate-train` beside this executable (the build puts both in one folder).
 std::string train_binary();
 
+// Sets, in this process's environment, what a training process needs before LibTorch loads
+// (each only when the user has not set it): OMP_WAIT_POLICY=PASSIVE, and OPENBLAS_CORETYPE where
+// OpenBLAS would pick kernels below the CPU (experiments/blas_kernels.h).
+void prepare_train_environment();
+
 // Replaces this process by `ablate-train ARGS...` (the same pid: `ablate run`'s pid files and
-// kills stay right), with OMP_WAIT_POLICY=PASSIVE in its environment unless it is set. Returns
-// only when that fails, with kFailure after saying why.
+// kills stay right), after prepare_train_environment. Returns only when that fails, with
+// kFailure after saying why.
 int exec_train(const std::vector<std::string>& args);
 
 // Why each device in `names` cannot be used here ("" when it can), as

@@ -30,6 +30,9 @@ int64_t peak_memory_bytes(const torch::Device& device);
 struct DeviceInfo {
   std::string gpu_name;      // e.g. "NVIDIA H100 80GB HBM3"
   std::string cuda_version;  // the CUDA runtime LibTorch was built with, e.g. "13.0"
+  // On the CPU, the kernels of the OpenBLAS doing the matrix products, e.g. "SkylakeX" (they
+  // decide the last bits of a run's results); "" with another BLAS (MKL) or on CUDA.
+  std::string openblas_core;
 };
 DeviceInfo describe_device(const torch::Device& device);
 

@@ -36,10 +36,11 @@ std::vector<CpuLayout> candidate_layouts(int cores);
 // `tie_fraction` (more jobs at once also finish a sweep's last wave sooner).
 CpuLayout best_layout(const std::vector<CpuLayout>& measured, double tie_fraction = 0.03);
 
-// This machine as the cache knows it: the CPU model and the cores LibTorch would use, e.g.
-// "AMD EPYC 7B13 | 2 cores". A cache measured elsewhere (a home directory shared by a cluster's
-// nodes) is not used.
-std::string machine_key(int cores);
+// This machine as the cache knows it: the CPU model, the cores LibTorch would use and, when set,
+// the OpenBLAS kernels the jobs get (OPENBLAS_CORETYPE), e.g. "AMD EPYC 7B13 | 2 cores" or
+// "Intel(R) Xeon(R) Processor | 2 cores | OpenBLAS SkylakeX". A cache measured elsewhere (a home
+// directory shared by a cluster's nodes) or with other kernels is not used.
+std::string machine_key(int cores, const std::string& openblas_core = "");
 
 // Where the calibration is cached: $ABLATE_CALIBRATION when set ("off": nowhere, nothing is
 // measured or read), else $XDG_CACHE_HOME/ablate/cpu-calibration.json, else
