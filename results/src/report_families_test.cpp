@@ -347,6 +347,41 @@ TEST_F(ReportTest, IdenticalArmsAreFlaggedWithTheirAllocation) {
   EXPECT_EQ(moved.identical[0].cause.find("allocation"), std::string::npos);
 }
 
+TEST_F(ReportTest, AnArmThatFailedTheCausalityCheckIsFlaggedWithItsVerdict) {
+  std::vector<FakeRun> runs;
+  add(runs, arm("mha", 4), kA);
+  add(runs, arm("gqa", 2), kB);
+  add(runs, arm("kdgqa", 2), kC);
+  const std::string leak =
+      "leaks the future (in its faithful mode its query allocation uses later positions); "
+      "allowed by attention.allow_noncausal";
+  for (auto& run : runs) {
+    run.causality = run.params[3].second == "kdgqa" ? leak : "causal";
+  }
+  runs.back().causality = "causal";  // one run of the arm checked causal: the others still count
+  write_sweep(store_, dir_, "leak", runs);
+  const Report r = report("leak");
+  ASSERT_EQ(r.noncausal.size(), 1u);
+  EXPECT_EQ(r.arms[r.noncausal[0].arm].label, "variant=kdgqa");
+  EXPECT_EQ(r.noncausal[0].jobs, 4);
+  EXPECT_EQ(r.noncausal[0].causality, leak);
+  const std::string warning =
+      "[variant=kdgqa] is not causal: its 4 runs failed the causality "
+      "check and trained only because attention.allow_noncausal is set (" +
+      leak + ")";
+  EXPECT_TRUE(std::any_of(r.warnings.begin(), r.warnings.end(), [&](const std::string& w) {
+    return w.find(warning) != std::string::npos;
+  })) << warning;
+  const auto j = nlohmann::json::parse(render_json(r));
+  ASSERT_EQ(j["noncausal"].size(), 1u);
+  EXPECT_EQ(j["noncausal"][0]["arm"]["label"], "variant=kdgqa");
+  EXPECT_NE(render_markdown(r, {}).find("is not causal"), std::string::npos);
+  // Causal arms, and a vit's "not checked", are not flagged.
+  for (auto& run : runs) run.causality = "not checked (vit attends both ways)";
+  write_sweep(store_, dir_, "vit", runs);
+  EXPECT_TRUE(report("vit").noncausal.empty());
+}
+
 TEST_F(ReportTest, ArmsEqualButForRoundingAreFlaggedAndOthersAreNot) {
   std::vector<FakeRun> runs;
   add(runs, arm("mha", 4), kA);

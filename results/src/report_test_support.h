@@ -31,7 +31,8 @@ struct FakeRun {
   std::string stage = "";                   // stage name ("" for a single-stage sweep)
   int parent = -1;                          // index of the run it starts from (-1: none)
   std::vector<nlohmann::json> events = {};  // more events.jsonl lines (attention diagnostics)
-  std::string arm_key = "";  // "" = from params (the runner's also holds the parent's arm)
+  std::string arm_key = "";    // "" = from params (the runner's also holds the parent's arm)
+  std::string causality = "";  // summary.json's causality verdict ("" = none written)
 };
 
 inline std::string arm_key_of(const Params& params) {
@@ -75,6 +76,7 @@ inline void write_sweep(Store& store, const testing::TempDir& dir, const std::st
                            {"parameters", 1000 + 10 * i},
                            {"throughput", 50.0},
                            {"torch_version", "1.13.1"}};
+    if (!run.causality.empty()) summary["causality"] = run.causality;
     if (std::isfinite(run.value)) {
       summary["final"] = {{"test_acc", run.value}};
       summary["best"] = {{"test_acc", run.value + 0.01}};

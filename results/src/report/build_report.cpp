@@ -250,6 +250,15 @@ void write_warnings(Report& r) {
                            "seeds (the sweep's `seeds:`) and report again");
     }
   }
+  for (const auto& leak : r.noncausal) {
+    r.warnings.push_back(
+        "[" + r.arms[leak.arm].label + "] is not causal: " +
+        (leak.jobs == 1 ? std::string("its run") : "its " + std::to_string(leak.jobs) + " runs") +
+        " failed the causality check and trained only because attention.allow_noncausal is set (" +
+        leak.causality +
+        "): the model could read later tokens, so its numbers do not measure "
+        "next-token prediction");
+  }
   for (const auto& same : r.identical) {
     r.warnings.push_back(
         "[" + r.arms[same.arm].label + "] is identical to [" + r.arms[same.same_as].label + "]" +
@@ -315,6 +324,7 @@ Report build_report(Store& store, const ReportOptions& options) {
   if (options.sequential) check_sequential_bounds(r, arm_jobs.by_arm);
   add_families(r, arm_jobs.planned_seeds);
   find_identical_arms(store, sweep_pk, r, arm_jobs.by_arm);
+  find_noncausal_arms(r, arm_jobs.by_arm);
   const auto log = sequential_looks(store, options.sweep);
   if (!log.empty()) {
     r.until_decided_looks = log.back().look;

@@ -1,4 +1,5 @@
-// Arms whose values are equal seed by seed, and the likely cause from the stored diagnostics.
+// Arms whose values are equal seed by seed, and the likely cause from the stored diagnostics;
+// arms that trained although their causality check failed.
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -83,6 +84,20 @@ std::string likely_cause(Store& store, int64_t sweep_pk, const ReportArm& arm,
 }
 
 }  // namespace
+
+void find_noncausal_arms(Report& r, const std::vector<std::vector<const JobRow*>>& arm_jobs) {
+  for (size_t a = 0; a < r.arms.size(); ++a) {
+    NoncausalArm leak;
+    leak.arm = a;
+    for (const JobRow* job : arm_jobs[a]) {
+      // ablate train writes "leaks the future (...); allowed by attention.allow_noncausal".
+      if (job->causality.rfind("leaks", 0) != 0) continue;
+      ++leak.jobs;
+      if (leak.causality.empty()) leak.causality = job->causality;
+    }
+    if (leak.jobs > 0) r.noncausal.push_back(leak);
+  }
+}
 
 void find_identical_arms(Store& store, int64_t sweep_pk, Report& r,
                          const std::vector<std::vector<const JobRow*>>& arm_jobs) {

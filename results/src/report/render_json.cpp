@@ -197,6 +197,11 @@ std::string render_json(const Report& r) {
                               {"relative_difference", same.relative_difference},
                               {"cause", same.cause}});
   }
+  j["noncausal"] = nlohmann::json::array();
+  for (const auto& leak : r.noncausal) {
+    j["noncausal"].push_back(
+        {{"arm", arm_ref(r.arms[leak.arm])}, {"jobs", leak.jobs}, {"causality", leak.causality}});
+  }
   j["method"] = r.method;
   j["warnings"] = r.warnings;
   j["excluded"] = nlohmann::json::array();

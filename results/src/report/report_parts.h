@@ -147,6 +147,9 @@ std::vector<std::string> sequential_notes(const Report& r, const Family& f);
 
 // Report::identical: each arm whose values equal an earlier arm's on the same seeds (at least 2),
 // with the likely cause read from the arm's attention diagnostics.
+// Report::noncausal: each arm with a job whose recorded causality verdict is a leak.
+void find_noncausal_arms(Report& r, const std::vector<std::vector<const JobRow*>>& arm_jobs);
+
 void find_identical_arms(Store& store, int64_t sweep_pk, Report& r,
                          const std::vector<std::vector<const JobRow*>>& arm_jobs);
 

@@ -272,6 +272,14 @@ struct IdenticalArms {
   std::string cause;               // the likely cause from the stored diagnostics, or a generic one
 };
 
+// An arm whose runs failed the causality check and trained anyway (attention.allow_noncausal):
+// its model read later tokens, so its numbers are not those of a language model.
+struct NoncausalArm {
+  size_t arm = 0;
+  int64_t jobs = 0;       // the arm's jobs whose summary says so
+  std::string causality;  // one job's verdict, as its summary.json recorded it
+};
+
 // What --sequential used for the whole report, as given or inferred.
 struct SequentialSetup {
   stats::SequentialMethod method = stats::SequentialMethod::kGaussianMixture;
@@ -294,6 +302,7 @@ struct Report {
   std::vector<Family> families;          // "baseline" first when it runs, then --compare's
   std::vector<Comparison> comparisons;   // every family's, family by family, in arm order
   std::vector<IdenticalArms> identical;  // arms equal to an earlier arm on every shared seed
+  std::vector<NoncausalArm> noncausal;   // arms that trained although they leak the future
   std::vector<std::string> where;        // the --where restriction in words ("" none)
   std::vector<std::string> method;       // the statistical choices, one sentence each
   std::vector<std::string> warnings;     // too few seeds, a direction that looks wrong, ...
