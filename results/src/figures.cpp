@@ -351,8 +351,9 @@ std::string header(const std::string& title, const std::string& xlabel, const st
   return s;
 }
 
-// The legend below one plot.
-constexpr char kKeyBelow[] = "set key below center horizontal Left reverse samplen 2\n";
+// The legend below one plot. `height 1` adds a line of room above its entries: without it gnuplot
+// puts the x axis label on the legend's first row.
+constexpr char kKeyBelow[] = "set key below center horizontal Left reverse samplen 2 height 1\n";
 
 // One panel of a grid: its title and plot elements (bands first, so lines draw above them).
 struct Panel {
