@@ -434,6 +434,16 @@ std::string short_key(const std::string& key) {
   return dot == std::string::npos ? key : key.substr(dot + 1);
 }
 
+// `key` as an arm label names it: its last part, unless another of `params` ends the same way.
+std::string label_key(const std::string& key,
+                      const std::vector<std::pair<std::string, std::string>>& params) {
+  const std::string tail = short_key(key);
+  for (const auto& [other, value] : params) {
+    if (other != key && short_key(other) == tail) return key;
+  }
+  return tail;
+}
+
 // `label` without the token "KEY=VALUE" (KEY any dotted suffix of `key`, as labels shorten
 // keys), unless nothing else is left.
 std::string without_token(const std::string& label, const std::string& key,
@@ -761,10 +771,11 @@ std::optional<Plot> metric_vs_groups(const Report& report, const FigureOptions& 
     if (arm.config.count("attention.variant") > 0) any_variant = true;
     const std::optional<int64_t> g = group_count(arm);
     if (!g || !std::isfinite(arm.stats.mean)) continue;
+    // Keys as the arm labels name them ("qk_norm=true"), so the legend fits the same text.
     std::string name = arm.config.at("attention.variant");
     for (const auto& [key, value] : arm.params) {
       if (key == "attention.variant" || key == "attention.kv_heads") continue;
-      name += " " + key + "=" + value;
+      name += " " + label_key(key, arm.params) + "=" + value;
     }
     auto it = std::find(series_names.begin(), series_names.end(), name);
     if (it == series_names.end()) {
