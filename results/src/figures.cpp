@@ -26,6 +26,7 @@
 
 #include "ablate/results/files.h"
 #include "ablate/results/scratch_dir.h"
+#include "report/report_parts.h"
 
 extern char** environ;
 
@@ -434,16 +435,6 @@ std::string short_key(const std::string& key) {
   return dot == std::string::npos ? key : key.substr(dot + 1);
 }
 
-// `key` as an arm label names it: its last part, unless another of `params` ends the same way.
-std::string label_key(const std::string& key,
-                      const std::vector<std::pair<std::string, std::string>>& params) {
-  const std::string tail = short_key(key);
-  for (const auto& [other, value] : params) {
-    if (other != key && short_key(other) == tail) return key;
-  }
-  return tail;
-}
-
 // `label` without the token "KEY=VALUE" (KEY any dotted suffix of `key`, as labels shorten
 // keys), unless nothing else is left.
 std::string without_token(const std::string& label, const std::string& key,
@@ -772,10 +763,12 @@ std::optional<Plot> metric_vs_groups(const Report& report, const FigureOptions& 
     const std::optional<int64_t> g = group_count(arm);
     if (!g || !std::isfinite(arm.stats.mean)) continue;
     // Keys as the arm labels name them ("qk_norm=true"), so the legend fits the same text.
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : arm.params) keys.push_back(key);
     std::string name = arm.config.at("attention.variant");
     for (const auto& [key, value] : arm.params) {
       if (key == "attention.variant" || key == "attention.kv_heads") continue;
-      name += " " + label_key(key, arm.params) + "=" + value;
+      name += " " + detail::short_key(key, keys) + "=" + value;
     }
     auto it = std::find(series_names.begin(), series_names.end(), name);
     if (it == series_names.end()) {

@@ -5,7 +5,8 @@
 //   arms.cpp             arms, their samples, labels and the baseline
 //   metrics.cpp          which summaries are metrics, their direction, did-you-mean
 //   comparisons.cpp      families: comparisons with a reference, tests, corrections, verdicts
-//   identical.cpp        arms equal seed by seed, and the likely cause from the diagnostics
+//   identical.cpp        arms equal seed by seed, and the likely cause from the diagnostics;
+//                        arms that trained although their causality check failed
 //   method.cpp           the statistical choices in words, provenance
 //   build_report.cpp     build_report: the parts in order
 //   render_*.cpp         one file per output format, render_common.cpp what they share

@@ -100,6 +100,9 @@ runner::Config config_to_time(const std::string& file, const std::vector<std::st
   return first_root_job(checked_sweep(file, overrides, MachineChecks{}).jobs).config;
 }
 
+// The cores LibTorch would use here: the hardware threads, at least one.
+int cpu_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
 }  // namespace
 
 const runner::JobSpec& first_root_job(const std::vector<runner::JobSpec>& jobs) {
@@ -110,14 +113,13 @@ const runner::JobSpec& first_root_job(const std::vector<runner::JobSpec>& jobs) 
 
 std::string cpu_machine_key() {
   prepare_train_environment();
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const char* core = std::getenv("OPENBLAS_CORETYPE");
-  return runner::machine_key(cores, core != nullptr ? core : "");
+  return runner::machine_key(cpu_cores(), core != nullptr ? core : "");
 }
 
 runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say) {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = cpu_cores();
   results::ScratchDir scratch(fs::temp_directory_path(), "ablate-calibrate");
   runner::Config config = job;
   config.init.from = "";
