@@ -142,6 +142,50 @@ TEST_F(ReportTest, CompareFamilyComparesLevelsInsideCellsThatDifferOnlyInTheKey)
             std::string::npos);
 }
 
+// gqa has no ema_window or noise_scale (its variant ignores them), so every dgqa and pgqa cell
+// is compared with the gqa arm whose other keys match: the paper's "each variant against GQA".
+TEST_F(ReportTest, ACellWithoutTheReferenceIsComparedWithTheArmItsKeysDoNotApplyTo) {
+  std::vector<FakeRun> runs = grid();
+  add(runs, arm("dgqa", 1, "100"), kB);
+  write_sweep(store_, dir_, "g", runs);
+  ReportOptions o;
+  o.compare = {{"attention.variant", std::string("gqa")}};
+  const Report r = report("g", o);
+  ASSERT_EQ(r.families.size(), 1u);
+  const Family& f = r.families[0];
+  std::vector<std::pair<std::string, std::string>> pairs;  // (arm, reference)
+  for (const auto& g : f.groups) {
+    for (const size_t i : g.comparisons) {
+      const Comparison& c = r.comparisons[i];
+      EXPECT_EQ(c.reference, g.reference);
+      pairs.emplace_back(r.arms[c.arm].label, r.arms[c.reference].label);
+    }
+  }
+  using P = std::pair<std::string, std::string>;
+  EXPECT_EQ(pairs, (std::vector<P>{
+                       {"ema_window=100 kv_heads=2 variant=dgqa", "kv_heads=2 variant=gqa"},
+                       {"ema_window=1000 kv_heads=2 variant=dgqa", "kv_heads=2 variant=gqa"},
+                       {"kv_heads=2 noise_scale=0.5 variant=pgqa", "kv_heads=2 variant=gqa"},
+                       {"kv_heads=2 noise_scale=1.0 variant=pgqa", "kv_heads=2 variant=gqa"},
+                       {"ema_window=100 kv_heads=1 variant=dgqa", "kv_heads=1 variant=gqa"},
+                   }))
+      << ::testing::PrintToString(pairs);
+  // The pairing is the reference's own runs: dgqa kv 2 window 100 (kD) against gqa kv 2 (kB).
+  const Comparison& first = r.comparisons[f.groups[0].comparisons[0]];
+  EXPECT_NEAR(first.difference.diff, stats::mean(kD) - stats::mean(kB), 1e-15);
+  // Each borrowed reference is said; mha (no kv_heads of its own) has no gqa to borrow.
+  const auto said = [&](const std::string& text) {
+    return std::any_of(f.notes.begin(), f.notes.end(),
+                       [&](const std::string& n) { return n.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(
+      said("[ema_window=100 kv_heads=2]: compared with kv_heads=2 variant=gqa "
+           "(its variant has no attention.ema_window)"))
+      << ::testing::PrintToString(f.notes);
+  EXPECT_TRUE(said("the report's arms: no arm with attention.variant=gqa; 1 arm not compared"))
+      << ::testing::PrintToString(f.notes);
+}
+
 TEST_F(ReportTest, SeveralFamiliesAreCorrectedEachOnItsOwn) {
   write_sweep(store_, dir_, "g", grid());
   ReportOptions o;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "report_parts.h"
 
@@ -278,6 +281,55 @@ std::string cell_of(const ReportArm& arm, const std::string& key,
   return join(parts, " ");
 }
 
+// Arms at the reference level that a cell without one can be compared with: those whose other
+// label keys all equal the cell's, missing only keys that do not apply to them (gqa has no
+// `faithful`: it is the reference of the faithful and the robust kdgqa cell alike), and whose
+// parent, where the cell is named by its parent, is the cell's.
+struct ReferenceSearch {
+  std::vector<size_t> arms;          // the candidates (one is used; several: none)
+  std::vector<std::string> missing;  // the cell's keys the first candidate lacks
+};
+
+ReferenceSearch reference_lacking_keys(const std::vector<ReportArm>& arms,
+                                       const std::vector<size_t>& members, size_t in_cell,
+                                       const std::string& key, const std::string& level) {
+  const ReportArm& cell_arm = arms[in_cell];
+  ReferenceSearch found;
+  for (const size_t a : members) {
+    const ReportArm& candidate = arms[a];
+    if (!same_value(arm_value(candidate, key), level)) continue;
+    if (cell_arm.label.find(" <- ") != std::string::npos &&
+        candidate.parent_label != cell_arm.parent_label) {
+      continue;
+    }
+    std::vector<std::string> missing;
+    bool fits = true;
+    for (const auto& [k, v] : cell_arm.params) {
+      if (k == key) continue;
+      const auto it = std::find_if(candidate.params.begin(), candidate.params.end(),
+                                   [&](const auto& p) { return p.first == k; });
+      if (it == candidate.params.end()) {
+        if (key_applies(candidate, k)) fits = false;  // lacks a key it has: another cell
+        missing.push_back(k);
+      } else if (!same_value(it->second, v)) {
+        fits = false;
+      }
+    }
+    // Keys the candidate has that the cell lacks make it another cell, not a wider one.
+    for (const auto& [k, v] : candidate.params) {
+      if (k == key) continue;
+      if (std::none_of(cell_arm.params.begin(), cell_arm.params.end(),
+                       [&](const auto& p) { return p.first == k; })) {
+        fits = false;
+      }
+    }
+    if (!fits || missing.empty()) continue;
+    if (found.arms.empty()) found.missing = missing;
+    found.arms.push_back(a);
+  }
+  return found;
+}
+
 }  // namespace
 
 void add_baseline_family(Report& report, const PlannedSeeds& planned_seeds) {
@@ -360,17 +412,32 @@ void add_compare_family(Report& report, const CompareSpec& spec,
       return same_value(arm_value(arms[a], key), family.reference_value);
     });
     const std::string name = cell.empty() ? "the report's arms" : "[" + cell + "]";
-    if (ref == in_cell.end()) {
-      family.notes.push_back(name + ": no arm with " + key + "=" + family.reference_value + "; " +
-                             count_of(in_cell.size(), "arm") + " not compared");
-      continue;
+    std::optional<size_t> reference;
+    if (ref != in_cell.end()) {
+      if (in_cell.size() < 2) continue;  // the reference alone: nothing to compare in this cell
+      reference = *ref;
+    } else {
+      const ReferenceSearch found =
+          reference_lacking_keys(arms, members, in_cell.front(), key, family.reference_value);
+      if (found.arms.size() != 1) {
+        family.notes.push_back(
+            name + ": " +
+            (found.arms.empty() ? "no arm with " + key + "=" + family.reference_value
+                                : count_of(found.arms.size(), "arm") + " with " + key + "=" +
+                                      family.reference_value + " that the cell's keys " +
+                                      join(found.missing, ", ") + " do not apply to; none chosen") +
+            "; " + count_of(in_cell.size(), "arm") + " not compared");
+        continue;
+      }
+      reference = found.arms.front();
+      family.notes.push_back(name + ": compared with " + arms[*reference].label +
+                             " (its variant has no " + join(found.missing, ", ") + ")");
     }
-    if (in_cell.size() < 2) continue;  // the reference alone: nothing to compare in this cell
     FamilyGroup group;
     group.label = cell;
-    group.reference = *ref;
+    group.reference = *reference;
     for (const size_t a : in_cell) {
-      if (a != *ref) group.comparisons.push_back(a);
+      if (a != *reference) group.comparisons.push_back(a);
     }
     family.groups.push_back(std::move(group));
   }

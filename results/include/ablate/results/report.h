@@ -256,7 +256,7 @@ struct Family {
   std::string reference_reason;  // how the reference was chosen, in words
   std::vector<FamilyGroup> groups;
   size_t tested = 0;               // comparisons with a p-value: the size of the correction
-  std::vector<std::string> notes;  // cells left out and why
+  std::vector<std::string> notes;  // cells left out and why, and references borrowed across cells
   size_t sequential_tested = 0;    // comparisons with an available sequential result: K
 };
 
