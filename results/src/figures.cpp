@@ -175,6 +175,57 @@ std::string num(double v) {
   return std::string(buf, r.ptr);
 }
 
+// An axis number as a reader writes it: a whole number below 100,000 in full (512, 1536 bytes),
+// others to `digits` significant digits with k, M or G and no trailing zeros (175k, 3.2M).
+std::string axis_number(double v, int digits) {
+  char buf[64];
+  if (std::abs(v) < 1e5 && v == std::round(v)) {
+    const auto r = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(v));
+    return std::string(buf, r.ptr);
+  }
+  const double a = std::abs(v);
+  const char* suffix = "";
+  double scale = 1;
+  if (a >= 1e9 && a < 1e12) {
+    suffix = "G", scale = 1e9;
+  } else if (a >= 1e6 && a < 1e9) {
+    suffix = "M", scale = 1e6;
+  } else if (a >= 1e3 && a < 1e6) {
+    suffix = "k", scale = 1e3;
+  }
+  const auto r =
+      std::to_chars(buf, buf + sizeof buf, v / scale, std::chars_format::general, digits);
+  return std::string(buf, r.ptr) + suffix;
+}
+
+// gnuplot's tic list `("175k" 175000, "180k" 180000)`: each value named by axis_number, with as
+// many digits as keep neighbouring tics apart.
+std::string tic_list(const std::vector<double>& tics) {
+  std::vector<std::string> names;
+  for (int digits = 3; digits <= 12; ++digits) {
+    names.clear();
+    for (const double t : tics) names.push_back(axis_number(t, digits));
+    if (std::set<std::string>(names.begin(), names.end()).size() == names.size()) break;
+  }
+  std::string out;
+  for (size_t i = 0; i < tics.size(); ++i) {
+    out += (out.empty() ? "(" : ", ") + quote(names[i]) + " " + num(tics[i]);
+  }
+  return out + ")";
+}
+
+// Round tic values inside [lo, hi]: a step of 1, 2 or 5 times a power of ten, about 6 tics.
+std::vector<double> round_tics(double lo, double hi) {
+  if (!(hi > lo)) return {lo};
+  const double raw = (hi - lo) / 6;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  const double n = raw / magnitude;
+  const double step = (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * magnitude;
+  std::vector<double> tics;
+  for (double k = std::ceil(lo / step); k * step <= hi + step * 1e-9; ++k) tics.push_back(k * step);
+  return tics;
+}
+
 std::string rgb_text(uint32_t rgb) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "#%06X", static_cast<unsigned>(rgb));
@@ -1054,21 +1105,29 @@ std::optional<Plot> quality_vs_cost(const Report& report, const FigureOptions& o
     p.setup += "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n";
     std::tie(p.width, p.height) = one_plot_canvas(options, titles);
   }
-  p.setup += "set format x '%.2s%c'\n";  // 3.20M, 1.50k
-  if (log2) p.setup += "set logscale x 2\n";
-  // A few distinct costs (KV-cache sizes come in powers of two): a tic at each.
+  // The x range and tics are set here, not by gnuplot, so tic labels read 175k and 1024, not
+  // 175.00k or 512.00 beside 1.02k: a tic at each of a few distinct KV-cache sizes (they come in
+  // powers of two), else at powers of two on a log axis, else at round values.
+  double x_lo = lo / 1.4, x_hi = hi * 1.4;
+  if (!log2) {
+    const double pad = (point_labels ? 0.1 : 0.05) * (hi - lo);
+    std::tie(x_lo, x_hi) = hi > lo ? std::make_pair(lo - pad, hi + pad) : padded(lo, hi);
+  }
   const std::set<double> distinct(x.begin(), x.end());
+  std::vector<double> tics;
   if (cost.axis == CostAxis::kKvCache && distinct.size() <= 8) {
-    std::string tics;
-    for (const double c : distinct) tics += (tics.empty() ? "" : ", ") + num(c);
-    p.setup += "set xtics (" + tics + ")\n";
+    tics.assign(distinct.begin(), distinct.end());
+  } else if (log2) {
+    const int first = static_cast<int>(std::ceil(std::log2(x_lo)));
+    const int last = static_cast<int>(std::floor(std::log2(x_hi)));
+    const int every = (last - first) / 8 + 1;
+    for (int e = first; e <= last; e += every) tics.push_back(std::exp2(e));
+  } else {
+    tics = round_tics(x_lo, x_hi);
   }
-  if (log2) {
-    p.setup += "set xrange [" + num(lo / 1.4) + ":" + num(hi * 1.4) + "]\n";
-  } else if (lo == hi) {
-    const auto [xl, xh] = padded(lo, hi);
-    p.setup += "set xrange [" + num(xl) + ":" + num(xh) + "]\n";
-  }
+  if (log2) p.setup += "set logscale x 2\n";
+  p.setup += "set xrange [" + num(x_lo) + ":" + num(x_hi) + "]\n";
+  p.setup += "set xtics " + tic_list(tics) + "\n";
   p.plot = join_plot(elements);
   p.caption = "Mean " + report.options.metric + " per arm against its " + cost.what +
               ", bars are " + percent(1 - report.options.alpha) +
