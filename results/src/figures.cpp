@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <optional>
@@ -431,14 +432,18 @@ void grid(Plot& p, const std::vector<Panel>& panels, const std::string& title,
                              ? 2
                              : std::min<size_t>(4, static_cast<size_t>(std::ceil(std::sqrt(n))));
   const size_t rows = (n + columns - 1) / columns;
-  size_t entries = 0, chars = 0;
+  size_t entries = 0, chars = 0, title_chars = 0;
   for (const Panel& panel : panels) {
     entries = std::max(entries, panel.keys.size());
     chars = std::max(chars, longest(panel.keys));
+    title_chars = std::max(title_chars, utf8_length(panel.title));
   }
   // Pixels. A cell: the panel's title, its plot, the tic labels and x label, its legend.
   constexpr double kTitle = 40, kPanelTitle = 34, kBelowPlot = 48, kLeft = 96, kRight = 24;
-  const double column = key_column_width(chars);
+  // The cell (column + 40) holds the legend's column and the panel's title, which is centred
+  // over the plot, (kLeft - kRight) / 2 = 36 px right of the cell's centre: title + 80 px.
+  const double column =
+      std::max(key_column_width(chars), static_cast<double>(title_chars) * kCharWidth + 40);
   double cell_width = std::max({380.0, options.width / 2.0, column + 40});
   cell_width =
       std::max(std::min(cell_width, kMaxCanvasWidth / static_cast<double>(columns)), column + 40);
@@ -507,6 +512,52 @@ std::string without_token(const std::string& label, const std::string& key,
     out += (out.empty() ? "" : " ") + token;
   }
   return dropped && !out.empty() ? out : label;
+}
+
+// A panel's legend labels without the "KEY=VALUE" tokens that all of them share, and its title
+// with those tokens added (said once instead of on every line): shorter entries that the
+// ellipsis need not cut, with what tells the panel's lines apart left in them. Labels of fewer
+// than two arms, of staged arms named by their parents (" <- "), that would be left empty, or
+// whose title would grow past kMaxPanelTitle characters stay as they are.
+struct PanelText {
+  std::string title;
+  std::vector<std::string> labels;
+};
+
+constexpr size_t kMaxPanelTitle = 64;  // 8 px a character: fits a quarter of kMaxCanvasWidth
+
+PanelText move_shared_tokens(const std::string& title, const std::vector<std::string>& labels) {
+  const PanelText unchanged{title, labels};
+  if (labels.size() < 2) return unchanged;
+  std::vector<std::vector<std::string>> tokens;
+  for (const std::string& l : labels) {
+    if (l.find(" <- ") != std::string::npos) return unchanged;
+    std::istringstream in(l);
+    tokens.emplace_back(std::istream_iterator<std::string>(in),
+                        std::istream_iterator<std::string>());
+  }
+  std::vector<std::string> shared;
+  for (const std::string& t : tokens.front()) {
+    const bool everywhere = std::all_of(tokens.begin(), tokens.end(), [&](const auto& ts) {
+      return std::find(ts.begin(), ts.end(), t) != ts.end();
+    });
+    if (everywhere && t.find('=') != std::string::npos) shared.push_back(t);
+  }
+  if (shared.empty()) return unchanged;
+  PanelText out{title, {}};
+  for (const std::string& t : shared) out.title += " " + t;
+  if (utf8_length(out.title) > kMaxPanelTitle) return unchanged;
+  for (const auto& ts : tokens) {
+    std::string label;
+    for (const std::string& t : ts) {
+      if (std::find(shared.begin(), shared.end(), t) == shared.end()) {
+        label += (label.empty() ? "" : " ") + t;
+      }
+    }
+    if (label.empty()) return unchanged;
+    out.labels.push_back(label);
+  }
+  return out;
 }
 
 // The arms of one panel and what its title says.
@@ -733,11 +784,12 @@ std::optional<Plot> learning_curves(const Report& report, const FigureOptions& o
     std::vector<Panel> cells;
     for (const PanelGroup& g : groups) {
       Panel cell;
-      cell.title = panel_title(g);
       std::vector<std::string> labels;
       for (const size_t i : g.arms)
         labels.push_back(without_token(arm_label(report, i), g.key, g.value));
-      labels = shorten(labels, 40);
+      PanelText text = move_shared_tokens(panel_title(g), labels);
+      cell.title = text.title;
+      labels = shorten(text.labels, 40);
       std::vector<std::string> lines;
       for (size_t k = 0; k < g.arms.size(); ++k) {
         const size_t i = g.arms[k];
@@ -910,7 +962,6 @@ std::optional<Plot> metric_vs_groups(const Report& report, const FigureOptions& 
     std::vector<Panel> cells;
     for (const std::string& v : variants) {
       Panel cell;
-      cell.title = "variant=" + v;
       std::vector<size_t> members;
       std::vector<std::string> labels;
       for (size_t k = 0; k < series.size(); ++k) {
@@ -918,7 +969,9 @@ std::optional<Plot> metric_vs_groups(const Report& report, const FigureOptions& 
         members.push_back(k);
         labels.push_back(names[k]);
       }
-      labels = shorten(labels, 40);
+      PanelText text = move_shared_tokens("variant=" + v, labels);
+      cell.title = text.title;
+      labels = shorten(text.labels, 40);
       for (size_t m = 0; m < members.size(); ++m) {
         cell.keys.push_back(labels[m]);
         cell.elements.push_back(elements[members[m]] + quote(labels[m]));

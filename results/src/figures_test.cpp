@@ -727,20 +727,37 @@ TEST_F(FigureTest, TwentyArmsLearningCurvesArePanelsPerVariant) {
   EXPECT_NE(f->caption.find("one panel per value of attention.variant"), std::string::npos)
       << f->caption;
   const Svg svg = read_svg(f->svg_path);
-  for (const std::string& v : kVariants) EXPECT_EQ(texts_equal(svg, "variant=" + v), 1u) << v;
+  // The panel's title says its variant and the long token every arm of it shares, once.
+  const std::string shared = " schedule=cosine-with-linear-warmup-and-a-long-name";
+  std::vector<const SvgText*> titles;
+  for (const std::string& v : kVariants) {
+    ASSERT_EQ(texts_equal(svg, "variant=" + v + shared), 1u) << v;
+    titles.push_back(&*std::find_if(svg.texts.begin(), svg.texts.end(), [&](const SvgText& t) {
+      return t.text == "variant=" + v + shared;
+    }));
+  }
+  // Two titles of a row are a title's width apart (8 px a character): they do not overlap, and
+  // each lies inside the canvas.
+  const double title_width = 8.0 * static_cast<double>(titles[0]->text.size());
+  EXPECT_GE(std::abs(titles[1]->x - titles[0]->x), title_width);
+  for (const SvgText* t : titles) {
+    EXPECT_GE(t->x - title_width / 2, 0) << t->text;
+    EXPECT_LE(t->x + title_width / 2, svg.width) << t->text;
+  }
   EXPECT_EQ(texts_equal(svg, "8"), 4u) << "the same y tics in every panel";
-  // One legend entry per arm, inside its panel: the panel's variant left out of the label,
-  // which is shortened but stays distinct.
+  // One legend entry per arm, inside its panel: the panel's variant and the shared token left
+  // out of the label, which is then short enough to be whole, and distinct.
   ASSERT_EQ(svg.keys.size(), 20u);
   for (size_t panel = 0; panel < 4; ++panel) {
     const auto first = svg.keys.begin() + static_cast<std::ptrdiff_t>(panel * 5);
     EXPECT_EQ(std::set<std::string>(first, first + 5).size(), 5u) << "distinct in their panel";
   }
-  EXPECT_EQ(svg.keys[0].rfind("kv_heads=1 ", 0), 0u) << svg.keys[0];
-  EXPECT_NE(svg.keys[0].find("(baseline)"), std::string::npos) << svg.keys[0];
+  EXPECT_EQ(svg.keys[0], "kv_heads=1 (baseline)");
+  EXPECT_EQ(svg.keys[1], "kv_heads=2");
   for (const std::string& key : svg.keys) {
     EXPECT_EQ(key.find("variant="), std::string::npos) << key;
-    EXPECT_NE(key.find("\u2026"), std::string::npos) << key << " is shortened";
+    EXPECT_EQ(key.find("schedule="), std::string::npos) << key;
+    EXPECT_EQ(key.find("\u2026"), std::string::npos) << key << " is whole";
   }
 }
 
@@ -756,7 +773,9 @@ TEST_F(FigureTest, APanelKeyChoosesThePanels) {
   // In ascending numeric order, left to right.
   double last_x = -1;
   for (const int g : kKvHeads) {
-    const std::string title = "kv_heads=" + std::to_string(g);
+    // Each panel's four arms share the long schedule token: the title says it.
+    const std::string title = "kv_heads=" + std::to_string(g) +
+                              " schedule=cosine-with-linear-warmup-and-a-long-name";
     ASSERT_EQ(texts_equal(svg, title), 1u) << title;
     const auto it = std::find_if(svg.texts.begin(), svg.texts.end(),
                                  [&](const SvgText& t) { return t.text == title; });
