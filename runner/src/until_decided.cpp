@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <unordered_map>
 
@@ -89,17 +90,33 @@ std::vector<LookComparison> look_at(results::Store& store, const SweepSpec& swee
     r.cs_high = s.available ? s.cs_high : std::nan("");
     r.decided = s.available && s.decided;
     r.equivalent = s.available && s.equivalent;
+    l.first_possible = s.min_looks_to_decide;
     out.push_back(std::move(l));
   }
   return out;
 }
+
+namespace {
+
+// The comparison's test cannot decide anything within the cap, whatever the data.
+bool beyond_cap(const LookComparison& c, const SequentialSeeds& rule) {
+  return c.first_possible > rule.max;
+}
+
+std::string format_level(double level) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", level);
+  return buf;
+}
+
+}  // namespace
 
 SeedCounts next_seed_counts(const SeedCounts& current, const std::vector<LookComparison>& looks,
                             const SequentialSeeds& rule) {
   SeedCounts next = current;
   for (const auto& c : looks) {
     const int64_t n = count_of(current, c.row.arm_key, rule.min);
-    if (!c.decided && n < rule.max) {
+    if (!c.decided && n < rule.max && !beyond_cap(c, rule)) {
       next[c.row.arm_key] =
           std::max(count_of(next, c.row.arm_key, rule.min), std::min(rule.max, n + rule.step));
     }
@@ -126,6 +143,11 @@ std::string look_action(const LookComparison& c, const SeedCounts& current, cons
   const int64_t after = count_of(next, c.row.arm_key, rule.min);
   if (c.row.decided) return "stop: decided";
   if (c.row.equivalent) return "stop: equivalent";
+  if (beyond_cap(c, rule)) {
+    return "stop: cannot decide within " + seeds_text(rule.max) + " (its test needs " +
+           seeds_text(c.first_possible) + " at level " + format_level(c.row.level) +
+           "; raise seeds: max)";
+  }
   if (after > before) return "add " + seeds_text(after - before);
   if (before >= rule.max) return "stop: " + seeds_text(rule.max) + ", the most";
   return "wait";  // never reached by the rule above; kept for a reader of the log

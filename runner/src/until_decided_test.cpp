@@ -165,6 +165,32 @@ TEST(UntilDecidedRule, UndecidedArmsGrowAndReferencesFollow) {
   EXPECT_EQ(pulled, (SeedCounts{{"A", 5}, {"B", 5}, {"D", 5}}));
 }
 
+// 12 comparisons at 0.05 / 12: the Gaussian mixture cannot decide before 7 seeds, whatever the
+// data, so a cap of 6 gives such a comparison nothing but wasted jobs.
+TEST(UntilDecidedRule, AComparisonThatCannotDecideWithinTheCapGetsNoSeeds) {
+  SequentialSeeds rule;
+  rule.enabled = true;
+  rule.min = 4;
+  rule.max = 6;
+  rule.step = 2;
+  const SeedCounts now{{"A", 4}, {"B", 4}, {"C", 4}};
+  LookComparison hopeless = comparison("B", "A", false);
+  hopeless.first_possible = 7;
+  hopeless.row.level = 0.05 / 12;
+  LookComparison possible = comparison("C", "A", false);
+  possible.first_possible = 6;
+  const std::vector<LookComparison> looks{hopeless, possible};
+  const SeedCounts next = next_seed_counts(now, looks, rule);
+  EXPECT_EQ(next, (SeedCounts{{"A", 6}, {"B", 4}, {"C", 6}}));
+  EXPECT_EQ(look_action(hopeless, now, next, rule),
+            "stop: cannot decide within 6 seeds (its test needs 7 seeds at level 0.004167; raise "
+            "seeds: max)");
+  EXPECT_EQ(look_action(possible, now, next, rule), "add 2 seeds");
+  // Unknown (-1) is no reason to stop.
+  LookComparison unknown = comparison("B", "A", false);
+  EXPECT_EQ(next_seed_counts(now, {unknown}, rule), (SeedCounts{{"A", 6}, {"B", 6}, {"C", 4}}));
+}
+
 const char* const kStaged =
     "name: staged\n"
     "task: lm\n"
@@ -339,6 +365,22 @@ TEST(UntilDecidedRun, ADifferenceStopsEarlyANullRunsToTheCapAndARerunAddsNothing
   run_until_decided(r.sweep, r.jobs, r.store, r.executor, r.options);
   EXPECT_EQ(r.executor.trained.size(), trained);
   EXPECT_EQ(results::sequential_looks(r.store, "three").size(), 20u);
+}
+
+// A cap below the first look that can decide (6 seeds at 0.05 / 2) trains nothing past the
+// first round, and the log says why, not "add 1 seed" up to the cap.
+TEST(UntilDecidedRun, ACapTooLowToDecideStopsAtTheFirstLookAndSaysWhy) {
+  Sweep3 r;
+  r.sweep.sequential.max = 5;
+  run_until_decided(r.sweep, r.jobs, r.store, r.executor, r.options);
+  EXPECT_EQ(r.executor.trained.size(), 9u);  // 3 arms x the first 3 seeds
+  const auto log = results::sequential_looks(r.store, "three");
+  ASSERT_EQ(log.size(), 2u);
+  for (const auto& row : log) {
+    EXPECT_EQ(row.action,
+              "stop: cannot decide within 5 seeds (its test needs 6 seeds at level 0.025; raise "
+              "seeds: max)");
+  }
 }
 
 TEST(UntilDecidedRun, AnInterruptedRoundResumesFromTheDatabase) {

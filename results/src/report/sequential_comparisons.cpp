@@ -211,6 +211,7 @@ void add_sequential(Report& r, Family& family, const std::vector<size_t>& member
     q.first_decided_at = res.first_decided_at;
     q.equivalent = res.equivalent;
     q.first_equivalent_at = res.first_equivalent_at;
+    q.min_looks_to_decide = res.min_looks_to_decide;
     q.looks = res.looks;
     std::vector<std::string> notes;
     if (s.paired && s.dropped > 0) {

@@ -210,6 +210,9 @@ struct SequentialComparison {
   // bh, where it is at alpha / K (e-Bonferroni's look); -1 = never.
   int64_t first_decided_at = -1;
   int64_t first_equivalent_at = -1;          // the look the CS at `level` first lay in (-m, m)
+  // The fewest seeds (pairs) at which the test can decide at `level`, whatever the data
+  // (stats::SequentialResult::min_looks_to_decide); -1 when not known.
+  int64_t min_looks_to_decide = -1;
   std::vector<stats::SequentialLook> looks;  // every look at `level` (figures, status)
   std::string verdict;  // "better", "worse", "equivalent (|difference| < m)", "undecided",
                         // "not available"

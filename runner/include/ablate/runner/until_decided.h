@@ -39,6 +39,10 @@ struct LookComparison {
   // The family, the arm and its reference (keys and labels), and what the look saw: what the
   // decision log records (look and action are set by the coordinator).
   results::SequentialLookRow row;
+  // The fewest seeds at which the comparison's test can decide anything at its level, whatever
+  // the data (results::SequentialResult::min_looks_to_decide; 7 for the Gaussian mixture at
+  // 0.05 / 12); -1 when not known. Above the cap, more seeds are of no use to it.
+  int64_t first_possible = -1;
 };
 
 // The report's options for the sweep's question: `report:` as flags, with the anytime-valid
@@ -51,8 +55,9 @@ results::ReportOptions question_options(const SweepSpec& sweep);
 std::vector<LookComparison> look_at(results::Store& store, const SweepSpec& sweep);
 
 // The next round's seeds: an undecided candidate below `rule.max` gets rule.step more (at most
-// max); then every reference gets at least as many as each of its candidates. Pure; equal to
-// `current` when nothing is left to decide.
+// max), unless its test cannot decide within max seeds (first_possible > max); then every
+// reference gets at least as many as each of its candidates. Pure; equal to `current` when
+// nothing is left to decide.
 SeedCounts next_seed_counts(const SeedCounts& current, const std::vector<LookComparison>& looks,
                             const SequentialSeeds& rule);
 
