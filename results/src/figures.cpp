@@ -833,19 +833,15 @@ std::optional<Plot> learning_curves(const Report& report, const FigureOptions& o
   return p;
 }
 
-// The number of key/value head groups of an arm: kv_heads (0 = model.heads), mha = model.heads
-// (or its kv_heads when model.heads is unknown), mqa = 1; nullopt when its config does not say.
+// The number of key/value head groups of an arm (key_value_heads); an imported mha arm may give
+// its kv_heads without model.heads.
 std::optional<int64_t> group_count(const ReportArm& arm) {
-  auto variant = arm.config.find("attention.variant");
-  if (variant == arm.config.end()) return std::nullopt;
-  const std::optional<int64_t> heads = config_int(arm.config, "model.heads");
-  // An imported sweep may give an mha arm's kv_heads without model.heads.
-  if (variant->second == "mha") return heads ? heads : config_int(arm.config, "attention.kv_heads");
-  if (variant->second == "mqa") return 1;
-  std::optional<int64_t> kv = config_int(arm.config, "attention.kv_heads");
-  if (kv && *kv == 0) return heads;
-  if (kv && *kv < 0) return std::nullopt;
-  return kv;
+  const auto variant = arm.config.find("attention.variant");
+  if (variant != arm.config.end() && variant->second == "mha" &&
+      !config_int(arm.config, "model.heads")) {
+    return config_int(arm.config, "attention.kv_heads");
+  }
+  return key_value_heads(arm.config);
 }
 
 std::optional<Plot> metric_vs_groups(const Report& report, const FigureOptions& options,
@@ -983,8 +979,9 @@ std::optional<Plot> metric_vs_groups(const Report& report, const FigureOptions& 
     grid(p, cells, p.title, options);
   }
   p.caption = "Mean " + report.options.metric +
-              " per arm against the number of key/value head groups (attention.kv_heads; mha = "
-              "model.heads, mqa = 1), one line per variant" +
+              " per arm against the number of key/value head groups (attention.kv_heads; mha, mkva "
+              "and gkva = model.heads, mqa = 1, gqkva = attention.kv_groups), one line per "
+              "variant" +
               (panels ? std::string(" and one panel per variant, all on the same axes") : "") +
               "; bars are " + percent(1 - report.options.alpha) +
               " t-intervals (none for an arm with one seed); points are shifted slightly sideways "
@@ -1338,18 +1335,12 @@ std::string to_string(CostAxis cost) {
   return "auto";
 }
 
-double kv_cache_bytes_per_token(const std::map<std::string, std::string>& config) {
-  constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
-  auto variant = config.find("attention.variant");
-  if (variant == config.end()) return kUnknown;
-  // model.depth is ablate's key; model.layers an imported table's.
-  std::optional<int64_t> layers = config_int(config, "model.layers");
-  if (!layers) layers = config_int(config, "model.depth");
-  const std::optional<int64_t> dim = config_int(config, "model.dim");
+std::optional<int64_t> key_value_heads(const std::map<std::string, std::string>& config) {
+  const auto variant = config.find("attention.variant");
+  if (variant == config.end()) return std::nullopt;
   const std::optional<int64_t> heads = config_int(config, "model.heads");
-  if (!layers || !dim || !heads || *layers <= 0 || *dim <= 0 || *heads <= 0) return kUnknown;
-  std::optional<int64_t> kv;
   const std::string& v = variant->second;
+  std::optional<int64_t> kv;
   if (v == "mha" || v == "mkva" || v == "gkva") {
     kv = heads;  // every head has its own key and value (gkva shares queries only)
   } else if (v == "mqa") {
@@ -1360,7 +1351,22 @@ double kv_cache_bytes_per_token(const std::map<std::string, std::string>& config
   } else if (v == "gqkva") {
     kv = config_int(config, "attention.kv_groups");
   }
-  if (!kv || *kv <= 0) return kUnknown;
+  if (!kv || *kv <= 0) return std::nullopt;
+  return kv;
+}
+
+double kv_cache_bytes_per_token(const std::map<std::string, std::string>& config) {
+  constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+  auto variant = config.find("attention.variant");
+  if (variant == config.end()) return kUnknown;
+  // model.depth is ablate's key; model.layers an imported table's.
+  std::optional<int64_t> layers = config_int(config, "model.layers");
+  if (!layers) layers = config_int(config, "model.depth");
+  const std::optional<int64_t> dim = config_int(config, "model.dim");
+  const std::optional<int64_t> heads = config_int(config, "model.heads");
+  if (!layers || !dim || !heads || *layers <= 0 || *dim <= 0 || *heads <= 0) return kUnknown;
+  const std::optional<int64_t> kv = key_value_heads(config);
+  if (!kv) return kUnknown;
   auto precision = config.find("train.precision");
   const bool half =
       precision != config.end() && (precision->second == "bf16" || precision->second == "fp16");

@@ -638,6 +638,28 @@ TEST(FigureStyle, TwelveColoursThenDashesAndMarkers) {
   }
 }
 
+// The x of the metric-vs-groups figure: GQKVA 2 x 2 has 2 key/value groups (it sat at 4, with
+// MHA, when the figure read attention.kv_heads, which gqkva leaves at 0).
+TEST(FigureCost, KeyValueHeadsPerVariant) {
+  auto kv = [](std::map<std::string, std::string> c) {
+    c["model.heads"] = "4";
+    return key_value_heads(c);
+  };
+  EXPECT_EQ(kv({{"attention.variant", "mha"}}), 4);
+  EXPECT_EQ(kv({{"attention.variant", "mqa"}}), 1);
+  EXPECT_EQ(kv({{"attention.variant", "gqa"}, {"attention.kv_heads", "2"}}), 2);
+  EXPECT_EQ(kv({{"attention.variant", "gqa"}, {"attention.kv_heads", "0"}}), 4);
+  EXPECT_EQ(kv({{"attention.variant", "mkva"}, {"attention.kv_heads", "0"}}), 4);
+  EXPECT_EQ(kv({{"attention.variant", "gkva"}, {"attention.q_heads", "2"}}), 4);
+  EXPECT_EQ(kv({{"attention.variant", "gqkva"},
+                {"attention.kv_heads", "0"},
+                {"attention.q_groups", "2"},
+                {"attention.kv_groups", "2"}}),
+            2);
+  EXPECT_EQ(kv({{"attention.variant", "gqkva"}}), std::nullopt);
+  EXPECT_EQ(kv({{"attention.variant", "novel"}}), std::nullopt);
+}
+
 TEST(FigureCost, KvCacheBytesPerTokenByHand) {
   // 4 layers, d = 256, H = 8: head dim 32; fp32 4 bytes. 2 x 4 x G x 32 x 4 = 1024 G.
   const std::map<std::string, std::string> base = {
@@ -774,8 +796,8 @@ TEST_F(FigureTest, APanelKeyChoosesThePanels) {
   double last_x = -1;
   for (const int g : kKvHeads) {
     // Each panel's four arms share the long schedule token: the title says it.
-    const std::string title = "kv_heads=" + std::to_string(g) +
-                              " schedule=cosine-with-linear-warmup-and-a-long-name";
+    const std::string title =
+        "kv_heads=" + std::to_string(g) + " schedule=cosine-with-linear-warmup-and-a-long-name";
     ASSERT_EQ(texts_equal(svg, title), 1u) << title;
     const auto it = std::find_if(svg.texts.begin(), svg.texts.end(),
                                  [&](const SvgText& t) { return t.text == title; });

@@ -39,6 +39,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,11 @@ std::string to_string(CostAxis cost);
 // attention.kv_groups. NaN when the config does not say (a missing or non-numeric key, an unknown
 // variant).
 double kv_cache_bytes_per_token(const std::map<std::string, std::string>& config);
+
+// The key/value heads of an arm's config, as above (mha, mkva, gkva: model.heads; mqa: 1; gqa and
+// its relatives: attention.kv_heads, 0 = model.heads; gqkva: attention.kv_groups): the x of the
+// metric-vs-groups figure and a factor of the KV cache. nullopt when the config does not say.
+std::optional<int64_t> key_value_heads(const std::map<std::string, std::string>& config);
 
 struct FigureOptions {
   std::string gnuplot = "gnuplot";  // the executable, found on PATH
