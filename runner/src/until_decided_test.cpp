@@ -141,12 +141,18 @@ LookComparison comparison(const std::string& arm, const std::string& reference, 
   return c;
 }
 
-TEST(UntilDecidedRule, UndecidedArmsGrowAndReferencesFollow) {
+// seeds: {min, max, step, until: decided}
+SequentialSeeds until_decided(int64_t min, int64_t max, int64_t step) {
   SequentialSeeds rule;
   rule.enabled = true;
-  rule.min = 3;
-  rule.max = 6;
-  rule.step = 2;
+  rule.min = min;
+  rule.max = max;
+  rule.step = step;
+  return rule;
+}
+
+TEST(UntilDecidedRule, UndecidedArmsGrowAndReferencesFollow) {
+  const SequentialSeeds rule = until_decided(3, 6, 2);
   const SeedCounts now{{"A", 3}, {"B", 3}, {"C", 3}};
   const std::vector<LookComparison> looks{comparison("B", "A", false), comparison("C", "A", true)};
   const SeedCounts next = next_seed_counts(now, looks, rule);
@@ -168,11 +174,7 @@ TEST(UntilDecidedRule, UndecidedArmsGrowAndReferencesFollow) {
 // 12 comparisons at 0.05 / 12: the Gaussian mixture cannot decide before 7 seeds, whatever the
 // data, so a cap of 6 gives such a comparison nothing but wasted jobs.
 TEST(UntilDecidedRule, AComparisonThatCannotDecideWithinTheCapGetsNoSeeds) {
-  SequentialSeeds rule;
-  rule.enabled = true;
-  rule.min = 4;
-  rule.max = 6;
-  rule.step = 2;
+  const SequentialSeeds rule = until_decided(4, 6, 2);
   const SeedCounts now{{"A", 4}, {"B", 4}, {"C", 4}};
   LookComparison hopeless = comparison("B", "A", false);
   hopeless.first_possible = 7;
