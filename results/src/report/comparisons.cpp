@@ -304,22 +304,25 @@ ReferenceSearch reference_lacking_keys(const std::vector<ReportArm>& arms,
     }
     std::vector<std::string> missing;
     bool fits = true;
-    for (const auto& [k, v] : cell_arm.params) {
-      if (k == key) continue;
-      const auto it = std::find_if(candidate.params.begin(), candidate.params.end(),
-                                   [&](const auto& p) { return p.first == k; });
+    // (Named pairs, not structured bindings: clang 14 cannot capture those in a lambda.)
+    using Params = std::vector<std::pair<std::string, std::string>>;
+    const auto has = [](const Params& params, const std::string& k) {
+      return std::find_if(params.begin(), params.end(),
+                          [&](const auto& p) { return p.first == k; });
+    };
+    for (const auto& param : cell_arm.params) {
+      if (param.first == key) continue;
+      const auto it = has(candidate.params, param.first);
       if (it == candidate.params.end()) {
-        if (key_applies(candidate, k)) fits = false;  // lacks a key it has: another cell
-        missing.push_back(k);
-      } else if (!same_value(it->second, v)) {
+        if (key_applies(candidate, param.first)) fits = false;  // lacks a key it has: another cell
+        missing.push_back(param.first);
+      } else if (!same_value(it->second, param.second)) {
         fits = false;
       }
     }
     // Keys the candidate has that the cell lacks make it another cell, not a wider one.
-    for (const auto& [k, v] : candidate.params) {
-      if (k == key) continue;
-      if (std::none_of(cell_arm.params.begin(), cell_arm.params.end(),
-                       [&](const auto& p) { return p.first == k; })) {
+    for (const auto& param : candidate.params) {
+      if (param.first != key && has(cell_arm.params, param.first) == cell_arm.params.end()) {
         fits = false;
       }
     }
