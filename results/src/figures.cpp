@@ -1357,8 +1357,6 @@ std::optional<int64_t> key_value_heads(const std::map<std::string, std::string>&
 
 double kv_cache_bytes_per_token(const std::map<std::string, std::string>& config) {
   constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
-  auto variant = config.find("attention.variant");
-  if (variant == config.end()) return kUnknown;
   // model.depth is ablate's key; model.layers an imported table's.
   std::optional<int64_t> layers = config_int(config, "model.layers");
   if (!layers) layers = config_int(config, "model.depth");

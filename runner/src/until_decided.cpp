@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <set>
 #include <unordered_map>
+
+#include "ablate/runner/progress.h"
 
 namespace ablate::runner {
 namespace {
@@ -22,6 +23,11 @@ int64_t count_of(const SeedCounts& counts, const std::string& arm, int64_t fallb
 }
 
 std::string seeds_text(int64_t n) { return std::to_string(n) + (n == 1 ? " seed" : " seeds"); }
+
+// The comparison's test cannot decide anything within the cap, whatever the data.
+bool beyond_cap(const LookComparison& c, const SequentialSeeds& rule) {
+  return c.first_possible > rule.max;
+}
 
 // Whether the rows of two looks say the same (a re-run that found nothing new).
 bool same_look(const std::vector<results::SequentialLookRow>& a,
@@ -96,21 +102,6 @@ std::vector<LookComparison> look_at(results::Store& store, const SweepSpec& swee
   return out;
 }
 
-namespace {
-
-// The comparison's test cannot decide anything within the cap, whatever the data.
-bool beyond_cap(const LookComparison& c, const SequentialSeeds& rule) {
-  return c.first_possible > rule.max;
-}
-
-std::string format_level(double level) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", level);
-  return buf;
-}
-
-}  // namespace
-
 SeedCounts next_seed_counts(const SeedCounts& current, const std::vector<LookComparison>& looks,
                             const SequentialSeeds& rule) {
   SeedCounts next = current;
@@ -145,7 +136,7 @@ std::string look_action(const LookComparison& c, const SeedCounts& current, cons
   if (c.row.equivalent) return "stop: equivalent";
   if (beyond_cap(c, rule)) {
     return "stop: cannot decide within " + seeds_text(rule.max) + " (its test needs " +
-           seeds_text(c.first_possible) + " at level " + format_level(c.row.level) +
+           seeds_text(c.first_possible) + " at level " + format_metric(c.row.level) +
            "; raise seeds: max)";
   }
   if (after > before) return "add " + seeds_text(after - before);
