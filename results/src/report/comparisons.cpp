@@ -302,29 +302,20 @@ ReferenceSearch reference_lacking_keys(const std::vector<ReportArm>& arms,
         candidate.parent_label != cell_arm.parent_label) {
       continue;
     }
+    // Label keys are the varying keys that apply: a cell key the candidate lacks is one that does
+    // not apply to it; a key it has that the cell lacks makes it another cell, not a wider one.
     std::vector<std::string> missing;
     bool fits = true;
-    // (Named pairs, not structured bindings: clang 14 cannot capture those in a lambda.)
-    using Params = std::vector<std::pair<std::string, std::string>>;
-    const auto has = [](const Params& params, const std::string& k) {
-      return std::find_if(params.begin(), params.end(),
-                          [&](const auto& p) { return p.first == k; });
-    };
-    for (const auto& param : cell_arm.params) {
-      if (param.first == key) continue;
-      const auto it = has(candidate.params, param.first);
-      if (it == candidate.params.end()) {
-        if (key_applies(candidate, param.first)) fits = false;  // lacks a key it has: another cell
-        missing.push_back(param.first);
-      } else if (!same_value(it->second, param.second)) {
+    for (const auto& [k, v] : cell_arm.params) {
+      if (k == key) continue;
+      if (!key_applies(candidate, k)) {
+        missing.push_back(k);
+      } else if (!same_value(arm_value(candidate, k), v)) {
         fits = false;
       }
     }
-    // Keys the candidate has that the cell lacks make it another cell, not a wider one.
-    for (const auto& param : candidate.params) {
-      if (param.first != key && has(cell_arm.params, param.first) == cell_arm.params.end()) {
-        fits = false;
-      }
+    for (const auto& [k, v] : candidate.params) {
+      if (k != key && !key_applies(cell_arm, k)) fits = false;
     }
     if (!fits || missing.empty()) continue;
     if (found.arms.empty()) found.missing = missing;
