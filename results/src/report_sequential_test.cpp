@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ablate/results/decision_log.h"
 #include "ablate/results/report.h"
 #include "ablate/results/sequential.h"
 #include "ablate/testing/errors.h"
@@ -118,7 +119,18 @@ TEST_F(ReportTest, SequentialPairsNestedSeedsAndOtherwiseTakesEachArmsSeedsInOrd
   const auto& base = r.arms[r.baseline];
 
   const Comparison& nested = comparison_of(r, "kv_heads=2 variant=gqa");
-  EXPECT_EQ(nested.test, "welch");  // the fixed tests keep their rule: the seeds are not the same
+  // The fixed-n test pairs the same seeds: the paired t-test on seeds 0, 1, 3, 4, 5 (scipy
+  // 1.10 ttest_rel: t = 10.609453782082287, p = 0.0004467711166849754; Welch on all ten
+  // reference seeds would say p = 0.022).
+  EXPECT_EQ(nested.test, "paired-t");
+  EXPECT_TRUE(nested.paired);
+  EXPECT_EQ(nested.n, 5);
+  EXPECT_NEAR(nested.result.statistic, 10.609453782082287, 1e-9);
+  EXPECT_NEAR(nested.result.p_value, 0.0004467711166849754, 1e-12);
+  EXPECT_NE(nested.note.find("paired on the 5 seeds both arms have (5 runs without a partner "
+                             "left out)"),
+            std::string::npos)
+      << nested.note;
   EXPECT_TRUE(nested.sequential.paired);
   std::vector<double> x, y;
   for (int64_t s : {0, 1, 3, 4, 5}) {
@@ -140,6 +152,8 @@ TEST_F(ReportTest, SequentialPairsNestedSeedsAndOtherwiseTakesEachArmsSeedsInOrd
 
   const Comparison& other = comparison_of(r, "kv_heads=1 variant=gqa");
   EXPECT_FALSE(other.sequential.paired);
+  EXPECT_EQ(other.test, "welch");  // no seed in common: unpaired, on every value of both arms
+  EXPECT_EQ(other.n, 17);
   // Ascending seeds 10..16 against the reference's 0..9: the first 7 of each.
   const auto& arm = r.arms[other.arm];
   EXPECT_EQ(arm.seeds, (std::vector<int64_t>{10, 11, 12, 13, 14, 15, 16}));
@@ -150,6 +164,59 @@ TEST_F(ReportTest, SequentialPairsNestedSeedsAndOtherwiseTakesEachArmsSeedsInOrd
   EXPECT_NE(other.sequential.note.find("3 runs of the reference wait for a partner"),
             std::string::npos)
       << other.sequential.note;
+}
+
+// A sweep whose seeds were added until decided: the fixed-n verdicts do not hold under that
+// stopping rule, so the tables and the summary show the anytime-valid ones and say so.
+TEST_F(ReportTest, UntilDecidedSweepShowsTheAnytimeValidVerdicts) {
+  write_sweep(store_, dir_, "s", ten_seeds());
+  SequentialLookRow look;
+  look.look = 3;
+  look.family = "baseline";
+  look.arm_key = arm_key_of(kGqa2);
+  look.reference_arm_key = arm_key_of(kMha);
+  look.method = "gaussian-mixture";
+  look.seeds = 10;
+  look.max_seeds = 10;
+  look.action = "stop: decided";
+  add_sequential_looks(store_, "s", {look});
+
+  const Report seq = report("s", sequential_options(SequentialMethod::kGaussianMixture));
+  ASSERT_TRUE(seq.verdicts_anytime_valid());
+  const Comparison& noisy = comparison_of(seq, "kv_heads=1 variant=gqa");
+  EXPECT_EQ(noisy.verdict, "no detectable difference");  // the fixed-n test's, kept
+  EXPECT_EQ(noisy.sequential.verdict, "undecided");
+  const std::string md = render_markdown(seq, {});
+  EXPECT_NE(md.find("2 compared with the baseline: 1 better, 1 undecided (anytime-valid: the "
+                    "sweep added seeds until decided)"),
+            std::string::npos)
+      << md.substr(0, 400);
+  EXPECT_NE(md.find("| Arm | verdict (anytime-valid) | n |"), std::string::npos);
+  EXPECT_NE(md.find("| kv\\_heads=1 variant=gqa | undecided | 10 |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("| no detectable difference |"), std::string::npos);
+  EXPECT_NE(md.find("the verdicts shown are the anytime-valid ones, which do"), std::string::npos);
+  EXPECT_NE(render_html(seq, {}).find("verdict (anytime-valid)"), std::string::npos);
+  EXPECT_NE(render_latex(seq).find("Verdict (anytime-{}valid)"), std::string::npos);
+  // JSON keeps both: the fixed-n verdict and the sequential one.
+  const auto j = nlohmann::json::parse(render_json(seq));
+  bool seen = false;
+  for (const auto& c : j["comparisons"]) {
+    if (c["verdict"] == "no detectable difference") {
+      EXPECT_EQ(c["sequential"]["verdict"], "undecided");
+      seen = true;
+    }
+  }
+  EXPECT_TRUE(seen);
+
+  // Without --sequential the fixed-n verdicts are all there is, and the warning says so.
+  const Report plain = report("s", ReportOptions{});
+  EXPECT_FALSE(plain.verdicts_anytime_valid());
+  const std::string fixed = render_markdown(plain, {});
+  EXPECT_NE(fixed.find("| Arm | verdict | n |"), std::string::npos);
+  EXPECT_NE(fixed.find("| kv\\_heads=1 variant=gqa | no detectable difference | 10 |"),
+            std::string::npos);
+  EXPECT_NE(fixed.find("its verdicts are fixed-n too: report with --sequential"),
+            std::string::npos);
 }
 
 TEST_F(ReportTest, SequentialInfersBoundsForAccuracyAndBets) {

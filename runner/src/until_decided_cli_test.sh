@@ -113,10 +113,12 @@ has report.json '"until_decided": {'
   --sequential > report.md 2>&1 || fail "report --sequential (md): $(cat report.md)"
 has report.md "Seeds were added until each comparison was decided, with an anytime-valid test"
 has report.md "at most 7 per arm"
-has report.md "read the anytime-valid comparisons, which do"
+has report.md "the verdicts shown are the anytime-valid ones, which do"
+has report.md "| Arm | verdict (anytime-valid) |"
 "$ablate" report ud --db $db --metric final_val_loss --baseline train.lr=0.003 kv_heads=4 \
   > fixed.md 2>&1 || fail "report (md): $(cat fixed.md)"
 has fixed.md "this sweep added seeds until decided ($looks looks): the fixed-n tests"
+has fixed.md "its verdicts are fixed-n too: report with --sequential"
 
 # Without --metric the sweep file's report: question is the report's, anytime-valid for this
 # sweep; status says so.
@@ -124,7 +126,8 @@ has fixed.md "this sweep added seeds until decided ($looks looks): the fixed-n t
 has question.md "Ablation report: ud, final\_val\_loss"
 has question.md "given in the sweep file's report: block"
 has question.md "## Anytime-valid comparisons"
-grep -qE "\(anytime-valid: ([0-9] better, )?[12] worse" question.md || fail "no anytime-valid counts: $(head -3 question.md)"
+grep -qE ": ([0-9] better, )?[12] worse[^(]*\(anytime-valid: the sweep added seeds until decided\)" question.md ||
+  fail "no anytime-valid counts: $(head -3 question.md)"
 has status.txt "next: ablate report ud --db $db   (the sweep file's report: question, with the anytime-valid comparisons)"
 
 exit $((failures > 0))

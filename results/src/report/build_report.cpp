@@ -234,10 +234,11 @@ void write_warnings(Report& r) {
   if (r.until_decided_looks > 0) {
     r.warnings.push_back(
         "this sweep added seeds until decided (" + std::to_string(r.until_decided_looks) +
-        " looks): the fixed-n tests (verdicts, p-values and intervals of the arms table) assume "
-        "the number of seeds was fixed in advance and do not hold under that stopping rule; " +
-        (o.sequential ? std::string("read the anytime-valid comparisons, which do")
-                      : std::string("report with --sequential for anytime-valid ones")));
+        " looks): the fixed-n tests (p-values and intervals of the arms table) assume the number "
+        "of seeds was fixed in advance and do not hold under that stopping rule; " +
+        (o.sequential ? std::string("the verdicts shown are the anytime-valid ones, which do")
+                      : std::string("its verdicts are fixed-n too: report with --sequential for "
+                                    "anytime-valid ones")));
   }
   if (r.comparisons.empty()) {
     r.warnings.push_back("the report has one arm: there is nothing to compare");

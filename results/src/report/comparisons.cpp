@@ -11,6 +11,27 @@
 
 namespace ablate::results::detail {
 
+bool seeds_nested(const PlannedSeeds& planned, const ReportArm& a, const ReportArm& b) {
+  const auto& x = planned.at(a.arm_key);
+  const auto& y = planned.at(b.arm_key);
+  return std::includes(x.begin(), x.end(), y.begin(), y.end()) ||
+         std::includes(y.begin(), y.end(), x.begin(), x.end());
+}
+
+SeedPairs pair_by_seed(const ReportArm& arm, const ReportArm& ref) {
+  SeedPairs s;
+  std::map<int64_t, double> ref_by_seed;
+  for (size_t i = 0; i < ref.seeds.size(); ++i) ref_by_seed[ref.seeds[i]] = ref.values[i];
+  for (size_t i = 0; i < arm.seeds.size(); ++i) {  // ascending seeds
+    const auto it = ref_by_seed.find(arm.seeds[i]);
+    if (it == ref_by_seed.end()) continue;
+    s.x.push_back(arm.values[i]);
+    s.y.push_back(it->second);
+  }
+  s.dropped = static_cast<int64_t>(arm.seeds.size() + ref.seeds.size() - 2 * s.x.size());
+  return s;
+}
+
 namespace {
 
 struct Samples {
@@ -18,21 +39,6 @@ struct Samples {
   bool paired = false;
   int64_t dropped = 0;  // seeds of one arm without a partner (paired)
 };
-
-Samples paired_samples(const ReportArm& arm, const ReportArm& base) {
-  Samples s;
-  s.paired = true;
-  std::map<int64_t, double> base_by_seed;
-  for (size_t i = 0; i < base.seeds.size(); ++i) base_by_seed[base.seeds[i]] = base.values[i];
-  for (size_t i = 0; i < arm.seeds.size(); ++i) {
-    const auto it = base_by_seed.find(arm.seeds[i]);
-    if (it == base_by_seed.end()) continue;
-    s.x.push_back(arm.values[i]);
-    s.y.push_back(it->second);
-  }
-  s.dropped = static_cast<int64_t>(arm.seeds.size() + base.seeds.size() - 2 * s.x.size());
-  return s;
-}
 
 std::string test_name(TestChoice test, bool paired) {
   switch (test) {
@@ -55,13 +61,13 @@ Comparison compare(const Report& report, size_t arm_index, size_t reference,
   Comparison c;
   c.arm = arm_index;
   c.reference = reference;
-  // Pairing needs the arms to have been run with the same seeds (common random numbers).
-  const bool same_seeds = planned_seeds.at(arm.arm_key) == planned_seeds.at(base.arm_key);
+  // Pairing needs common random numbers: the seeds both arms ran (nested seed sets).
+  const bool nested = seeds_nested(planned_seeds, arm, base);
   bool paired = false;
   switch (o.test) {
     case TestChoice::kAuto:
     case TestChoice::kPermutation:
-      paired = same_seeds;
+      paired = nested;
       break;
     case TestChoice::kPairedT:
     case TestChoice::kWilcoxon:
@@ -72,7 +78,11 @@ Comparison compare(const Report& report, size_t arm_index, size_t reference,
   }
   Samples s;
   if (paired) {
-    s = paired_samples(arm, base);
+    SeedPairs pairs = pair_by_seed(arm, base);
+    s.x = std::move(pairs.x);
+    s.y = std::move(pairs.y);
+    s.dropped = pairs.dropped;
+    s.paired = true;
   } else {
     s.x = arm.values;
     s.y = base.values;

@@ -8,8 +8,9 @@ namespace ablate::results::detail {
 std::string test_words(TestChoice test) {
   switch (test) {
     case TestChoice::kAuto:
-      return "the paired t-test where an arm was run with the same seeds as its reference (pairs "
-             "matched by seed), Welch's t-test otherwise";
+      return "the paired t-test where an arm and its reference were run with nested seeds (one "
+             "arm's planned seeds all among the other's: pairs matched by seed, over the seeds "
+             "both have), Welch's t-test otherwise";
     case TestChoice::kPairedT:
       return "the paired t-test, pairs matched by seed";
     case TestChoice::kWelch:
@@ -22,7 +23,7 @@ std::string test_words(TestChoice test) {
              "approximation with tie and continuity corrections)";
     case TestChoice::kPermutation:
       return "a permutation test of the difference in means (sign flips within seed pairs when "
-             "the seeds are shared, label permutations otherwise; exact when feasible)";
+             "the seeds are nested, label permutations otherwise; exact when feasible)";
     case TestChoice::kAso:
       return "Almost Stochastic Order (eps_min; an arm almost dominates when eps_min < 0.2), "
              "which has no p-value";

@@ -16,7 +16,17 @@ std::string p_text(double p) {
   return format_number(p, 2);
 }
 
-void fill_comparison(RowText& t, const Comparison& c) {
+std::string shown_verdict(const Report& r, const Comparison& c) {
+  return r.verdicts_anytime_valid() ? c.sequential.verdict : c.verdict;
+}
+
+std::string verdict_header(const Report& r) {
+  return r.verdicts_anytime_valid() ? "verdict (anytime-valid)" : "verdict";
+}
+
+namespace {
+
+void fill_comparison(RowText& t, const Report& r, const Comparison& c) {
   if (c.difference.available) {
     t.diff = (c.difference.diff > 0 ? "+" : "") + format_number(c.difference.diff, 3);
     if (c.difference.ci.available) {
@@ -35,9 +45,11 @@ void fill_comparison(RowText& t, const Comparison& c) {
   t.delta = c.cliffs_delta.available ? format_number(c.cliffs_delta.value, 2) : "";
   t.prob = c.prob_improvement.available ? format_number(c.prob_improvement.value, 2) : "";
   t.power = c.seeds_for_power.available ? std::to_string(c.seeds_for_power.n) : "";
-  t.verdict = c.verdict;
+  t.verdict = shown_verdict(r, c);
   t.test = c.test;
 }
+
+}  // namespace
 
 RowText arm_text(const Report& r, size_t a) {
   const ReportArm& arm = r.arms[a];
@@ -68,14 +80,14 @@ RowText row_text(const Report& r, size_t a) {
   }
   const Family* base = baseline_family(r);
   for (const auto& c : r.comparisons) {
-    if (base != nullptr && c.arm == a && &r.families[c.family] == base) fill_comparison(t, c);
+    if (base != nullptr && c.arm == a && &r.families[c.family] == base) fill_comparison(t, r, c);
   }
   return t;
 }
 
 RowText comparison_text(const Report& r, const Comparison& c) {
   RowText t = arm_text(r, c.arm);
-  fill_comparison(t, c);
+  fill_comparison(t, r, c);
   return t;
 }
 
@@ -126,7 +138,7 @@ Table arms_table(const Report& r) {
   const std::string conf = percent(1 - r.options.alpha);
   Table table;
   table.columns = {column("Arm", false, true),
-                   column("verdict", false),
+                   column(verdict_header(r), false),
                    column("n"),
                    column("mean ± std"),
                    column(conf + " CI"),
@@ -207,6 +219,9 @@ std::string sequential_counts(const Report& r, const Family& family) {
 }
 
 std::string verdict_counts(const Report& r, const Family& family) {
+  if (r.verdicts_anytime_valid()) {
+    return sequential_counts(r, family) + " (anytime-valid: the sweep added seeds until decided)";
+  }
   int better = 0, worse = 0, none = 0, untested = 0;
   for (const auto& c : r.comparisons) {
     if (&r.families[c.family] != &family) continue;
@@ -280,7 +295,7 @@ Table family_table(const Report& r, const Family& f) {
   const std::string conf_tex = escape_latex(conf);
   const std::string power = format_number(r.options.power * 100, 3) + "%";
   t.columns = {column(short_key(f.key, {f.key}), false, true),
-               column("verdict", false),
+               column(verdict_header(r), false),
                column("n"),
                column("mean ± std"),
                column("Δ vs reference"),

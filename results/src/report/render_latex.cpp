@@ -31,14 +31,15 @@ Table latex_arms_table(const Report& r) {
     return c;
   };
   Table table;
-  table.columns = {column("Arm", "", false),
-                   column("n", "$n$", true),
-                   column("Mean ± std", "Mean $\\pm$ std", true),
-                   column("CI", conf + " CI", true),
-                   column("Δ [CI]", "$\\Delta$ [" + conf + " CI]", true),
-                   column("p adj.", "$p_{\\mathrm{adj}}$", true),
-                   column("g", "$g$", true),
-                   column("Verdict", "", false)};
+  table.columns = {
+      column("Arm", "", false),
+      column("n", "$n$", true),
+      column("Mean ± std", "Mean $\\pm$ std", true),
+      column("CI", conf + " CI", true),
+      column("Δ [CI]", "$\\Delta$ [" + conf + " CI]", true),
+      column("p adj.", "$p_{\\mathrm{adj}}$", true),
+      column("g", "$g$", true),
+      column(r.verdicts_anytime_valid() ? "Verdict (anytime-valid)" : "Verdict", "", false)};
   // Without a baseline family: the arms described; each --compare family has its own table.
   const bool compared = baseline_family(r) != nullptr;
   if (!compared) table.columns.resize(4);
@@ -99,7 +100,12 @@ std::string render_latex(const Report& r) {
                        ? std::string("Almost Stochastic Order (no p-value)")
                        : tests_run + ", p adjusted with " +
                              stats::to_string(r.options.correction)) +
-      ", Hedges' $g$.";
+      ", Hedges' $g$." +
+      (r.verdicts_anytime_valid()
+           ? " The seeds were added until decided, so the verdicts are the anytime-valid ones "
+             "(confidence sequences); the fixed-n p-values and intervals do not hold under that "
+             "stopping rule."
+           : std::string());
   out << table_latex(latex_arms_table(r), caption, label);
   for (size_t i = 0; i < r.families.size(); ++i) {
     const Family& f = r.families[i];

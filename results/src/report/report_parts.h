@@ -112,6 +112,16 @@ void choose_baseline(Report& report);
 
 // arm key -> the seeds the sweep planned for the arm (pairing needs the same seeds).
 using PlannedSeeds = std::map<std::string, std::set<int64_t>>;
+// Whether two arms can be paired by seed: one arm's planned seeds are all among the other's (a
+// sweep run until decided stops a candidate while its reference goes on; the seeds both ran are
+// still common random numbers). Equal sets are nested; disjoint or overlapping ones are not.
+bool seeds_nested(const PlannedSeeds& planned, const ReportArm& a, const ReportArm& b);
+// The values of `arm` and `ref` on the seeds both have, in ascending seed order.
+struct SeedPairs {
+  std::vector<double> x, y;  // arm, ref
+  int64_t dropped = 0;       // runs of either arm without a partner
+};
+SeedPairs pair_by_seed(const ReportArm& arm, const ReportArm& ref);
 // Every arm against the baseline: the "baseline" family, tested, corrected and decided.
 void add_baseline_family(Report& report, const PlannedSeeds& planned_seeds);
 // One --compare family (report.h, "Families"); ReportError for a key that is not a param, a key
@@ -166,6 +176,10 @@ struct RowText {
   std::string n, mean_std, ci, iqm, diff, diff_ci, p, p_adj, g, delta, prob, power, verdict, test;
 };
 std::string p_text(double p);
+// The verdict a table shows for `c`: its fixed-n test's, or the anytime-valid one when
+// Report::verdicts_anytime_valid(); and the verdict column's header, which says which.
+std::string shown_verdict(const Report& r, const Comparison& c);
+std::string verdict_header(const Report& r);
 RowText arm_text(const Report& r, size_t a);  // the arm's own cells (n, mean, CI, IQM)
 // The arm's cells and its comparison in the baseline family; "baseline" for the baseline arm.
 RowText row_text(const Report& r, size_t a);

@@ -34,20 +34,12 @@ struct SequentialSamples {
 SequentialSamples sequential_samples(const ReportArm& arm, const ReportArm& ref,
                                      const PlannedSeeds& planned) {
   SequentialSamples s;
-  const auto& a = planned.at(arm.arm_key);
-  const auto& b = planned.at(ref.arm_key);
-  s.paired = std::includes(a.begin(), a.end(), b.begin(), b.end()) ||
-             std::includes(b.begin(), b.end(), a.begin(), a.end());
+  s.paired = seeds_nested(planned, arm, ref);
   if (s.paired) {
-    std::map<int64_t, double> ref_by_seed;
-    for (size_t i = 0; i < ref.seeds.size(); ++i) ref_by_seed[ref.seeds[i]] = ref.values[i];
-    for (size_t i = 0; i < arm.seeds.size(); ++i) {  // ascending seeds
-      const auto it = ref_by_seed.find(arm.seeds[i]);
-      if (it == ref_by_seed.end()) continue;
-      s.x.push_back(arm.values[i]);
-      s.y.push_back(it->second);
-    }
-    s.dropped = static_cast<int64_t>(arm.seeds.size() + ref.seeds.size() - 2 * s.x.size());
+    SeedPairs pairs = pair_by_seed(arm, ref);
+    s.x = std::move(pairs.x);
+    s.y = std::move(pairs.y);
+    s.dropped = pairs.dropped;
     return s;
   }
   const size_t n = std::min(arm.values.size(), ref.values.size());

@@ -209,7 +209,7 @@ struct SequentialComparison {
   // The look (seeds, pairs when paired) at which the CS first excluded 0: at `level`, except under
   // bh, where it is at alpha / K (e-Bonferroni's look); -1 = never.
   int64_t first_decided_at = -1;
-  int64_t first_equivalent_at = -1;          // the look the CS at `level` first lay in (-m, m)
+  int64_t first_equivalent_at = -1;  // the look the CS at `level` first lay in (-m, m)
   // The fewest seeds (pairs) at which the test can decide at `level`, whatever the data
   // (stats::SequentialResult::min_looks_to_decide); -1 when not known.
   int64_t min_looks_to_decide = -1;
@@ -326,6 +326,11 @@ struct Report {
 
   bool has_baseline() const { return baseline != kNoArm; }
   const ReportArm& baseline_arm() const { return arms.at(baseline); }
+  // The verdicts the tables and the summary show are the anytime-valid ones: the seeds were
+  // chosen by looking at the results (until decided), which invalidates the fixed-n tests, and
+  // the report has the sequential comparisons that hold under that stopping rule. The fixed-n
+  // verdicts stay in Comparison::verdict (and the JSON) for a reader who wants them.
+  bool verdicts_anytime_valid() const { return until_decided_looks > 0 && options.sequential; }
 };
 
 // Whether `given` (a --baseline, --where, --compare or --reference key) names the config key
