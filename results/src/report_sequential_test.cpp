@@ -197,8 +197,12 @@ TEST_F(ReportTest, UntilDecidedSweepShowsTheAnytimeValidVerdicts) {
   EXPECT_NE(md.find("the verdicts shown are the anytime-valid ones, which do"), std::string::npos);
   EXPECT_NE(render_html(seq, {}).find("verdict (anytime-valid)"), std::string::npos);
   EXPECT_NE(render_latex(seq).find("Verdict (anytime-{}valid)"), std::string::npos);
-  // JSON keeps both: the fixed-n verdict and the sequential one.
+  // JSON keeps both: the fixed-n verdict and the sequential one, and says which the tables show.
   const auto j = nlohmann::json::parse(render_json(seq));
+  EXPECT_EQ(j["until_decided"]["verdicts_shown"], "anytime-valid");
+  EXPECT_EQ(nlohmann::json::parse(
+                render_json(report("s", ReportOptions{})))["until_decided"]["verdicts_shown"],
+            "fixed-n");
   bool seen = false;
   for (const auto& c : j["comparisons"]) {
     if (c["verdict"] == "no detectable difference") {

@@ -104,8 +104,12 @@ std::string render_json(const Report& r) {
   }
   // Only for a sweep run until decided, so other reports' JSON is unchanged.
   if (r.until_decided_looks > 0) {
-    j["until_decided"] = {{"looks", r.until_decided_looks},
-                          {"max_seeds", r.until_decided_max_seeds}};
+    // Which verdict the tables showed: "anytime-valid" (each comparison's sequential.verdict)
+    // or "fixed-n" (its verdict, which does not hold under the stopping rule).
+    j["until_decided"] = {
+        {"looks", r.until_decided_looks},
+        {"max_seeds", r.until_decided_max_seeds},
+        {"verdicts_shown", r.verdicts_anytime_valid() ? "anytime-valid" : "fixed-n"}};
   }
   j["baseline"] = r.has_baseline() ? param_object(r.baseline_arm()) : nlohmann::json(nullptr);
   j["baseline_reason"] = r.baseline_reason;
