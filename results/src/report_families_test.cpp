@@ -381,6 +381,22 @@ TEST_F(ReportTest, IdenticalArmsAreFlaggedWithTheirAllocation) {
   const auto j = nlohmann::json::parse(render_json(r));
   ASSERT_EQ(j["identical"].size(), 1u);
   EXPECT_EQ(j["identical"][0]["same_as"]["label"], "variant=gqa");
+  // A reference with more seeds (seeds until decided stops a candidate while its reference goes
+  // on): the twin is found on the seeds both have, and the warning says so.
+  std::vector<FakeRun> longer = runs;
+  longer.push_back({arm("gqa", 2), 5, 0.7});
+  longer.push_back({arm("gqa", 2), 6, 0.71});
+  write_sweep(store_, dir_, "nested", longer);
+  const Report nested = report("nested");
+  ASSERT_EQ(nested.identical.size(), 1u);
+  EXPECT_EQ(nested.arms[nested.identical[0].same_as].label, "variant=gqa");
+  EXPECT_EQ(nested.identical[0].seeds, 5);
+  const std::string both =
+      "[variant=dgqa] is identical to [variant=gqa] on the 5 seeds both have: its allocation "
+      "never left [2, 2]";
+  EXPECT_TRUE(std::any_of(nested.warnings.begin(), nested.warnings.end(),
+                          [&](const std::string& w) { return w.find(both) != std::string::npos; }))
+      << both;
   // An allocation that moved is not blamed: the cause falls back to the generic one.
   for (auto& run : runs) {
     if (!run.events.empty()) run.events.back()["alloc"] = {3, 1};

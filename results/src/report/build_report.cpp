@@ -228,6 +228,15 @@ void add_families(Report& r, const PlannedSeeds& planned_seeds) {
   for (const auto& spec : o.compare) add_compare_family(r, spec, planned_seeds);
 }
 
+// "all 5 seeds", "both seeds", or "the 5 seeds both have" when one arm has more.
+std::string seeds_words(const Report& r, const IdenticalArms& same) {
+  const auto n = static_cast<size_t>(same.seeds);
+  if (r.arms[same.arm].seeds.size() != n || r.arms[same.same_as].seeds.size() != n) {
+    return "the " + std::to_string(n) + " seeds both have";
+  }
+  return n == 2 ? std::string("both seeds") : "all " + std::to_string(n) + " seeds";
+}
+
 void write_warnings(Report& r) {
   const auto& o = r.options;
   // Seeds chosen by looking at the results invalidate fixed-n p-values (optional stopping).
@@ -261,14 +270,13 @@ void write_warnings(Report& r) {
         "next-token prediction");
   }
   for (const auto& same : r.identical) {
-    r.warnings.push_back(
-        "[" + r.arms[same.arm].label + "] is identical to [" + r.arms[same.same_as].label + "]" +
-        (same.relative_difference > 0
-             ? " (to within " + format_number(same.relative_difference, 2) +
-                   " relative: floating-point rounding)"
-             : std::string()) +
-        " on " + (same.seeds == 2 ? std::string("both") : "all " + std::to_string(same.seeds)) +
-        " seeds: " + same.cause);
+    r.warnings.push_back("[" + r.arms[same.arm].label + "] is identical to [" +
+                         r.arms[same.same_as].label + "]" +
+                         (same.relative_difference > 0
+                              ? " (to within " + format_number(same.relative_difference, 2) +
+                                    " relative: floating-point rounding)"
+                              : std::string()) +
+                         " on " + seeds_words(r, same) + ": " + same.cause);
   }
   if (r.stale > 0) r.warnings.push_back(stale_line(r.stale));
   if (!r.excluded.empty()) {

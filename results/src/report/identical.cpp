@@ -106,12 +106,20 @@ void find_identical_arms(Store& store, int64_t sweep_pk, Report& r,
     if (arm.values.size() < 2) continue;
     for (size_t b = 0; b < a; ++b) {
       const ReportArm& other = r.arms[b];
-      if (other.seeds != arm.seeds) continue;
+      // On the seeds both have, when one arm's seeds are all among the other's (seeds until
+      // decided stops a candidate while its reference goes on).
+      const bool nested =
+          std::includes(arm.seeds.begin(), arm.seeds.end(), other.seeds.begin(),
+                        other.seeds.end()) ||
+          std::includes(other.seeds.begin(), other.seeds.end(), arm.seeds.begin(), arm.seeds.end());
+      if (!nested) continue;
+      const SeedPairs pairs = pair_by_seed(arm, other);
+      if (pairs.x.size() < 2) continue;
       // Equal, or equal but for floating-point rounding: a dynamic variant that never regroups
       // computes gqa's model through another path, and its losses differ in the 8th digit.
       double worst = 0;
-      for (size_t i = 0; i < arm.values.size(); ++i) {
-        const double x = arm.values[i], y = other.values[i];
+      for (size_t i = 0; i < pairs.x.size(); ++i) {
+        const double x = pairs.x[i], y = pairs.y[i];
         if (x == y) continue;
         worst = std::max(worst, std::fabs(x - y) / std::max(std::fabs(x), std::fabs(y)));
       }
@@ -120,7 +128,7 @@ void find_identical_arms(Store& store, int64_t sweep_pk, Report& r,
       same.relative_difference = worst;
       same.arm = a;
       same.same_as = b;
-      same.seeds = static_cast<int64_t>(arm.seeds.size());
+      same.seeds = static_cast<int64_t>(pairs.x.size());
       same.cause = likely_cause(store, sweep_pk, arm, arm_jobs[a]);
       r.identical.push_back(same);
       break;  // one earlier twin is enough to name
