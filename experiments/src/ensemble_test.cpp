@@ -166,6 +166,9 @@ TEST_P(EnsembleTest, EachMemberGivesWhatItsSingleRunGives) {
     const json t = read_json(alone / "summary.json");
     EXPECT_EQ(s["config_hash"], t["config_hash"]) << what;
     EXPECT_EQ(s["status"], "done") << what;
+    // What decides the last bits is recorded: trained with the others, or alone.
+    EXPECT_EQ(s["seeds_in_process"], together.size()) << what;
+    EXPECT_EQ(t["seeds_in_process"], 1) << what;
     for (const char* f : {"config.yaml", "log.txt", "checkpoint/model.pt",
                           "checkpoint/optimizer.pt", "checkpoint/state.json"}) {
       EXPECT_TRUE(fs::exists(fs::path(together[e].options.run_dir) / f)) << what << " " << f;
@@ -328,6 +331,12 @@ TEST(Ensemble, OnlyUnfinishedMembersTrainAndEachResumesFromItsOwnStep) {
   EXPECT_EQ(results[0].resumed_from, 0);
   EXPECT_EQ(results[1].resumed_from, 20);
   EXPECT_EQ(results[2].resumed_from, 0);
+  // Seeds 1 and 2 start at different steps, so each trained in its own group: alone.
+  for (size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(read_json(fs::path(members[e].options.run_dir) / "summary.json")["seeds_in_process"],
+              1)
+        << e;
+  }
   for (size_t e = 1; e < 3; ++e) {
     EXPECT_EQ(results[e].status, "done");
     const fs::path alone = tmp.path() / ("alone" + std::to_string(e));

@@ -129,6 +129,7 @@ void RunRecord::write_summary(const std::string& status, int64_t step) {
          {"config_hash", facts_.hash},
          {"causality", facts_.causality},
          {"allow_noncausal", config_.attention.allow_noncausal},
+         {"seeds_in_process", facts_.seeds_in_process},
          {"torch_version", TORCH_VERSION}};
   const DeviceInfo info = describe_device(device_);
   if (!info.gpu_name.empty()) {

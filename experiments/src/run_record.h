@@ -32,6 +32,10 @@ struct RunFacts {
   int64_t steps = 0;      // optimiser steps of the whole run
   int64_t warmup = 0;     // warm-up steps
   int64_t parameters = 0;
+  // Seeds trained together in this process (1: alone). Batched products round differently from
+  // single ones, and long training carries that to seed-noise size, so the exact numbers depend
+  // on it (README, "Seeds trained together"); set when the process groups its members.
+  int64_t seeds_in_process = 1;
 };
 
 class RunRecord {
@@ -84,6 +88,7 @@ class RunRecord {
   int64_t start_step() const { return start_step_; }
   bool diverged() const { return result_.status == "diverged"; }
   TrainResult& result() { return result_; }
+  void set_seeds_in_process(int64_t n) { facts_.seeds_in_process = n; }
   void set_parameters(int64_t n) {  // known once the model is built
     facts_.parameters = n;
     result_.parameters = n;

@@ -906,6 +906,7 @@ std::vector<TrainResult> train_ensemble(const std::vector<Member>& members) {
     by_start[r->start_step()].push_back(r.get());
   }
   for (auto& [start, group] : by_start) {
+    for (RunRecord* r : group) r->set_seeds_in_process(static_cast<int64_t>(group.size()));
     Trainer trainer(group, checked, members[0].options);
     trainer.run();
   }
