@@ -12,10 +12,7 @@
 namespace ablate::results::detail {
 
 bool seeds_nested(const PlannedSeeds& planned, const ReportArm& a, const ReportArm& b) {
-  const auto& x = planned.at(a.arm_key);
-  const auto& y = planned.at(b.arm_key);
-  return std::includes(x.begin(), x.end(), y.begin(), y.end()) ||
-         std::includes(y.begin(), y.end(), x.begin(), x.end());
+  return nested(planned.at(a.arm_key), planned.at(b.arm_key));
 }
 
 SeedPairs pair_by_seed(const ReportArm& arm, const ReportArm& ref) {
@@ -62,12 +59,12 @@ Comparison compare(const Report& report, size_t arm_index, size_t reference,
   c.arm = arm_index;
   c.reference = reference;
   // Pairing needs common random numbers: the seeds both arms ran (nested seed sets).
-  const bool nested = seeds_nested(planned_seeds, arm, base);
+  const bool nested_seeds = seeds_nested(planned_seeds, arm, base);
   bool paired = false;
   switch (o.test) {
     case TestChoice::kAuto:
     case TestChoice::kPermutation:
-      paired = nested;
+      paired = nested_seeds;
       break;
     case TestChoice::kPairedT:
     case TestChoice::kWilcoxon:

@@ -108,11 +108,7 @@ void find_identical_arms(Store& store, int64_t sweep_pk, Report& r,
       const ReportArm& other = r.arms[b];
       // On the seeds both have, when one arm's seeds are all among the other's (seeds until
       // decided stops a candidate while its reference goes on).
-      const bool nested =
-          std::includes(arm.seeds.begin(), arm.seeds.end(), other.seeds.begin(),
-                        other.seeds.end()) ||
-          std::includes(other.seeds.begin(), other.seeds.end(), arm.seeds.begin(), arm.seeds.end());
-      if (!nested) continue;
+      if (!nested(arm.seeds, other.seeds)) continue;
       const SeedPairs pairs = pair_by_seed(arm, other);
       if (pairs.x.size() < 2) continue;
       // Equal, or equal but for floating-point rounding: a dynamic variant that never regroups

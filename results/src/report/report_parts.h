@@ -13,6 +13,7 @@
 //   table.h, table.cpp   the Table model every format draws, and its three drawings
 // Internal to the results library: nothing outside results/src includes it (the results tests
 // do, to test the parts).
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -116,6 +117,12 @@ using PlannedSeeds = std::map<std::string, std::set<int64_t>>;
 // sweep run until decided stops a candidate while its reference goes on; the seeds both ran are
 // still common random numbers). Equal sets are nested; disjoint or overlapping ones are not.
 bool seeds_nested(const PlannedSeeds& planned, const ReportArm& a, const ReportArm& b);
+// Whether one sorted range of seeds holds every seed of the other.
+template <typename Seeds>
+bool nested(const Seeds& x, const Seeds& y) {
+  return std::includes(x.begin(), x.end(), y.begin(), y.end()) ||
+         std::includes(y.begin(), y.end(), x.begin(), x.end());
+}
 // The values of `arm` and `ref` on the seeds both have, in ascending seed order.
 struct SeedPairs {
   std::vector<double> x, y;  // arm, ref
