@@ -31,12 +31,6 @@ SeedPairs pair_by_seed(const ReportArm& arm, const ReportArm& ref) {
 
 namespace {
 
-struct Samples {
-  std::vector<double> x, y;  // candidate, baseline
-  bool paired = false;
-  int64_t dropped = 0;  // seeds of one arm without a partner (paired)
-};
-
 std::string test_name(TestChoice test, bool paired) {
   switch (test) {
     case TestChoice::kAuto:
@@ -73,13 +67,10 @@ Comparison compare(const Report& report, size_t arm_index, size_t reference,
     default:
       paired = false;
   }
-  Samples s;
+  // Candidate x, baseline y; unpaired: every value of each arm (dropped stays 0).
+  SeedPairs s;
   if (paired) {
-    SeedPairs pairs = pair_by_seed(arm, base);
-    s.x = std::move(pairs.x);
-    s.y = std::move(pairs.y);
-    s.dropped = pairs.dropped;
-    s.paired = true;
+    s = pair_by_seed(arm, base);
   } else {
     s.x = arm.values;
     s.y = base.values;

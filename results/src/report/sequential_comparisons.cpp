@@ -19,10 +19,8 @@ std::string range_text(const std::pair<double, double>& b) {
 }
 
 // The looks of one comparison: candidate x and reference y in ascending seed order.
-struct SequentialSamples {
-  std::vector<double> x, y;
+struct SequentialSamples : SeedPairs {  // x, y; paired: dropped runs without a partner
   bool paired = false;
-  int64_t dropped = 0;     // paired: runs of either arm without a partner
   int64_t unmatched = 0;   // unpaired: runs of the larger arm that wait for a partner
   bool arm_waits = false;  // unpaired: the unmatched runs are the candidate's
 };
@@ -36,10 +34,7 @@ SequentialSamples sequential_samples(const ReportArm& arm, const ReportArm& ref,
   SequentialSamples s;
   s.paired = seeds_nested(planned, arm, ref);
   if (s.paired) {
-    SeedPairs pairs = pair_by_seed(arm, ref);
-    s.x = std::move(pairs.x);
-    s.y = std::move(pairs.y);
-    s.dropped = pairs.dropped;
+    static_cast<SeedPairs&>(s) = pair_by_seed(arm, ref);
     return s;
   }
   const size_t n = std::min(arm.values.size(), ref.values.size());
