@@ -210,6 +210,15 @@ Config without_ignored_fields(const Config& config) {
   return c;
 }
 
+std::vector<std::pair<std::string, std::string>> stored_params(const Config& config) {
+  const Config shown = without_ignored_fields(config);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& field : schema()) {
+    if (field.applies_to(shown.task)) out.emplace_back(field.key, format_value(field, shown));
+  }
+  return out;
+}
+
 std::string canonical_semantic_text(const Config& config) {
   return hash_text(without_ignored_fields(config));
 }

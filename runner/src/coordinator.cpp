@@ -376,14 +376,9 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     r.seed = job.seed;
     r.parent_id = job.parent_id;
     r.run_dir = dir[job.id];
-    // Every field of the resolved config, so the `runs` view can filter on any of them; fields
-    // the variant ignores at their defaults (a pretrain shared by arms shows no arm's kv_heads).
-    Config shown = without_ignored_fields(job.config);
+    Config shown = job.config;
     if (!job.parent_id.empty()) shown.init.from = dir.at(job.parent_id);
-    for (const auto& field : schema()) {
-      if (field.applies_to(shown.task))
-        r.params.emplace_back(field.key, format_value(field, shown));
-    }
+    r.params = stored_params(shown);
     params_of[job.id] = r.params;
     records.push_back(std::move(r));
   }

@@ -215,6 +215,25 @@ grep -qF "warning: window.yaml: arm attention.variant=dgqa attention.kv_heads=2 
 grep -q "ema_window 5 " window.err && fail "window.yaml: a window of 5 was warned about"
 has window.out "total: 2 jobs"
 
+section "a report: question the planned arms cannot answer"
+cat > question.yaml <<YAML
+name: question
+task: lm
+base:
+$base
+grid:
+  - attention.variant: gqa
+    attention.kv_heads: [1, 2]
+report:
+  metric: final_val_loss
+  baseline: {attention.kv_heads: 4}
+YAML
+refused question.yaml "question.yaml:9:1: report.baseline: attention.kv_heads=4 matches no arm of sweep 'question'; arms: \\[kv_heads=1\\], \\[kv_heads=2\\]"
+sed -i 's/baseline: {attention.kv_heads: 4}/baseline: {attention.kv_heads: 2}/' question.yaml
+expect 0 "total: 2 jobs" "$ablate" plan question.yaml
+printf '  where: {variant: mqa}\n' >> question.yaml
+refused question.yaml "question.yaml:9:1: report.where: attention.variant=mqa keeps no arm of sweep 'question' \\(attention.variant has gqa\\)"
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures failure(s)" >&2
   exit 1

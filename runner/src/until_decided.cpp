@@ -46,34 +46,6 @@ bool same_look(const std::vector<results::SequentialLookRow>& a,
 
 }  // namespace
 
-results::ReportOptions question_options(const SweepSpec& sweep) {
-  const ReportQuestion& q = sweep.report;
-  results::ReportOptions o;
-  o.sweep = sweep.name;
-  o.metric = q.metric;
-  o.baseline = q.baseline;
-  o.where = q.where;
-  for (const auto& key : q.compare) {
-    results::CompareSpec c;
-    c.key = key;
-    if (!q.reference.empty()) c.reference = q.reference;
-    o.compare.push_back(c);
-  }
-  if (!q.direction.empty()) o.lower_is_better = q.direction == "lower";
-  o.alpha = q.alpha;
-  // The stopping rule uses each comparison's own e-process at alpha / K (e-Bonferroni); e-BH is
-  // then valid over the e-values where each stopped (docs/design.md section 6).
-  o.correction = q.correction == "none" ? results::stats::Correction::kNone
-                                        : results::stats::Correction::kBonferroni;
-  o.min_seeds = 2;
-  o.curves = false;
-  o.sequential = true;
-  o.equivalence_margin = q.equivalence_margin;
-  if (q.has_bounds) o.bounds = std::make_pair(q.lower, q.upper);
-  if (!q.method.empty()) o.sequential_method = results::stats::parse_sequential_method(q.method);
-  return o;
-}
-
 std::vector<LookComparison> look_at(results::Store& store, const SweepSpec& sweep) {
   const results::Report report = results::build_report(store, question_options(sweep));
   std::vector<LookComparison> out;

@@ -9,6 +9,7 @@
 //                        arms that trained although their causality check failed
 //   method.cpp           the statistical choices in words, provenance
 //   build_report.cpp     build_report: the parts in order
+//   arm_selection.cpp    check_arm_selection: the arms a question names, checked on a plan
 //   render_*.cpp         one file per output format, render_common.cpp what they share
 //   table.h, table.cpp   the Table model every format draws, and its three drawings
 // Internal to the results library: nothing outside results/src includes it (the results tests

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "ablate/experiments/data_check.h"
+#include "ablate/runner/question.h"
 #include "train_process.h"
 
 namespace ablate::cli {
@@ -74,6 +75,7 @@ CheckedSweep checked_sweep(const std::string& file, const std::vector<std::strin
     runner::SweepSpec sweep = runner::load_sweep(file, overrides);
     if (before_expand) before_expand(sweep);
     std::vector<runner::JobSpec> jobs = runner::expand(sweep, check);
+    runner::check_question(sweep, jobs);  // the report: block names arms the plan has
     out = CheckedSweep{std::move(sweep), std::move(jobs)};
   });
   problems.throw_if_any();

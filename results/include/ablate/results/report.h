@@ -347,6 +347,23 @@ bool names_key(const std::string& key, const std::string& given);
 // a negative equivalence margin), or with options.sequential a sample outside the bounds in use.
 Report build_report(Store& store, const ReportOptions& options);
 
+// One arm of a sweep as planned, before any of its jobs has run.
+struct PlannedArm {
+  std::string arm_key;                        // as the store will record it
+  std::string stage;                          // "" for a sweep without stages
+  std::map<std::string, std::string> config;  // every param but the seed, as the store records it
+};
+
+// Checks the arms a report would take against a sweep's planned arms: options.where,
+// options.baseline (when given) and options.compare with its references resolve to keys and
+// match arms exactly as build_report does, so a question that names no arm (a baseline the grid
+// does not have, a --where that keeps nothing, a compare key with one level) is found before
+// anything trains. Throws ReportError with build_report's message. Neither the metric nor the
+// statistics are checked: no run has written one. `key_order`: the config keys in schema order
+// (labels in messages name keys in it).
+void check_arm_selection(const ReportOptions& options, const std::vector<PlannedArm>& arms,
+                         const std::vector<std::string>& key_order);
+
 // Figures rendered beside a report (see figures.h); renderers only reference or inline them.
 struct Figure {
   std::string name;      // file stem: "learning_curves", "metric_vs_groups", "quality_vs_cost"

@@ -8,6 +8,8 @@
 // left out: they cannot be set there and do not affect the run. Torch-free and YAML-free.
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ablate/results/variant_keys.h"
 #include "ablate/runner/config.h"
@@ -37,6 +39,11 @@ std::string to_yaml(const Config& config);
 // warmup_steps; 100 with train.epochs), so configs that train the same model are one job: an
 // MHA pretrain stage is shared by every arm of a grid over kv_heads.
 Config without_ignored_fields(const Config& config);
+
+// The params the store records for a job with this config (its `runs` view filters on any of
+// them): every field of the config's task, key and canonical value, in schema order, of
+// without_ignored_fields(config) (a pretrain shared by arms shows no arm's kv_heads).
+std::vector<std::pair<std::string, std::string>> stored_params(const Config& config);
 
 // The attention keys (dotted) that an attention with this variant and faithful flag ignores: the
 // fields without_ignored_fields resets. Arm labels leave them out (a gqa arm is not

@@ -24,6 +24,7 @@
 #include "ablate/results/report.h"
 #include "ablate/results/store.h"
 #include "ablate/runner/coordinator.h"
+#include "ablate/runner/question.h"
 #include "ablate/runner/sweep.h"
 
 namespace ablate::runner {
@@ -44,11 +45,6 @@ struct LookComparison {
   // 0.05 / 12); -1 when not known. Above the cap, more seeds are of no use to it.
   int64_t first_possible = -1;
 };
-
-// The report's options for the sweep's question: `report:` as flags, with the anytime-valid
-// comparisons on and the Bonferroni correction over e-values for the stopping rule (`none` stays
-// none), no figures' curves, and min_seeds 2.
-results::ReportOptions question_options(const SweepSpec& sweep);
 
 // Asks the question of the store's results: every comparison of every family. Throws
 // results::ReportError as build_report does (an unknown metric, a baseline that matches no arm).
