@@ -6,6 +6,7 @@
 
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/ensembles.h"
+#include "ablate/runner/question.h"
 #include "ablate/runner/schema.h"
 #include "ablate/runner/until_decided.h"
 
@@ -190,6 +191,7 @@ std::vector<std::string> plan_warnings(const SweepSpec& sweep, const std::vector
                   "jobs keep the uniform allocation and train exactly as gqa; lower "
                   "attention.ema_window to see dgqa");
   }
+  for (auto& w : question_warnings(sweep, jobs)) out.push_back(std::move(w));
   return out;
 }
 

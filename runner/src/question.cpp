@@ -1,6 +1,8 @@
 #include "ablate/runner/question.h"
 
-#include <map>
+#include <iomanip>
+#include <set>
+#include <sstream>
 
 #include "ablate/runner/canonical.h"
 #include "ablate/runner/parse.h"
@@ -36,21 +38,35 @@ results::ReportOptions question_options(const SweepSpec& sweep) {
   return o;
 }
 
-void check_question(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
-  if (!sweep.report.given) return;
-  // The arms as the store will record them (the coordinator registers stored_params).
+namespace {
+
+// The arms as the store will record them (the coordinator registers stored_params).
+std::vector<results::PlannedArm> planned_arms(const std::vector<JobSpec>& jobs) {
   std::vector<results::PlannedArm> arms;
-  std::map<std::string, size_t> index;
+  std::set<std::string> seen;
   for (const auto& job : jobs) {
-    if (!index.emplace(job.arm_key, arms.size()).second) continue;
+    if (!seen.insert(job.arm_key).second) continue;
     results::PlannedArm arm{job.arm_key, job.stage, {}};
     for (auto& [key, value] : stored_params(job.config)) {
       if (key != "seed") arm.config.emplace(key, value);
     }
     arms.push_back(std::move(arm));
   }
-  std::vector<std::string> key_order;
-  for (const FieldInfo& f : schema()) key_order.push_back(f.key);
+  return arms;
+}
+
+std::vector<std::string> schema_order() {
+  std::vector<std::string> keys;
+  for (const FieldInfo& f : schema()) keys.push_back(f.key);
+  return keys;
+}
+
+}  // namespace
+
+void check_question(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
+  if (!sweep.report.given) return;
+  const auto arms = planned_arms(jobs);
+  const auto key_order = schema_order();
   // One part of the question at a time, so the error names the part that failed.
   const results::ReportOptions all = question_options(sweep);
   results::ReportOptions o;
@@ -76,6 +92,51 @@ void check_question(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
     o.compare = {spec};
     ask("report.reference", "--reference");
   }
+  // The anytime-valid method must be usable with the metric (bounded betting needs a range).
+  if (sweep.sequential.enabled) {
+    try {
+      results::check_arm_selection(all, arms, key_order);
+    } catch (const results::ReportError& e) {
+      // In the file's words rather than the report's flags.
+      std::string message = e.what();
+      for (const auto& [flag, key] :
+           {std::pair<std::string, std::string>{"--sequential-method ", "method: "},
+            {"pass --bounds LO,HI", "give bounds: [low, high]"}}) {
+        for (size_t at = message.find(flag); at != std::string::npos; at = message.find(flag)) {
+          message.replace(at, flag.size(), key);
+        }
+      }
+      const Location& at = sweep.report.at;
+      throw ConfigError(at.file, at.line, at.column, "report", message);
+    }
+  }
+}
+
+std::vector<std::string> question_warnings(const SweepSpec& sweep,
+                                           const std::vector<JobSpec>& jobs) {
+  std::vector<std::string> out;
+  if (!sweep.report.given || !sweep.sequential.enabled) return out;
+  std::vector<results::PlannedFamily> families;
+  try {
+    families =
+        results::check_arm_selection(question_options(sweep), planned_arms(jobs), schema_order());
+  } catch (const results::ReportError&) {
+    return out;  // check_question says what is wrong
+  }
+  const int64_t max = sweep.sequential.max;
+  for (const auto& f : families) {
+    if (f.first_possible <= max) continue;  // -1 (not known) included
+    std::ostringstream level;
+    level << std::setprecision(3) << f.level;
+    out.push_back(sweep.file + ": seeds: max " + std::to_string(max) + " is below the " +
+                  std::to_string(f.first_possible) + " seeds at which the anytime-valid test (" +
+                  f.method + ") of family " + f.name + " can decide anything at its level " +
+                  level.str() + " (" + std::to_string(f.comparisons) +
+                  (f.comparisons == 1 ? " comparison" : " comparisons") +
+                  "), whatever the data: its comparisons will stop undecided; raise max to " +
+                  std::to_string(f.first_possible) + " or more, or ask fewer comparisons");
+  }
+  return out;
 }
 
 }  // namespace ablate::runner

@@ -73,5 +73,79 @@ TEST(CheckQuestion, WhereCompareAndReferenceAreCheckedAgainstTheArms) {
                  "report.compare", "one level of it (true)");
 }
 
+// An until-decided sweep of nine arms (three variants x three kv_heads) with `report` appended.
+std::string until_decided_with(const std::string& seeds, const std::string& report) {
+  return "name: u\n"
+         "task: lm\n"
+         "seeds: " +
+         seeds +
+         "\n"
+         "grid:\n"
+         "  - attention.variant: [gqa, kdgqa, dgqa]\n"
+         "    attention.kv_heads: [1, 2, 4]\n" +
+         report;
+}
+
+std::vector<std::string> warnings_of(const std::string& text) {
+  const SweepSpec spec = parse_sweep(text, "u.yaml");
+  return question_warnings(spec, expand(spec));
+}
+
+TEST(QuestionWarnings, ACapBelowTheFirstPossibleDecisionIsWarnedAbout) {
+  const std::string question =
+      "report: {metric: final_val_loss, baseline: {variant: gqa, kv_heads: 4}}\n";
+  // 8 comparisons: the Gaussian mixture at 0.05 / 8 = 0.00625 first decides at 7 seeds
+  // ((1 + n)^((n - 1) / 2) >= 160 first at n = 7: 8^3 = 512, 7^2.5 = 129.6).
+  const auto w = warnings_of(until_decided_with("{min: 3, max: 6, until: decided}", question));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("u.yaml: seeds: max 6 is below the 7 seeds at which the anytime-valid test "
+                      "(gaussian-mixture) of family baseline can decide anything at its level "
+                      "0.00625 (8 comparisons)"),
+            std::string::npos)
+      << w[0];
+  EXPECT_TRUE(
+      warnings_of(until_decided_with("{min: 3, max: 7, until: decided}", question)).empty());
+  // Fixed seeds have no stopping rule to warn about.
+  EXPECT_TRUE(warnings_of(until_decided_with("3", question)).empty());
+  // An accuracy is bounded: hedged betting, which needs more seeds (15 at 0.00625).
+  const auto acc = warnings_of(until_decided_with(
+      "{min: 3, max: 10, until: decided}",
+      "report: {metric: final_val_acc, baseline: {variant: gqa, kv_heads: 4}}\n"));
+  ASSERT_EQ(acc.size(), 1u);
+  EXPECT_NE(acc[0].find("below the 15 seeds at which the anytime-valid test (bounded-betting)"),
+            std::string::npos)
+      << acc[0];
+  // Each family at its own level: compare kv_heads makes 6 comparisons in 3 cells; at 0.05 / 6
+  // the first decision is possible at 6 seeds (7^2.5 = 129.6 >= 120).
+  EXPECT_TRUE(
+      warnings_of(
+          until_decided_with("{min: 3, max: 6, until: decided}",
+                             "report: {metric: final_val_loss, compare: kv_heads, reference: 4}\n"))
+          .empty());
+  const auto compare = warnings_of(
+      until_decided_with("{min: 3, max: 5, until: decided}",
+                         "report: {metric: final_val_loss, compare: kv_heads, reference: 4}\n"));
+  ASSERT_EQ(compare.size(), 1u);
+  EXPECT_NE(compare[0].find("max 5 is below the 6 seeds at which the anytime-valid test "
+                            "(gaussian-mixture) of family attention.kv_heads can decide anything "
+                            "at its level "
+                            "0.00833 (6 comparisons)"),
+            std::string::npos)
+      << compare[0];
+}
+
+TEST(CheckQuestion, BoundedBettingWithoutARangeIsRefusedForSeedsUntilDecided) {
+  const SweepSpec spec =
+      parse_sweep(until_decided_with("{min: 3, max: 10, until: decided}",
+                                     "report: {metric: final_val_loss, method: bounded-betting}\n"),
+                  "u.yaml");
+  const ConfigError e = testing::thrown<ConfigError>([&] { check_question(spec, expand(spec)); },
+                                                     ConfigError("", 0, 0, "", ""));
+  EXPECT_EQ(e.key(), "report");
+  EXPECT_EQ(e.message(),
+            "method: bounded-betting needs the metric's range: final_val_loss has no known "
+            "range; give bounds: [low, high]");
+}
+
 }  // namespace
 }  // namespace ablate::runner

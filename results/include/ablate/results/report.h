@@ -354,15 +354,30 @@ struct PlannedArm {
   std::map<std::string, std::string> config;  // every param but the seed, as the store records it
 };
 
+// A family of comparisons as a question makes it of planned arms (check_arm_selection).
+struct PlannedFamily {
+  std::string name;         // "baseline", or the compared key
+  int64_t comparisons = 0;  // K: comparisons when every planned run has a value
+  // With options.sequential: the level of each anytime-valid comparison (alpha / K under a
+  // Bonferroni-type correction, alpha with none), the method's name, and the fewest seeds at which
+  // such a comparison can decide anything at that level whatever the data
+  // (stats::SequentialResult::min_looks_to_decide; -1 when not known or not sequential).
+  double level = stats::kNaN;
+  std::string method;
+  int64_t first_possible = -1;
+};
+
 // Checks the arms a report would take against a sweep's planned arms: options.where,
 // options.baseline (when given) and options.compare with its references resolve to keys and
 // match arms exactly as build_report does, so a question that names no arm (a baseline the grid
 // does not have, a --where that keeps nothing, a compare key with one level) is found before
-// anything trains. Throws ReportError with build_report's message. Neither the metric nor the
-// statistics are checked: no run has written one. `key_order`: the config keys in schema order
-// (labels in messages name keys in it).
-void check_arm_selection(const ReportOptions& options, const std::vector<PlannedArm>& arms,
-                         const std::vector<std::string>& key_order);
+// anything trains. Throws ReportError with build_report's message. Neither the metric's values
+// nor the statistics are checked: no run has written one. Returns the question's families (the
+// baseline family without a given baseline: every arm but one against the one the report will
+// choose). `key_order`: the config keys in schema order (labels in messages name keys in it).
+std::vector<PlannedFamily> check_arm_selection(const ReportOptions& options,
+                                               const std::vector<PlannedArm>& arms,
+                                               const std::vector<std::string>& key_order);
 
 // Figures rendered beside a report (see figures.h); renderers only reference or inline them.
 struct Figure {

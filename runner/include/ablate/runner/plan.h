@@ -36,7 +36,8 @@ std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
 // one line per arm, naming the sweep file, the arm and the keys. Today: a robust dgqa whose
 // attention.ema_window is not below train.steps (it reallocates only at a window boundary after
 // step 0, so it never leaves the uniform allocation and trains exactly as gqa does: a comparison
-// with gqa would find "no difference" by construction).
+// with gqa would find "no difference" by construction); and question_warnings (question.h): a
+// question whose anytime-valid tests cannot decide within `seeds: max`.
 std::vector<std::string> plan_warnings(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
 
 }  // namespace ablate::runner
