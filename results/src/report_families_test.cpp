@@ -129,6 +129,10 @@ TEST_F(ReportTest, CompareFamilyComparesLevelsInsideCellsThatDifferOnlyInTheKey)
   o.compare = {{"attention.kv_heads", std::string("2")}};
   const Report two = report("g", o);
   EXPECT_EQ(two.families[0].reference_value, "2");
+  EXPECT_EQ(two.families[0].reference_reason, "given with --reference");
+  // A reference from the sweep file's report: block says so.
+  o.compare[0].reference_given_in = "the sweep file's report: block";
+  EXPECT_EQ(report("g", o).families[0].reference_reason, "given in the sweep file's report: block");
   EXPECT_EQ(two.arms[two.comparisons[0].arm].label, "kv_heads=1 variant=gqa");
   o.compare = {{"attention.kv_heads", std::string("8")}};
   EXPECT_NE(testing::thrown_message<ReportError>([&] { report("g", o); })

@@ -21,6 +21,7 @@ results::ReportOptions question_options(const SweepSpec& sweep) {
     results::CompareSpec c;
     c.key = key;
     if (!q.reference.empty()) c.reference = q.reference;
+    c.reference_given_in = "the sweep file's report: block";
     o.compare.push_back(c);
   }
   if (!q.direction.empty()) o.lower_is_better = q.direction == "lower";
@@ -87,7 +88,9 @@ void check_question(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
   o.baseline = all.baseline;
   ask("report.baseline", "--baseline");
   for (const auto& spec : all.compare) {
-    o.compare = {results::CompareSpec{spec.key, std::nullopt}};
+    results::CompareSpec key_only;
+    key_only.key = spec.key;
+    o.compare = {key_only};
     ask("report.compare", "--compare");
     o.compare = {spec};
     ask("report.reference", "--reference");

@@ -159,7 +159,7 @@ lacks cmp.json '"family": "baseline"'
 "$ablate" report grid --metric val_loss --compare ema_window --reference 1000 > cmp.md 2>&1 ||
   fail "report --compare --reference: $(cat cmp.md)"
 has cmp.md "## Family: attention.ema\_window"
-has cmp.md "against attention.ema\_window=1000 (given on the command line"
+has cmp.md "against attention.ema\_window=1000 (given with --reference)"
 # Two families and the baseline family beside them when --baseline is given.
 "$ablate" report grid --metric val_loss --compare attention.ema_window \
   --compare attention.kv_heads --reference attention.kv_heads=2 \

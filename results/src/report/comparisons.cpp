@@ -374,7 +374,9 @@ void add_compare_family(Report& report, const CompareSpec& spec,
                         " in this report; levels: " + join(levels, ", "));
     }
     family.reference_value = *it;
-    family.reference_reason = "given on the command line (--reference)";
+    family.reference_reason = spec.reference_given_in.empty()
+                                  ? "given with --reference"
+                                  : "given in " + spec.reference_given_in;
   } else if (report.has_baseline() && key_applies(report.baseline_arm(), key)) {
     family.reference_value = arm_value(report.baseline_arm(), key);
     family.reference_reason = "the baseline arm's level";

@@ -50,6 +50,7 @@ struct FlagTexts {
   std::string& correction;
   std::string& bounds;
   std::string& sequential_method;
+  bool& reference_from_file;  // set when `reference` holds the file's reference: level
 };
 bool apply_stored_question(const std::string& db, const po::variables_map& vm,
                            results::ReportOptions& report, FlagTexts flags) {
@@ -76,6 +77,7 @@ bool apply_stored_question(const std::string& db, const po::variables_map& vm,
   if (absent("compare")) flags.compare = q.compare;
   if (absent("reference") && !q.reference.empty() && !q.compare.empty()) {
     flags.reference.push_back(q.compare.front() + "=" + q.reference);
+    flags.reference_from_file = true;
   }
   if (!flags.lower && !flags.higher && !q.direction.empty()) {
     (q.direction == "lower" ? flags.lower : flags.higher) = true;
@@ -120,6 +122,7 @@ int command_report(const std::vector<std::string>& args) {
   std::string bounds, sequential_method;
   std::vector<std::string> baseline, where, compare, reference;
   bool lower = false, higher = false;
+  bool reference_from_file = false;
   results::ReportOptions report;
   results::ReportFiles files;
   po::options_description options("options");
@@ -173,7 +176,7 @@ int command_report(const std::vector<std::string>& args) {
   if (!report.sweep.empty() && report.metric.empty()) {
     apply_stored_question(db, vm, report,
                           {baseline, where, compare, reference, lower, higher, correction, bounds,
-                           sequential_method});
+                           sequential_method, reference_from_file});
   }
   if (report.sweep.empty() || report.metric.empty()) {
     std::cerr << "ablate report: give SWEEP and --metric NAME (ablate query \"SELECT DISTINCT "
@@ -194,7 +197,11 @@ int command_report(const std::vector<std::string>& args) {
     }
     report.where.emplace_back(pair.substr(0, eq), pair.substr(eq + 1));
   }
-  for (const auto& key : compare) report.compare.push_back({key, std::nullopt});
+  for (const auto& key : compare) {
+    results::CompareSpec spec;
+    spec.key = key;
+    report.compare.push_back(spec);
+  }
   for (const auto& ref : reference) {
     const auto eq = ref.find('=');
     // KEY=VALUE names its family; a bare VALUE needs exactly one --compare to belong to.
@@ -221,6 +228,7 @@ int command_report(const std::vector<std::string>& args) {
       return kBadInput;
     }
     family->reference = value;
+    if (reference_from_file) family->reference_given_in = "the sweep file's report: block";
   }
   for (const auto& pair : baseline) {
     const auto eq = pair.find('=');

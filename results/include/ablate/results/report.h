@@ -116,6 +116,7 @@ std::string to_string(TestChoice test);
 struct CompareSpec {
   std::string key;
   std::optional<std::string> reference;  // the level the others are compared with; none: chosen
+  std::string reference_given_in{};  // where `reference` was given, in words; "": the command line
 };
 
 // The smallest significance level a report takes.
