@@ -1018,5 +1018,23 @@ TEST(LocalExecutor, AChildGetsTheLaunchEnvironmentOverTheCoordinators) {
   unsetenv("OPENBLAS_NUM_THREADS");
 }
 
+TEST(LocalExecutor, AProgramThatCannotStartSaysWhichAndWhy) {
+  testing::TempDir dir;
+  Launch l;
+  l.job_id = "missing";
+  l.argv = {dir.file("no-such-program"), "--help"};
+  l.output_file = dir.file("output.txt");
+  LocalExecutor executor;
+  executor.start(l);
+  std::vector<Exit> ended;
+  while (ended.empty()) ended = executor.poll(5.0);
+  EXPECT_EQ(ended.front().exit_code, 127);
+  std::ifstream in(dir.file("output.txt"));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line,
+            "executor: cannot run " + dir.file("no-such-program") + ": No such file or directory");
+}
+
 }  // namespace
 }  // namespace ablate::runner

@@ -71,6 +71,9 @@ std::string LocalExecutor::start(const Launch& launch) {
     close(out);
     throw std::runtime_error(std::string("executor: pipe failed: ") + std::strerror(errno));
   }
+  // What the child says when the program cannot be started (missing, not executable, or being
+  // rewritten by a build: "Text file busy"), written before fork for the child's sake.
+  const std::string exec_failed = "executor: cannot run " + launch.argv[0] + ": ";
   const pid_t pid = fork();
   if (pid < 0) {
     close(out);
@@ -90,8 +93,12 @@ std::string LocalExecutor::start(const Launch& launch) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     execve(argv[0], argv.data(), envp.data());
-    const char msg[] = "executor: exec failed\n";
-    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    // strerrordesc_np returns a constant string (async-signal-safe, unlike strerror).
+    const char* why = strerrordesc_np(errno);
+    if (why == nullptr) why = "unknown error";
+    (void)!write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
+    (void)!write(STDERR_FILENO, why, std::strlen(why));
+    (void)!write(STDERR_FILENO, "\n", 1);
     _exit(127);
   }
   setpgid(pid, pid);  // both sides, so there is no race on who sets it first
