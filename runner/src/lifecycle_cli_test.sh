@@ -85,6 +85,8 @@ grep -q "^sweep lc: 4 jobs$" first.out ||
 grep -q "^sweep lc: no new jobs$" again.out || fail "a second run: $(cat again.out)"
 grep -q "sweep lc: 4 jobs, 0 launched, 4 failed" again.out ||
   fail "a failure ran again without --retry-failed: $(cat again.out)"
+grep -qE "^not every job finished: ablate status lc --db $db says why; after a fix, ablate run lc.yaml --db $db --workdir $tmp/w --retry-failed runs them again" again.out ||
+  fail "ablate run with failed jobs does not say what next: $(cat again.out)"
 "$ablate" status --db $db lc > status1.txt 2>&1
 grep -qE "ablate run lc.yaml --db $db --workdir $tmp/w --retry-failed" status1.txt ||
   fail "ablate status does not say which command re-runs the failed jobs: $(cat status1.txt)"
