@@ -20,8 +20,10 @@ results::ReportOptions question_options(const SweepSpec& sweep) {
   for (const auto& key : q.compare) {
     results::CompareSpec c;
     c.key = key;
-    if (!q.reference.empty()) c.reference = q.reference;
-    c.reference_given_in = "the sweep file's report: block";
+    if (!q.reference.empty()) {
+      c.reference = q.reference;
+      c.reference_given_in = "the sweep file's report: block";
+    }
     o.compare.push_back(c);
   }
   if (!q.direction.empty()) o.lower_is_better = q.direction == "lower";
