@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -309,6 +310,11 @@ TEST(Ensemble, KillAndResumeIsBitIdentical) {
   for (size_t e = 0; e < 2; ++e) {
     EXPECT_EQ(b[e].resumed_from, 10);
     EXPECT_EQ(a[e].final, b[e].final) << e;
+    // The summary says how each process grouped the seeds, the one before the kill included.
+    const fs::path dir_a = whole[e].options.run_dir, dir_b = split[e].options.run_dir;
+    EXPECT_EQ(read_json(dir_a / "summary.json")["seeds_in_process_history"], "2 from step 0");
+    EXPECT_EQ(read_json(dir_b / "summary.json")["seeds_in_process_history"],
+              "2 from step 0; 2 from step 10");
     const auto ea = read_events(whole[e].options.run_dir),
                eb = read_events(split[e].options.run_dir);
     ASSERT_EQ(ea.size(), eb.size());
@@ -326,16 +332,23 @@ TEST(Ensemble, OnlyUnfinishedMembersTrainAndEachResumesFromItsOwnStep) {
   TrainOptions stop = members[1].options;
   stop.stop_after = 25;
   ASSERT_EQ(train(members[1].config, stop).status, "stopped");
+  // A checkpoint written before the grouping history was kept: its steps' grouping is unknown.
+  const fs::path state = fs::path(members[1].options.run_dir) / "checkpoint" / "state.json";
+  nlohmann::json old_state = read_json(state);
+  ASSERT_TRUE(old_state.erase("seeds_in_process_history"));
+  std::ofstream(state) << old_state.dump();
   const auto results = train_ensemble(members);
   EXPECT_EQ(results[0].final, done0.final);
   EXPECT_EQ(results[0].resumed_from, 0);
   EXPECT_EQ(results[1].resumed_from, 20);
   EXPECT_EQ(results[2].resumed_from, 0);
   // Seeds 1 and 2 start at different steps, so each trained in its own group: alone.
+  const std::vector<std::string> history = {"1 from step 0", "unknown from step 0; 1 from step 20",
+                                            "1 from step 0"};
   for (size_t e = 0; e < 3; ++e) {
-    EXPECT_EQ(read_json(fs::path(members[e].options.run_dir) / "summary.json")["seeds_in_process"],
-              1)
-        << e;
+    const auto summary = read_json(fs::path(members[e].options.run_dir) / "summary.json");
+    EXPECT_EQ(summary["seeds_in_process"], 1) << e;
+    EXPECT_EQ(summary["seeds_in_process_history"], history[e]) << e;
   }
   for (size_t e = 1; e < 3; ++e) {
     EXPECT_EQ(results[e].status, "done");

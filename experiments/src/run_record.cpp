@@ -55,11 +55,39 @@ void RunRecord::resume(const fs::path& ckpt) {
   best_ = state["best"];
   final_ = state["final"];
   result_.resumed_from = start_step_;
+  // Checkpoints from before the history was kept do not say how their steps were trained.
+  groupings_ = state.contains("seeds_in_process_history")
+                   ? state["seeds_in_process_history"]
+                   : json::array({json{{"from_step", 0}, {"seeds", nullptr}}});
   truncate_events(dir_ / "events.jsonl", start_step_);
   say("resuming from the checkpoint of step " + std::to_string(start_step_));
 }
 
-void RunRecord::start_fresh() { truncate_events(dir_ / "events.jsonl", 0); }
+void RunRecord::start_fresh() {
+  groupings_ = json::array();
+  truncate_events(dir_ / "events.jsonl", 0);
+}
+
+void RunRecord::set_seeds_in_process(int64_t n) {
+  facts_.seeds_in_process = n;
+  groupings_.push_back(json{{"from_step", start_step_}, {"seeds", n}});
+}
+
+namespace {
+
+// "2 from step 0; 1 from step 500": how the processes that trained a run grouped its seed.
+std::string history_text(const json& groupings) {
+  std::string out;
+  for (const auto& g : groupings) {
+    out += (out.empty() ? "" : "; ") +
+           (g["seeds"].is_null() ? std::string("unknown")
+                                 : std::to_string(g["seeds"].get<int64_t>())) +
+           " from step " + std::to_string(g["from_step"].get<int64_t>());
+  }
+  return out;
+}
+
+}  // namespace
 
 void RunRecord::begin(const torch::Device& device) {
   device_ = device;
@@ -130,6 +158,7 @@ void RunRecord::write_summary(const std::string& status, int64_t step) {
          {"causality", facts_.causality},
          {"allow_noncausal", config_.attention.allow_noncausal},
          {"seeds_in_process", facts_.seeds_in_process},
+         {"seeds_in_process_history", history_text(groupings_)},
          {"torch_version", TORCH_VERSION}};
   const DeviceInfo info = describe_device(device_);
   if (!info.gpu_name.empty()) {
@@ -155,11 +184,8 @@ void RunRecord::save_checkpoint(int64_t step, const std::string& status, torch::
     torch::serialize::OutputArchive archive;
     optimizer.save(archive);
     save_archive(archive, tmp / "optimizer.pt");
-    json state{{"step", step},
-               {"status", status},
-               {"wall_time_s", wall_time()},
-               {"best", best_},
-               {"final", final_}};
+    json state{{"step", step},  {"status", status}, {"wall_time_s", wall_time()},
+               {"best", best_}, {"final", final_},  {"seeds_in_process_history", groupings_}};
     results::write_file(tmp / "state.json",
                         state.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   } catch (...) {

@@ -34,7 +34,8 @@ struct RunFacts {
   int64_t parameters = 0;
   // Seeds trained together in this process (1: alone). Batched products round differently from
   // single ones, and long training carries that to seed-noise size, so the exact numbers depend
-  // on it (README, "Seeds trained together"); set when the process groups its members.
+  // on it (README, "Seeds trained together"); set when the process groups its members. A run
+  // resumed in another grouping has each in the summary's seeds_in_process_history.
   int64_t seeds_in_process = 1;
 };
 
@@ -88,7 +89,9 @@ class RunRecord {
   int64_t start_step() const { return start_step_; }
   bool diverged() const { return result_.status == "diverged"; }
   TrainResult& result() { return result_; }
-  void set_seeds_in_process(int64_t n) { facts_.seeds_in_process = n; }
+  // This process trains the run with n seeds together from start_step(): the summary's
+  // seeds_in_process, and a part of its seeds_in_process_history.
+  void set_seeds_in_process(int64_t n);
   void set_parameters(int64_t n) {  // known once the model is built
     facts_.parameters = n;
     result_.parameters = n;
@@ -113,6 +116,9 @@ class RunRecord {
   nlohmann::json best_ = nlohmann::json::object(), final_ = nlohmann::json::object();
   TrainResult result_;
   nlohmann::json decode_cost_ = nlohmann::json::object();
+  // Every process that trained the run: [{"from_step": S, "seeds": N}, ...], kept in the
+  // checkpoint's state.json; "seeds": null for steps an older checkpoint does not account for.
+  nlohmann::json groupings_ = nlohmann::json::array();
 };
 
 }  // namespace ablate::experiments
