@@ -1,6 +1,4 @@
 // check_arm_selection (report.h): the arm-choosing steps of build_report, run on planned arms.
-#include <algorithm>
-
 #include "report_parts.h"
 
 namespace ablate::results {
@@ -54,10 +52,7 @@ std::vector<PlannedFamily> check_arm_selection(const ReportOptions& options,
   // them once every comparison has its first seeds.
   detail::set_sequential_setup(r);
   for (PlannedFamily& f : out) {
-    const bool split = options.correction == stats::Correction::kHolm ||
-                       options.correction == stats::Correction::kBonferroni;
-    f.level = split ? options.alpha / static_cast<double>(std::max<int64_t>(f.comparisons, 1))
-                    : options.alpha;
+    f.level = detail::sequential_level(options, static_cast<size_t>(f.comparisons));
     stats::SequentialOptions o;
     o.method = r.sequential.method;
     o.alpha = f.level;

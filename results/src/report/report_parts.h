@@ -144,6 +144,9 @@ void set_sequential_setup(Report& r);
 // ReportError naming the job, seed and value of the first sample outside the bounds in use.
 void check_sequential_bounds(const Report& r,
                              const std::vector<std::vector<const JobRow*>>& arm_jobs);
+// The level of each anytime-valid comparison in a family of k: alpha / k under Holm or
+// Bonferroni (e-Bonferroni), alpha otherwise (e-BH decides over the family; none is none).
+double sequential_level(const ReportOptions& options, size_t k);
 // The anytime-valid comparison of each of the family's comparisons (`members`, indices into
 // Report::comparisons), corrected over the family; sets Family::sequential_tested.
 void add_sequential(Report& r, Family& family, const std::vector<size_t>& members,

@@ -163,6 +163,12 @@ void check_sequential_bounds(const Report& r,
   }
 }
 
+double sequential_level(const ReportOptions& options, size_t k) {
+  const bool bonferroni = options.correction == stats::Correction::kHolm ||
+                          options.correction == stats::Correction::kBonferroni;
+  return bonferroni ? options.alpha / static_cast<double>(std::max<size_t>(k, 1)) : options.alpha;
+}
+
 void add_sequential(Report& r, Family& family, const std::vector<size_t>& members,
                     const PlannedSeeds& planned_seeds) {
   const auto& o = r.options;
@@ -176,9 +182,7 @@ void add_sequential(Report& r, Family& family, const std::vector<size_t>& member
   family.sequential_tested = k;
   const double split = o.alpha / static_cast<double>(std::max<size_t>(k, 1));
   const bool bh = o.correction == stats::Correction::kBenjaminiHochberg;
-  const bool bonferroni =
-      o.correction == stats::Correction::kHolm || o.correction == stats::Correction::kBonferroni;
-  const double level = bonferroni ? split : o.alpha;
+  const double level = sequential_level(o, k);
   std::vector<stats::SequentialResult> results;
   for (size_t m = 0; m < members.size(); ++m) {
     const SequentialSamples& s = samples[m];
