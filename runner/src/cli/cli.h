@@ -70,6 +70,9 @@ std::string shown_path(const std::string& path);
 // A string as one shell word (quoted only when it needs to be), for commands printed as hints.
 std::string shell_word(const std::string& s);
 
+// " --db FILE" for a hint's command, "" for the default database (ablate.db).
+std::string db_flag(const std::string& db);
+
 // `--seeds-per-process N|auto` of run and plan: what its help says, and its value: -1 when it
 // was not given (the sweep file's seeds_per_process: then), 0 for auto, else N; nullopt (after a
 // message on stderr) for a bad value.

@@ -83,9 +83,8 @@ int command_prune(const std::vector<std::string>& args) {
               << (job.run_dir.empty() ? "" : "  " + job.run_dir) << "\n";
   }
   if (!yes) {
-    std::cout << "nothing deleted; `ablate prune " << shell_word(sweep)
-              << (db == "ablate.db" ? "" : " --db " + shell_word(db)) << " --yes` deletes "
-              << (stale.size() == 1 ? "it: its rows" : "them: their rows")
+    std::cout << "nothing deleted; `ablate prune " << shell_word(sweep) << db_flag(db)
+              << " --yes` deletes " << (stale.size() == 1 ? "it: its rows" : "them: their rows")
               << " (params, metrics, summaries, environment) and "
               << (stale.size() == 1 ? "its run dir" : "their run dirs") << "\n";
     return kOk;

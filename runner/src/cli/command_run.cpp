@@ -362,8 +362,7 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
       static_cast<size_t>(summary.counts.count("done") + summary.counts.count("diverged"));
   if (!all_good) {
     // What next, in commands: the same as `ablate status` suggests per job.
-    const std::string db_flag = db == "ablate.db" ? "" : " --db " + shell_word(db);
-    std::cout << "not every job finished: ablate status " << shell_word(sweep.name) << db_flag
+    std::cout << "not every job finished: ablate status " << shell_word(sweep.name) << db_flag(db)
               << " says why; after a fix, "
               << run_command_of(store, db, sweep.name,
                                 runner::run_dir_of(run.workdir, sweep.name, jobs.front().id))

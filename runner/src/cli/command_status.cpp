@@ -250,7 +250,7 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
 
   // What to run next: nothing while a coordinator runs the sweep (a second one is refused).
   const std::string run = run_command_of(store, db, name, rows.empty() ? "" : rows[0].run_dir);
-  const std::string on_db = db != "ablate.db" ? " --db " + shell_word(db) : "";
+  const std::string on_db = db_flag(db);
   const int running = counts["running"], retry = counts["failed"] + counts["timed_out"];
   int left = counts["pending"] + counts["interrupted"];
   Json next = Json::array();

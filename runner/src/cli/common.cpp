@@ -112,6 +112,10 @@ std::string shell_word(const std::string& s) {
   return out + "'";
 }
 
+std::string db_flag(const std::string& db) {
+  return db == "ablate.db" ? "" : " --db " + shell_word(db);
+}
+
 const char* seeds_per_process_help() {
   static const std::string help =
       "seeds of one arm trained together in one process: N, or auto (default: the sweep file's "

@@ -16,7 +16,7 @@ std::string run_command_of(const results::Store& store, const std::string& db,
   if (const auto o = env.find("overrides"); o != env.end() && !o->second.empty()) {
     command += " " + o->second;  // shell words already
   }
-  if (db != "ablate.db") command += " --db " + shell_word(db);
+  command += db_flag(db);
   if (!run_dir.empty()) {
     // Run dirs are WORKDIR/<sweep>/<job id>, with WORKDIR made absolute by the coordinator.
     std::error_code ec;
