@@ -69,7 +69,6 @@ void RunRecord::start_fresh() {
 }
 
 void RunRecord::set_seeds_in_process(int64_t n) {
-  facts_.seeds_in_process = n;
   groupings_.push_back(json{{"from_step", start_step_}, {"seeds", n}});
 }
 
@@ -157,7 +156,7 @@ void RunRecord::write_summary(const std::string& status, int64_t step) {
          {"config_hash", facts_.hash},
          {"causality", facts_.causality},
          {"allow_noncausal", config_.attention.allow_noncausal},
-         {"seeds_in_process", facts_.seeds_in_process},
+         {"seeds_in_process", groupings_.empty() ? json(1) : groupings_.back()["seeds"]},
          {"seeds_in_process_history", history_text(groupings_)},
          {"torch_version", TORCH_VERSION}};
   const DeviceInfo info = describe_device(device_);

@@ -32,11 +32,6 @@ struct RunFacts {
   int64_t steps = 0;      // optimiser steps of the whole run
   int64_t warmup = 0;     // warm-up steps
   int64_t parameters = 0;
-  // Seeds trained together in this process (1: alone). Batched products round differently from
-  // single ones, and long training carries that to seed-noise size, so the exact numbers depend
-  // on it (README, "Seeds trained together"); set when the process groups its members. A run
-  // resumed in another grouping has each in the summary's seeds_in_process_history.
-  int64_t seeds_in_process = 1;
 };
 
 class RunRecord {
@@ -89,8 +84,10 @@ class RunRecord {
   int64_t start_step() const { return start_step_; }
   bool diverged() const { return result_.status == "diverged"; }
   TrainResult& result() { return result_; }
-  // This process trains the run with n seeds together from start_step(): the summary's
-  // seeds_in_process, and a part of its seeds_in_process_history.
+  // This process trains the run with n seeds together from start_step() (1: alone). Batched
+  // products round differently from single ones, and long training carries that to seed-noise
+  // size, so the exact numbers depend on it (README, "Seeds trained together"): the summary's
+  // seeds_in_process (this process's) and seeds_in_process_history (every process's).
   void set_seeds_in_process(int64_t n);
   void set_parameters(int64_t n) {  // known once the model is built
     facts_.parameters = n;
