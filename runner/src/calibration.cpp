@@ -70,20 +70,25 @@ CpuLayout layout_of(const json& j) {
 }
 }  // namespace
 
-std::string calibration_json(const Calibration& c) {
-  json layouts = json::array();
-  for (const auto& l : c.layouts) layouts.push_back(layout_json(l));
-  const json j{{"machine", c.machine}, {"measured_at", c.measured_at},
-               {"config", c.config},   {"unit", c.unit},
-               {"layouts", layouts},   {"best", layout_json(c.best)}};
-  return j.dump(2) + "\n";
+std::string slurm_calibration_key(const std::string& partition) {
+  return partition.empty() ? "Slurm default partition" : "Slurm partition " + partition;
 }
 
-std::optional<Calibration> parse_calibration(const std::string& json_text) {
+namespace {
+json calibration_object(const Calibration& c) {
+  json layouts = json::array();
+  for (const auto& l : c.layouts) layouts.push_back(layout_json(l));
+  json j{{"machine", c.machine}, {"measured_at", c.measured_at}, {"config", c.config},
+         {"unit", c.unit},       {"layouts", layouts},           {"best", layout_json(c.best)}};
+  if (!c.node.empty()) j["node"] = c.node;
+  return j;
+}
+
+std::optional<Calibration> calibration_of(const json& j) {
   try {
-    const json j = json::parse(json_text);
     Calibration c;
     c.machine = j.at("machine").get<std::string>();
+    c.node = j.value("node", "");
     c.measured_at = j.at("measured_at").get<std::string>();
     c.config = j.at("config").get<std::string>();
     c.unit = j.at("unit").get<std::string>();
@@ -95,18 +100,54 @@ std::optional<Calibration> parse_calibration(const std::string& json_text) {
     return std::nullopt;
   }
 }
+}  // namespace
+
+std::string calibration_json(const Calibration& c) { return calibration_object(c).dump(2) + "\n"; }
+
+std::optional<Calibration> parse_calibration(const std::string& json_text) {
+  const json j = json::parse(json_text, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return calibration_of(j);
+}
+
+std::string calibrations_json(const std::vector<Calibration>& all) {
+  json list = json::array();
+  for (const auto& c : all) list.push_back(calibration_object(c));
+  return json{{"calibrations", list}}.dump(2) + "\n";
+}
+
+std::vector<Calibration> parse_calibrations(const std::string& json_text) {
+  std::vector<Calibration> out;
+  const json j = json::parse(json_text, nullptr, false);
+  if (!j.is_object()) return out;
+  if (!j.contains("calibrations")) {  // the older cache: one calibration
+    if (auto c = calibration_of(j)) out.push_back(*c);
+    return out;
+  }
+  if (!j["calibrations"].is_array()) return out;
+  for (const auto& entry : j["calibrations"]) {
+    if (auto c = calibration_of(entry)) out.push_back(*c);
+  }
+  return out;
+}
 
 std::optional<Calibration> load_calibration(const std::string& path, const std::string& machine) {
   if (path.empty()) return std::nullopt;
-  auto c = parse_calibration(read_text(path));
-  if (!c || c->machine != machine) return std::nullopt;
-  return c;
+  for (auto& c : parse_calibrations(read_text(path))) {
+    if (c.machine == machine) return c;
+  }
+  return std::nullopt;
 }
 
 void save_calibration(const std::string& path, const Calibration& c) {
+  std::vector<Calibration> all = parse_calibrations(read_text(path));
+  all.erase(std::remove_if(all.begin(), all.end(),
+                           [&](const Calibration& old) { return old.machine == c.machine; }),
+            all.end());
+  all.push_back(c);
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
-  results::write_file_atomic(path, calibration_json(c));
+  results::write_file_atomic(path, calibrations_json(all));
 }
 
 }  // namespace ablate::runner

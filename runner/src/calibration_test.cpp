@@ -6,11 +6,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "ablate/testing/temp_dir.h"
 
 namespace ablate::runner {
 namespace {
+
+std::string read_text_for_test(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 std::string layouts_text(const std::vector<CpuLayout>& ls) {
   std::string out;
@@ -61,6 +67,60 @@ TEST(Calibration, TheCacheReadsBackAndOnlyOnTheSameMachine) {
   std::ofstream(path) << "{\"machine\": \"Some CPU | 2 cores\", \"best\": {\"jobs\": 0}}";
   EXPECT_FALSE(load_calibration(path, c.machine).has_value());
   EXPECT_FALSE(load_calibration("", c.machine).has_value());
+}
+
+TEST(Calibration, OneFileKeepsThisMachineAndEachSlurmPartitionApart) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "cal.json").string();
+  Calibration local;
+  local.machine = "Some CPU | 2 cores";
+  local.measured_at = "2026-11-30T12:00:00Z";
+  local.config = "a.yaml";
+  local.unit = "tokens/s";
+  local.layouts = {{2, 1, 300}, {1, 2, 200}};
+  local.best = local.layouts[0];
+  Calibration slurm = local;
+  slurm.machine = slurm_calibration_key("cpu");
+  slurm.node = "Big CPU | 64 cores";
+  slurm.layouts = {{64, 1, 100}, {16, 4, 900}};
+  slurm.best = slurm.layouts[1];
+  save_calibration(path, local);
+  save_calibration(path, slurm);
+  const auto here = load_calibration(path, local.machine);
+  const auto there = load_calibration(path, "Slurm partition cpu");
+  ASSERT_TRUE(here.has_value());
+  ASSERT_TRUE(there.has_value());
+  EXPECT_EQ(here->best.jobs, 2);
+  EXPECT_EQ(here->node, "");
+  EXPECT_EQ(there->best.threads, 4);
+  EXPECT_EQ(there->node, "Big CPU | 64 cores");
+  EXPECT_FALSE(load_calibration(path, slurm_calibration_key("")).has_value());
+  EXPECT_EQ(slurm_calibration_key(""), "Slurm default partition");
+  // Measuring a partition again replaces its entry only.
+  slurm.best = slurm.layouts[0];
+  save_calibration(path, slurm);
+  EXPECT_EQ(parse_calibrations(read_text_for_test(path)).size(), 2u);
+  EXPECT_EQ(load_calibration(path, "Slurm partition cpu")->best.threads, 1);
+  EXPECT_EQ(load_calibration(path, local.machine)->best.jobs, 2);
+}
+
+TEST(Calibration, TheOlderOneEntryFileIsReadAndKeptWhenAnotherIsAdded) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "cal.json").string();
+  std::ofstream(path) << R"({"machine": "Old CPU | 2 cores", "measured_at": "2026-11-30T12:00:00Z",
+    "config": "q.yaml", "unit": "images/s", "layouts": [{"jobs": 2, "threads": 1,
+    "items_per_s": 5.5}], "best": {"jobs": 2, "threads": 1, "items_per_s": 5.5}})";
+  ASSERT_TRUE(load_calibration(path, "Old CPU | 2 cores").has_value());
+  Calibration c = *load_calibration(path, "Old CPU | 2 cores");
+  c.machine = slurm_calibration_key("");
+  save_calibration(path, c);
+  EXPECT_TRUE(load_calibration(path, "Old CPU | 2 cores").has_value());
+  EXPECT_TRUE(load_calibration(path, "Slurm default partition").has_value());
+  // An unreadable file is replaced, not kept beside.
+  std::ofstream(path) << "not json";
+  EXPECT_TRUE(parse_calibrations("not json").empty());
+  save_calibration(path, c);
+  EXPECT_EQ(parse_calibrations(read_text_for_test(path)).size(), 1u);
 }
 
 TEST(Calibration, ItsPathFollowsTheEnvironment) {

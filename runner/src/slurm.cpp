@@ -206,6 +206,52 @@ SlurmOutcome slurm_outcome(const std::string& state) {
   return o;
 }
 
+std::string run_node_job(const SlurmOptions& o, const NodeJob& job) {
+  check_slurm_texts(o);
+  if (const std::string why = slurm_text_problem(job.time_limit, true); !why.empty()) {
+    throw SlurmError("time " + quote_for_message(job.time_limit) + ": " + why);
+  }
+  // The node's CPUs, GPUs and memory are the job's (--exclusive), not one task's.
+  SlurmOptions whole_node = o;
+  whole_node.gpus_per_task = 0;
+  whole_node.cpus_per_task = 0;
+  whole_node.memory.clear();
+  whole_node.time_limit = job.time_limit;
+  fs::create_directories(o.script_dir);
+  const auto stamp = std::chrono::system_clock::now().time_since_epoch().count();
+  const std::string base =
+      (fs::path(o.script_dir) / (job.name + "-" + std::to_string(stamp))).string();
+  std::ostringstream s;
+  s << "#!/bin/bash\n"
+    << "#SBATCH --job-name=" << o.job_name << "-" << job.name << "\n"
+    << "#SBATCH --output=" << base << ".out\n"
+    << "#SBATCH --error=" << base << ".err\n"
+    << "#SBATCH --nodes=1\n#SBATCH --ntasks=1\n#SBATCH --exclusive\n#SBATCH --no-requeue\n";
+  for (const auto& line : sbatch_options(whole_node, 0)) s << "#SBATCH " << line << "\n";
+  s << "# Written by ablate: one job on a whole node, waited for.\nexec";
+  if (!job.env.empty()) {
+    s << " env";
+    for (const auto& [name, value] : job.env) s << " " << shell_quote(name + "=" + value);
+  }
+  for (const auto& a : job.argv) s << " " << shell_quote(a);
+  s << "\n";
+  const std::string script = base + ".sh";
+  results::write_file(script, s.str());
+  const CommandResult r = run_command({o.sbatch, "--parsable", "--wait", script});
+  if (r.status == 127) {
+    throw SlurmError("sbatch not found (" + o.sbatch +
+                     "): --backend slurm runs on a Slurm submit host (Debian: slurm-client)");
+  }
+  if (r.status != 0) {
+    const std::string err = read_text(base + ".err");
+    const std::string tail = err.substr(err.size() > 4000 ? err.size() - 4000 : 0);
+    throw SlurmError("the Slurm job " + script + " failed (sbatch --wait: status " +
+                     std::to_string(r.status) + "): " + trim(r.output) +
+                     (tail.empty() ? "" : "\n" + trim(tail)));
+  }
+  return read_text(base + ".out");
+}
+
 SlurmExecutor::SlurmExecutor(SlurmOptions options) : options_(std::move(options)) {}
 
 void SlurmExecutor::check() const {

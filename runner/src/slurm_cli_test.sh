@@ -173,6 +173,54 @@ grep -q "stop: decided" ud-slurm.looks || fail "nothing decided through Slurm: $
 eq "until decided through Slurm: every job done" \
   "$(q ud-slurm.db "SELECT COUNT(*) FROM jobs WHERE status <> 'done'")" 0
 
+section "calibration on a node: ablate calibrate --backend slurm, and run's --cpus-per-task from it"
+cal=$tmp/cal.json
+ABLATE_CALIBRATION=$cal expect 0 \
+  "best on a node of the Slurm default partition \(.* \| 2 cores.*\): [0-9]+ jobs? at once x [0-9]+ threads?, so --cpus-per-task [0-9]+ \(cached in $cal\)" \
+  "$ablate" calibrate pipe.yaml --backend slurm --steps 3 --workdir wc
+has "$cal" '"machine": "Slurm default partition"'
+has "$cal" '"node": "'
+# It ran as a Slurm job (Slurm's own record), its script in WORKDIR/NAME/slurm.
+grep -q "Name=ablate-pipe-calibrate JobState=COMPLETED .*ProcCnt=2 " "$cluster/log/jobcomp.txt" ||
+  fail "no completed calibration job in jobcomp.txt: $(tail -3 "$cluster/log/jobcomp.txt")"
+ls wc/pipe/slurm/calibrate-*.sh >/dev/null 2>&1 || fail "no calibration script in wc/pipe/slurm"
+best=$(sed -n '/"best"/,/}/s/.*"threads": \([0-9]*\).*/\1/p' "$cal")
+out=$(ABLATE_CALIBRATION=$cal "$ablate" run pipe.yaml --backend slurm --dry-run --workdir ws 2>&1)
+printf '%s' "$out" | grep -q "^#SBATCH --cpus-per-task=$best\$" ||
+  fail "dry run: not the calibrated --cpus-per-task $best: $out"
+# The cache is what run uses: rewritten by hand to 2 threads, the tasks ask for 2 CPUs and train
+# with 2 threads.
+sed -i '/"best"/,/}/s/"threads": [0-9]*/"threads": 2/' "$cal"
+out=$(ABLATE_CALIBRATION=$cal "$ablate" run pipe.yaml --backend slurm --dry-run --workdir ws 2>&1)
+printf '%s' "$out" | grep -q '^#SBATCH --cpus-per-task=2$' || fail "dry run: no 2 CPUs: $out"
+printf '%s' "$out" | grep -q "'train.threads=2'" || fail "dry run: no train.threads=2: $out"
+# A number given chooses; off leaves Slurm's default; neither reads nor says a calibration.
+out=$(ABLATE_CALIBRATION=$cal "$ablate" run pipe.yaml --backend slurm --dry-run --workdir ws \
+  --cpus-per-task 1 2>&1)
+printf '%s' "$out" | grep -q '^#SBATCH --cpus-per-task=1$' || fail "--cpus-per-task 1: $out"
+printf '%s' "$out" | grep -q "calibrat" && fail "--cpus-per-task given, yet: $out"
+out=$("$ablate" run pipe.yaml --backend slurm --dry-run --workdir ws 2>&1)
+printf '%s' "$out" | grep -q "cpus-per-task" && fail "ABLATE_CALIBRATION=off, yet: $out"
+# A dry run never submits a calibration; a run without one measures it first, through Slurm.
+out=$(ABLATE_CALIBRATION=$tmp/none.json "$ablate" run pipe.yaml --backend slurm --dry-run \
+  --workdir ws 2>&1)
+printf '%s' "$out" | grep -q "not calibrated yet" || fail "dry run without a cache: $out"
+[ -e "$tmp/none.json" ] && fail "a dry run wrote a calibration"
+sed 's/^name: pipe/name: calrun/; s/train.steps: 3000/train.steps: 20/' pipe.yaml >calrun.yaml
+ABLATE_CALIBRATION=$tmp/new.json "$ablate" run calrun.yaml --backend slurm --db cal.db \
+  --workdir wcr --poll-interval 1 >calrun.out 2>&1 || fail "run with a first calibration: $(cat calrun.out)"
+has calrun.out "calibrating Slurm default partition once"
+has calrun.out "slurm: --cpus-per-task"
+has "$tmp/new.json" '"machine": "Slurm default partition"'
+eq "calibrated run: every job done" "$(q cal.db "SELECT COUNT(*) FROM jobs WHERE status = 'done'")" 6
+# A refused partition is refused before anything is submitted or cached.
+ABLATE_CALIBRATION=$tmp/bad.json expect 2 "slurm: .*artition" \
+  "$ablate" calibrate pipe.yaml --backend slurm --partition nope --workdir wbad
+[ -e "$tmp/bad.json" ] && fail "a refused calibration wrote its cache"
+[ -e wbad ] && fail "a refused calibration wrote its script folder"
+expect 2 "--partition and --account go with --backend slurm" \
+  "$ablate" calibrate pipe.yaml --partition debug
+
 echo "slurm_cli_test: ${SECONDS}s"
 [ "$failures" -eq 0 ] && echo "slurm_cli_test: all checks passed"
 exit "$failures"

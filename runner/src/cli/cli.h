@@ -99,6 +99,14 @@ int command_calibrate(const std::vector<std::string>& args);
 runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say);
 
+// The same calibration on a whole node of `slurm`'s partition: one Slurm job runs `ablate
+// calibrate FILE OVERRIDES --json` there and waits for it (runner::run_node_job). The result's
+// machine is the partition's runner::slurm_calibration_key, its node the node's machine_key.
+// Throws runner::SlurmError when the job cannot run or fails.
+runner::Calibration calibrate_on_slurm(const runner::SlurmOptions& slurm, const std::string& file,
+                                       const std::vector<std::string>& overrides, int steps,
+                                       std::ostream& say);
+
 // runner::machine_key of this machine for the jobs it would start: after
 // prepare_train_environment (train_process.h), so with their OpenBLAS kernels.
 std::string cpu_machine_key();

@@ -1,5 +1,8 @@
 // `ablate calibrate`: times real training steps of a sweep's first job in every jobs x threads
-// layout that fills the CPU, and caches the fastest for `ablate run` (runner/calibration.h).
+// layout that fills the CPU, and caches the fastest for `ablate run` (runner/calibration.h); with
+// --backend slurm, on a whole node of the partition, as one Slurm job.
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +21,7 @@
 #include "ablate/runner/command.h"
 #include "ablate/runner/coordinator.h"
 #include "ablate/runner/parse.h"
+#include "ablate/runner/slurm.h"
 #include "cli.h"
 #include "preflight.h"
 #include "train_process.h"
@@ -94,14 +98,27 @@ bool config_is_sweep(const std::string& file) {
   return false;
 }
 
-// What `ablate calibrate FILE` times: a sweep's first job without a parent, or a single config.
-runner::Config config_to_time(const std::string& file, const std::vector<std::string>& overrides) {
-  if (!config_is_sweep(file)) return runner::load_config(file, overrides);
-  return first_root_job(checked_sweep(file, overrides, MachineChecks{}).jobs).config;
+// What `ablate calibrate FILE` times: a sweep's first job without a parent, or a single config;
+// and the sweep file's `slurm:` settings (a single config has none).
+struct WhatToTime {
+  runner::Config config;
+  runner::SlurmOptions slurm;
+  std::string name = "calibrate";  // the sweep's name: where Slurm's files go
+};
+WhatToTime what_to_time(const std::string& file, const std::vector<std::string>& overrides) {
+  if (!config_is_sweep(file)) return {runner::load_config(file, overrides), {}, "calibrate"};
+  const auto checked = checked_sweep(file, overrides, MachineChecks{});
+  return {first_root_job(checked.jobs).config, checked.sweep.slurm, checked.sweep.name};
 }
 
-// The cores LibTorch would use here: the hardware threads, at least one.
-int cpu_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+// The cores this process may use (its affinity: taskset, a Slurm allocation's cgroup), at least
+// one; all of the machine's when that cannot be read.
+int cpu_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 }  // namespace
 
@@ -142,9 +159,46 @@ runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& 
   return c;
 }
 
+runner::Calibration calibrate_on_slurm(const runner::SlurmOptions& slurm, const std::string& file,
+                                       const std::vector<std::string>& overrides, int steps,
+                                       std::ostream& say) {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("calibrate: cannot find this program (/proc/self/exe)");
+  runner::SlurmExecutor(slurm).check();  // sbatch there, options accepted: before any file
+  runner::NodeJob job;
+  job.name = "calibrate";
+  job.argv = {self.string(), "calibrate", fs::absolute(file).string()};
+  job.argv.insert(job.argv.end(), overrides.begin(), overrides.end());
+  job.argv.insert(job.argv.end(), {"--steps", std::to_string(steps), "--json"});
+  // The node's answer comes back here and is cached here, under the partition's name.
+  job.env = {{"ABLATE_CALIBRATION", "off"}};
+  say << "submitting one Slurm job on a whole node of the "
+      << (slurm.partition.empty() ? "default partition" : "partition " + slurm.partition)
+      << " (--exclusive; Slurm's files in " << slurm.script_dir << "), and waiting for it\n";
+  say.flush();
+  const std::string out = runner::run_node_job(slurm, job);
+  auto c = runner::parse_calibration(out.substr(std::min(out.size(), out.find('{'))));
+  if (!c) {
+    throw runner::SlurmError("calibrate: the Slurm job printed no calibration: " +
+                             out.substr(0, 2000));
+  }
+  c->node = c->machine;
+  c->machine = runner::slurm_calibration_key(slurm.partition);
+  c->config = file;
+  for (const auto& l : c->layouts) {
+    say << "  " << l.jobs << (l.jobs == 1 ? " job" : " jobs") << " x " << l.threads
+        << (l.threads == 1 ? " thread" : " threads") << ": " << number_text(l.items_per_s) << " "
+        << c->unit << "\n";
+  }
+  return *c;
+}
+
 int command_calibrate(const std::vector<std::string>& args) {
   const CommandInfo info{
-      "calibrate", "SWEEP.yaml|CONFIG.yaml [KEY=VALUE...] [--steps N] [--json]",
+      "calibrate",
+      "SWEEP.yaml|CONFIG.yaml [KEY=VALUE...] [--steps N] [--json] [--backend slurm [--partition "
+      "P]]",
       "Measures how many CPU jobs at once, with how many threads each, train fastest here.",
       "Trains the sweep's first job (or the config) for --steps steps in every layout that\n"
       "fills the cores (all jobs x 1 thread, half as many x 2, ...; each as `ablate run`\n"
@@ -153,14 +207,25 @@ int command_calibrate(const std::vector<std::string>& args) {
       "`ablate run --devices cpu` without --per-device takes its jobs at once and train.threads\n"
       "from it (and calibrates first when nothing is cached; ABLATE_CALIBRATION=off turns that\n"
       "off).\n"
+      "With --backend slurm the same measurement runs as one Slurm job on a whole node of the\n"
+      "partition (the sweep file's slurm: settings, --partition and --account on top) and is\n"
+      "cached for that partition: `ablate run --backend slurm` without --cpus-per-task gives\n"
+      "each task the winning layout's threads, and Slurm packs the tasks on the nodes.\n"
       "Nothing is written to a database or to the sweep's run dirs."};
   std::vector<std::string> positional;
   int steps = 20;
   bool as_json = false;
+  std::string backend = "local", partition, account, workdir = "runs";
   po::options_description options("options");
   options.add_options()("steps", po::value(&steps)->default_value(steps),
                         "training steps per timing job")("json", po::bool_switch(&as_json),
-                                                         "print the calibration as JSON");
+                                                         "print the calibration as JSON")(
+      "backend", po::value(&backend)->default_value(backend),
+      "local: measure this machine; slurm: a whole node of a Slurm partition")(
+      "partition", po::value(&partition), "--backend slurm: the partition (else the file's)")(
+      "account", po::value(&account), "--backend slurm: the account (else the file's)")(
+      "workdir", po::value(&workdir)->default_value(workdir),
+      "--backend slurm: Slurm's script and output go to WORKDIR/NAME/slurm");
   po::options_description hidden;
   hidden.add_options()("args", po::value(&positional), "");
   po::positional_options_description pos;
@@ -178,20 +243,45 @@ int command_calibrate(const std::vector<std::string>& args) {
     std::cerr << "ablate calibrate: --steps " << steps << ": at least 2\n";
     return kBadInput;
   }
-  const runner::Config config = config_to_time(in.file, in.overrides);
+  if (backend != "local" && backend != "slurm") {
+    std::cerr << "ablate calibrate: --backend " << backend << ": local or slurm\n";
+    return kBadInput;
+  }
+  if (backend == "local" && (vm.count("partition") || vm.count("account"))) {
+    std::cerr << "ablate calibrate: --partition and --account go with --backend slurm\n";
+    return kBadInput;
+  }
+  const WhatToTime what = what_to_time(in.file, in.overrides);
   std::ostream& say = as_json ? std::cerr : std::cout;
   say << "calibrating: " << in.file << (config_is_sweep(in.file) ? "'s first job, " : ", ") << steps
       << " steps per timing job\n";
-  runner::Calibration c = calibrate_cpu(config, in.file, steps, say);
+  runner::Calibration c;
+  if (backend == "slurm") {
+    runner::SlurmOptions slurm = what.slurm;
+    if (vm.count("partition")) slurm.partition = partition;
+    if (vm.count("account")) slurm.account = account;
+    slurm.job_name = "ablate-" + what.name;
+    slurm.script_dir = fs::absolute(fs::path(workdir) / what.name / "slurm").string();
+    c = calibrate_on_slurm(slurm, in.file, in.overrides, steps, say);
+  } else {
+    c = calibrate_cpu(what.config, in.file, steps, say);
+  }
   const std::string path = runner::calibration_path();
   if (!path.empty()) runner::save_calibration(path, c);
   if (as_json) {
     std::cout << runner::calibration_json(c);
   } else {
-    std::cout << "best: " << count_of(c.best.jobs, "job") << " at once x "
-              << count_of(c.best.threads, "thread") << " ("
-              << (path.empty() ? "not cached: ABLATE_CALIBRATION=off" : "cached in " + path)
-              << ")\n";
+    const std::string cached =
+        path.empty() ? "not cached: ABLATE_CALIBRATION=off" : "cached in " + path;
+    if (c.node.empty()) {
+      std::cout << "best: " << count_of(c.best.jobs, "job") << " at once x "
+                << count_of(c.best.threads, "thread") << " (" << cached << ")\n";
+    } else {
+      std::cout << "best on a node of the " << c.machine << " (" << c.node
+                << "): " << count_of(c.best.jobs, "job") << " at once x "
+                << count_of(c.best.threads, "thread") << ", so --cpus-per-task " << c.best.threads
+                << " (" << cached << ")\n";
+    }
   }
   return kOk;
 }

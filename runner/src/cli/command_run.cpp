@@ -104,6 +104,36 @@ void apply_cpu_calibration(runner::RunOptions& run, const std::vector<runner::Jo
   std::cout.flush();
 }
 
+// --cpus-per-task (each task's threads) on Slurm from the partition's calibration: the cached
+// one, or one measured now on a whole node (`measure`; a dry run only reads the cache). Left as
+// it is with ABLATE_CALIBRATION=off.
+void apply_slurm_calibration(runner::SlurmOptions& slurm, const std::string& file,
+                             const std::vector<std::string>& overrides, bool measure) {
+  const std::string path = runner::calibration_path();
+  if (path.empty()) return;
+  const std::string key = runner::slurm_calibration_key(slurm.partition);
+  auto c = runner::load_calibration(path, key);
+  if (!c && !measure) {
+    std::cout << "# " << key << " is not calibrated yet: the run measures it first (one job on "
+              << "a whole node), and --cpus-per-task comes from it\n";
+    return;
+  }
+  if (!c) {
+    std::cout << "calibrating " << key << " once: the jobs x threads that train " << file
+              << "'s first job fastest on one of its nodes (ablate calibrate --backend slurm; "
+                 "ABLATE_CALIBRATION=off skips it)\n";
+    std::cout.flush();
+    c = calibrate_on_slurm(slurm, file, overrides, 20, std::cout);
+    runner::save_calibration(path, *c);
+  }
+  slurm.cpus_per_task = c->best.threads;
+  std::cout << (measure ? "" : "# ") << "slurm: --cpus-per-task " << c->best.threads << " ("
+            << count_of(c->best.jobs, "job") << " at once x " << count_of(c->best.threads, "thread")
+            << " trained fastest on " << c->node << ", calibrated " << c->measured_at << " on "
+            << c->config << ", cached in " << path << "; --cpus-per-task N chooses)\n";
+  std::cout.flush();
+}
+
 }  // namespace
 
 int command_run(const std::vector<std::string>& args, const char* argv0) {
@@ -156,7 +186,8 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
       "time", po::value(&slurm.time_limit), "--time per task (default: from --timeout)")(
       "gpus-per-task", po::value(&slurm.gpus_per_task), "GPUs per task (default 0: CPU tasks)")(
       "cpus-per-task", po::value(&slurm.cpus_per_task),
-      "CPUs (and threads) per task (default: the cluster's)")(
+      "CPUs (and threads) per task (default: the partition's calibration, see ablate "
+      "calibrate --backend slurm; the cluster's with ABLATE_CALIBRATION=off)")(
       "mem", po::value(&slurm.memory), "--mem per task (default: the partition's)")(
       "account", po::value(&slurm.account), "--account (default: yours)")(
       "sbatch", po::value(&slurm.extra), "an extra #SBATCH line (repeatable)")(
@@ -266,7 +297,6 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     slurm.script_dir = fs::absolute(fs::path(run.workdir) / sweep.name / "slurm").string();
     run.devices = {slurm.gpus_per_task > 0 ? "cuda" : "cpu"};
     run.per_device = std::max<int>(1, static_cast<int>(jobs.size()));
-    run.threads_per_job = std::max(1, slurm.cpus_per_task);
     run.detach = vm.count("detach") > 0;
     // The nodes' GPUs are not this host's: auto cannot measure them and trains one seed per
     // task there (a number given is used as it is).
@@ -274,13 +304,18 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     // Every value that reaches the batch script, from the file or the flags: a newline in one
     // would be a line of the script (SlurmError: exit status 2, nothing written).
     runner::check_slurm_texts(slurm);
-    if (vm.count("dry-run")) {
+    const bool dry_run = vm.count("dry-run") > 0;
+    // sbatch present, partition and options accepted: before a calibration job or the DB.
+    if (!dry_run) runner::SlurmExecutor(slurm).check();
+    if (slurm.cpus_per_task == 0 && slurm.gpus_per_task == 0) {
+      apply_slurm_calibration(slurm, in.file, in.overrides, !dry_run);
+    }
+    run.threads_per_job = std::max(1, slurm.cpus_per_task);
+    if (dry_run) {
       std::cout << first_wave_script(sweep, jobs, run, slurm);
       return kOk;
     }
-    auto slurm_executor = std::make_unique<runner::SlurmExecutor>(slurm);
-    slurm_executor->check();  // sbatch present, partition and options accepted: before the DB
-    executor = std::move(slurm_executor);
+    executor = std::make_unique<runner::SlurmExecutor>(slurm);
   } else {
     executor = std::make_unique<runner::LocalExecutor>();
     if (run.devices == std::vector<std::string>{"cpu"} && !given(vm, "per-device")) {

@@ -4,7 +4,10 @@
 // machines two LibTorch threads are slower than one, so the split is measured, not assumed: jobs
 // x threads layouts that fill the cores are timed with real training steps of a sweep's job, and
 // the one with the most steps per second in all wins. The answer is cached per machine; `ablate
-// run --devices cpu` takes its --per-device and train.threads from it. Torch-free.
+// run --devices cpu` takes its --per-device and train.threads from it. On Slurm the same
+// measurement runs as one job on a whole node of the partition, and `ablate run --backend slurm`
+// takes its --cpus-per-task (each task's threads) from it: Slurm then packs as many tasks on a
+// node as the layout had jobs. Torch-free.
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,7 +23,9 @@ struct CpuLayout {
 
 // What was measured on a machine, and its choice.
 struct Calibration {
-  std::string machine;      // machine_key() of the machine it was measured on
+  std::string machine;      // machine_key() of the machine it was measured on, or for Slurm
+                            // slurm_calibration_key() of the partition
+  std::string node;         // Slurm: machine_key() of the node that measured it; "" otherwise
   std::string measured_at;  // UTC, ISO 8601
   std::string config;       // what was trained: the job's sweep file, or "(tiny lm)"
   std::string unit;         // the throughput's unit: "images/s", "tokens/s"
@@ -42,20 +47,32 @@ CpuLayout best_layout(const std::vector<CpuLayout>& measured, double tie_fractio
 // directory shared by a cluster's nodes) or with other kernels is not used.
 std::string machine_key(int cores, const std::string& openblas_core = "");
 
-// Where the calibration is cached: $ABLATE_CALIBRATION when set ("off": nowhere, nothing is
-// measured or read), else $XDG_CACHE_HOME/ablate/cpu-calibration.json, else
+// The cache's key of a Slurm partition's calibration ("" = the cluster's default partition):
+// "Slurm partition cpu", "Slurm default partition". The login node cannot know which node a task
+// lands on, so the partition stands for its nodes (measured on one of them).
+std::string slurm_calibration_key(const std::string& partition);
+
+// Where the calibrations are cached (one file, one entry per machine or partition):
+// $ABLATE_CALIBRATION when set ("off": nowhere, nothing is measured or read), else
+// $XDG_CACHE_HOME/ablate/cpu-calibration.json, else
 // ~/.cache/ablate/cpu-calibration.json. "" for off.
 std::string calibration_path();
 
-// The cached calibration for `machine`; nullopt when there is none, it is unreadable, or it was
-// measured on another machine.
+// The cached calibration for `machine` (a machine_key or a slurm_calibration_key); nullopt when
+// there is none or the file is unreadable.
 std::optional<Calibration> load_calibration(const std::string& path, const std::string& machine);
 
-// Writes `c` to `path` atomically (creating its folder). Throws results::DiskError.
+// Adds `c` to the cache at `path`, replacing the entry of the same machine and keeping the others
+// (an unreadable file is replaced), atomically (creating its folder). Throws results::DiskError.
 void save_calibration(const std::string& path, const Calibration& c);
 
-// JSON text of a calibration (the cache file and `ablate calibrate --json`), and back.
+// JSON text of one calibration (`ablate calibrate --json`), and back.
 std::string calibration_json(const Calibration& c);
 std::optional<Calibration> parse_calibration(const std::string& json_text);
+
+// The cache file's text: {"calibrations": [...]}, and back. Reading also takes the older file
+// that held one calibration; entries that do not parse are skipped.
+std::string calibrations_json(const std::vector<Calibration>& all);
+std::vector<Calibration> parse_calibrations(const std::string& json_text);
 
 }  // namespace ablate::runner

@@ -92,6 +92,19 @@ struct SlurmOutcome {
 };
 SlurmOutcome slurm_outcome(const std::string& state);
 
+// One Slurm job on one whole node of `o`'s partition (`--nodes=1 --exclusive`, so it sees the
+// node's cores as the array tasks will share them; `o`'s account and #SBATCH lines apply, its
+// per-task CPUs, GPUs and memory do not), waited for (`sbatch --wait`): what `ablate calibrate
+// --backend slurm` measures with. Its script and output go to o.script_dir. Returns the job's
+// stdout; SlurmError with the job's stderr when sbatch refuses it or it fails.
+struct NodeJob {
+  std::string name;               // the job's --job-name, and its files' names
+  std::vector<std::string> argv;  // what it runs (absolute paths: it starts in this folder)
+  std::vector<std::pair<std::string, std::string>> env;  // set for it
+  std::string time_limit = "30";  // --time: a calibration takes minutes at most
+};
+std::string run_node_job(const SlurmOptions& o, const NodeJob& job);
+
 class SlurmExecutor : public Executor {
  public:
   explicit SlurmExecutor(SlurmOptions options);
