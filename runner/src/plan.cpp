@@ -1,6 +1,7 @@
 #include "ablate/runner/plan.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -63,6 +64,46 @@ std::string params_text(const JobSpec& job) {
   return out;
 }
 
+// A job's status in the database read, "new" when it is not there.
+std::string stored_status(const StoredJobs& stored, const std::string& id) {
+  const auto it = stored.status.find(id);
+  return it == stored.status.end() ? "new" : it->second;
+}
+
+// "in ablate.db: 9 done, 6 new" and what run does with them.
+std::string stored_text(const std::vector<JobSpec>& jobs, const StoredJobs& stored) {
+  if (!stored.exists) return stored.db + ": no such database yet, so every job is new\n";
+  std::map<std::string, int64_t> counts;
+  for (const auto& job : jobs) ++counts[stored_status(stored, job.id)];
+  std::string out = "in " + stored.db + ":";
+  const char* order[] = {"done",        "diverged", "failed",  "timed_out", "skipped",
+                         "interrupted", "running",  "pending", "new"};
+  bool first = true;
+  for (const char* s : order) {
+    if (counts[s] == 0) continue;
+    out += std::string(first ? " " : ", ") + std::to_string(counts[s]) + " " + s;
+    first = false;
+  }
+  const int64_t finished = counts["done"] + counts["diverged"];
+  const int64_t failed = counts["failed"] + counts["timed_out"];
+  const int64_t to_train = static_cast<int64_t>(jobs.size()) - finished - failed;
+  if (to_train == 0 && failed == 0) {
+    out += ": nothing left for ablate run to train";
+  } else {
+    out += ": ablate run trains " + std::to_string(to_train);
+    if (failed > 0) {
+      out += " (and the " + std::to_string(failed) +
+             " failed or timed out as its --retries and --retry-failed allow)";
+    }
+  }
+  if (stored.not_planned > 0) {
+    out += "; " + plural(stored.not_planned, "job") + " of the sweep there " +
+           (stored.not_planned == 1 ? "is" : "are") +
+           " no longer planned (stale after ablate run, kept; ablate prune deletes them)";
+  }
+  return out + "\n";
+}
+
 std::string settings_text(const std::vector<Setting>& settings) {
   std::string out = "{";
   for (size_t i = 0; i < settings.size(); ++i) {
@@ -73,7 +114,8 @@ std::string settings_text(const std::vector<Setting>& settings) {
 
 }  // namespace
 
-std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
+std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
+                      const StoredJobs* stored) {
   const SweepCounts counts = count_jobs(sweep, jobs);
   const int64_t stages = std::max<int64_t>(1, static_cast<int64_t>(sweep.stages.size()));
   const int64_t seeds = static_cast<int64_t>(sweep.seeds.size());
@@ -92,17 +134,20 @@ std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) 
   }
   out += "\n";
 
-  size_t stage_width = 1, params_width = 0;
+  size_t stage_width = 1, params_width = 0, status_width = 0;
   std::vector<std::string> params(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
     params[j] = params_text(jobs[j]);
     stage_width = std::max(stage_width, jobs[j].stage.size());
     params_width = std::max(params_width, params[j].size());
+    if (stored) status_width = std::max(status_width, stored_status(*stored, jobs[j].id).size());
   }
   for (size_t j = 0; j < jobs.size(); ++j) {
     const JobSpec& job = jobs[j];
-    std::string line = job.id + "  " + pad(job.stage.empty() ? "-" : job.stage, stage_width) +
-                       "  " + (params_width ? pad(params[j], params_width) + "  " : "") +
+    std::string line = job.id + "  " +
+                       (stored ? pad(stored_status(*stored, job.id), status_width) + "  " : "") +
+                       pad(job.stage.empty() ? "-" : job.stage, stage_width) + "  " +
+                       (params_width ? pad(params[j], params_width) + "  " : "") +
                        "seed=" + std::to_string(job.seed);
     if (!job.parent_id.empty()) line += "  after=" + job.parent_id;
     out += line + "\n";
@@ -131,6 +176,7 @@ std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) 
            " (report:) is undecided, at most " + plural(r.max, "seed") + " (all " +
            plural(counts.jobs, "job") + " above)\n";
   }
+  if (stored) out += stored_text(jobs, *stored);
   return out;
 }
 
@@ -146,7 +192,8 @@ std::string plan_processes_text(const std::vector<JobSpec>& jobs, int seeds_per_
 }
 
 // Every job carries what its line needs; the sweep is a parameter for symmetry with plan_text.
-std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
+std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
+                      const StoredJobs* stored) {
   std::string out;
   // Seeds until decided: which jobs the first round runs (the others wait for the looks).
   std::set<std::string> first_round;
@@ -169,6 +216,7 @@ std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) 
     o["blocks"] = job.blocks;
     o["config"] = config_json(job.config);
     if (sweep.sequential.enabled) o["first_round"] = first_round.count(job.id) > 0;
+    if (stored) o["status"] = stored_status(*stored, job.id);
     out += o.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   }
   return out;

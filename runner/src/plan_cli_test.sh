@@ -234,6 +234,40 @@ expect 0 "total: 2 jobs" "$ablate" plan question.yaml
 printf '  where: {variant: mqa}\n' >> question.yaml
 refused question.yaml "question.yaml:9:1: report.where: attention.variant=mqa keeps no arm of sweep 'question' \\(attention.variant has gqa\\)"
 
+section "plan with a database: where each planned job stands there"
+cat > stand.yaml <<YAML
+name: stand
+task: lm
+base:
+$base
+  train: {steps: 4, batch_size: 2, warmup: 1, eval_every: 4, eval_batches: 1, device: cpu}
+grid:
+  - attention.variant: gqa
+    attention.kv_heads: [1, 2]
+YAML
+"$ablate" run stand.yaml --db stand.db --workdir stand_runs >stand.out 2>&1 ||
+  fail "run stand.yaml: $(cat stand.out)"
+expect 0 "in stand.db: 2 done: nothing left for ablate run to train" \
+  "$ablate" plan stand.yaml --db stand.db
+"$ablate" plan stand.yaml --db stand.db >stand.plan 2>&1
+eq "jobs shown done" "$(grep -c '^[0-9a-f]\{16\}  done  ' stand.plan)" 2
+# An edit: one arm added, one gone.
+sed -i 's/kv_heads: \[1, 2\]/kv_heads: [2, 4]/' stand.yaml
+"$ablate" plan stand.yaml --db stand.db >stand.plan 2>&1
+has stand.plan "in stand.db: 1 done, 1 new: ablate run trains 1; 1 job of the sweep there is no longer planned"
+eq "the new job is shown new" "$(grep -c '^[0-9a-f]\{16\}  new   .*kv_heads=4' stand.plan)" 1
+eq "plan --json: statuses" "$("$ablate" plan stand.yaml --db stand.db --json | grep -o '"status":"[a-z]*"' | sort | tr '\n' ' ')" '"status":"done" "status":"new" '
+# Plan only reads: the database is as it was (the jobs' rows, no stale mark yet).
+eq "plan wrote nothing" "$(q stand.db "SELECT COUNT(*) FROM jobs WHERE stale = 1")" 0
+# A --db that does not exist yet is said, and not created; the default one only when it exists.
+expect 0 "none.db: no such database yet, so every job is new" "$ablate" plan stand.yaml --db none.db
+[ -e none.db ] && fail "plan created none.db"
+"$ablate" plan stand.yaml >default.plan 2>&1
+lacks default.plan "in ablate.db"
+lacks default.plan "no such database"
+expect 2 "--db: .*not an ablate database" "$ablate" plan stand.yaml --db other.db
+cmp -s other.db other.copy || fail "ablate plan modified another program's database"
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures failure(s)" >&2
   exit 1

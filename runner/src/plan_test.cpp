@@ -65,6 +65,49 @@ TEST(PlanText, OneLinePerJobThenCountsPerBlockAndTotal) {
   EXPECT_EQ(plan_text(spec, jobs), expected);
 }
 
+TEST(PlanText, WithADatabaseEachJobSaysWhereItStandsThere) {
+  const SweepSpec spec = parse_sweep(kSmall, "sweep.yaml");
+  const std::vector<JobSpec> jobs = expand(spec);
+  StoredJobs stored;
+  stored.db = "my.db";
+  stored.status = {{jobs[0].id, "done"},
+                   {jobs[2].id, "done"},
+                   {jobs[1].id, "failed"},
+                   {jobs[3].id, "diverged"},
+                   {jobs[4].id, "timed_out"}};
+  const auto lines = lines_of(plan_text(spec, jobs, &stored));
+  // The status column is as wide as the widest status; a job not in the store is new.
+  EXPECT_EQ(lines[1].substr(0, 16 + 2 + 9 + 2 + 8), jobs[0].id + "  done       pretrain");
+  EXPECT_EQ(lines[2].substr(16, 13), "  failed     ");
+  EXPECT_EQ(lines[5].substr(16, 13), "  timed_out  ");
+  EXPECT_EQ(lines[6].substr(16, 13), "  new        ");
+  EXPECT_EQ(lines.back(),
+            "in my.db: 2 done, 1 diverged, 1 failed, 1 timed_out, 1 new: ablate run trains 1 (and "
+            "the 2 failed or timed out as its --retries and --retry-failed allow)");
+  // Without a database the table is as before: no status column, no counts.
+  EXPECT_EQ(plan_text(spec, jobs).find("done"), std::string::npos);
+  for (const auto& job : jobs) stored.status[job.id] = "done";
+  stored.not_planned = 3;
+  EXPECT_EQ(lines_of(plan_text(spec, jobs, &stored)).back(),
+            "in my.db: 6 done: nothing left for ablate run to train; 3 jobs of the sweep there are "
+            "no longer planned (stale after ablate run, kept; ablate prune deletes them)");
+  StoredJobs missing;
+  missing.db = "new.db";
+  missing.exists = false;
+  const auto none = lines_of(plan_text(spec, jobs, &missing));
+  EXPECT_EQ(none.back(), "new.db: no such database yet, so every job is new");
+  EXPECT_EQ(none[1].substr(16, 7), "  new  ");
+  // For programs: "status" on every job.
+  const auto objects = lines_of(plan_json(spec, jobs, &stored));
+  EXPECT_EQ(json::parse(objects[0]).at("status"), "done");
+  EXPECT_EQ(
+      json::parse(
+          plan_json(spec, jobs, &missing).substr(0, plan_json(spec, jobs, &missing).find('\n')))
+          .at("status"),
+      "new");
+  EXPECT_FALSE(json::parse(lines_of(plan_json(spec, jobs))[0]).contains("status"));
+}
+
 // kSmall: 2 mha pretrains (one arm), then 2 uptrain arms x 2 seeds.
 TEST(PlanText, ProcessesWhenTheSeedsOfAnArmTrainTogether) {
   const std::vector<JobSpec> jobs = expand(parse_sweep(kSmall, "sweep.yaml"));

@@ -1,6 +1,9 @@
 #pragma once
 // What `ablate plan SWEEP.yaml [KEY=VALUE...] [--json]` prints (docs/design.md section 7): the jobs
-// of an expanded sweep, before anything runs. Pure: both functions only format.
+// of an expanded sweep, before anything runs. Pure: the functions only format (what a database
+// holds is read by the caller).
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -8,14 +11,26 @@
 
 namespace ablate::runner {
 
+// Where the planned jobs stand in a database (`ablate plan` reads --db when it exists): what
+// `ablate run` would find there.
+struct StoredJobs {
+  std::string db;                             // the database read, as the user named it
+  bool exists = true;                         // false: no such file yet, every job is new
+  std::map<std::string, std::string> status;  // job id -> its status there (planned jobs only)
+  int64_t not_planned = 0;                    // jobs of the sweep there that the plan lacks
+};
+
 // For people. A header line, then one line per job in `jobs` order (a parent before its
 // children):
-//   ID  STAGE  KEY=VALUE ...  seed=N  [after=PARENT_ID]
+//   ID  [STATUS]  STAGE  KEY=VALUE ...  seed=N  [after=PARENT_ID]
 // with the stage "-" for a sweep without stages and the job's params (JobSpec::params) as
-// KEY=VALUE; then one line per grid block (cells, excluded, jobs before deduplication, distinct
-// jobs, new ones), a line for each exclude entry that matched no cell, and the total:
+// KEY=VALUE; STATUS only with `stored`: the job's status there, or "new"; then one line per grid
+// block (cells, excluded, jobs before deduplication, distinct jobs, new ones), a line for each
+// exclude entry that matched no cell, and the total:
 //   N jobs (M before deduplication; K shared)
-std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
+// and with `stored` a line of its counts ("in ablate.db: 9 done, 6 new ...").
+std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
+                      const StoredJobs* stored = nullptr);
 
 // How the jobs would run as processes (ensembles.h) when all of an arm's seeds are ready
 // together, `seeds_per_process` (0 = auto) per process at most; one line:
@@ -29,8 +44,10 @@ std::string plan_processes_text(const std::vector<JobSpec>& jobs, int seeds_per_
 //    "blocks": [1, 3], "config": {"attention": {...}, ..., "seed": 0, "task": "vit"}}
 // params and config values are JSON numbers, booleans and strings as the field's type; config is
 // every field of the job's task, nested by section, keys sorted (as to_yaml), init.from empty for
-// a job with a parent (the executor fills it in).
-std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs);
+// a job with a parent (the executor fills it in). With `stored`, "status": the job's status
+// there, or "new".
+std::string plan_json(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
+                      const StoredJobs* stored = nullptr);
 
 // What the plan can tell is probably not what the researcher meant, though every job is valid:
 // one line per arm, naming the sweep file, the arm and the keys. Today: a robust dgqa whose
