@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -79,6 +80,128 @@ void print_look(const runner::LookReport& look) {
     std::cout << "  next round: " << count_of(look.seeds_added, "more seed") << "\n";
   }
   std::cout.flush();
+}
+
+// --devices: a comma-separated list of distinct cpu, cuda or cuda:N; nullopt (and the reason on
+// stderr) otherwise. Whether each exists on this machine is checked with the sweep (preflight),
+// before anything is written.
+std::optional<std::vector<std::string>> parse_devices(const std::string& devices) {
+  std::vector<std::string> out;
+  std::stringstream list(devices + ",");  // "cpu," has an empty last name: refused below
+  for (std::string d; std::getline(list, d, ',');) {
+    const bool cuda_n = d.size() > 5 && d.rfind("cuda:", 0) == 0 &&
+                        d.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (d != "cpu" && d != "cuda" && !cuda_n) {
+      std::cerr << "ablate run: --devices " << shell_word(devices) << ": "
+                << (d.empty() ? std::string("an empty name") : shell_word(d))
+                << " is neither cpu, cuda nor cuda:N (a list: cuda:0,cuda:1)\n";
+      return std::nullopt;
+    }
+    if (std::find(out.begin(), out.end(), d) != out.end()) {
+      std::cerr << "ablate run: --devices " << shell_word(devices) << ": " << d
+                << " is listed twice (--per-device sets the jobs per device)\n";
+      return std::nullopt;
+    }
+    out.push_back(d);
+  }
+  return out;
+}
+
+// The Slurm settings of a run: the sweep file's slurm: mapping with the command line's flags
+// (`flags`, where the user gave them) on top.
+runner::SlurmOptions slurm_settings(const runner::SweepSpec& sweep, const po::variables_map& vm,
+                                    const runner::SlurmOptions& flags) {
+  runner::SlurmOptions out = sweep.slurm;
+  if (given(vm, "partition")) out.partition = flags.partition;
+  if (given(vm, "time")) out.time_limit = flags.time_limit;
+  if (given(vm, "gpus-per-task")) out.gpus_per_task = flags.gpus_per_task;
+  if (given(vm, "cpus-per-task")) out.cpus_per_task = flags.cpus_per_task;
+  if (given(vm, "mem")) out.memory = flags.memory;
+  if (given(vm, "account")) out.account = flags.account;
+  if (given(vm, "poll-interval")) out.poll_interval_s = flags.poll_interval_s;
+  out.extra.insert(out.extra.end(), flags.extra.begin(), flags.extra.end());
+  out.job_name = "ablate-" + sweep.name;
+  return out;
+}
+
+// What the file changed, said before anything starts: new, stale and returning jobs, and what
+// --retry-failed and --retry-diverged take up.
+void print_plan_change(const runner::PlanChange& c, const std::string& sweep,
+                       const std::string& file) {
+  std::cout << "sweep " << sweep << ": ";
+  if (c.created) {
+    std::cout << count_of(c.planned, "job");
+  } else {
+    std::cout << (c.added > 0 ? count_of(c.added, "new job") : "no new jobs");
+    if (!c.stale.empty()) {
+      std::cout << ", " << c.stale.size() << " stale: no longer in " << file
+                << " (kept, left out of status and reports; ablate prune " << sweep << " deletes "
+                << (c.stale.size() == 1 ? "it" : "them") << ")";
+    }
+    if (!c.reactivated.empty()) {
+      std::cout << ", " << c.reactivated.size() << " back in " << file
+                << " (their results count again)";
+    }
+  }
+  std::cout << "\n";
+  if (!c.retried.empty()) {
+    std::cout << "--retry-failed: "
+              << count_of(static_cast<long long>(c.retried.size()), "failed or timed-out job")
+              << " to run again\n";
+  }
+  if (!c.reset.empty()) {
+    std::cout << "--retry-diverged: "
+              << count_of(static_cast<long long>(c.reset.size()), "diverged job")
+              << " to train again from scratch (old run dirs moved aside to *.reset-*)\n";
+  }
+  std::cout.flush();
+}
+
+// Ctrl-C (or SIGTERM) asks the coordinator to stop its jobs and record them interrupted; a
+// second Ctrl-C ends the coordinator at once.
+void stop_on_interrupt() {
+  struct sigaction action {};
+  action.sa_handler = [](int) {
+    g_interrupted = true;
+    signal(SIGINT, SIG_DFL);
+  };
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// The run's last lines (the jobs' counts, and what next when not every job ended well) and its
+// exit status.
+int run_outcome(const runner::RunSummary& summary, const runner::RunOptions& run,
+                const runner::SweepSpec& sweep, const std::vector<runner::JobSpec>& jobs,
+                const results::Store& store, const std::string& db) {
+  const size_t registered = store.jobs(sweep.name).size();
+  std::cout << "sweep " << sweep.name << ": "
+            << count_of(static_cast<long long>(sweep.sequential.enabled ? registered : jobs.size()),
+                        "job")
+            << ", " << summary.launched << " launched";
+  for (const auto& [status, n] : summary.counts) std::cout << ", " << n << " " << status;
+  std::cout << "\n";
+  if (run.detach) {
+    std::cout << "detached: Slurm runs the submitted jobs; run the same command again to ingest "
+                 "them and submit the next stages\n";
+    return kOk;
+  }
+  if (summary.interrupted) {
+    std::cout << "interrupted: run the same command again to resume\n";
+    return kFailure;
+  }
+  const bool all_good =
+      summary.counts.size() ==
+      static_cast<size_t>(summary.counts.count("done") + summary.counts.count("diverged"));
+  if (!all_good) {
+    // What next, in commands: the same as `ablate status` suggests per job.
+    std::cout << "not every job finished: ablate status " << shell_word(sweep.name) << db_flag(db)
+              << " says why; after a fix, "
+              << run_command_of(store, db, sweep.name,
+                                runner::run_dir_of(run.workdir, sweep.name, jobs.front().id))
+              << " --retry-failed runs them again (from their checkpoints)\n";
+  }
+  return all_good ? kOk : kFailure;
 }
 
 // --per-device and train.threads on the CPU from this machine's calibration (calibration.h):
@@ -223,26 +346,9 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   }
   const auto per_process = seeds_per_process_flag(vm, seeds_per_process, "run");
   if (!per_process) return kBadInput;
-  // --devices: a comma-separated list of distinct cpu, cuda or cuda:N; whether each exists on
-  // this machine is checked with the sweep (preflight), before anything is written.
-  run.devices.clear();
-  std::stringstream list(devices + ",");  // "cpu," has an empty last name: refused below
-  for (std::string d; std::getline(list, d, ',');) {
-    const bool cuda_n = d.size() > 5 && d.rfind("cuda:", 0) == 0 &&
-                        d.find_first_not_of("0123456789", 5) == std::string::npos;
-    if (d != "cpu" && d != "cuda" && !cuda_n) {
-      std::cerr << "ablate run: --devices " << shell_word(devices) << ": "
-                << (d.empty() ? std::string("an empty name") : shell_word(d))
-                << " is neither cpu, cuda nor cuda:N (a list: cuda:0,cuda:1)\n";
-      return kBadInput;
-    }
-    if (std::find(run.devices.begin(), run.devices.end(), d) != run.devices.end()) {
-      std::cerr << "ablate run: --devices " << shell_word(devices) << ": " << d
-                << " is listed twice (--per-device sets the jobs per device)\n";
-      return kBadInput;
-    }
-    run.devices.push_back(d);
-  }
+  const auto device_list = parse_devices(devices);
+  if (!device_list) return kBadInput;
+  run.devices = *device_list;
   if (given(vm, "until") && until != "decided") {
     std::cerr << "ablate run: --until " << until << ": expected decided\n";
     return kBadInput;
@@ -280,19 +386,8 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   if (backend == "slurm") {
     // Slurm runs the parallelism: every ready job is submitted, `--per-device` is the array's
     // %N limit when given, and each task's device is the GPU Slurm gives it, or the CPU.
-    // The sweep file's slurm: settings, with the command line's flags on top.
-    runner::SlurmOptions from_file = sweep.slurm;
-    if (given(vm, "partition")) from_file.partition = slurm.partition;
-    if (given(vm, "time")) from_file.time_limit = slurm.time_limit;
-    if (given(vm, "gpus-per-task")) from_file.gpus_per_task = slurm.gpus_per_task;
-    if (given(vm, "cpus-per-task")) from_file.cpus_per_task = slurm.cpus_per_task;
-    if (given(vm, "mem")) from_file.memory = slurm.memory;
-    if (given(vm, "account")) from_file.account = slurm.account;
-    if (given(vm, "poll-interval")) from_file.poll_interval_s = slurm.poll_interval_s;
-    from_file.extra.insert(from_file.extra.end(), slurm.extra.begin(), slurm.extra.end());
-    slurm = from_file;
+    slurm = slurm_settings(sweep, vm, slurm);
     if (given(vm, "per-device")) slurm.max_parallel = run.per_device;
-    slurm.job_name = "ablate-" + sweep.name;
     // Absolute: Slurm resolves --output on the compute node, from the job's working directory.
     slurm.script_dir = fs::absolute(fs::path(run.workdir) / sweep.name / "slurm").string();
     run.devices = {slurm.gpus_per_task > 0 ? "cuda" : "cpu"};
@@ -323,42 +418,9 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
     }
   }
   results::Store store(db);
-  struct sigaction action {};
-  action.sa_handler = [](int) {
-    g_interrupted = true;
-    signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the coordinator at once
-  };
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-  // What the file changed, before anything starts.
+  stop_on_interrupt();
   run.on_registered = [&](const runner::PlanChange& c) {
-    std::cout << "sweep " << sweep.name << ": ";
-    if (c.created) {
-      std::cout << count_of(c.planned, "job");
-    } else {
-      std::cout << (c.added > 0 ? count_of(c.added, "new job") : "no new jobs");
-      if (!c.stale.empty()) {
-        std::cout << ", " << c.stale.size() << " stale: no longer in " << in.file
-                  << " (kept, left out of status and reports; ablate prune " << sweep.name
-                  << " deletes " << (c.stale.size() == 1 ? "it" : "them") << ")";
-      }
-      if (!c.reactivated.empty()) {
-        std::cout << ", " << c.reactivated.size() << " back in " << in.file
-                  << " (their results count again)";
-      }
-    }
-    std::cout << "\n";
-    if (!c.retried.empty()) {
-      std::cout << "--retry-failed: "
-                << count_of(static_cast<long long>(c.retried.size()), "failed or timed-out job")
-                << " to run again\n";
-    }
-    if (!c.reset.empty()) {
-      std::cout << "--retry-diverged: "
-                << count_of(static_cast<long long>(c.reset.size()), "diverged job")
-                << " to train again from scratch (old run dirs moved aside to *.reset-*)\n";
-    }
-    std::cout.flush();
+    print_plan_change(c, sweep.name, in.file);
   };
   runner::RunSummary summary;
   if (sweep.sequential.enabled) {
@@ -376,34 +438,7 @@ int command_run(const std::vector<std::string>& args, const char* argv0) {
   } else {
     summary = runner::run_sweep(sweep, jobs, store, *executor, run, &g_interrupted);
   }
-  const size_t registered = store.jobs(sweep.name).size();
-  std::cout << "sweep " << sweep.name << ": "
-            << count_of(static_cast<long long>(sweep.sequential.enabled ? registered : jobs.size()),
-                        "job")
-            << ", " << summary.launched << " launched";
-  for (const auto& [status, n] : summary.counts) std::cout << ", " << n << " " << status;
-  std::cout << "\n";
-  if (run.detach) {
-    std::cout << "detached: Slurm runs the submitted jobs; run the same command again to ingest "
-                 "them and submit the next stages\n";
-    return kOk;
-  }
-  if (summary.interrupted) {
-    std::cout << "interrupted: run the same command again to resume\n";
-    return kFailure;
-  }
-  const bool all_good =
-      summary.counts.size() ==
-      static_cast<size_t>(summary.counts.count("done") + summary.counts.count("diverged"));
-  if (!all_good) {
-    // What next, in commands: the same as `ablate status` suggests per job.
-    std::cout << "not every job finished: ablate status " << shell_word(sweep.name) << db_flag(db)
-              << " says why; after a fix, "
-              << run_command_of(store, db, sweep.name,
-                                runner::run_dir_of(run.workdir, sweep.name, jobs.front().id))
-              << " --retry-failed runs them again (from their checkpoints)\n";
-  }
-  return all_good ? kOk : kFailure;
+  return run_outcome(summary, run, sweep, jobs, store, db);
 }
 
 }  // namespace ablate::cli
