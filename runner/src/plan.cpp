@@ -180,9 +180,21 @@ std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   return out;
 }
 
-std::string plan_processes_text(const std::vector<JobSpec>& jobs, int seeds_per_process) {
+std::string plan_processes_text(const std::vector<JobSpec>& jobs, int seeds_per_process,
+                                const StoredJobs* stored) {
+  // With a database, only the jobs that ablate run would still train.
+  std::vector<JobSpec> left;
+  for (const auto& job : jobs) {
+    const std::string s = stored ? stored_status(*stored, job.id) : "new";
+    if (s != "done" && s != "diverged") left.push_back(job);
+  }
+  if (left.empty()) return "processes: none (every job is done)\n";
+  const std::string which =
+      left.size() == jobs.size()
+          ? ""
+          : " for the " + plural(static_cast<int64_t>(left.size()), "job") + " not done";
   const int n = seeds_per_process > 0 ? seeds_per_process : kCpuSeedsPerProcess;
-  const std::string processes = std::to_string(processes_of(jobs, n).size());
+  const std::string processes = std::to_string(processes_of(left, n).size()) + which;
   if (seeds_per_process == 1) return "processes: " + processes + " (one per job)\n";
   const std::string together =
       "seeds of one arm train together, up to " + std::to_string(n) + " per process";

@@ -255,6 +255,7 @@ eq "jobs shown done" "$(grep -c '^[0-9a-f]\{16\}  done  ' stand.plan)" 2
 sed -i 's/kv_heads: \[1, 2\]/kv_heads: [2, 4]/' stand.yaml
 "$ablate" plan stand.yaml --db stand.db >stand.plan 2>&1
 has stand.plan "in stand.db: 1 done, 1 new: ablate run trains 1; 1 job of the sweep there is no longer planned"
+has stand.plan "processes: 1 for the 1 job not done "
 eq "the new job is shown new" "$(grep -c '^[0-9a-f]\{16\}  new   .*kv_heads=4' stand.plan)" 1
 eq "plan --json: statuses" "$("$ablate" plan stand.yaml --db stand.db --json | grep -o '"status":"[a-z]*"' | sort | tr '\n' ' ')" '"status":"done" "status":"new" '
 # Plan only reads: the database is as it was (the jobs' rows, no stale mark yet).

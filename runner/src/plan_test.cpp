@@ -106,6 +106,14 @@ TEST(PlanText, WithADatabaseEachJobSaysWhereItStandsThere) {
           .at("status"),
       "new");
   EXPECT_FALSE(json::parse(lines_of(plan_json(spec, jobs))[0]).contains("status"));
+  // The processes: only for the jobs not done or diverged there.
+  EXPECT_EQ(plan_processes_text(jobs, 1, &stored), "processes: none (every job is done)\n");
+  stored.status[jobs[4].id] = "failed";
+  stored.status.erase(jobs[5].id);
+  EXPECT_EQ(plan_processes_text(jobs, 2, &stored),
+            "processes: 1 for the 2 jobs not done (seeds of one arm train together, up to 2 per "
+            "process)\n");
+  EXPECT_EQ(plan_processes_text(jobs, 1, &missing), plan_processes_text(jobs, 1));
 }
 
 // kSmall: 2 mha pretrains (one arm), then 2 uptrain arms x 2 seeds.

@@ -85,7 +85,7 @@ int command_plan(const std::vector<std::string>& args) {
   }
   std::cout << runner::plan_text(sweep, jobs, in_db)
             << runner::plan_processes_text(
-                   jobs, *per_process >= 0 ? *per_process : sweep.seeds_per_process);
+                   jobs, *per_process >= 0 ? *per_process : sweep.seeds_per_process, in_db);
   return kOk;
 }
 

@@ -35,8 +35,10 @@ std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
 // How the jobs would run as processes (ensembles.h) when all of an arm's seeds are ready
 // together, `seeds_per_process` (0 = auto) per process at most; one line:
 //   processes: 4 (seeds of one arm train together, up to 3 per process)
-// and for auto the CPU's count, with what auto does on a GPU.
-std::string plan_processes_text(const std::vector<JobSpec>& jobs, int seeds_per_process);
+// and for auto the CPU's count, with what auto does on a GPU. With `stored`, only the jobs not
+// done or diverged there ("processes: 9 for the 15 jobs not done ...").
+std::string plan_processes_text(const std::vector<JobSpec>& jobs, int seeds_per_process,
+                                const StoredJobs* stored = nullptr);
 
 // For programs. One JSON object per line per job, in `jobs` order, and nothing else:
 //   {"id": "...", "stage": "uptrain" | null, "arm": "...", "seed": 0,
