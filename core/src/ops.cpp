@@ -1,5 +1,7 @@
 #include "ablate/core/ops.h"
 
+#include "rope_kernel.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -62,9 +64,22 @@ torch::Tensor reference_attention(const torch::Tensor& q, torch::Tensor k, torch
   const int64_t G = k.size(1), m = H / G;
   // The m query heads of a group are consecutive, so one batched matmul per group serves them
   // all against the group's single key/value head: no copy of K or V.
-  auto scores = torch::matmul(q.reshape({B, G, m * S, d}), k.transpose(-2, -1))
-                    .mul(score_scale(options, d))
-                    .view({B, H, S, Sk});
+  auto product = torch::matmul(q.reshape({B, G, m * S, d}), k.transpose(-2, -1));
+  if (options.score_noise == nullptr && !options.bias.defined() &&
+      q.scalar_type() == compute_dtype(q.scalar_type())) {
+    // The common case, with the same roundings in place on the fresh product: scaled, then the
+    // future masked (the mask repeated for the m heads of a group), in [B, G, m * S, Sk]. Two
+    // [B, H, S, Sk] tensors and a copy less per layer than the general path below.
+    product.mul_(score_scale(options, d));
+    if (options.causal) {
+      product.masked_fill_(causal_visible(S, Sk, q.device()).logical_not().repeat({m, 1}),
+                           -std::numeric_limits<double>::infinity());
+    }
+    auto probs = torch::softmax(product, -1);
+    probs = dropout(probs, options.dropout, options.dropout_generator);
+    return torch::matmul(probs, v).view({B, H, S, d});
+  }
+  auto scores = product.mul(score_scale(options, d)).view({B, H, S, Sk});
   torch::Tensor visible;
   if (options.causal) visible = causal_visible(S, Sk, q.device());
   if (options.score_noise != nullptr) scores = scores - (*options.score_noise)(scores, visible);
@@ -190,16 +205,70 @@ RopeTables rope_tables(int64_t seq, int64_t head_dim, double theta, const torch:
   return {angles.cos().to(to), angles.sin().to(to)};
 }
 
-torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables, int64_t offset) {
-  const int64_t S = x.size(1), half = x.size(3) / 2;
-  if (offset < 0 || tables.cos.size(0) < offset + S || tables.cos.size(1) != half) {
+namespace {
+
+void check_rope_tables(const torch::Tensor& x, const RopeTables& tables, int64_t offset) {
+  if (x.dim() != 4 || offset < 0 || tables.cos.size(0) < offset + x.size(1) ||
+      tables.cos.size(1) != x.size(3) / 2) {
     throw std::invalid_argument("apply_rope: tables do not cover the input");
   }
+}
+
+detail::RopeShape rope_shape(const torch::Tensor& x) {
+  return {x.size(0), x.size(1), x.size(2), x.size(3) / 2};
+}
+
+// RoPE of an fp32 CPU tensor in one pass each way (rope_kernel.h): the same numbers as the
+// composition of ops, without its eight passes and five intermediate tensors.
+struct CpuRope : torch::autograd::Function<CpuRope> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& cos, const torch::Tensor& sin) {
+    ctx->save_for_backward({cos, sin});
+    auto out = torch::empty_like(x);
+    detail::rope_forward(rope_shape(x), x.data_ptr<float>(), cos.data_ptr<float>(),
+                         sin.data_ptr<float>(), out.data_ptr<float>());
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto g = grads[0].contiguous();
+    if (torch::GradMode::is_enabled()) {
+      // create_graph: the gradient must itself be differentiable, so it is built from ops (the
+      // rotation by minus the angle).
+      const int64_t S = g.size(1), half = g.size(3) / 2;
+      auto c = saved[0].view({1, S, 1, half});
+      auto s = saved[1].view({1, S, 1, half});
+      auto g1 = g.narrow(-1, 0, half), g2 = g.narrow(-1, half, half);
+      return {torch::cat({g1 * c + g2 * s, g2 * c - g1 * s}, -1), torch::Tensor(), torch::Tensor()};
+    }
+    auto gx = torch::empty_like(g);
+    detail::rope_backward(rope_shape(g), g.data_ptr<float>(), saved[0].data_ptr<float>(),
+                          saved[1].data_ptr<float>(), gx.data_ptr<float>());
+    return {gx, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor apply_rope_by_ops(const torch::Tensor& x, const RopeTables& tables, int64_t offset) {
+  check_rope_tables(x, tables, offset);
+  const int64_t S = x.size(1), half = x.size(3) / 2;
   auto xf = x.to(tables.cos.scalar_type());
   auto c = tables.cos.narrow(0, offset, S).view({1, S, 1, half});
   auto s = tables.sin.narrow(0, offset, S).view({1, S, 1, half});
   auto x1 = xf.narrow(-1, 0, half), x2 = xf.narrow(-1, half, half);
   return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1).to(x.scalar_type());
+}
+
+torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables, int64_t offset) {
+  check_rope_tables(x, tables, offset);
+  const bool cpu_fp32 = x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
+                        tables.cos.scalar_type() == torch::kFloat && x.is_contiguous() &&
+                        tables.cos.is_contiguous() && tables.sin.is_contiguous();
+  if (!cpu_fp32) return apply_rope_by_ops(x, tables, offset);
+  const int64_t S = x.size(1);
+  return CpuRope::apply(x, tables.cos.narrow(0, offset, S), tables.sin.narrow(0, offset, S));
 }
 
 AttentionPath resolve_path(const AttendOptions& options) {

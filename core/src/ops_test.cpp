@@ -1,9 +1,11 @@
 #include "ablate/core/ops.h"
 
 #include <gtest/gtest.h>
+
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "test_support.h"
 
@@ -181,6 +183,94 @@ TEST(RmsNorm, MatchesDefinition) {
   auto expect = x / torch::sqrt(x.pow(2).mean(-1, true) + 1e-6) * g;
   EXPECT_LT(max_abs_diff(rms_norm(x, g, 1e-6), expect), 1e-5);
   EXPECT_EQ(rms_norm(x.to(torch::kBFloat16), g, 1e-6).scalar_type(), torch::kBFloat16);
+}
+
+// The reference path scales and masks the scores in place when nothing else touches them (no
+// score noise, no bias); a zero score noise takes the general path (scores - 0 changes no bit),
+// so the two must agree bit for bit, forward and backward, causal or not, with a gather, in a
+// decode step (fewer queries than keys) and with dropout drawn from the same seed.
+TEST(Attend, TheInPlaceScoresPathIsBitIdenticalToTheGeneralOne) {
+  struct ZeroNoise : ScoreNoise {
+    torch::Tensor operator()(const torch::Tensor& scores, const torch::Tensor&) const override {
+      return torch::zeros_like(scores);
+    }
+  } zero;
+  torch::manual_seed(5);
+  struct Case {
+    int64_t H, G, Sq, Sk;
+    bool causal;
+    bool gather;
+    double dropout;
+  };
+  for (const Case& c : {Case{4, 2, 7, 7, true, false, 0.0}, Case{4, 1, 7, 7, false, false, 0.0},
+                        Case{6, 3, 2, 9, true, false, 0.0}, Case{4, 2, 5, 5, true, true, 0.0},
+                        Case{4, 4, 6, 6, true, false, 0.25}}) {
+    const auto q0 = torch::randn({3, c.H, c.Sq, 8}) * 2.0;
+    const auto k0 = torch::randn({3, c.G, c.Sk, 8});
+    const auto v0 = torch::randn({3, c.G, c.Sk, 8});
+    const auto g = torch::randn({3, c.H, c.Sq, 8});
+    std::vector<torch::Tensor> outs, grads;
+    for (const bool general : {false, true}) {
+      auto q = q0.clone().requires_grad_(true), k = k0.clone().requires_grad_(true),
+           v = v0.clone().requires_grad_(true);
+      AttendOptions o;
+      o.path = AttentionPath::kReference;
+      o.causal = c.causal;
+      if (c.gather) o.kv_index = torch::tensor({1, 0, 0, 1}, torch::kLong);
+      if (general) o.score_noise = &zero;
+      o.dropout = c.dropout;
+      o.dropout_generator = seeded_generator(torch::kCPU, 99);
+      auto out = attend(q, k, v, o);
+      out.backward(g);
+      outs.push_back(out);
+      grads.push_back(torch::cat({q.grad().flatten(), k.grad().flatten(), v.grad().flatten()}));
+    }
+    EXPECT_TRUE(torch::equal(outs[0], outs[1])) << "forward, H " << c.H << " G " << c.G;
+    EXPECT_TRUE(torch::equal(grads[0], grads[1])) << "gradients, H " << c.H << " G " << c.G;
+  }
+}
+
+// The CPU's one-pass RoPE must train exactly as the composition of ops did: same bits forward
+// and in the gradient, at every offset (decoding) and shape, including a gradient that is exactly
+// zero (autograd turns -0 into +0 there).
+TEST(Rope, TheOnePassCpuKernelIsBitIdenticalToTheOpsForwardAndBackward) {
+  auto tables = rope_tables(40, 12, 10000.0, torch::kCPU);
+  torch::manual_seed(11);
+  for (const auto& [shape, offset] : std::vector<std::pair<std::vector<int64_t>, int64_t>>{
+           {{3, 7, 4, 12}, 0}, {{2, 5, 1, 12}, 9}, {{1, 1, 3, 12}, 39}}) {
+    auto base = torch::randn(shape) * 3.0;
+    auto g = torch::randn(shape);
+    g.view({-1}).narrow(0, 0, 5).fill_(-0.0);  // gradients of exactly -0
+    auto fast = base.clone().requires_grad_(true);
+    auto ops = base.clone().requires_grad_(true);
+    auto out_fast = apply_rope(fast, tables, offset);
+    auto out_ops = apply_rope_by_ops(ops, tables, offset);
+    EXPECT_TRUE(torch::equal(out_fast, out_ops)) << "forward, offset " << offset;
+    EXPECT_NE(out_fast.grad_fn()->name(), out_ops.grad_fn()->name());  // the kernel ran
+    out_fast.backward(g);
+    out_ops.backward(g);
+    EXPECT_TRUE(torch::equal(fast.grad(), ops.grad())) << "gradient, offset " << offset;
+    // Bit for bit, signs of zeros too.
+    EXPECT_EQ(std::memcmp(fast.grad().data_ptr<float>(), ops.grad().data_ptr<float>(),
+                          sizeof(float) * static_cast<size_t>(base.numel())),
+              0);
+  }
+  // A gradient of the gradient (create_graph) is differentiable, and the ops' own.
+  auto x = torch::randn({2, 6, 2, 12}).requires_grad_(true);
+  auto y = torch::randn({2, 6, 2, 12}).requires_grad_(true);
+  auto gy = torch::autograd::grad({apply_rope(x, tables, 3)}, {x}, {y}, true, true)[0];
+  auto gy_ops = torch::autograd::grad({apply_rope_by_ops(x, tables, 3)}, {x}, {y}, true, true)[0];
+  EXPECT_TRUE(torch::equal(gy, gy_ops));
+  auto second = torch::autograd::grad({(gy * gy).sum()}, {y})[0];
+  auto second_ops = torch::autograd::grad({(gy_ops * gy_ops).sum()}, {y})[0];
+  EXPECT_TRUE(torch::allclose(second, second_ops));
+  EXPECT_GT(second.abs().sum().item<double>(), 0.0);
+  // Off the fast path (fp64, a non-contiguous input) the ops run; the values agree.
+  auto x64 = torch::randn({2, 6, 2, 12}, torch::kDouble);
+  auto t64 = rope_tables(40, 12, 10000.0, torch::kCPU, torch::kDouble);
+  EXPECT_TRUE(torch::equal(apply_rope(x64, t64), apply_rope_by_ops(x64, t64)));
+  auto strided = torch::randn({2, 2, 6, 12}).transpose(1, 2);
+  EXPECT_TRUE(torch::equal(apply_rope(strided, tables), apply_rope_by_ops(strided, tables)));
 }
 
 TEST(Rope, RotatesAndDependsOnlyOnRelativePosition) {

@@ -36,8 +36,12 @@ struct RopeTables {
 };
 RopeTables rope_tables(int64_t seq, int64_t head_dim, double theta, const torch::Device& device,
                        torch::ScalarType dtype = torch::kFloat);
-// x: [B, S, n, d] at positions offset .. offset + S - 1; returns x rotated, in x's dtype.
+// x: [B, S, n, d] at positions offset .. offset + S - 1; returns x rotated, in x's dtype. On the
+// CPU in fp32 one pass each way (forward and gradient), bit-identical to apply_rope_by_ops.
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables, int64_t offset = 0);
+// The same as LibTorch ops: what apply_rope computes elsewhere (GPU, fp64, bf16).
+torch::Tensor apply_rope_by_ops(const torch::Tensor& x, const RopeTables& tables,
+                                int64_t offset = 0);
 
 // Noise perturbing the pre-softmax scores (pgqa with noise_target: scores). Given the scaled
 // scores [B, H, S, S] and which entries are visible (mask, or undefined for all), returns the
