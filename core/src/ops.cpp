@@ -1,6 +1,6 @@
 #include "ablate/core/ops.h"
 
-#include "rope_kernel.h"
+#include "cpu_kernels.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -218,7 +218,7 @@ detail::RopeShape rope_shape(const torch::Tensor& x) {
   return {x.size(0), x.size(1), x.size(2), x.size(3) / 2};
 }
 
-// RoPE of an fp32 CPU tensor in one pass each way (rope_kernel.h): the same numbers as the
+// RoPE of an fp32 CPU tensor in one pass each way (cpu_kernels.h): the same numbers as the
 // composition of ops, without its eight passes and five intermediate tensors.
 struct CpuRope : torch::autograd::Function<CpuRope> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,

@@ -228,6 +228,21 @@ TEST(Attend, TheInPlaceScoresPathIsBitIdenticalToTheGeneralOne) {
     EXPECT_TRUE(torch::equal(outs[0], outs[1])) << "forward, H " << c.H << " G " << c.G;
     EXPECT_TRUE(torch::equal(grads[0], grads[1])) << "gradients, H " << c.H << " G " << c.G;
   }
+  // A gradient of the gradient (create_graph) goes through the ops, and agrees.
+  const auto q = torch::randn({2, 4, 5, 8}).requires_grad_(true);
+  const auto k = torch::randn({2, 2, 5, 8}), v = torch::randn({2, 2, 5, 8});
+  std::vector<torch::Tensor> second;
+  for (const bool general : {false, true}) {
+    AttendOptions o;
+    o.path = AttentionPath::kReference;
+    o.causal = true;
+    if (general) o.score_noise = &zero;
+    const auto gq =
+        torch::autograd::grad({attend(q, k, v, o).pow(2).sum()}, {q}, {}, true, true)[0];
+    second.push_back(torch::autograd::grad({gq.pow(2).sum()}, {q})[0]);
+  }
+  EXPECT_TRUE(torch::allclose(second[0], second[1], 1e-5, 1e-6));
+  EXPECT_GT(second[0].abs().sum().item<double>(), 0.0);
 }
 
 // The CPU's one-pass RoPE must train exactly as the composition of ops did: same bits forward

@@ -1,4 +1,4 @@
-#include "rope_kernel.h"
+#include "cpu_kernels.h"
 
 namespace ablate::core::detail {
 

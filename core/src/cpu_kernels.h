@@ -1,9 +1,11 @@
 #pragma once
-// The rotate-half RoPE of fp32 tensors on the CPU in one pass, forward and backward, with exactly
-// the roundings of LibTorch's op-by-op composition (ops.cpp apply_rope: two products, a sum or a
-// difference, each rounded once), so a model trains bit-identically either way. Built with
+// Steps of the attention core on fp32 CPU tensors in one pass each way, forward and backward,
+// with exactly the roundings of LibTorch's op-by-op composition they replace (ops.cpp), so a
+// model trains bit-identically either way: today the rotate-half RoPE (two products, a sum or a
+// difference, each rounded once). (A one-pass scale-and-mask of the scores was measured too: no
+// gain over mul_ and masked_fill_ in place, so it is not here.) Built with
 // -ffp-contract=off: a fused multiply-add would round once where the composition rounds twice.
-// Torch-free; ops.cpp wraps it in an autograd function.
+// Torch-free; ops.cpp wraps them in autograd functions.
 #include <cstdint>
 
 namespace ablate::core::detail {
