@@ -63,6 +63,23 @@ std::string quote_for_message(const std::string& value) {
   return out + (value.size() > 80 ? "...\"" : "\"");
 }
 
+// " env 'NAME=VALUE' ... 'ARG' ...": a command line for the batch script, every word quoted.
+std::string command_words(const std::vector<std::pair<std::string, std::string>>& env,
+                          const std::vector<std::string>& argv) {
+  std::string out;
+  if (!env.empty()) {
+    out += " env";
+    for (const auto& [name, value] : env) out += " " + shell_quote(name + "=" + value);
+  }
+  for (const auto& a : argv) out += " " + shell_quote(a);
+  return out;
+}
+
+SlurmError sbatch_missing(const std::string& sbatch) {
+  return SlurmError("sbatch not found (" + sbatch +
+                    "): --backend slurm runs on a Slurm submit host (Debian: slurm-client)");
+}
+
 }  // namespace
 
 std::string slurm_text_problem(const std::string& value, bool one_word) {
@@ -146,13 +163,7 @@ std::string sbatch_script(const SlurmOptions& o, const std::string& name,
       }
       s << ")\n";
     }
-    s << "    set --";
-    if (!l.env.empty()) {
-      s << " env";
-      for (const auto& [name, value] : l.env) s << " " << shell_quote(name + "=" + value);
-    }
-    for (const auto& a : l.argv) s << " " << shell_quote(a);
-    s << " ;;\n";
+    s << "    set --" << command_words(l.env, l.argv) << " ;;\n";
   }
   s << "  *) echo \"ablate: no job for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\n"
        "esac\n"
@@ -228,20 +239,12 @@ std::string run_node_job(const SlurmOptions& o, const NodeJob& job) {
     << "#SBATCH --error=" << base << ".err\n"
     << "#SBATCH --nodes=1\n#SBATCH --ntasks=1\n#SBATCH --exclusive\n#SBATCH --no-requeue\n";
   for (const auto& line : sbatch_options(whole_node, 0)) s << "#SBATCH " << line << "\n";
-  s << "# Written by ablate: one job on a whole node, waited for.\nexec";
-  if (!job.env.empty()) {
-    s << " env";
-    for (const auto& [name, value] : job.env) s << " " << shell_quote(name + "=" + value);
-  }
-  for (const auto& a : job.argv) s << " " << shell_quote(a);
-  s << "\n";
+  s << "# Written by ablate: one job on a whole node, waited for.\n"
+    << "exec" << command_words(job.env, job.argv) << "\n";
   const std::string script = base + ".sh";
   results::write_file(script, s.str());
   const CommandResult r = run_command({o.sbatch, "--parsable", "--wait", script});
-  if (r.status == 127) {
-    throw SlurmError("sbatch not found (" + o.sbatch +
-                     "): --backend slurm runs on a Slurm submit host (Debian: slurm-client)");
-  }
+  if (r.status == 127) throw sbatch_missing(o.sbatch);
   if (r.status != 0) {
     const std::string err = read_text(base + ".err");
     const std::string tail = err.substr(err.size() > 4000 ? err.size() - 4000 : 0);
@@ -259,10 +262,7 @@ void SlurmExecutor::check() const {
   for (const auto& o : sbatch_options(options_, 0)) argv.push_back(o);
   argv.push_back("--wrap=true");
   const CommandResult r = run_command(argv);
-  if (r.status == 127) {
-    throw SlurmError("sbatch not found (" + options_.sbatch +
-                     "): --backend slurm runs on a Slurm submit host (Debian: slurm-client)");
-  }
+  if (r.status == 127) throw sbatch_missing(options_.sbatch);
   if (r.status != 0) throw SlurmError("Slurm refuses these options: " + trim(r.output));
 }
 
