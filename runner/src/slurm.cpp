@@ -263,7 +263,17 @@ void SlurmExecutor::check() const {
   argv.push_back("--wrap=true");
   const CommandResult r = run_command(argv);
   if (r.status == 127) throw sbatch_missing(options_.sbatch);
-  if (r.status != 0) throw SlurmError("Slurm refuses these options: " + trim(r.output));
+  if (r.status != 0) {
+    // sbatch without a cluster to ask is not a refusal of the options.
+    const bool no_cluster =
+        r.output.find("configuration source") != std::string::npos ||
+        r.output.find("Unable to contact slurm controller") != std::string::npos;
+    throw SlurmError((no_cluster ? "sbatch cannot reach a Slurm cluster from here (no "
+                                   "configuration: SLURM_CONF, /etc/slurm/slurm.conf; or no "
+                                   "controller): "
+                                 : "Slurm refuses these options: ") +
+                     trim(r.output));
+  }
 }
 
 std::string SlurmExecutor::start(const Launch& launch) {

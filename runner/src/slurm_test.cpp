@@ -287,6 +287,13 @@ TEST_F(SlurmFake, CheckShowsSlurmsRefusal) {
   EXPECT_NO_THROW(SlurmExecutor(options_).check());
   o.sbatch = dir_.file("no-such-sbatch");
   EXPECT_NE(refusal(o).find("sbatch not found"), std::string::npos) << refusal(o);
+  // sbatch on a machine that is no cluster's submit host (its real words): not a refusal.
+  write_script(dir_.path() / "lost-sbatch",
+               "echo 'sbatch: error: fetch_config: DNS SRV lookup failed' >&2\n"
+               "echo 'sbatch: fatal: Could not establish a configuration source' >&2\nexit 1\n");
+  o.sbatch = dir_.file("lost-sbatch");
+  EXPECT_EQ(refusal(o).rfind("sbatch cannot reach a Slurm cluster from here", 0), 0u) << refusal(o);
+  EXPECT_NE(refusal(o).find("DNS SRV lookup failed"), std::string::npos) << refusal(o);
 }
 
 TEST(Slurm, SweepFileSettingsAreTypedAndCheckedWithTheirLine) {
