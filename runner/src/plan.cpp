@@ -70,8 +70,10 @@ std::string stored_status(const StoredJobs& stored, const std::string& id) {
   return it == stored.status.end() ? "new" : it->second;
 }
 
-// "in ablate.db: 9 done, 6 new" and what run does with them.
-std::string stored_text(const std::vector<JobSpec>& jobs, const StoredJobs& stored) {
+// "in ablate.db: 9 done, 6 new" and what run does with them (`until_decided`: the seeds its looks
+// ask for, at most the rest).
+std::string stored_text(const std::vector<JobSpec>& jobs, const StoredJobs& stored,
+                        bool until_decided) {
   if (!stored.exists) return stored.db + ": no such database yet, so every job is new\n";
   std::map<std::string, int64_t> counts;
   for (const auto& job : jobs) ++counts[stored_status(stored, job.id)];
@@ -90,7 +92,10 @@ std::string stored_text(const std::vector<JobSpec>& jobs, const StoredJobs& stor
   if (to_train == 0 && failed == 0) {
     out += ": nothing left for ablate run to train";
   } else {
-    out += ": ablate run trains " + std::to_string(to_train);
+    out += ": ablate run trains " +
+           (until_decided ? "up to " + std::to_string(to_train) +
+                                " (as many as the looks of seeds until decided ask for)"
+                          : std::to_string(to_train));
     if (failed > 0) {
       out += " (and the " + std::to_string(failed) +
              " failed or timed out as its --retries and --retry-failed allow)";
@@ -176,7 +181,7 @@ std::string plan_text(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
            " (report:) is undecided, at most " + plural(r.max, "seed") + " (all " +
            plural(counts.jobs, "job") + " above)\n";
   }
-  if (stored) out += stored_text(jobs, *stored);
+  if (stored) out += stored_text(jobs, *stored, sweep.sequential.enabled);
   return out;
 }
 

@@ -106,6 +106,19 @@ TEST(PlanText, WithADatabaseEachJobSaysWhereItStandsThere) {
           .at("status"),
       "new");
   EXPECT_FALSE(json::parse(lines_of(plan_json(spec, jobs))[0]).contains("status"));
+  // Seeds until decided: the jobs beyond the looks' needs are planned but may never run.
+  SweepSpec until = spec;
+  until.sequential.enabled = true;
+  until.sequential.min = 1;
+  until.sequential.max = 2;
+  until.report.metric = "final_val_loss";
+  stored.status.erase(jobs[5].id);
+  EXPECT_NE(plan_text(until, jobs, &stored)
+                .find("in my.db: 5 done, 1 new: ablate run trains up to 1 (as many as the looks "
+                      "of seeds until decided ask for)"),
+            std::string::npos)
+      << plan_text(until, jobs, &stored);
+  stored.status[jobs[5].id] = "done";
   // The processes: only for the jobs not done or diverged there.
   EXPECT_EQ(plan_processes_text(jobs, 1, &stored), "processes: none (every job is done)\n");
   stored.status[jobs[4].id] = "failed";
