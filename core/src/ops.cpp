@@ -214,6 +214,15 @@ void check_rope_tables(const torch::Tensor& x, const RopeTables& tables, int64_t
   }
 }
 
+// x [B, S, n, 2h] rotated by the angles whose cos and sin are c and s ([1, S, 1, h]), as ops:
+// RoPE forward, and (with -s) its gradient.
+torch::Tensor rotate_by_ops(const torch::Tensor& x, const torch::Tensor& c,
+                            const torch::Tensor& s) {
+  const int64_t half = x.size(3) / 2;
+  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
+}
+
 detail::RopeShape rope_shape(const torch::Tensor& x) {
   return {x.size(0), x.size(1), x.size(2), x.size(3) / 2};
 }
@@ -237,10 +246,8 @@ struct CpuRope : torch::autograd::Function<CpuRope> {
       // create_graph: the gradient must itself be differentiable, so it is built from ops (the
       // rotation by minus the angle).
       const int64_t S = g.size(1), half = g.size(3) / 2;
-      auto c = saved[0].view({1, S, 1, half});
-      auto s = saved[1].view({1, S, 1, half});
-      auto g1 = g.narrow(-1, 0, half), g2 = g.narrow(-1, half, half);
-      return {torch::cat({g1 * c + g2 * s, g2 * c - g1 * s}, -1), torch::Tensor(), torch::Tensor()};
+      return {rotate_by_ops(g, saved[0].view({1, S, 1, half}), -saved[1].view({1, S, 1, half})),
+              torch::Tensor(), torch::Tensor()};
     }
     auto gx = torch::empty_like(g);
     detail::rope_backward(rope_shape(g), g.data_ptr<float>(), saved[0].data_ptr<float>(),
@@ -254,11 +261,10 @@ struct CpuRope : torch::autograd::Function<CpuRope> {
 torch::Tensor apply_rope_by_ops(const torch::Tensor& x, const RopeTables& tables, int64_t offset) {
   check_rope_tables(x, tables, offset);
   const int64_t S = x.size(1), half = x.size(3) / 2;
-  auto xf = x.to(tables.cos.scalar_type());
-  auto c = tables.cos.narrow(0, offset, S).view({1, S, 1, half});
-  auto s = tables.sin.narrow(0, offset, S).view({1, S, 1, half});
-  auto x1 = xf.narrow(-1, 0, half), x2 = xf.narrow(-1, half, half);
-  return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1).to(x.scalar_type());
+  return rotate_by_ops(x.to(tables.cos.scalar_type()),
+                       tables.cos.narrow(0, offset, S).view({1, S, 1, half}),
+                       tables.sin.narrow(0, offset, S).view({1, S, 1, half}))
+      .to(x.scalar_type());
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables, int64_t offset) {
