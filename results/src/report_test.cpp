@@ -262,6 +262,74 @@ TEST_F(ReportTest, BadInputErrorsListWhatExists) {
   EXPECT_EQ(parse_test_choice("mann-whitney"), TestChoice::kMannWhitney);
 }
 
+// An error names each part of the question where it was given: a baseline from the sweep file
+// that --where (typed alone) leaves out must not be reported as a --baseline nobody typed.
+TEST_F(ReportTest, ErrorsNameEachPartOfTheQuestionWhereItWasGiven) {
+  write_sweep(store_, dir_, "s", three_arms());
+  auto error = [&](ReportOptions o) {
+    try {
+      report("s", o);
+    } catch (const ReportError& e) {
+      return std::make_pair(std::string(e.what()), e.detail());
+    }
+    ADD_FAILURE() << "no ReportError";
+    return std::make_pair(std::string(), std::string());
+  };
+  ReportOptions o;
+  o.baseline = {{"attention.kv_heads", "1"}};
+  o.where = {{"attention.kv_heads", "2"}};
+  auto [typed, typed_detail] = error(o);
+  EXPECT_EQ(typed.rfind("--baseline attention.kv_heads=1 matches no arm of sweep 's' with "
+                        "attention.kv_heads=2; arms: [",
+                        0),
+            0u)
+      << typed;
+  EXPECT_EQ(typed.find("chooses another"), std::string::npos) << typed;
+  EXPECT_EQ(typed_detail, typed.substr(std::string("--baseline ").size()));
+  o.baseline_given_in = "the sweep file's report: block";
+  auto [from_file, file_detail] = error(o);
+  EXPECT_EQ(from_file.rfind("baseline (given in the sweep file's report: block) "
+                            "attention.kv_heads=1 matches no arm",
+                            0),
+            0u)
+      << from_file;
+  EXPECT_EQ(from_file.find("--baseline attention"), std::string::npos) << from_file;
+  EXPECT_NE(from_file.find("; --baseline KEY=VALUE chooses another"), std::string::npos)
+      << from_file;
+  EXPECT_EQ(file_detail.rfind("attention.kv_heads=1 matches no arm", 0), 0u) << file_detail;
+  // The same for --where, --compare and --reference.
+  o = {};
+  o.where = {{"attention.kv_heads", "8"}};
+  o.where_given_in = "the sweep file's report: block";
+  EXPECT_EQ(error(o).first.rfind("where (given in the sweep file's report: block) "
+                                 "attention.kv_heads=8 keeps no arm",
+                                 0),
+            0u)
+      << error(o).first;
+  o = {};
+  CompareSpec spec;
+  spec.key = "model.dim";
+  spec.key_given_in = "the sweep file's report: block";
+  o.compare = {spec};
+  EXPECT_EQ(error(o).first.rfind("compare (given in the sweep file's report: block) model.dim: "
+                                 "'model.dim' is not a param",
+                                 0),
+            0u)
+      << error(o).first;
+  spec.key = "attention.kv_heads";
+  spec.key_given_in.clear();
+  spec.reference = "8";
+  o.compare = {spec};
+  EXPECT_EQ(error(o).first.rfind("--reference 8: not a level of attention.kv_heads", 0), 0u)
+      << error(o).first;
+  o.compare.front().reference_given_in = "the sweep file's report: block";
+  EXPECT_EQ(error(o).first.rfind("reference (given in the sweep file's report: block) 8: not a "
+                                 "level of attention.kv_heads",
+                                 0),
+            0u)
+      << error(o).first;
+}
+
 TEST_F(ReportTest, LowerIsBetterFlipsVerdictAndProbabilityOfImprovement) {
   write_sweep(store_, dir_, "s", three_arms());
   ReportOptions o;

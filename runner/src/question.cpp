@@ -16,13 +16,16 @@ results::ReportOptions question_options(const SweepSpec& sweep) {
   o.sweep = sweep.name;
   o.metric = q.metric;
   o.baseline = q.baseline;
+  if (!q.baseline.empty()) o.baseline_given_in = kGivenInSweepFile;
   o.where = q.where;
+  if (!q.where.empty()) o.where_given_in = kGivenInSweepFile;
   for (const auto& key : q.compare) {
     results::CompareSpec c;
     c.key = key;
+    c.key_given_in = kGivenInSweepFile;
     if (!q.reference.empty()) {
       c.reference = q.reference;
-      c.reference_given_in = "the sweep file's report: block";
+      c.reference_given_in = kGivenInSweepFile;
     }
     o.compare.push_back(c);
   }
@@ -74,28 +77,26 @@ void check_question(const SweepSpec& sweep, const std::vector<JobSpec>& jobs) {
   const results::ReportOptions all = question_options(sweep);
   results::ReportOptions o;
   o.sweep = all.sweep;
-  const auto ask = [&](const std::string& key, const std::string& flag) {
+  const auto ask = [&](const std::string& key) {
     try {
       results::check_arm_selection(o, arms, key_order);
     } catch (const results::ReportError& e) {
-      // The report's message names its command-line flag; here the file's key says it.
-      std::string message = e.what();
-      if (message.rfind(flag + " ", 0) == 0) message = message.substr(flag.size() + 1);
+      // The error's detail without the part's name: here the file's key names it.
       const Location& at = sweep.report.at;
-      throw ConfigError(at.file, at.line, at.column, key, message);
+      throw ConfigError(at.file, at.line, at.column, key, e.detail());
     }
   };
   o.where = all.where;
-  ask("report.where", "--where");
+  ask("report.where");
   o.baseline = all.baseline;
-  ask("report.baseline", "--baseline");
+  ask("report.baseline");
   for (const auto& spec : all.compare) {
     results::CompareSpec key_only;
     key_only.key = spec.key;
     o.compare = {key_only};
-    ask("report.compare", "--compare");
+    ask("report.compare");
     o.compare = {spec};
-    ask("report.reference", "--reference");
+    ask("report.reference");
   }
   // The anytime-valid method must be usable with the metric (bounded betting needs a range).
   if (sweep.sequential.enabled) {

@@ -129,5 +129,11 @@ has question.md "## Anytime-valid comparisons"
 grep -qE ": ([0-9] better, )?[12] worse[^(]*\(anytime-valid: the sweep added seeds until decided\)" question.md ||
   fail "no anytime-valid counts: $(head -3 question.md)"
 has status.txt "next: ablate report ud --db $db   (the sweep file's report: question, with the anytime-valid comparisons)"
+# A --where that leaves out the file's baseline: the error names the file's baseline, not a
+# --baseline nobody typed, and says how to choose another.
+"$ablate" report ud --db $db --where train.lr=1e-06 > where.err 2>&1 && fail "a baseline --where left out was reported"
+has where.err "ablate report: baseline (given in the sweep file's report: block) train.lr=0.003 kv_heads=4 matches no arm of sweep 'ud' with train.lr=1e-06; arms: "
+has where.err "; --baseline KEY=VALUE chooses another"
+lacks where.err "--baseline train.lr"
 
 exit $((failures > 0))

@@ -138,7 +138,13 @@ bool key_applies(const ReportArm& arm, const std::string& key) {
              .count(as_config_key(key, bare)) == 0;
 }
 
-std::string unknown_key(const std::string& flag, const std::string& key, const Report& report) {
+std::string option_name(const std::string& flag, const std::string& given_in) {
+  if (given_in.empty()) return flag;
+  const size_t dashes = flag.find_first_not_of('-');
+  return flag.substr(dashes == std::string::npos ? 0 : dashes) + " (given in " + given_in + ")";
+}
+
+std::string unknown_key(const std::string& given, const std::string& key, const Report& report) {
   const auto keys = param_keys(report.arms);
   // Did you mean: the nearest key, or the key whose last part is nearest ("ema_windw").
   std::vector<std::string> candidates = keys;
@@ -160,7 +166,7 @@ std::string unknown_key(const std::string& flag, const std::string& key, const R
       }
     }
   }
-  return flag + ": '" + key + "' is not a param of sweep '" + report.sweep.name + "'" +
+  return given + ": '" + key + "' is not a param of sweep '" + report.sweep.name + "'" +
          (near.empty() ? "" : "; did you mean " + near + "?") +
          "; params that differ between arms: " +
          (differing.empty() ? "(none)" : join(differing, ", ")) +
@@ -174,7 +180,8 @@ void keep_where(Report& report, std::vector<std::vector<const JobRow*>>& arm_job
   for (const auto& [key, value] : where) {
     const std::string k = resolve_key(key, report.arms);
     if (k.empty()) {
-      throw ReportError(unknown_key("--where " + key + "=" + value, key, report));
+      throw ReportError(option_name("--where", report.options.where_given_in),
+                        unknown_key(key + "=" + value, key, report));
     }
     resolved.emplace_back(k, value);
     report.where.push_back(k + "=" + value);
@@ -201,8 +208,9 @@ void keep_where(Report& report, std::vector<std::vector<const JobRow*>>& arm_job
       text.push_back(k + " has " +
                      join(std::vector<std::string>(values.begin(), values.end()), ", "));
     }
-    throw ReportError("--where " + join(report.where, " ") + " keeps no arm of sweep '" +
-                      report.sweep.name + "' (" + join(text, "; ") + ")");
+    throw ReportError(option_name("--where", report.options.where_given_in),
+                      join(report.where, " ") + " keeps no arm of sweep '" + report.sweep.name +
+                          "' (" + join(text, "; ") + ")");
   }
   report.arms = std::move(arms);
   arm_jobs = std::move(jobs);
@@ -291,7 +299,8 @@ void choose_baseline(Report& report) {
     for (const auto& [key, value] : given) {
       const std::string k = resolve_key(key, arms);
       if (k.empty()) {
-        throw ReportError(unknown_key("--baseline " + key + "=" + value, key, report));
+        throw ReportError(option_name("--baseline", report.options.baseline_given_in),
+                          unknown_key(key + "=" + value, key, report));
       }
       resolved.emplace_back(k, value);
     }
@@ -303,16 +312,22 @@ void choose_baseline(Report& report) {
     }
     std::vector<std::string> text;
     for (const auto& [k, v] : given) text.push_back(k + "=" + v);
+    const std::string part = option_name("--baseline", report.options.baseline_given_in);
+    // A baseline from elsewhere (the sweep file) is overridden on the command line.
+    const std::string instead =
+        report.options.baseline_given_in.empty() ? "" : "; --baseline KEY=VALUE chooses another";
     if (matches.empty()) {
-      throw ReportError("--baseline " + join(text, " ") + " matches no arm of sweep '" +
-                        report.sweep.name + "'; arms: " + join(arm_labels(arms), ", "));
+      throw ReportError(part, join(text, " ") + " matches no arm of sweep '" + report.sweep.name +
+                                  "'" +
+                                  (report.where.empty() ? "" : " with " + join(report.where, " ")) +
+                                  "; arms: " + join(arm_labels(arms), ", ") + instead);
     }
     if (matches.size() > 1) {
       std::vector<std::string> labels;
       for (size_t i : matches) labels.push_back("[" + arms[i].label + "]");
-      throw ReportError("--baseline " + join(text, " ") + " matches " +
-                        std::to_string(matches.size()) + " arms (" + join(labels, ", ") +
-                        "); add KEY=VALUE pairs until one arm is left");
+      throw ReportError(part, join(text, " ") + " matches " + std::to_string(matches.size()) +
+                                  " arms (" + join(labels, ", ") +
+                                  "); add KEY=VALUE pairs until one arm is left" + instead);
     }
     report.baseline = matches.front();
     report.baseline_reason =

@@ -342,7 +342,8 @@ void add_compare_family(Report& report, const CompareSpec& spec,
   const auto& arms = report.arms;
   const std::string key = resolve_key(spec.key, arms);
   if (key.empty()) {
-    throw ReportError(unknown_key("--compare " + spec.key, spec.key, report));
+    throw ReportError(option_name("--compare", spec.key_given_in),
+                      unknown_key(spec.key, spec.key, report));
   }
   // The levels of KEY among the arms it applies to, in registration order.
   std::vector<std::string> levels;
@@ -357,10 +358,11 @@ void add_compare_family(Report& report, const CompareSpec& spec,
     }
   }
   if (levels.size() < 2) {
-    throw ReportError("--compare " + key + ": the report's arms have " +
-                      (levels.empty() ? std::string("no value of it")
-                                      : "one level of it (" + levels.front() + ")") +
-                      "; nothing to compare");
+    throw ReportError(option_name("--compare", spec.key_given_in),
+                      key + ": the report's arms have " +
+                          (levels.empty() ? std::string("no value of it")
+                                          : "one level of it (" + levels.front() + ")") +
+                          "; nothing to compare");
   }
   Family family;
   family.name = key;
@@ -370,8 +372,9 @@ void add_compare_family(Report& report, const CompareSpec& spec,
       return same_value(l, *spec.reference);
     });
     if (it == levels.end()) {
-      throw ReportError("--reference " + *spec.reference + ": not a level of " + key +
-                        " in this report; levels: " + join(levels, ", "));
+      throw ReportError(option_name("--reference", spec.reference_given_in),
+                        *spec.reference + ": not a level of " + key +
+                            " in this report; levels: " + join(levels, ", "));
     }
     family.reference_value = *it;
     family.reference_reason = spec.reference_given_in.empty()
@@ -436,9 +439,10 @@ void add_compare_family(Report& report, const CompareSpec& spec,
     family.groups.push_back(std::move(group));
   }
   if (family.groups.empty()) {
-    throw ReportError("--compare " + key + ": no cell of arms that differ only in " + key +
-                      " has both the reference level " + family.reference_value +
-                      " and another level; " + join(family.notes, "; "));
+    throw ReportError(option_name("--compare", spec.key_given_in),
+                      key + ": no cell of arms that differ only in " + key +
+                          " has both the reference level " + family.reference_value +
+                          " and another level; " + join(family.notes, "; "));
   }
   add_family(report, std::move(family), planned_seeds);
 }

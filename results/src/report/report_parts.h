@@ -93,9 +93,13 @@ std::vector<std::string> param_keys(const std::vector<ReportArm>& arms);  // eve
 // A key applies to an arm when the arm has a value for it and its variant does not ignore it
 // (variant_keys.h; config keys, view columns, or an imported sweep's bare names).
 bool key_applies(const ReportArm& arm, const std::string& key);
-// "--where X=1: 'X' is not a param of sweep 'S'; did you mean ...?; params that differ between
-// arms: ...": the error for a key that names no param.
-std::string unknown_key(const std::string& flag, const std::string& key, const Report& report);
+// How an error names a part of the question: its flag ("--baseline") when it came from the
+// command line (`given_in` empty), else the part and where it was given ("baseline (given in the
+// sweep file's report: block)"), so a message never names a flag nobody typed.
+std::string option_name(const std::string& flag, const std::string& given_in);
+// "X=1: 'X' is not a param of sweep 'S'; did you mean ...?; params that differ between arms:
+// ...": the detail of the error for a key that names no param (`given`: the text it came in).
+std::string unknown_key(const std::string& given, const std::string& key, const Report& report);
 // Keeps the arms (and their jobs) that match every --where pair; ReportError for an unknown key
 // or when no arm is left.
 void keep_where(Report& report, std::vector<std::vector<const JobRow*>>& arm_jobs);

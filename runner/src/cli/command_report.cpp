@@ -12,6 +12,7 @@
 #include "ablate/results/report_writer.h"
 #include "ablate/results/stats.h"
 #include "ablate/results/store.h"
+#include "ablate/runner/question.h"
 #include "ablate/runner/sweep.h"
 #include "cli.h"
 
@@ -51,6 +52,7 @@ struct FlagTexts {
   std::string& bounds;
   std::string& sequential_method;
   bool& reference_from_file;  // set when `reference` holds the file's reference: level
+  bool& compare_from_file;    // set when `compare` holds the file's compare: keys
 };
 bool apply_stored_question(const std::string& db, const po::variables_map& vm,
                            results::ReportOptions& report, FlagTexts flags) {
@@ -69,12 +71,16 @@ bool apply_stored_question(const std::string& db, const po::variables_map& vm,
   report.metric = q.metric;
   if (absent("baseline")) {
     for (const auto& [k, v] : q.baseline) flags.baseline.push_back(k + "=" + v);
-    if (!q.baseline.empty()) report.baseline_given_in = "the sweep file's report: block";
+    if (!q.baseline.empty()) report.baseline_given_in = runner::kGivenInSweepFile;
   }
   if (absent("where")) {
     for (const auto& [k, v] : q.where) flags.where.push_back(k + "=" + v);
+    if (!q.where.empty()) report.where_given_in = runner::kGivenInSweepFile;
   }
-  if (absent("compare")) flags.compare = q.compare;
+  if (absent("compare")) {
+    flags.compare = q.compare;
+    flags.compare_from_file = !q.compare.empty();
+  }
   if (absent("reference") && !q.reference.empty() && !q.compare.empty()) {
     flags.reference.push_back(q.compare.front() + "=" + q.reference);
     flags.reference_from_file = true;
@@ -122,7 +128,7 @@ int command_report(const std::vector<std::string>& args) {
   std::string bounds, sequential_method;
   std::vector<std::string> baseline, where, compare, reference;
   bool lower = false, higher = false;
-  bool reference_from_file = false;
+  bool reference_from_file = false, compare_from_file = false;
   results::ReportOptions report;
   results::ReportFiles files;
   po::options_description options("options");
@@ -176,7 +182,7 @@ int command_report(const std::vector<std::string>& args) {
   if (!report.sweep.empty() && report.metric.empty()) {
     apply_stored_question(db, vm, report,
                           {baseline, where, compare, reference, lower, higher, correction, bounds,
-                           sequential_method, reference_from_file});
+                           sequential_method, reference_from_file, compare_from_file});
   }
   if (report.sweep.empty() || report.metric.empty()) {
     std::cerr << "ablate report: give SWEEP and --metric NAME (ablate query \"SELECT DISTINCT "
@@ -200,6 +206,7 @@ int command_report(const std::vector<std::string>& args) {
   for (const auto& key : compare) {
     results::CompareSpec spec;
     spec.key = key;
+    if (compare_from_file) spec.key_given_in = runner::kGivenInSweepFile;
     report.compare.push_back(spec);
   }
   for (const auto& ref : reference) {
@@ -228,7 +235,7 @@ int command_report(const std::vector<std::string>& args) {
       return kBadInput;
     }
     family->reference = value;
-    if (reference_from_file) family->reference_given_in = "the sweep file's report: block";
+    if (reference_from_file) family->reference_given_in = runner::kGivenInSweepFile;
   }
   for (const auto& pair : baseline) {
     const auto eq = pair.find('=');

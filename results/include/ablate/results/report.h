@@ -104,7 +104,17 @@ namespace ablate::results {
 // an invalid option. The CLI maps it to exit status 2.
 class ReportError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit ReportError(const std::string& message)
+      : std::runtime_error(message), detail_(message) {}
+  // An error about one part of the question (where, baseline, compare, reference): what() is
+  // "PART DETAIL", PART named where it was given (option_name in report_parts.h); detail() alone
+  // lets a caller name the part in its own words (the sweep file's key, at plan time).
+  ReportError(const std::string& part, const std::string& detail)
+      : std::runtime_error(part + " " + detail), detail_(detail) {}
+  const std::string& detail() const { return detail_; }  // the message without its part's name
+
+ private:
+  std::string detail_;
 };
 
 enum class TestChoice { kAuto, kPairedT, kWelch, kWilcoxon, kMannWhitney, kPermutation, kAso };
@@ -117,6 +127,7 @@ struct CompareSpec {
   std::string key;
   std::optional<std::string> reference;  // the level the others are compared with; none: chosen
   std::string reference_given_in{};  // where `reference` was given, in words; "": the command line
+  std::string key_given_in{};        // where `key` was given, in words; "": the command line
 };
 
 // The smallest significance level a report takes.
@@ -134,6 +145,7 @@ struct ReportOptions {
   std::optional<bool> lower_is_better;
   // KEY=VALUE pairs every arm of the report has; empty: all arms.
   std::vector<std::pair<std::string, std::string>> where;
+  std::string where_given_in;        // where `where` was given, as baseline_given_in
   std::vector<CompareSpec> compare;  // --compare families; empty: the baseline family only
   TestChoice test = TestChoice::kAuto;
   stats::Correction correction = stats::Correction::kHolm;

@@ -9,6 +9,10 @@
 
 namespace ablate::runner {
 
+// Where a part of the question taken from the sweep file was given, in the report's words
+// (ReportOptions::baseline_given_in and the like).
+inline constexpr const char* kGivenInSweepFile = "the sweep file's report: block";
+
 // The report's options for the sweep's question: `report:` as flags, with the anytime-valid
 // comparisons on and the Bonferroni correction over e-values for the stopping rule (`none` stays
 // none), no figures' curves, and min_seeds 2.
