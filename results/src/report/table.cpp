@@ -30,7 +30,9 @@ size_t code_points(const std::string& s) {
 
 // A label as HTML: escaped, and tokens (between spaces) too long to sit on one line of a narrow
 // column get break opportunities after '=', '_', '/' and ','; the style breaks anywhere only
-// when even those are not enough.
+// when even those are not enough. The pieces between break characters (ASCII, so never inside
+// a character) are escaped whole: escaping byte by byte would turn every character of several
+// bytes ("…", "é") into replacement characters.
 std::string html_label(const std::string& text) {
   constexpr size_t kLongToken = 20;
   std::string out;
@@ -40,13 +42,15 @@ std::string html_label(const std::string& text) {
     if (end == std::string::npos) end = text.size();
     const std::string token = text.substr(start, end - start);
     const bool long_token = code_points(token) > kLongToken;
-    for (size_t i = 0; i < token.size(); ++i) {
-      out += escape_html(token.substr(i, 1));
+    size_t piece = 0;
+    for (size_t i = 0; long_token && i + 1 < token.size(); ++i) {
       const char c = token[i];
-      if (long_token && i + 1 < token.size() && (c == '=' || c == '_' || c == '/' || c == ',')) {
-        out += "<wbr>";
+      if (c == '=' || c == '_' || c == '/' || c == ',') {
+        out += escape_html(token.substr(piece, i + 1 - piece)) + "<wbr>";
+        piece = i + 1;
       }
     }
+    out += escape_html(token.substr(piece));
     if (end == text.size()) break;
     out += ' ';
     start = end + 1;

@@ -143,6 +143,9 @@ TEST(TableHtml, LongLabelsAreAbbreviatedWithTheFullTextInTheTitle) {
   EXPECT_NE(shown, full);
   EXPECT_EQ(shown.substr(shown.size() - 3), "…");
   EXPECT_EQ(full.rfind(shown.substr(0, shown.size() - 3), 0), 0u);  // a prefix of the label
+  // The cell shows it whole, the ellipsis included (not as three U+FFFD, one per byte).
+  EXPECT_NE(without_wbr(html).find(">" + escape_html(shown) + "</td>"), std::string::npos) << html;
+  EXPECT_EQ(html.find("\xef\xbf\xbd"), std::string::npos) << html;
   // A short label has no title: it is all there.
   EXPECT_NE(html.find("<td class=\"label\">variant=mha</td>"), std::string::npos);
   EXPECT_EQ(html.find("title=\"variant=mha\""), std::string::npos);
@@ -157,6 +160,11 @@ TEST(TableHtml, LongTokensGetBreakOpportunitiesAtKeyBoundaries) {
   EXPECT_NE(html.find(">kv_heads=2 attention.weight_<wbr>init=<wbr>random_<wbr>orthogonal<"),
             std::string::npos)
       << html;
+  // Characters of several bytes in a long token stay whole between the break opportunities.
+  t.rows = {row({cell("corpus=café_crème_brûlée_κείμενο")})};
+  EXPECT_NE(table_html(t).find(">corpus=<wbr>café_<wbr>crème_<wbr>brûlée_<wbr>κείμενο</td>"),
+            std::string::npos)
+      << table_html(t);
 }
 
 TEST(TableAbbreviate, CutsAtABoundaryAndNeverInsideACharacter) {
