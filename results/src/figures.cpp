@@ -327,13 +327,61 @@ size_t longest(const std::vector<std::string>& texts) {
   return n;
 }
 
+std::vector<std::string> words_of(const std::string& label) {
+  std::vector<std::string> words;
+  for (size_t start = 0; start <= label.size();) {
+    const size_t end = std::min(label.find(' ', start), label.size());
+    words.push_back(label.substr(start, end - start));
+    start = end + 1;
+  }
+  return words;
+}
+
+// `label` in at most `max_chars` characters by leaving out whole words (key=value tokens), each
+// run of them shown as one ellipsis: first the words most labels have (`labels_with`: how many
+// labels have each word), which tell least apart, the later of equals first ("… variant=wgqa …
+// weight_form=row weight_init=random …"). A cut inside a word ("weight…lar") would leave a
+// reader guessing which value it was. A label whose words cannot fit: ellipsize.
+std::string leave_out_words(const std::string& label, size_t max_chars,
+                            const std::map<std::string, size_t>& labels_with) {
+  if (utf8_length(label) <= max_chars) return label;
+  const std::vector<std::string> words = words_of(label);
+  std::vector<size_t> order(words.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const size_t na = labels_with.at(words[a]), nb = labels_with.at(words[b]);
+    return na != nb ? na > nb : a > b;
+  });
+  std::vector<bool> out(words.size(), false);
+  for (const size_t drop : order) {
+    out[drop] = true;
+    std::string text;
+    bool kept_any = false;
+    for (size_t i = 0; i < words.size(); ++i) {
+      if (out[i] && i > 0 && out[i - 1]) continue;  // one ellipsis for a run
+      text += (text.empty() ? "" : " ") + (out[i] ? std::string("\u2026") : words[i]);
+      kept_any = kept_any || !out[i];
+    }
+    if (!kept_any) break;
+    if (utf8_length(text) <= max_chars) return text;
+  }
+  return ellipsize(label, max_chars);
+}
+
 // The labels shortened to `max_chars` where that keeps them apart, else to as few more
 // characters as do (labels that were the same stay the same).
 std::vector<std::string> shorten(const std::vector<std::string>& labels, size_t max_chars) {
   const size_t most = longest(labels);
+  std::map<std::string, size_t> labels_with;
+  for (const std::string& l : labels) {
+    const auto words = words_of(l);
+    for (const std::string& w : std::set<std::string>(words.begin(), words.end())) {
+      ++labels_with[w];
+    }
+  }
   for (size_t limit = max_chars; limit < most; limit += 2) {
     std::vector<std::string> out;
-    for (const std::string& l : labels) out.push_back(ellipsize(l, limit));
+    for (const std::string& l : labels) out.push_back(leave_out_words(l, limit, labels_with));
     bool apart = true;
     for (size_t i = 0; i < out.size() && apart; ++i) {
       for (size_t j = i + 1; j < out.size() && apart; ++j) {

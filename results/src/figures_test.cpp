@@ -883,6 +883,48 @@ TEST_F(FigureTest, TwentyArmsQualityVsCostHasALegendNotPointLabels) {
       << ::testing::PrintToString(tics);
 }
 
+// Labels that differ only in their middle words (an uptrain sweep's weight_form x weight_init):
+// the legend leaves out whole words, those every label has first, never cutting inside a word
+// ("weight…lar" left a reader guessing which form it was), and keeps them apart.
+TEST_F(FigureTest, ShortenedLegendEntriesAreWholeWordsAndStayApart) {
+  Report report = twenty_arms();
+  report.arms.resize(9);
+  const std::vector<std::string> forms = {"scalar", "row", "col"};
+  const std::vector<std::string> inits = {"mean", "random", "orthogonal"};
+  std::set<std::string> words_of_labels;
+  for (size_t i = 0; i < 9; ++i) {
+    ReportArm& arm = report.arms[i];
+    arm.label = "stage=uptrain variant=wgqa kv_heads=2 weight_form=" + forms[i % 3] +
+                " weight_init=" + inits[i / 3] + " steps=200 convert=wgqa";
+    std::istringstream words(arm.label);
+    for (std::string w; words >> w;) words_of_labels.insert(w);
+  }
+  words_of_labels.insert("(baseline)");
+  const FigureSet set = render_figures(report, dir_.str());
+  const Figure* f = find(set, "quality_vs_cost");
+  ASSERT_NE(f, nullptr);
+  const Svg svg = read_svg(f->svg_path);
+  ASSERT_EQ(svg.keys.size(), 9u);
+  EXPECT_EQ(std::set<std::string>(svg.keys.begin(), svg.keys.end()).size(), 9u) << "apart";
+  bool shortened = false;
+  for (const std::string& key : svg.keys) {
+    std::istringstream words(key);
+    for (std::string w; words >> w;) {
+      if (w == "\u2026") {
+        shortened = true;
+        continue;
+      }
+      EXPECT_EQ(words_of_labels.count(w), 1u) << "'" << w << "' of " << key << " is no word";
+    }
+  }
+  EXPECT_TRUE(shortened) << ::testing::PrintToString(svg.keys);
+  // The words left out are those every label has; the two that tell the arms apart stay.
+  for (const std::string& key : svg.keys) {
+    EXPECT_NE(key.find("weight_form="), std::string::npos) << key;
+    EXPECT_NE(key.find("weight_init="), std::string::npos) << key;
+  }
+}
+
 TEST_F(FigureTest, TwentyArmsMetricVsGroupsIsOnePlotOfFourSeries) {
   const FigureSet set = render_figures(twenty_arms(), dir_.str());
   const Figure* f = find(set, "metric_vs_groups");
