@@ -1,6 +1,7 @@
 #include "ablate/runner/calibration.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -70,6 +71,37 @@ CpuLayout layout_of(const json& j) {
 }
 }  // namespace
 
+std::optional<CpuTicks> parse_cpu_ticks(const std::string& proc_stat) {
+  std::istringstream in(proc_stat);
+  std::string name;
+  in >> name;
+  if (name != "cpu") return std::nullopt;
+  // user nice system idle iowait irq softirq steal (guest time is inside user already)
+  double v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int read = 0;
+  for (; read < 8 && (in >> v[read]); ++read) {
+  }
+  if (read < 4) return std::nullopt;
+  CpuTicks t;
+  t.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  t.total = t.busy + v[3] + v[4];
+  return t;
+}
+
+double others_cpu_share(const CpuTicks& before, const CpuTicks& after, double own_ticks) {
+  const double total = after.total - before.total;
+  if (total <= 0) return -1;
+  const double others = (after.busy - before.busy) - own_ticks;
+  return std::clamp(others / total, 0.0, 1.0);
+}
+
+std::string busy_note(const Calibration& c) {
+  if (c.others_cpu_share <= kBusyShare) return "";
+  return "measured while other programs used " +
+         std::to_string(static_cast<int>(std::lround(c.others_cpu_share * 100))) +
+         "% of the CPU, so another layout may be faster on the idle machine";
+}
+
 std::string slurm_calibration_key(const std::string& partition) {
   return partition.empty() ? "Slurm default partition" : "Slurm partition " + partition;
 }
@@ -81,6 +113,7 @@ json calibration_object(const Calibration& c) {
   json j{{"machine", c.machine}, {"measured_at", c.measured_at}, {"config", c.config},
          {"unit", c.unit},       {"layouts", layouts},           {"best", layout_json(c.best)}};
   if (!c.node.empty()) j["node"] = c.node;
+  if (c.others_cpu_share >= 0) j["others_cpu_share"] = c.others_cpu_share;
   return j;
 }
 
@@ -94,6 +127,7 @@ std::optional<Calibration> calibration_of(const json& j) {
     c.unit = j.at("unit").get<std::string>();
     for (const auto& l : j.at("layouts")) c.layouts.push_back(layout_of(l));
     c.best = layout_of(j.at("best"));
+    c.others_cpu_share = j.value("others_cpu_share", -1.0);
     if (c.best.jobs < 1 || c.best.threads < 1) return std::nullopt;
     return c;
   } catch (const json::exception&) {

@@ -69,6 +69,55 @@ TEST(Calibration, TheCacheReadsBackAndOnlyOnTheSameMachine) {
   EXPECT_FALSE(load_calibration("", c.machine).has_value());
 }
 
+// Other programs' share of the CPU while a calibration measured: the machine's busy time less
+// this process's own, over the machine's time (/proc/stat counters, in ticks).
+TEST(Calibration, OtherProgramsShareOfTheCpuIsTheBusyTimeThatWasNotOurs) {
+  // user nice system idle iowait irq softirq steal guest guest_nice
+  const auto before = parse_cpu_ticks("cpu  100 0 50 800 10 5 5 0 0 0\ncpu0 50 0 25 400 5 2 3 0");
+  const auto after = parse_cpu_ticks("cpu  400 0 110 940 10 5 5 30 20 0\n");
+  ASSERT_TRUE(before && after);
+  EXPECT_DOUBLE_EQ(before->busy, 160);   // 100 + 50 + 5 + 5 (guest time is in user already)
+  EXPECT_DOUBLE_EQ(before->total, 970);  // + idle 800 + iowait 10
+  EXPECT_DOUBLE_EQ(after->busy, 550);
+  EXPECT_DOUBLE_EQ(after->total, 1500);
+  // 530 ticks passed, 390 of them busy; 250 were this process's: 140 / 530 others'.
+  EXPECT_DOUBLE_EQ(others_cpu_share(*before, *after, 250), 140.0 / 530.0);
+  EXPECT_DOUBLE_EQ(others_cpu_share(*before, *after, 390), 0.0);
+  EXPECT_DOUBLE_EQ(others_cpu_share(*before, *after, 500), 0.0);  // rounding: never below 0
+  EXPECT_LT(others_cpu_share(*before, *before, 0), 0);            // no time: not known
+  EXPECT_FALSE(parse_cpu_ticks("intr 1 2 3").has_value());
+  EXPECT_FALSE(parse_cpu_ticks("cpu 1 2").has_value());
+  EXPECT_FALSE(parse_cpu_ticks("").has_value());
+}
+
+TEST(Calibration, ABusyMeasurementIsKeptAndSaidWheneverItIsUsed) {
+  testing::TempDir dir;
+  Calibration c;
+  c.machine = "Some CPU | 2 cores";
+  c.measured_at = "2026-12-02T00:26:08Z";
+  c.config = "uptrain.yaml";
+  c.unit = "images/s";
+  c.layouts = {{2, 1, 3406}, {1, 2, 258.8}};
+  c.best = c.layouts[0];
+  EXPECT_EQ(busy_note(c), "") << "not known: nothing said";
+  c.others_cpu_share = kBusyShare;
+  EXPECT_EQ(busy_note(c), "") << "at the threshold: quiet enough";
+  c.others_cpu_share = 0.454;
+  EXPECT_EQ(busy_note(c),
+            "measured while other programs used 45% of the CPU, so another layout may be "
+            "faster on the idle machine");
+  const std::string path = (dir.path() / "cal.json").string();
+  save_calibration(path, c);
+  const auto back = load_calibration(path, c.machine);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_DOUBLE_EQ(back->others_cpu_share, 0.454);
+  // An older cache without the field: not known.
+  EXPECT_LT(parse_calibration(R"({"machine": "m", "measured_at": "t", "config": "c",
+      "unit": "images/s", "layouts": [], "best": {"jobs": 1, "threads": 1, "items_per_s": 1}})")
+                ->others_cpu_share,
+            0);
+}
+
 TEST(Calibration, OneFileKeepsThisMachineAndEachSlurmPartitionApart) {
   testing::TempDir dir;
   const std::string path = (dir.path() / "cal.json").string();

@@ -93,8 +93,13 @@ int command_reset(const std::vector<std::string>& args);
 int command_prune(const std::vector<std::string>& args);
 int command_calibrate(const std::vector<std::string>& args);
 
+// For a calibration measured while other programs were busy (runner::busy_note): the note and
+// the command that measures again; "" otherwise.
+std::string busy_advice(const runner::Calibration& c);
+
 // The CPU calibration of the config `job` (command_calibrate.cpp): every layout of
-// runner::candidate_layouts timed with `steps` training steps, each layout's line said on `say`.
+// runner::candidate_layouts timed with `steps` training steps, each layout's line said on `say`,
+// and the share of the CPU other programs used meanwhile (a note on `say` when it was busy).
 // `label` names what was trained in the result.
 runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say);

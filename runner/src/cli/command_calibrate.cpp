@@ -2,6 +2,8 @@
 // layout that fills the CPU, and caches the fastest for `ablate run` (runner/calibration.h); with
 // --backend slurm, on a whole node of the partition, as one Slurm job.
 #include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -120,7 +123,31 @@ int cpu_cores() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+// The machine's CPU counters now (/proc/stat), or nullopt where there is no such file.
+std::optional<runner::CpuTicks> machine_cpu_ticks() {
+  return runner::parse_cpu_ticks(runner::read_text("/proc/stat"));
+}
+
+// This process's CPU time and that of its children it has waited for, in clock ticks.
+double own_cpu_ticks() {
+  double seconds = 0;
+  for (const int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u{};
+    getrusage(who, &u);
+    for (const timeval& t : {u.ru_utime, u.ru_stime}) {
+      seconds += static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+    }
+  }
+  return seconds * static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
+
+std::string busy_advice(const runner::Calibration& c) {
+  const std::string note = runner::busy_note(c);
+  return note.empty() ? ""
+                      : note + ": ablate calibrate " + shell_word(c.config) + " measures again";
+}
 
 const runner::JobSpec& first_root_job(const std::vector<runner::JobSpec>& jobs) {
   const auto root = std::find_if(jobs.begin(), jobs.end(),
@@ -148,6 +175,9 @@ runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& 
   c.measured_at = utc_now();
   c.config = label;
   c.layouts = runner::candidate_layouts(cores);
+  // What else ran meanwhile: the machine's CPU time less this process's and its timing jobs'.
+  const auto ticks_before = machine_cpu_ticks();
+  const double own_before = own_cpu_ticks();
   for (auto& l : c.layouts) {
     time_layout(l, config_file, steps, scratch.path(), c.unit);
     say << "  " << l.jobs << (l.jobs == 1 ? " job" : " jobs") << " x " << l.threads
@@ -155,7 +185,14 @@ runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& 
         << c.unit << "\n";
     say.flush();
   }
+  const auto ticks_after = machine_cpu_ticks();
+  if (ticks_before && ticks_after) {
+    c.others_cpu_share =
+        runner::others_cpu_share(*ticks_before, *ticks_after, own_cpu_ticks() - own_before);
+  }
   c.best = runner::best_layout(c.layouts);
+  const std::string advice = busy_advice(c);
+  if (!advice.empty()) say << "  note: " << advice << "\n";
   return c;
 }
 

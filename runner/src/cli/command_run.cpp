@@ -224,6 +224,8 @@ void apply_cpu_calibration(runner::RunOptions& run, const std::vector<runner::Jo
   std::cout << "cpu: " << count_of(c->best.jobs, "job") << " at once x "
             << count_of(c->best.threads, "thread") << " (calibrated " << c->measured_at << " on "
             << c->config << ", cached in " << path << "; --per-device N chooses)\n";
+  const std::string advice = busy_advice(*c);
+  if (!advice.empty()) std::cout << "  note: " << advice << "\n";
   std::cout.flush();
 }
 

@@ -31,7 +31,32 @@ struct Calibration {
   std::string unit;         // the throughput's unit: "images/s", "tokens/s"
   std::vector<CpuLayout> layouts;
   CpuLayout best;
+  // The share of the machine's CPU time that other programs used while it was measured (0..1; a
+  // negative value: not known, as in an older cache). Above kBusyShare the choice may not be
+  // the fastest layout on an idle machine, and ablate says so whenever it uses it.
+  double others_cpu_share = -1;
 };
+
+// Other programs' share of the CPU above which a calibration is called busy (a fifth: on 2 cores
+// a compile on one core is half).
+inline constexpr double kBusyShare = 0.2;
+
+// The CPU time counters of /proc/stat's first line, in clock ticks: `busy` (user, nice, system,
+// irq, softirq, steal) and `total` (busy plus idle and iowait).
+struct CpuTicks {
+  double busy = 0;
+  double total = 0;
+};
+// /proc/stat's "cpu ..." line read as CpuTicks; nullopt when it is not one.
+std::optional<CpuTicks> parse_cpu_ticks(const std::string& proc_stat);
+// The share of the machine's CPU time between `before` and `after` that was not this process's
+// own (`own_ticks`: this process's and its children's CPU time over the same span, in ticks);
+// clamped to 0..1, negative when no time passed.
+double others_cpu_share(const CpuTicks& before, const CpuTicks& after, double own_ticks);
+
+// "measured while other programs used 45% of the CPU, so another layout may be faster on the
+// idle machine" for a busy calibration (above kBusyShare), else "".
+std::string busy_note(const Calibration& c);
 
 // The layouts worth timing on `cores` cores: 1, 2, 4, ... threads (and `cores` itself), each with
 // as many jobs as fill the cores (cores / threads). Most jobs first.
