@@ -43,15 +43,22 @@ TEST(Calibration, TheFastestWinsAndATieGoesToFewerThreads) {
   EXPECT_EQ(layouts_text({best_layout({{4, 1, 0}, {2, 2, 10}})}), "2x2 ");
 }
 
-TEST(Calibration, TheCacheReadsBackAndOnlyOnTheSameMachine) {
-  testing::TempDir dir;
+// A calibration of a 2-core machine that chose 2 jobs x 1 thread.
+Calibration two_core_calibration(const std::string& config, std::vector<CpuLayout> layouts) {
   Calibration c;
   c.machine = "Some CPU | 2 cores";
   c.measured_at = "2026-11-30T12:00:00Z";
-  c.config = "configs/quickstart.yaml";
+  c.config = config;
   c.unit = "images/s";
-  c.layouts = {{2, 1, 2000.5}, {1, 2, 1500.25}};
+  c.layouts = std::move(layouts);
   c.best = c.layouts[0];
+  return c;
+}
+
+TEST(Calibration, TheCacheReadsBackAndOnlyOnTheSameMachine) {
+  testing::TempDir dir;
+  const Calibration c =
+      two_core_calibration("configs/quickstart.yaml", {{2, 1, 2000.5}, {1, 2, 1500.25}});
   const std::string path = (dir.path() / "sub" / "cpu-calibration.json").string();
   save_calibration(path, c);
   const auto back = load_calibration(path, c.machine);
@@ -92,13 +99,7 @@ TEST(Calibration, OtherProgramsShareOfTheCpuIsTheBusyTimeThatWasNotOurs) {
 
 TEST(Calibration, ABusyMeasurementIsKeptAndSaidWheneverItIsUsed) {
   testing::TempDir dir;
-  Calibration c;
-  c.machine = "Some CPU | 2 cores";
-  c.measured_at = "2026-12-02T00:26:08Z";
-  c.config = "uptrain.yaml";
-  c.unit = "images/s";
-  c.layouts = {{2, 1, 3406}, {1, 2, 258.8}};
-  c.best = c.layouts[0];
+  Calibration c = two_core_calibration("uptrain.yaml", {{2, 1, 3406}, {1, 2, 258.8}});
   EXPECT_EQ(busy_note(c), "") << "not known: nothing said";
   c.others_cpu_share = kBusyShare;
   EXPECT_EQ(busy_note(c), "") << "at the threshold: quiet enough";
