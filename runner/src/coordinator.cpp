@@ -328,16 +328,10 @@ Launch ensemble_launch(const std::vector<LaunchMember>& members, const std::stri
   return l;
 }
 
-RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
-                     results::Store& store, Executor& executor, const RunOptions& options,
-                     const std::atomic<bool>* interrupt) {
-  if (options.ablate_binary.empty()) throw std::invalid_argument("run_sweep: no ablate binary");
-  // Two locks: the run dirs (this workdir) and the database's record of the sweep, so neither a
-  // second coordinator on another database nor one on another workdir can run the same jobs.
-  SweepLock workdir_lock(workdir_lock_file(options.workdir, sweep.name), sweep.name);
-  SweepLock database_lock(database_lock_file(store.path(), sweep.name), sweep.name);
+namespace {
 
-  // Register the sweep and its jobs (idempotent: existing jobs keep their status).
+// The sweep as the store records it: its file, the code that ran it, and where (provenance).
+results::SweepRecord sweep_record(const SweepSpec& sweep) {
   const CodeVersion code = code_version();
   results::SweepRecord record;
   record.name = sweep.name;
@@ -361,43 +355,66 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
   std::string order;
   for (const FieldInfo& f : schema()) order += (order.empty() ? "" : ",") + f.key;
   record.provenance["param_order"] = order;
-  const auto registered = store.register_sweep(record);
-  std::vector<results::JobRecord> records;
+  return record;
+}
+
+// The plan's jobs by id: their specs, run dirs and stored params (a stage's init.from is its
+// parent's run dir).
+struct JobIndex {
   std::map<std::string, const JobSpec*> spec;
   std::map<std::string, std::string> dir;
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> params_of;
+};
+
+// Registers the sweep and its jobs (idempotent: existing jobs keep their status) and makes the
+// file's current plan define the sweep: jobs it no longer plans become stale (kept with their
+// results, left out of status counts and reports); stale jobs it plans again are active.
+PlanChange register_plan(results::Store& store, const SweepSpec& sweep,
+                         const std::vector<JobSpec>& jobs, const std::string& workdir,
+                         JobIndex& index) {
+  const auto registered = store.register_sweep(sweep_record(sweep));
+  std::vector<results::JobRecord> records;
   for (const auto& job : jobs) {
-    spec[job.id] = &job;
-    dir[job.id] = run_dir_of(options.workdir, sweep.name, job.id);
+    index.spec[job.id] = &job;
+    index.dir[job.id] = run_dir_of(workdir, sweep.name, job.id);
     results::JobRecord r;
     r.id = job.id;
     r.stage = job.stage;
     r.arm_key = job.arm_key;
     r.seed = job.seed;
     r.parent_id = job.parent_id;
-    r.run_dir = dir[job.id];
+    r.run_dir = index.dir[job.id];
     Config shown = job.config;
-    if (!job.parent_id.empty()) shown.init.from = dir.at(job.parent_id);
+    if (!job.parent_id.empty()) shown.init.from = index.dir.at(job.parent_id);
     r.params = stored_params(shown);
-    params_of[job.id] = r.params;
+    index.params_of[job.id] = r.params;
     records.push_back(std::move(r));
   }
   PlanChange change;
   change.created = registered == results::Store::Registered::kCreated;
   change.planned = static_cast<int>(jobs.size());
   change.added = store.register_jobs(sweep.name, records);
-  // The file's current plan defines the sweep: jobs it no longer plans become stale (kept with
-  // their results, left out of status counts and reports); stale jobs it plans again are active.
   std::vector<std::string> planned;
   for (const auto& job : jobs) planned.push_back(job.id);
   const results::PlanSync sync = store.sync_plan(sweep.name, planned);
   change.newly_stale = sync.stale;
   change.reactivated = sync.reactivated;
+  return change;
+}
 
-  // Current status of every job; recover the ones an earlier coordinator left running (a stale
-  // one too: its orphan is stopped and its outcome recorded, though it is not run again).
+// Each planned job's status and last exit code as the coordinator starts.
+struct JobStates {
   std::map<std::string, std::string> status;
-  std::map<std::string, int> retries_used, exit_code;
+  std::map<std::string, int> exit_code;
+};
+
+// The stored status of every job, with the ones an earlier coordinator left running recovered:
+// adopted when the executor still follows them (a Slurm task), else their orphan stopped and
+// their run dir ingested (done, diverged or interrupted). A stale job is recovered too (its
+// outcome recorded, though it is not run again) and listed in change.stale.
+JobStates recover_states(results::Store& store, const SweepSpec& sweep, Executor& executor,
+                         JobIndex& index, PlanChange& change) {
+  JobStates states;
   auto recover = [&](const std::string& id, const std::string& run_dir) {
     stop_orphan(run_dir);
     const auto ingested = results::ingest_run_dir(store, sweep.name, id, run_dir);
@@ -410,12 +427,12 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     return std::string("interrupted");
   };
   for (const auto& row : store.jobs(sweep.name)) {
-    if (spec.count(row.id) == 0) {  // stale: a job of an earlier version of the sweep file
+    if (index.spec.count(row.id) == 0) {  // stale: a job of an earlier version of the sweep file
       change.stale.push_back(row.id);
       if (row.status == "running" && !row.run_dir.empty()) {
         const std::string handle = read_text(fs::path(row.run_dir) / "launcher.pid");
         if (executor.adopt(row.id, handle.substr(0, handle.find('\n')), row.run_dir)) {
-          dir[row.id] = row.run_dir;  // a Slurm task: followed to its end, never relaunched
+          index.dir[row.id] = row.run_dir;  // a Slurm task: followed to its end, never relaunched
         } else {
           recover(row.id, row.run_dir);
         }
@@ -423,57 +440,95 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
       continue;
     }
     std::string s = row.status;
-    const std::string handle = read_text(fs::path(dir[row.id]) / "launcher.pid");
+    const std::string handle = read_text(fs::path(index.dir[row.id]) / "launcher.pid");
     if (s == "running" &&
-        executor.adopt(row.id, handle.substr(0, handle.find('\n')), dir[row.id])) {
+        executor.adopt(row.id, handle.substr(0, handle.find('\n')), index.dir[row.id])) {
       // Still with the scheduler (or it knows how it ended): the next poll tells.
     } else if (s == "running") {
-      s = recover(row.id, dir[row.id]);
+      s = recover(row.id, index.dir[row.id]);
     }
-    status[row.id] = s;
-    if (row.exit_code) exit_code[row.id] = static_cast<int>(*row.exit_code);
+    states.status[row.id] = s;
+    if (row.exit_code) states.exit_code[row.id] = static_cast<int>(*row.exit_code);
   }
+  return states;
+}
 
-  // --retry-failed: failed and timed-out jobs run once more, whatever their exit status.
-  // --retry-diverged: diverged jobs (and the dependants skipped for them) are reset first, so
-  // they train from scratch in a fresh run dir; the old one is kept aside.
+// --retry-failed: failed and timed-out jobs run once more, whatever their exit status (the
+// returned set). --retry-diverged: diverged jobs (and the dependants skipped for them) are reset
+// first, so they train from scratch in a fresh run dir; the old one is kept aside.
+std::set<std::string> apply_retry_options(results::Store& store, const SweepSpec& sweep,
+                                          const std::vector<JobSpec>& jobs,
+                                          const RunOptions& options, JobStates& states,
+                                          PlanChange& change) {
   std::set<std::string> retry_once;
   std::set<std::string> diverged;
   for (const auto& job : jobs) {
-    const std::string& s = status[job.id];
+    const std::string& s = states.status[job.id];
     if (options.retry_failed && (s == "failed" || s == "timed_out")) {
       retry_once.insert(job.id);
       change.retried.push_back(job.id);
     }
     if (options.retry_diverged && s == "diverged") diverged.insert(job.id);
   }
-  if (!diverged.empty()) {
-    std::vector<results::JobRow> rows;
-    for (const auto& row : with_dependants(store.jobs(sweep.name), diverged)) {
-      if (row.status != "pending") rows.push_back(row);
-    }
-    for (const auto& r : reset_jobs(store, sweep.name, rows)) {
-      if (diverged.count(r.id)) change.reset.push_back(r.id);
-      if (status.count(r.id)) status[r.id] = "pending";
-      exit_code.erase(r.id);
-    }
+  if (diverged.empty()) return retry_once;
+  std::vector<results::JobRow> rows;
+  for (const auto& row : with_dependants(store.jobs(sweep.name), diverged)) {
+    if (row.status != "pending") rows.push_back(row);
   }
-  if (options.on_registered) options.on_registered(change);
+  for (const auto& r : reset_jobs(store, sweep.name, rows)) {
+    if (diverged.count(r.id)) change.reset.push_back(r.id);
+    if (states.status.count(r.id)) states.status[r.id] = "pending";
+    states.exit_code.erase(r.id);
+  }
+  return retry_once;
+}
 
-  // Slots: per_device processes on each device; CPU threads shared among CPU slots. A process
-  // takes one slot, whether it trains one job or the seeds of an ensemble.
+// Slots: per_device processes on each device. A process takes one slot, whether it trains one
+// job or the seeds of an ensemble.
+std::vector<Slot> make_slots(const RunOptions& options) {
   std::vector<Slot> slots;
   for (const auto& d : options.devices) {
     for (int i = 0; i < std::max(1, options.per_device); ++i) slots.push_back({d, {}});
   }
+  return slots;
+}
+
+// A CPU job's threads: as given, else the cores shared among the CPU slots.
+int cpu_threads_per_job(const RunOptions& options, const std::vector<Slot>& slots) {
+  if (options.threads_per_job > 0) return options.threads_per_job;
   const int cpu_slots = static_cast<int>(
       std::count_if(slots.begin(), slots.end(), [](const Slot& s) { return s.device == "cpu"; }));
   const int cores = options.cpu_threads > 0
                         ? options.cpu_threads
                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads_per_job = options.threads_per_job > 0
-                                  ? options.threads_per_job
-                                  : std::max(1, cores / std::max(1, cpu_slots));
+  return std::max(1, cores / std::max(1, cpu_slots));
+}
+
+}  // namespace
+
+RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
+                     results::Store& store, Executor& executor, const RunOptions& options,
+                     const std::atomic<bool>* interrupt) {
+  if (options.ablate_binary.empty()) throw std::invalid_argument("run_sweep: no ablate binary");
+  // Two locks: the run dirs (this workdir) and the database's record of the sweep, so neither a
+  // second coordinator on another database nor one on another workdir can run the same jobs.
+  SweepLock workdir_lock(workdir_lock_file(options.workdir, sweep.name), sweep.name);
+  SweepLock database_lock(database_lock_file(store.path(), sweep.name), sweep.name);
+
+  JobIndex index;
+  PlanChange change = register_plan(store, sweep, jobs, options.workdir, index);
+  JobStates states = recover_states(store, sweep, executor, index, change);
+  std::set<std::string> retry_once =
+      apply_retry_options(store, sweep, jobs, options, states, change);
+  if (options.on_registered) options.on_registered(change);
+  auto& status = states.status;
+  auto& exit_code = states.exit_code;
+  auto& dir = index.dir;
+  const auto& params_of = index.params_of;
+  std::map<std::string, int> retries_used;
+
+  std::vector<Slot> slots = make_slots(options);
+  const int threads_per_job = cpu_threads_per_job(options, slots);
 
   RunSummary summary;
   Progress progress(progress_mode(options.progress, STDERR_FILENO), std::cerr, store, sweep.name,
@@ -504,7 +559,7 @@ RunSummary run_sweep(const SweepSpec& sweep, const std::vector<JobSpec>& jobs,
     Config c = job.config;
     if (!job.parent_id.empty()) c.init.from = dir[job.parent_id];
     write_config(dir[job.id], to_yaml(c));
-    store.replace_params(sweep.name, job.id, params_of[job.id]);
+    store.replace_params(sweep.name, job.id, params_of.at(job.id));
     if (retry_once.erase(job.id) == 0 && retryable(job.id)) ++retries_used[job.id];
     store.mark_running(sweep.name, job.id, host_name(), device);
     status[job.id] = "running";
