@@ -532,6 +532,133 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ov
   return parse_sweep(read_text_file(path, "sweep"), path, overrides);
 }
 
+namespace {
+
+// seeds: a count (0..n-1), a list of distinct seeds, or {min, max, step, until: decided}.
+void read_seeds(const Entry& seeds, SweepSpec& spec) {
+  spec.seeds_at = seeds.key_at;
+  const YAML::Node& v = seeds.value;
+  if (v.IsScalar()) {
+    const int64_t n = read_seed(v, seeds.key_at);
+    if (n < 1) fail(where(v, seeds.key_at), "seeds", "a count of seeds must be at least 1");
+    if (n > kMaxSweepJobs) {
+      fail(where(v, seeds.key_at), "seeds",
+           std::to_string(n) + " seeds; at most " + std::to_string(kMaxSweepJobs));
+    }
+    spec.seeds.clear();
+    for (int64_t s = 0; s < n; ++s) spec.seeds.push_back(s);
+  } else if (v.IsSequence()) {
+    if (v.size() == 0) fail(where(v, seeds.key_at), "seeds", "empty list of seeds");
+    spec.seeds.clear();
+    std::map<int64_t, Location> seen;
+    for (const auto& item : v) {
+      const int64_t s = read_seed(item, seeds.key_at);
+      const Location at = where(item, seeds.key_at);
+      const auto [it, inserted] = seen.emplace(s, at);
+      if (!inserted) {
+        fail(at, "seeds", "duplicate seed " + std::to_string(s) + first_given(it->second));
+      }
+      spec.seeds.push_back(s);
+    }
+  } else if (v.IsMap()) {
+    read_sequential_seeds(seeds, spec);
+  } else {
+    fail(where(v, seeds.key_at), "seeds",
+         "expected a count, a list of seeds or {min, max, until: decided}, got " + describe(v));
+  }
+}
+
+// grid: a list of blocks (or one block as a mapping), each checked on its own into `problems`;
+// no grid is one empty block (the base config alone).
+void read_grid(const Entry* grid, const Location& grid_at, const std::string& file, SweepSpec& spec,
+               ConfigProblems& problems) {
+  if (grid != nullptr && grid->value.IsSequence()) {
+    int number = 0;
+    for (const auto& block : grid->value) {
+      ++number;
+      problems.check([&] { spec.blocks.push_back(read_block(block, number, grid_at, file)); });
+    }
+  } else if (grid != nullptr && grid->value.IsMap()) {
+    problems.check([&] { spec.blocks.push_back(read_block(grid->value, 1, grid_at, file)); });
+  } else if (grid != nullptr && !grid->value.IsNull()) {
+    problems.check([&] {
+      fail(where(grid->value, grid_at), "grid",
+           "expected a list of blocks (- key: [values]), got " + describe(grid->value));
+    });
+  }
+  spec.has_grid = !spec.blocks.empty();
+  if (spec.blocks.empty()) spec.blocks.push_back(GridBlock{{}, grid_at});
+}
+
+// exclude: a list of rules, each checked on its own into `problems`.
+void read_excludes(const Entry& exclude, const std::string& file, SweepSpec& spec,
+                   ConfigProblems& problems) {
+  spec.exclude_at = exclude.key_at;
+  if (exclude.value.IsSequence()) {
+    int number = 0;
+    for (const auto& rule : exclude.value) {
+      ++number;
+      problems.check(
+          [&] { spec.excludes.push_back(read_exclude(rule, number, exclude.key_at, file)); });
+    }
+  } else if (!exclude.value.IsNull()) {
+    problems.check([&] {
+      fail(where(exclude.value, exclude.key_at), "exclude",
+           "expected a list of mappings (- {key: value, ...}), got " + describe(exclude.value));
+    });
+  }
+}
+
+// stages: checked up to their first problem (a later stage names earlier ones).
+void read_stages(const Entry& stages, const std::string& file, SweepSpec& spec) {
+  if (stages.value.IsSequence()) {
+    std::vector<StageFrom> froms;
+    std::map<std::string, Location> names;
+    int number = 0;
+    for (const auto& node : stages.value) {
+      froms.emplace_back();
+      StageSpec stage = read_stage(node, ++number, stages.key_at, file, froms.back());
+      const auto [it, inserted] = names.emplace(stage.name, stage.at);
+      if (!inserted) {
+        fail(stage.at, "name", "duplicate stage name " + stage.name + first_given(it->second));
+      }
+      spec.stages.push_back(std::move(stage));
+    }
+    resolve_from(spec.stages, froms);
+  } else if (!stages.value.IsNull()) {
+    fail(where(stages.value, stages.key_at), "stages",
+         "expected a list of stages (- {name: ..., set: {...}}), got " + describe(stages.value));
+  }
+}
+
+// slurm: kept for the Slurm backend, which checks it.
+void read_slurm_entry(const Entry& slurm, const std::string& file, SweepSpec& spec) {
+  if (!slurm.value.IsMap() && !slurm.value.IsNull()) {
+    fail(where(slurm.value, slurm.key_at), "slurm",
+         "expected a mapping, got " + describe(slurm.value));
+  }
+  if (slurm.value.IsMap()) {
+    spec.slurm_yaml = YAML::Dump(slurm.value) + "\n";
+    spec.slurm = parse_slurm(slurm.value, file);
+  }
+}
+
+// seeds_per_process: N or auto, as --seeds-per-process.
+void read_seeds_per_process(const Entry& per_process, SweepSpec& spec) {
+  const Location at = where(per_process.value, per_process.key_at);
+  if (!per_process.value.IsScalar()) {
+    fail(at, "seeds_per_process",
+         "expected a whole number >= 1 or auto, got " + describe(per_process.value));
+  }
+  try {
+    spec.seeds_per_process = parse_seeds_per_process(per_process.value.Scalar());
+  } catch (const std::invalid_argument& e) {
+    fail(at, "seeds_per_process", e.what());
+  }
+}
+
+}  // namespace
+
 SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
                       const std::vector<std::string>& overrides) {
   SweepSpec spec;
@@ -611,39 +738,7 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
     problems.check([&] { apply_sweep_override(spec.base, spec.base_locations, o); });
   }
 
-  // seeds
-  if (const Entry* seeds = get("seeds"))
-    problems.check([&] {
-      spec.seeds_at = seeds->key_at;
-      const YAML::Node& v = seeds->value;
-      if (v.IsScalar()) {
-        const int64_t n = read_seed(v, seeds->key_at);
-        if (n < 1) fail(where(v, seeds->key_at), "seeds", "a count of seeds must be at least 1");
-        if (n > kMaxSweepJobs) {
-          fail(where(v, seeds->key_at), "seeds",
-               std::to_string(n) + " seeds; at most " + std::to_string(kMaxSweepJobs));
-        }
-        spec.seeds.clear();
-        for (int64_t s = 0; s < n; ++s) spec.seeds.push_back(s);
-      } else if (v.IsSequence()) {
-        if (v.size() == 0) fail(where(v, seeds->key_at), "seeds", "empty list of seeds");
-        spec.seeds.clear();
-        std::map<int64_t, Location> seen;
-        for (const auto& item : v) {
-          const int64_t s = read_seed(item, seeds->key_at);
-          const Location at = where(item, seeds->key_at);
-          const auto [it, inserted] = seen.emplace(s, at);
-          if (!inserted)
-            fail(at, "seeds", "duplicate seed " + std::to_string(s) + first_given(it->second));
-          spec.seeds.push_back(s);
-        }
-      } else if (v.IsMap()) {
-        read_sequential_seeds(*seeds, spec);
-      } else {
-        fail(where(v, seeds->key_at), "seeds",
-             "expected a count, a list of seeds or {min, max, until: decided}, got " + describe(v));
-      }
-    });
+  if (const Entry* seeds = get("seeds")) problems.check([&] { read_seeds(*seeds, spec); });
   if (const Entry* report = get("report"))
     problems.check([&] { spec.report = read_report_question(*report, file); });
   if (spec.sequential.enabled && !spec.report.given) {
@@ -657,91 +752,20 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& file,
   // grid
   const Entry* grid = get("grid");
   const Location grid_at = grid != nullptr ? grid->key_at : top;
-  if (grid != nullptr && grid->value.IsSequence()) {
-    int number = 0;
-    for (const auto& block : grid->value) {
-      ++number;
-      problems.check([&] { spec.blocks.push_back(read_block(block, number, grid_at, file)); });
-    }
-  } else if (grid != nullptr && grid->value.IsMap()) {
-    problems.check([&] { spec.blocks.push_back(read_block(grid->value, 1, grid_at, file)); });
-  } else if (grid != nullptr && !grid->value.IsNull()) {
-    problems.check([&] {
-      fail(where(grid->value, grid_at), "grid",
-           "expected a list of blocks (- key: [values]), got " + describe(grid->value));
-    });
-  }
-  spec.has_grid = !spec.blocks.empty();
-  if (spec.blocks.empty()) spec.blocks.push_back(GridBlock{{}, grid_at});
+  read_grid(grid, grid_at, file, spec, problems);
 
-  // exclude
-  if (const Entry* exclude = get("exclude")) {
-    spec.exclude_at = exclude->key_at;
-    if (exclude->value.IsSequence()) {
-      int number = 0;
-      for (const auto& rule : exclude->value) {
-        ++number;
-        problems.check(
-            [&] { spec.excludes.push_back(read_exclude(rule, number, exclude->key_at, file)); });
-      }
-    } else if (!exclude->value.IsNull()) {
-      problems.check([&] {
-        fail(where(exclude->value, exclude->key_at), "exclude",
-             "expected a list of mappings (- {key: value, ...}), got " + describe(exclude->value));
-      });
-    }
+  if (const Entry* exclude = get("exclude")) read_excludes(*exclude, file, spec, problems);
+
+  if (const Entry* stages = get("stages")) {
+    problems.check([&] { read_stages(*stages, file, spec); });
   }
 
-  // stages: checked up to their first problem (a later stage names earlier ones)
-  if (const Entry* stages = get("stages"))
-    problems.check([&] {
-      if (stages->value.IsSequence()) {
-        std::vector<StageFrom> froms;
-        std::map<std::string, Location> names;
-        int number = 0;
-        for (const auto& node : stages->value) {
-          froms.emplace_back();
-          StageSpec stage = read_stage(node, ++number, stages->key_at, file, froms.back());
-          const auto [it, inserted] = names.emplace(stage.name, stage.at);
-          if (!inserted) {
-            fail(stage.at, "name", "duplicate stage name " + stage.name + first_given(it->second));
-          }
-          spec.stages.push_back(std::move(stage));
-        }
-        resolve_from(spec.stages, froms);
-      } else if (!stages->value.IsNull()) {
-        fail(where(stages->value, stages->key_at), "stages",
-             "expected a list of stages (- {name: ..., set: {...}}), got " +
-                 describe(stages->value));
-      }
-    });
-
-  // slurm: kept for the Slurm backend, which checks it.
-  if (const Entry* slurm = get("slurm"))
-    problems.check([&] {
-      if (!slurm->value.IsMap() && !slurm->value.IsNull()) {
-        fail(where(slurm->value, slurm->key_at), "slurm",
-             "expected a mapping, got " + describe(slurm->value));
-      }
-      if (slurm->value.IsMap()) {
-        spec.slurm_yaml = YAML::Dump(slurm->value) + "\n";
-        spec.slurm = parse_slurm(slurm->value, file);
-      }
-    });
-  // seeds_per_process: N or auto, as --seeds-per-process.
-  if (const Entry* per_process = get("seeds_per_process"))
-    problems.check([&] {
-      const Location at = where(per_process->value, per_process->key_at);
-      if (!per_process->value.IsScalar()) {
-        fail(at, "seeds_per_process",
-             "expected a whole number >= 1 or auto, got " + describe(per_process->value));
-      }
-      try {
-        spec.seeds_per_process = parse_seeds_per_process(per_process->value.Scalar());
-      } catch (const std::invalid_argument& e) {
-        fail(at, "seeds_per_process", e.what());
-      }
-    });
+  if (const Entry* slurm = get("slurm")) {
+    problems.check([&] { read_slurm_entry(*slurm, file, spec); });
+  }
+  if (const Entry* per_process = get("seeds_per_process")) {
+    problems.check([&] { read_seeds_per_process(*per_process, spec); });
+  }
   problems.throw_if_any();
 
   const int64_t bound = job_count_bound(spec, kMaxSweepJobs);
