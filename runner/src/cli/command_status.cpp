@@ -101,21 +101,23 @@ Json sequential_json(const results::Store& store, const std::string& name) {
           {"comparisons", comparisons}};
 }
 
-// Everything `ablate status SWEEP` shows, as JSON (the text is printed from it).
-Json describe(results::Store& store, const std::string& db, const std::string& name) {
-  const auto rows = store.jobs(name);
-  const int64_t sweep_pk = store.sweep_pk(name);
-
-  // Params, main-metric summaries and times of every job of the sweep, a query each.
+// What the store holds of each job beyond its row, a query each: params, the main metrics and
+// wall time of its summary, and the seconds of its last attempt (since it started, up to its end
+// or now; the summary's wall time counts earlier attempts).
+struct JobFacts {
   std::map<std::string, runner::Params> params;
+  std::map<std::string, std::map<std::string, double>> summaries;
+  std::map<std::string, double> attempt_seconds;
+};
+JobFacts job_facts(results::Store& store, int64_t sweep_pk) {
+  JobFacts f;
   auto& p = store.statement(
       "SELECT j.id, p.key, p.value FROM params p JOIN jobs j ON j.pk = p.job WHERE j.sweep_pk = ?");
   p.bind(1, sweep_pk);
   while (p.executeStep()) {
-    params[p.getColumn(0).getString()].emplace_back(p.getColumn(1).getString(),
-                                                    p.getColumn(2).getString());
+    f.params[p.getColumn(0).getString()].emplace_back(p.getColumn(1).getString(),
+                                                      p.getColumn(2).getString());
   }
-  std::map<std::string, std::map<std::string, double>> summaries;
   auto& s = store.statement(
       "SELECT j.id, s.name, s.value FROM summaries s JOIN jobs j ON j.pk = s.job "
       "WHERE j.sweep_pk = ? AND s.name IN ('wall_time_s', ?, ?)");
@@ -124,18 +126,24 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   s.bind(3, runner::kMainMetrics[1]);
   static_assert(std::size(runner::kMainMetrics) == 2, "bind every main metric");
   while (s.executeStep()) {
-    summaries[s.getColumn(0).getString()][s.getColumn(1).getString()] = s.getColumn(2).getDouble();
+    f.summaries[s.getColumn(0).getString()][s.getColumn(1).getString()] =
+        s.getColumn(2).getDouble();
   }
-  // Since the last start, up to its end or now; the summary's wall time counts earlier attempts.
-  std::map<std::string, double> attempt_seconds;
   auto& t = store.statement(
       "SELECT id, (julianday(COALESCE(ended, 'now')) - julianday(started)) * 86400 FROM jobs "
       "WHERE sweep_pk = ? AND started IS NOT NULL");
   t.bind(1, sweep_pk);
-  while (t.executeStep()) attempt_seconds[t.getColumn(0).getString()] = t.getColumn(1).getDouble();
+  while (t.executeStep()) {
+    f.attempt_seconds[t.getColumn(0).getString()] = t.getColumn(1).getDouble();
+  }
+  return f;
+}
 
-  // Active arms are named by the keys that vary among the active jobs (a key the edited file
-  // changed for every job does not name them); stale ones by the keys that vary among all jobs.
+// The params that name each job's arm: active arms by the keys that vary among the active jobs
+// (a key the edited file changed for every job does not name them), stale ones by the keys that
+// vary among all jobs.
+std::vector<runner::Params> naming_params(const std::vector<results::JobRow>& rows,
+                                          std::map<std::string, runner::Params>& params) {
   std::vector<std::string> stages, active_stages;
   std::vector<runner::Params> all, active;
   for (const auto& row : rows) {
@@ -152,18 +160,22 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
   for (size_t j = 0, a = 0; j < rows.size(); ++j) {
     varying.push_back(rows[j].stale ? varying_all[j] : varying_active[a++]);
   }
+  return varying;
+}
+
+// The jobs grouped into arms (stage, arm key, stale), with their counts per column, main metric
+// and time; `label_of` gets each job's arm label and `metric_names` the main metrics seen.
+std::vector<Arm> arms_of(const std::vector<results::JobRow>& rows, JobFacts& facts,
+                         std::map<std::string, std::string>& label_of,
+                         std::set<std::string>& metric_names) {
+  const auto varying = naming_params(rows, facts.params);
   std::set<std::string> keys;
   for (const auto& v : varying) {
     for (const auto& kv : v) keys.insert(kv.first);
   }
   const auto names = runner::short_key_names(keys);
-
   std::vector<Arm> arms;
   std::map<std::tuple<std::string, std::string, bool>, size_t> arm_of;  // (stage, key, stale)
-  std::map<std::string, std::string> label_of;                          // job id -> its arm's label
-  std::set<std::string> metric_names;
-  std::map<std::string, int> counts = store.status_counts(name);
-  int stale = 0;
   for (size_t j = 0; j < rows.size(); ++j) {
     const auto& row = rows[j];
     const auto [it, added] =
@@ -180,8 +192,7 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     Arm& arm = arms[it->second];
     label_of[row.id] = arm.label;
     ++arm.count[column_of(row)];
-    stale += row.stale;
-    const auto& sums = summaries[row.id];
+    const auto& sums = facts.summaries[row.id];
     if (row.status == "done" && !row.stale) {
       if (const auto metric = runner::main_metric(sums)) {
         arm.sum += metric->value;
@@ -190,65 +201,47 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
       }
     }
     const auto wall = sums.find("wall_time_s");
-    const auto attempt = attempt_seconds.find(row.id);
+    const auto attempt = facts.attempt_seconds.find(row.id);
     arm.seconds += std::max(wall != sums.end() ? wall->second : 0.0,
-                            attempt != attempt_seconds.end() ? attempt->second : 0.0);
+                            attempt != facts.attempt_seconds.end() ? attempt->second : 0.0);
   }
+  return arms;
+}
 
-  Json out;
-  out["sweep"] = name;
-  out["counts"] = counts;  // active jobs by status (stale ones left out)
-  int total = 0;
-  for (const auto& [k, n] : counts) total += n;
-  out["total"] = total;
-  out["stale"] = stale;
-  const auto env = store.environment(name);
-  const auto file = env.find("sweep_file");
-  out["sweep_file"] = file != env.end() ? Json(shown_path(file->second)) : Json(nullptr);
-  const std::string metric = metric_names.size() == 1 ? *metric_names.begin() : "";
-  out["metric"] = metric.empty() ? Json(nullptr) : Json(metric);
-  Json arms_json = Json::array();
-  for (const auto& arm : arms) {
-    Json a;
-    a["arm"] = arm.label;
-    a["stage"] = arm.stage.empty() ? Json(nullptr) : Json(arm.stage);
-    a["arm_key"] = arm.arm_key;
-    Json ps = Json::object();
-    for (const auto& [k, v] : arm.params) ps[k] = v;
-    a["params"] = ps;
-    a["stale_arm"] = arm.stale;
-    // A stale arm's jobs by the status they had (its "stale" count is all of them).
-    for (const auto& c : kColumns) a[c] = arm.count.count(c) ? arm.count.at(c) : 0;
-    if (arm.stale) {
-      Json by_status = Json::object();
-      for (const auto& row : rows) {
-        if (row.stale && row.stage == arm.stage && row.arm_key == arm.arm_key)
-          by_status[row.status] = by_status.value(row.status, 0) + 1;
-      }
-      a["statuses"] = by_status;
+Json arm_json(const Arm& arm, const std::vector<results::JobRow>& rows) {
+  Json a;
+  a["arm"] = arm.label;
+  a["stage"] = arm.stage.empty() ? Json(nullptr) : Json(arm.stage);
+  a["arm_key"] = arm.arm_key;
+  Json ps = Json::object();
+  for (const auto& [k, v] : arm.params) ps[k] = v;
+  a["params"] = ps;
+  a["stale_arm"] = arm.stale;
+  // A stale arm's jobs by the status they had (its "stale" count is all of them).
+  for (const auto& c : kColumns) a[c] = arm.count.count(c) ? arm.count.at(c) : 0;
+  if (arm.stale) {
+    Json by_status = Json::object();
+    for (const auto& row : rows) {
+      if (row.stale && row.stage == arm.stage && row.arm_key == arm.arm_key)
+        by_status[row.status] = by_status.value(row.status, 0) + 1;
     }
-    a["metric_n"] = arm.n;
-    a["metric_mean"] = arm.n > 0 ? Json(arm.sum / arm.n) : Json(nullptr);
-    a["time_s"] = std::round(arm.seconds * 10.0) / 10.0;
-    arms_json.push_back(a);
+    a["statuses"] = by_status;
   }
-  out["arms"] = arms_json;
-  out["sequential"] = sequential_json(store, name);
+  a["metric_n"] = arm.n;
+  a["metric_mean"] = arm.n > 0 ? Json(arm.sum / arm.n) : Json(nullptr);
+  a["time_s"] = std::round(arm.seconds * 10.0) / 10.0;
+  return a;
+}
 
-  Json failures = Json::array();
-  for (const auto& row : rows) {
-    if (!ended_badly(row)) continue;
-    failures.push_back({{"id", row.id},
-                        {"status", row.status},
-                        {"error", row.error},
-                        {"arm", label_of[row.id]},
-                        {"seed", row.seed},
-                        {"exit_code", row.exit_code ? Json(*row.exit_code) : Json(nullptr)},
-                        {"next", rerun_hint(store, db, row)}});
-  }
-  out["failures"] = failures;
-
-  // What to run next: nothing while a coordinator runs the sweep (a second one is refused).
+// What to run next, each a command with why: nothing while a coordinator runs the sweep (a
+// second one is refused); else the jobs left, the failed ones again, pruning stale jobs, and the
+// report when every job ran. `out` is the status so far (counts, stale, metric, sequential).
+Json next_steps(results::Store& store, const std::string& db, const std::string& name,
+                const std::vector<results::JobRow>& rows, const std::vector<Arm>& arms,
+                const Json& out) {
+  auto counts = out.at("counts").get<std::map<std::string, int>>();
+  const int stale = out.at("stale").get<int>();
+  const std::string metric = out.at("metric").is_null() ? "" : out.at("metric").get<std::string>();
   const std::string run = run_command_of(store, db, name, rows.empty() ? "" : rows[0].run_dir);
   const std::string on_db = db_flag(db);
   const int running = counts["running"], retry = counts["failed"] + counts["timed_out"];
@@ -258,14 +251,13 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     next.push_back("the coordinator with pid " + std::to_string(pid) + " runs the sweep (" +
                    std::to_string(running) + " running); see again: ablate status " +
                    shell_word(name) + on_db);
-    out["next"] = next;
-    return out;
+    return next;
   }
   left += running;  // their coordinator is gone: the next run recovers them
   // Seeds until decided: the last look gave arms more seeds that are not (all) run yet.
   bool adds = false;
-  if (!out["sequential"].is_null()) {
-    for (const auto& c : out["sequential"]["comparisons"]) {
+  if (!out.at("sequential").is_null()) {
+    for (const auto& c : out.at("sequential").at("comparisons")) {
       adds = adds || c["action"].get<std::string>().rfind("add", 0) == 0;
     }
   }
@@ -300,7 +292,7 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
     if (question) {
       next.push_back(
           "ablate report " + shell_word(name) + on_db + "   (the sweep file's report: question" +
-          (out["sequential"].is_null() ? "" : ", with the anytime-valid comparisons") + ")");
+          (out.at("sequential").is_null() ? "" : ", with the anytime-valid comparisons") + ")");
     } else if (most < 2) {
       next.push_back("a report needs 2 or more seeds per arm (the arms have " +
                      std::to_string(most) + "): raise the sweep file's seeds: and run it again");
@@ -309,7 +301,49 @@ Json describe(results::Store& store, const std::string& db, const std::string& n
                      (most == 2 ? " --min-seeds 2" : ""));
     }
   }
-  out["next"] = next;
+  return next;
+}
+
+// Everything `ablate status SWEEP` shows, as JSON (the text is printed from it).
+Json describe(results::Store& store, const std::string& db, const std::string& name) {
+  const auto rows = store.jobs(name);
+  JobFacts facts = job_facts(store, store.sweep_pk(name));
+  std::map<std::string, std::string> label_of;  // job id -> its arm's label
+  std::set<std::string> metric_names;
+  const std::vector<Arm> arms = arms_of(rows, facts, label_of, metric_names);
+  int stale = 0;
+  for (const auto& row : rows) stale += row.stale;
+
+  Json out;
+  out["sweep"] = name;
+  const std::map<std::string, int> counts = store.status_counts(name);
+  out["counts"] = counts;  // active jobs by status (stale ones left out)
+  int total = 0;
+  for (const auto& [k, n] : counts) total += n;
+  out["total"] = total;
+  out["stale"] = stale;
+  const auto env = store.environment(name);
+  const auto file = env.find("sweep_file");
+  out["sweep_file"] = file != env.end() ? Json(shown_path(file->second)) : Json(nullptr);
+  out["metric"] = metric_names.size() == 1 ? Json(*metric_names.begin()) : Json(nullptr);
+  Json arms_json = Json::array();
+  for (const auto& arm : arms) arms_json.push_back(arm_json(arm, rows));
+  out["arms"] = arms_json;
+  out["sequential"] = sequential_json(store, name);
+
+  Json failures = Json::array();
+  for (const auto& row : rows) {
+    if (!ended_badly(row)) continue;
+    failures.push_back({{"id", row.id},
+                        {"status", row.status},
+                        {"error", row.error},
+                        {"arm", label_of[row.id]},
+                        {"seed", row.seed},
+                        {"exit_code", row.exit_code ? Json(*row.exit_code) : Json(nullptr)},
+                        {"next", rerun_hint(store, db, row)}});
+  }
+  out["failures"] = failures;
+  out["next"] = next_steps(store, db, name, rows, arms, out);
   return out;
 }
 
