@@ -288,6 +288,186 @@ std::string free_name(const Store& store, const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// The header's columns: their names, and which are the params, the seed and the metrics.
+struct Columns {
+  std::vector<std::string> names;
+  std::vector<size_t> params;  // in --params order
+  size_t seed = 0;
+  std::vector<size_t> metrics;  // every other column, in file order
+};
+
+// Reads the header record against --params and --seed-col; its problems go into `problems`.
+Columns read_header(const CsvRecord& header_record, const std::vector<std::string>& params,
+                    const std::string& seed_column, std::vector<std::string>& problems) {
+  Columns columns;
+  const std::string at_header = "line " + std::to_string(header_record.line) + " (header)";
+  std::map<std::string, size_t> column_of;
+  for (size_t c = 0; c < header_record.fields.size(); ++c) {
+    const std::string name = trim(header_record.fields[c]);
+    columns.names.push_back(name);
+    if (name.empty()) {
+      problems.push_back(at_header + ": column " + std::to_string(c + 1) + " has no name");
+    } else if (has_control(name)) {
+      problems.push_back(at_header + ": column name " + shown(name) + " has control characters");
+    } else if (!column_of.emplace(name, c).second) {
+      problems.push_back(at_header + ": column '" + name + "' appears twice");
+    }
+  }
+  const std::string listed = " (the header's columns: " + join(columns.names, ", ") + ")";
+  std::set<std::string> seen_params;
+  for (const auto& p : params) {
+    if (p.empty()) {
+      problems.push_back("--params: an empty column name");
+    } else if (!seen_params.insert(p).second) {
+      problems.push_back("--params: '" + p + "' is named twice");
+    } else if (p == seed_column) {
+      problems.push_back("--params: '" + p + "' is the seed column (--seed-col)");
+    } else if (!column_of.count(p)) {
+      problems.push_back("--params: no column '" + p + "'" + listed);
+    } else {
+      columns.params.push_back(column_of[p]);
+    }
+  }
+  if (const auto it = column_of.find(seed_column); it != column_of.end()) {
+    columns.seed = it->second;
+  } else if (!seed_column.empty()) {
+    problems.push_back("--seed-col: no seed column '" + seed_column + "'" + listed +
+                       "; name it with --seed-col");
+  }
+  for (size_t c = 0; c < columns.names.size(); ++c) {
+    if (columns.names[c] == seed_column || seen_params.count(columns.names[c])) continue;
+    columns.metrics.push_back(c);
+  }
+  if (problems.empty() && columns.metrics.empty()) {
+    problems.push_back(at_header +
+                       ": no metric columns (every column other than the params and the seed "
+                       "is a metric)");
+  }
+  return columns;
+}
+
+// The data rows as jobs: params, seed and metrics, a row with a non-finite metric diverged.
+// Problems (by line) go into `problems`; `syntax` holds each record's CSV syntax problems, and a
+// malformed row is reported once, for its syntax.
+std::vector<ImportedJob> read_rows(const CsvDocument& doc, const Columns& columns,
+                                   const std::string& seed_column,
+                                   const std::map<size_t, std::vector<const CsvProblem*>>& syntax,
+                                   std::vector<std::string>& problems) {
+  std::vector<ImportedJob> jobs;
+  const auto& header = columns.names;
+  std::map<std::string, int64_t> line_of;  // canonical params + seed -> line
+  std::set<std::string> ids;
+  for (size_t r = 1; r < doc.records.size(); ++r) {
+    const CsvRecord& record = doc.records[r];
+    const std::string at = "line " + std::to_string(record.line);
+    if (const auto bad = syntax.find(r); bad != syntax.end()) {
+      for (const CsvProblem* p : bad->second) {
+        problems.push_back("line " + std::to_string(p->line) + ": " + p->message);
+      }
+      continue;
+    }
+    if (record.fields.size() != header.size()) {
+      problems.push_back(at + ": " + std::to_string(record.fields.size()) +
+                         " fields, the header has " + std::to_string(header.size()));
+      continue;
+    }
+    ImportedJob imported;
+    imported.line = record.line;
+    JobRecord& job = imported.job;
+    bool seed_ok = true, cells_ok = true;
+    for (size_t c : columns.params) job.params.emplace_back(header[c], trim(record.fields[c]));
+    const std::string seed_text = trim(record.fields[columns.seed]);
+    const std::string at_seed = at + ", column " + seed_column + ": ";
+    if (seed_text.empty()) {
+      problems.push_back(at_seed + "empty seed");
+      seed_ok = false;
+    } else if (const auto seed = parse_integer(seed_text)) {
+      job.seed = *seed;
+    } else {
+      problems.push_back(at_seed + shown(seed_text) + " is not an integer seed");
+      seed_ok = false;
+    }
+    std::vector<std::string> non_finite;
+    for (size_t c : columns.metrics) {
+      const std::string cell_text = trim(record.fields[c]);
+      const Cell cell = parse_metric(cell_text);
+      if (cell.kind == Cell::Kind::kInvalid) {
+        problems.push_back(at + ", column " + header[c] + ": " + cell.error);
+        cells_ok = false;
+      } else if (cell.kind == Cell::Kind::kNonFinite) {
+        non_finite.push_back(header[c] + " = " + cell_text);
+      } else {
+        imported.summaries.emplace_back(header[c], cell.value);
+      }
+    }
+    // A row with bad cells still claims its params and seed, so a later copy is a duplicate too.
+    if (!seed_ok) continue;
+    const std::string canonical = canonical_params(job.params);
+    const std::string identity = canonical + "seed=" + std::to_string(job.seed) + "\n";
+    const auto [it, fresh] = line_of.emplace(identity, record.line);
+    if (!fresh) {
+      std::vector<std::string> shown_params;
+      for (const auto& [k, v] : job.params) shown_params.push_back(k + "=" + shown(v));
+      problems.push_back(at + ": duplicate of line " + std::to_string(it->second) +
+                         " (same params " + join(shown_params, ", ") + " and seed " +
+                         std::to_string(job.seed) + ")");
+      continue;
+    }
+    if (!cells_ok) continue;
+    job.arm_key = fnv1a64_hex(canonical);
+    job.id = fnv1a64_hex(identity);
+    if (!ids.insert(job.id).second) {  // a 64-bit hash collision: say so rather than merge rows
+      problems.push_back(at + ": its job id " + job.id + " collides with another row's");
+      continue;
+    }
+    if (!non_finite.empty()) {
+      imported.status = "diverged";
+      imported.error = "CSV line " + std::to_string(record.line) + ": " + join(non_finite, ", ");
+    }
+    jobs.push_back(std::move(imported));
+  }
+  return jobs;
+}
+
+// The imported sweep's record: a YAML note of where the values came from (file, hash, columns),
+// and the same as provenance.
+SweepRecord import_record(const ImportOptions& options, const std::string& text,
+                          const std::vector<std::string>& params, const std::string& seed_column,
+                          const std::vector<std::string>& metrics, size_t rows) {
+  std::error_code ec;
+  const std::string absolute = std::filesystem::absolute(options.csv_path, ec).string();
+  const std::string csv_file = ec ? options.csv_path : absolute;
+  const std::string csv_hash = fnv1a64_hex(text);
+  // JSON strings are YAML scalars: any name is written safely.
+  auto quoted = [](const std::string& s) {
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  auto quoted_list = [&](const std::vector<std::string>& items) {
+    std::vector<std::string> q;
+    for (const auto& s : items) q.push_back(quoted(s));
+    return "[" + join(q, ", ") + "]";
+  };
+  SweepRecord sweep;
+  sweep.name = options.sweep;
+  sweep.yaml = "# imported by ablate import; the values are in the store\nsource: csv\ncsv_file: " +
+               quoted(csv_file) + "\ncsv_hash: " + csv_hash + "\nparams: " + quoted_list(params) +
+               "\nseed_column: " + quoted(seed_column) + "\nmetrics: " + quoted_list(metrics) +
+               "\nrows: " + std::to_string(rows) + "\n";
+  sweep.config_hash = csv_hash;
+  sweep.code_version = kImportCodeVersion;
+  sweep.dirty = false;
+  sweep.provenance = {{"source", "csv"},
+                      {"csv_file", csv_file},
+                      {"csv_hash", csv_hash},
+                      {"params", join(params, ",")},
+                      {"seed_column", seed_column}};
+  return sweep;
+}
+
+}  // namespace
+
 ImportPlan plan_import(const ImportOptions& options) {
   ImportPlan plan;
   plan.options = options;
@@ -326,175 +506,25 @@ ImportPlan plan_import(const ImportOptions& options) {
     problems.push_back("the file is empty: expected a header line naming the columns");
     fail_if_any();
   }
-
-  // Problems by record, so a malformed row is reported once, for its syntax.
-  std::map<size_t, std::vector<const CsvProblem*>> syntax;
+  std::map<size_t, std::vector<const CsvProblem*>> syntax;  // by record
   for (const CsvProblem& p : doc.problems) syntax[p.record].push_back(&p);
-  auto syntax_problems = [&](size_t record) {
-    for (const CsvProblem* p : syntax[record]) {
+
+  if (const auto header_syntax = syntax.find(0); header_syntax != syntax.end()) {
+    for (const CsvProblem* p : header_syntax->second) {
       problems.push_back("line " + std::to_string(p->line) + ": " + p->message);
     }
-  };
-
-  // ----- the header -----
-  const CsvRecord& header_record = doc.records[0];
-  const int64_t header_line = header_record.line;
-  const std::string at_header = "line " + std::to_string(header_line) + " (header)";
-  syntax_problems(0);
-  std::vector<std::string> header;
-  std::map<std::string, size_t> column_of;
-  for (size_t c = 0; c < header_record.fields.size(); ++c) {
-    const std::string name = trim(header_record.fields[c]);
-    header.push_back(name);
-    if (name.empty()) {
-      problems.push_back(at_header + ": column " + std::to_string(c + 1) + " has no name");
-    } else if (has_control(name)) {
-      problems.push_back(at_header + ": column name " + shown(name) + " has control characters");
-    } else if (!column_of.emplace(name, c).second) {
-      problems.push_back(at_header + ": column '" + name + "' appears twice");
-    }
   }
-  const std::string columns = " (the header's columns: " + join(header, ", ") + ")";
-  std::vector<size_t> param_index;
-  std::set<std::string> seen_params;
-  for (const auto& p : params) {
-    if (p.empty()) {
-      problems.push_back("--params: an empty column name");
-    } else if (!seen_params.insert(p).second) {
-      problems.push_back("--params: '" + p + "' is named twice");
-    } else if (p == seed_column) {
-      problems.push_back("--params: '" + p + "' is the seed column (--seed-col)");
-    } else if (!column_of.count(p)) {
-      problems.push_back("--params: no column '" + p + "'" + columns);
-    } else {
-      param_index.push_back(column_of[p]);
-    }
-  }
-  size_t seed_index = 0;
-  if (const auto it = column_of.find(seed_column); it != column_of.end()) {
-    seed_index = it->second;
-  } else if (!seed_column.empty()) {
-    problems.push_back("--seed-col: no seed column '" + seed_column + "'" + columns +
-                       "; name it with --seed-col");
-  }
-  std::vector<size_t> metric_index;
-  for (size_t c = 0; c < header.size(); ++c) {
-    if (header[c] == seed_column || seen_params.count(header[c])) continue;
-    metric_index.push_back(c);
-    plan.metrics.push_back(header[c]);
-  }
-  if (problems.empty() && metric_index.empty()) {
-    problems.push_back(at_header +
-                       ": no metric columns (every column other than the params and the seed "
-                       "is a metric)");
-  }
+  const Columns columns = read_header(doc.records[0], params, seed_column, problems);
+  for (size_t c : columns.metrics) plan.metrics.push_back(columns.names[c]);
   // Without a usable header the rows cannot be read.
   fail_if_any();
   if (doc.records.size() == 1) {
     problems.push_back("no data rows after the header");
     fail_if_any();
   }
-
-  // ----- the rows -----
-  std::map<std::string, int64_t> line_of;  // canonical params + seed -> line
-  std::set<std::string> ids;
-  for (size_t r = 1; r < doc.records.size(); ++r) {
-    const CsvRecord& record = doc.records[r];
-    const std::string at = "line " + std::to_string(record.line);
-    if (syntax.count(r)) {
-      syntax_problems(r);
-      continue;
-    }
-    if (record.fields.size() != header.size()) {
-      problems.push_back(at + ": " + std::to_string(record.fields.size()) +
-                         " fields, the header has " + std::to_string(header.size()));
-      continue;
-    }
-    ImportedJob imported;
-    imported.line = record.line;
-    JobRecord& job = imported.job;
-    bool seed_ok = true, cells_ok = true;
-    for (size_t c : param_index) job.params.emplace_back(header[c], trim(record.fields[c]));
-    const std::string seed_text = trim(record.fields[seed_index]);
-    const std::string at_seed = at + ", column " + seed_column + ": ";
-    if (seed_text.empty()) {
-      problems.push_back(at_seed + "empty seed");
-      seed_ok = false;
-    } else if (const auto seed = parse_integer(seed_text)) {
-      job.seed = *seed;
-    } else {
-      problems.push_back(at_seed + shown(seed_text) + " is not an integer seed");
-      seed_ok = false;
-    }
-    std::vector<std::string> non_finite;
-    for (size_t c : metric_index) {
-      const std::string cell_text = trim(record.fields[c]);
-      const Cell cell = parse_metric(cell_text);
-      if (cell.kind == Cell::Kind::kInvalid) {
-        problems.push_back(at + ", column " + header[c] + ": " + cell.error);
-        cells_ok = false;
-      } else if (cell.kind == Cell::Kind::kNonFinite) {
-        non_finite.push_back(header[c] + " = " + cell_text);
-      } else {
-        imported.summaries.emplace_back(header[c], cell.value);
-      }
-    }
-    // A row with bad cells still claims its params and seed, so a later copy is a duplicate too.
-    if (!seed_ok) continue;
-    const std::string canonical = canonical_params(job.params);
-    const std::string identity = canonical + "seed=" + std::to_string(job.seed) + "\n";
-    const auto [it, fresh] = line_of.emplace(identity, record.line);
-    if (!fresh) {
-      std::vector<std::string> shown_params;
-      for (const auto& [k, v] : job.params) shown_params.push_back(k + "=" + shown(v));
-      problems.push_back(at + ": duplicate of line " + std::to_string(it->second) +
-                         " (same params " + join(shown_params, ", ") + " and seed " +
-                         std::to_string(job.seed) + ")");
-      continue;
-    }
-    if (!cells_ok) continue;
-    job.arm_key = fnv1a64_hex(canonical);
-    job.id = fnv1a64_hex(identity);
-    if (!ids.insert(job.id).second) {  // a 64-bit hash collision: say so rather than merge rows
-      problems.push_back(at + ": its job id " + job.id + " collides with another row's");
-      continue;
-    }
-    if (!non_finite.empty()) {
-      imported.status = "diverged";
-      imported.error = "CSV line " + std::to_string(record.line) + ": " + join(non_finite, ", ");
-    }
-    plan.jobs.push_back(std::move(imported));
-  }
+  plan.jobs = read_rows(doc, columns, seed_column, syntax, problems);
   fail_if_any();
-
-  // ----- the sweep -----
-  std::error_code ec;
-  const std::string absolute = std::filesystem::absolute(options.csv_path, ec).string();
-  const std::string csv_file = ec ? options.csv_path : absolute;
-  const std::string csv_hash = fnv1a64_hex(text);
-  // JSON strings are YAML scalars: any name is written safely.
-  auto quoted = [](const std::string& s) {
-    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  };
-  auto quoted_list = [&](const std::vector<std::string>& items) {
-    std::vector<std::string> q;
-    for (const auto& s : items) q.push_back(quoted(s));
-    return "[" + join(q, ", ") + "]";
-  };
-  SweepRecord& sweep = plan.sweep;
-  sweep.name = options.sweep;
-  sweep.yaml = "# imported by ablate import; the values are in the store\nsource: csv\ncsv_file: " +
-               quoted(csv_file) + "\ncsv_hash: " + csv_hash + "\nparams: " + quoted_list(params) +
-               "\nseed_column: " + quoted(seed_column) + "\nmetrics: " + quoted_list(plan.metrics) +
-               "\nrows: " + std::to_string(plan.jobs.size()) + "\n";
-  sweep.config_hash = csv_hash;
-  sweep.code_version = kImportCodeVersion;
-  sweep.dirty = false;
-  sweep.provenance = {{"source", "csv"},
-                      {"csv_file", csv_file},
-                      {"csv_hash", csv_hash},
-                      {"params", join(params, ",")},
-                      {"seed_column", seed_column}};
+  plan.sweep = import_record(options, text, params, seed_column, plan.metrics, plan.jobs.size());
   return plan;
 }
 
