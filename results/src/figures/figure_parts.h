@@ -65,7 +65,9 @@ size_t utf8_length(const std::string& s);
 size_t longest(const std::vector<std::string>& texts);
 
 // The labels shortened to `max_chars` where that keeps them apart, else to as few more
-// characters as do (labels that were the same stay the same).
+// characters as do (labels that were the same stay the same): whole key=value words left out,
+// those most labels share first, each run of them an ellipsis ("… weight_form=row …"); a word
+// is cut only when no whole word fits.
 std::vector<std::string> shorten(const std::vector<std::string>& labels, size_t max_chars);
 
 // The characters a legend entry may have in a plot `width` pixels wide.
@@ -90,6 +92,7 @@ struct Plot {
   int height = 0;
 };
 
+// The settings every figure starts with: UTF-8, its title and axis labels, a light grid.
 std::string header(const std::string& title, const std::string& xlabel, const std::string& ylabel);
 
 // The legend below one plot. `height 1` adds a line of room above its entries: without it gnuplot
@@ -103,6 +106,7 @@ struct Panel {
   std::vector<std::string> keys;  // the titles of its elements, for the legend's size
 };
 
+// "plot A, B, C": one gnuplot plot command of `elements`.
 std::string join_plot(const std::vector<std::string>& elements);
 
 // Draws `panels` as a grid (gnuplot multiplot) under `title`, each panel with its legend below
@@ -145,6 +149,7 @@ struct PanelGroup {
 std::vector<PanelGroup> panel_groups(const Report& report, const std::vector<size_t>& arms,
                                      const FigureOptions& options, std::vector<std::string>* notes);
 
+// "kv_heads=2" for the panel's split, "kv_heads not set" for its arms without the key.
 std::string panel_title(const PanelGroup& g);
 
 // Lower and upper ends of values that all panels share, a little wider than the data.
