@@ -2,6 +2,7 @@
 // The pieces of the figures (figures.h) that their files share, one block per file of this
 // folder; figures.cpp draws what they make (gnuplot, one child process a figure). Torch-free.
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,6 +13,9 @@
 #include "ablate/results/report.h"
 
 namespace ablate::results::figure_detail {
+
+// The start of a running minimum (and, negated, of a maximum).
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // ----- gnuplot_text.cpp: quoting, numbers, tics, colours, and the words for arms -----
 
@@ -57,6 +61,9 @@ std::optional<int64_t> config_int(const std::map<std::string, std::string>& conf
                                   const char* key);
 
 // ----- layout.cpp: text and legend sizes, and panels laid out on one canvas -----
+
+// The words of a label (its key=value tokens), split at white space.
+std::vector<std::string> words_of(const std::string& label);
 
 // Code points of UTF-8 text: what a character count of a label means.
 size_t utf8_length(const std::string& s);

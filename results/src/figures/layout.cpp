@@ -1,8 +1,10 @@
 // Text and legend sizes, and panels laid out on one canvas (gnuplot multiplot).
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,16 +40,6 @@ std::string ellipsize(const std::string& s, size_t max_chars) {
   if (n <= max_chars || max_chars < 5) return s;
   const size_t head = max_chars / 2, tail = max_chars - 1 - head;
   return s.substr(0, utf8_offset(s, head)) + "\u2026" + s.substr(utf8_offset(s, n - tail));
-}
-
-std::vector<std::string> words_of(const std::string& label) {
-  std::vector<std::string> words;
-  for (size_t start = 0; start <= label.size();) {
-    const size_t end = std::min(label.find(' ', start), label.size());
-    words.push_back(label.substr(start, end - start));
-    start = end + 1;
-  }
-  return words;
 }
 
 // `label` in at most `max_chars` characters by leaving out whole words (key=value tokens), each
@@ -90,6 +82,11 @@ int key_rows(size_t entries, size_t chars, double width) {
 }
 
 }  // namespace
+
+std::vector<std::string> words_of(const std::string& label) {
+  std::istringstream in(label);
+  return {std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
+}
 
 size_t utf8_length(const std::string& s) {
   size_t n = 0;

@@ -13,10 +13,6 @@
 
 namespace ablate::results::figure_detail {
 
-namespace {
-constexpr double kInf = std::numeric_limits<double>::infinity();
-}  // namespace
-
 std::optional<Plot> learning_curves(const Report& report, const FigureOptions& options,
                                     std::string* why, std::vector<std::string>* notes) {
   std::vector<size_t> drawn;

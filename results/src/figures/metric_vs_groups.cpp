@@ -15,7 +15,6 @@
 namespace ablate::results::figure_detail {
 
 namespace {
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // The number of key/value head groups of an arm (key_value_heads); an imported mha arm may give
 // its kv_heads without model.heads.

@@ -51,9 +51,7 @@ PanelText move_shared_tokens(const std::string& title, const std::vector<std::st
   std::vector<std::vector<std::string>> tokens;
   for (const std::string& l : labels) {
     if (l.find(" <- ") != std::string::npos) return unchanged;
-    std::istringstream in(l);
-    tokens.emplace_back(std::istream_iterator<std::string>(in),
-                        std::istream_iterator<std::string>());
+    tokens.push_back(words_of(l));
   }
   std::vector<std::string> shared;
   for (const std::string& t : tokens.front()) {
