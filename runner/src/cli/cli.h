@@ -99,7 +99,7 @@ std::string busy_advice(const runner::Calibration& c);
 
 // The CPU calibration of the config `job` (command_calibrate.cpp): every layout of
 // runner::candidate_layouts timed with `steps` training steps, each layout's line said on `say`,
-// and the share of the CPU other programs used meanwhile (a note on `say` when it was busy).
+// and the share of the CPU other programs used meanwhile (busy_advice says it where it is used).
 // `label` names what was trained in the result.
 runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& label, int steps,
                                   std::ostream& say);

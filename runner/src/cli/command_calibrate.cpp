@@ -191,8 +191,6 @@ runner::Calibration calibrate_cpu(const runner::Config& job, const std::string& 
         runner::others_cpu_share(*ticks_before, *ticks_after, own_cpu_ticks() - own_before);
   }
   c.best = runner::best_layout(c.layouts);
-  const std::string advice = busy_advice(c);
-  if (!advice.empty()) say << "  note: " << advice << "\n";
   return c;
 }
 
@@ -302,6 +300,8 @@ int command_calibrate(const std::vector<std::string>& args) {
     c = calibrate_on_slurm(slurm, in.file, in.overrides, steps, say);
   } else {
     c = calibrate_cpu(what.config, in.file, steps, say);
+    const std::string advice = busy_advice(c);
+    if (!advice.empty()) say << "  note: " << advice << "\n";
   }
   const std::string path = runner::calibration_path();
   if (!path.empty()) runner::save_calibration(path, c);
